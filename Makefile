@@ -1,0 +1,68 @@
+# Thin wrapper over CMake. `make demo` and `make test` work as the first
+# command on a fresh Debian machine (deps are installed when run as root).
+BUILD   ?= build
+JOBS    ?= $(shell nproc)
+CMAKE_FLAGS ?=
+DEB_PKGS := libboost-dev libunwind-dev libnuma-dev libgtest-dev libbenchmark-dev \
+            strace cmake g++ make python3 sqlite3 git tar gzip coreutils
+BENCH_PKGS := liburing-dev libuv1-dev gnuplot-nox
+
+.PHONY: all deps bench-deps build test sanitize asan tsan demo bench clean
+
+all: build
+
+# Install what the build needs: apt-get when root, else print the command.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "iowq: installing$$missing"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "iowq: missing packages; run: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+
+bench-deps: deps
+	@missing=""; for p in $(BENCH_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "iowq: run: sudo apt-get install$$missing"; exit 1; fi; \
+	fi
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+# ThreadSanitizer and AddressSanitizer builds of the tests, each in its own tree.
+sanitize: asan tsan
+
+asan: deps
+	cmake -S . -B build-asan -DIOWQ_SANITIZE=asan -DIOWQ_BUILD_BENCH=OFF
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS) -L core --timeout 300
+
+tsan: deps
+	cmake -S . -B build-tsan -DIOWQ_SANITIZE=tsan -DIOWQ_BUILD_BENCH=OFF
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  ctest --output-on-failure -j $(JOBS) -L core --timeout 300
+
+demo: build
+	@sh tools/demo.sh $(BUILD)
+
+bench: bench-deps build
+	@sh tools/bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan
