@@ -120,7 +120,8 @@ class Pool {
   // Caps in force for node `node`.
   unsigned cap(unsigned node, Class c) const noexcept;
   Stats stats() const;
-  // Thread ids of workers alive now.
+  // Thread ids of every worker this pool ever created (first 4096), in
+  // creation order; idle workers exit, their tids stay listed.
   std::vector<int> worker_tids() const;
 
   struct Impl;

@@ -1,0 +1,154 @@
+// core/src/internal.hpp — the pool's internal structures, shared by pool.cpp
+// (submission, waiting, cancel, drain) and worker.cpp (workers, manager).
+//
+// Data path of one item:
+//   submit()  --lock-free push-->  ClassPool::intake (Boost.Lockfree, fixed size)
+//   worker or canceller, under NodePool::mu  --drain_intake()-->
+//       unhashed / first of an idle key : ClassPool::ready (FIFO)
+//       later items of a key            : KeyState list behind it
+//   worker takes from ready, runs the key's items as a chain, completes.
+// Submitters never take `mu`; only workers, the manager and cancel paths do.
+#pragma once
+
+#include <boost/lockfree/queue.hpp>
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "iowq/pool.hpp"
+#include "sys.hpp"
+#include "topology.hpp"
+
+namespace iowq {
+namespace detail {
+
+struct NodePool;
+struct ClassPool;
+
+// Intrusive FIFO over Work::next/prev. Requires: the node lock.
+struct WorkList {
+  Work* head = nullptr;
+  Work* tail = nullptr;
+  size_t size = 0;
+  void push_back(Work* w) noexcept;
+  void insert_after(Work* pos, Work* w) noexcept;  // pos == nullptr: at front
+  void unlink(Work* w) noexcept;
+  Work* pop_front() noexcept;
+};
+
+// Items of one key that wait behind the key's first item. `first` is the key's
+// item sitting in the ready list (not started), `running` is true while a
+// worker runs the key's chain. Requires: the node lock.
+struct KeyState {
+  Work* first = nullptr;
+  WorkList waiting;
+  bool running = false;
+};
+
+struct Worker {
+  ClassPool* cls = nullptr;
+  int tid = 0;
+  unsigned index = 0;
+  Work* cur = nullptr;          // under the node lock
+  unsigned spin_fail = 0;       // worker-private: adaptive idle spinning
+  Worker* next = nullptr;       // ClassPool::workers list, under the node lock
+  Worker* prev = nullptr;
+};
+
+using Intake = boost::lockfree::queue<Work*, boost::lockfree::fixed_sized<true>>;
+
+struct ClassPool {
+  NodePool* node = nullptr;
+  Class cls = Class::Bound;
+  unsigned cap = 1;
+  std::unique_ptr<Intake> intake;
+  // Idle workers sleep on wake_seq; submitters bump it to wake one.
+  std::atomic<uint32_t> wake_seq{0};
+  std::atomic<int> spinners{0}, sleepers{0};
+  std::atomic<int> alive{0}, starting{0};
+  std::atomic<size_t> ready_hint{0};  // mirror of ready.size for lock-free peeks
+  // Counters.
+  std::atomic<uint64_t> created{0}, max_alive{0}, completed{0};
+  // Under NodePool::mu.
+  WorkList ready;
+  std::unordered_map<uint64_t, KeyState> keys;
+  Worker* workers = nullptr;
+};
+
+struct NodePool {
+  unsigned id = 0;
+  std::vector<int> cpus;  // CPUs workers of this node may run on
+  cpu_set_t mask;
+  std::mutex mu;
+  ClassPool cls[2];
+};
+
+}  // namespace detail
+
+struct Pool::Impl {
+  Options opts;
+  int sig = 0;
+  detail::Topology topo;
+  std::vector<std::unique_ptr<detail::NodePool>> nodes;
+
+  std::atomic<bool> started{false};
+  std::atomic<bool> stopping{false};
+  std::mutex start_mu;  // start()/shutdown() only
+
+  // Manager thread: creates workers, re-signals cancelled work, enforces
+  // deadlines. Sleeps on mgr_seq.
+  pthread_t mgr{};
+  bool mgr_running = false;
+  std::atomic<uint32_t> mgr_seq{0};
+  std::atomic<uint64_t> next_deadline{~0ull};  // earliest deadline the manager knows
+  std::atomic<int> deadline_items{0};          // in-flight items with a deadline
+  std::atomic<int> resignal{0};                // running items cancelled, not yet completed
+
+  // In flight (submitted, not completed), for drain().
+  std::atomic<uint64_t> inflight{0};
+  std::atomic<uint32_t> drain_seq{0};
+  std::atomic<int> drain_waiters{0};
+  // Key buckets: (node << 48) | count of in-flight hashed items whose key maps
+  // here. Keeps a key on one node while it has items in flight; drain_key().
+  static constexpr size_t kHomeBuckets = 1024;
+  std::atomic<uint64_t> home[kHomeBuckets];
+  std::atomic<uint32_t> home_seq{0};
+  std::atomic<int> home_waiters{0};
+
+  // Exit of workers: shutdown() waits for every class's alive to reach 0.
+  std::atomic<uint32_t> exit_seq{0};
+
+  // Counters.
+  std::atomic<uint64_t> submitted{0}, cancel_ok{0}, cancel_running{0}, deadline_cancels{0},
+      signals_sent{0};
+  Histogram queue_wait, service;
+  static constexpr int kMaxTids = 4096;
+  std::atomic<int> tids[kMaxTids];
+  std::atomic<int> ntids{0};
+  std::atomic<unsigned> worker_index{0};
+
+  explicit Impl(const Options& o);
+
+  // worker.cpp
+  void manager_loop();
+  void manage_node(detail::NodePool& n, uint64_t now, uint64_t* next_wake);
+  void create_worker(detail::ClassPool& c);
+  void worker_loop(detail::Worker* w);
+  // pool.cpp
+  void drain_intake(detail::ClassPool& c);      // requires n.mu
+  Work* take_ready(detail::ClassPool& c, detail::Worker* self);  // requires n.mu
+  Work* next_in_chain(detail::ClassPool& c, Work* done_item);    // requires n.mu
+  void unlink_pending(detail::ClassPool& c, Work* w);           // requires n.mu
+  void complete(Work* w, int64_t result) noexcept;  // bookkeeping + publish
+  void notify(detail::ClassPool& c) noexcept;
+  void wake_manager() noexcept;
+  void signal_worker(detail::Worker* w) noexcept;
+  size_t home_bucket(uint64_t key) const noexcept;
+};
+
+}  // namespace iowq

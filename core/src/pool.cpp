@@ -1,0 +1,606 @@
+// core/src/pool.cpp — the Pool's public operations: submit, wait, cancel,
+// drain, shutdown, fork reset, stats; and the dispatch lists they share with
+// the workers (worker.cpp).
+#include <cerrno>
+#include <climits>
+#include <csignal>
+
+#include "internal.hpp"
+
+namespace iowq {
+
+using detail::ClassPool;
+using detail::KeyState;
+using detail::NodePool;
+using detail::Worker;
+using detail::WorkList;
+
+namespace {
+
+constexpr uint64_t kHomeCount = (1ull << 48) - 1;
+constexpr uint32_t kSignalled = 4u;  // Work::flags: counted in Impl::resignal
+
+// Thread-local adaptive spinning for wait(): after kSpinFailLimit spins in a
+// row that did not see completion, skip spinning for kSpinSkip waits.
+struct WaitSpin {
+  uint32_t fail = 0;
+  uint32_t skip = 0;
+};
+constexpr uint32_t kSpinFailLimit = 4, kSpinSkip = 64;
+thread_local WaitSpin tl_spin __attribute__((tls_model("initial-exec")));
+
+void noop_handler(int) {}
+
+}  // namespace
+
+int Options::default_cancel_signal() { return SIGRTMIN + 3; }
+
+// ============================================================================
+// WorkList
+// ============================================================================
+
+void WorkList::push_back(Work* w) noexcept { insert_after(tail, w); }
+
+void WorkList::insert_after(Work* pos, Work* w) noexcept {
+  w->prev = pos;
+  w->next = pos ? pos->next : head;
+  if (w->next) w->next->prev = w; else tail = w;
+  if (pos) pos->next = w; else head = w;
+  ++size;
+}
+
+void WorkList::unlink(Work* w) noexcept {
+  if (w->prev) w->prev->next = w->next; else head = w->next;
+  if (w->next) w->next->prev = w->prev; else tail = w->prev;
+  w->next = w->prev = nullptr;
+  --size;
+}
+
+Work* WorkList::pop_front() noexcept {
+  Work* w = head;
+  if (w) unlink(w);
+  return w;
+}
+
+// ============================================================================
+// Construction and start
+// ============================================================================
+
+Pool::Impl::Impl(const Options& o) : opts(o) {
+  sig = opts.cancel_signal > 0 ? opts.cancel_signal : Options::default_cancel_signal();
+  topo = detail::build_topology(opts.numa_nodes);
+  for (auto& h : home) h.store(0, std::memory_order_relaxed);
+  for (auto& t : tids) t.store(0, std::memory_order_relaxed);
+  unsigned qcap = opts.queue_capacity ? opts.queue_capacity : 4096;
+  if (qcap > 65534) qcap = 65534;
+  for (size_t i = 0; i < topo.node_cpus.size(); ++i) {
+    auto n = std::make_unique<NodePool>();
+    n->id = static_cast<unsigned>(i);
+    // Workers may run on the node's CPUs, narrowed by Options::cpus when the
+    // intersection is not empty.
+    for (int c : topo.node_cpus[i]) {
+      bool ok = opts.cpus.empty();
+      for (int a : opts.cpus) ok = ok || a == c;
+      if (ok) n->cpus.push_back(c);
+    }
+    if (n->cpus.empty()) n->cpus = topo.node_cpus[i];
+    CPU_ZERO(&n->mask);
+    for (int c : n->cpus) CPU_SET(c, &n->mask);
+    unsigned ncpu = static_cast<unsigned>(topo.node_cpus[i].size());
+    n->cls[0].cap = opts.bound_max ? opts.bound_max : 4 * ncpu;
+    n->cls[1].cap = opts.unbound_max ? opts.unbound_max : Options::kDefaultUnboundMax;
+    for (int k = 0; k < 2; ++k) {
+      n->cls[k].node = n.get();
+      n->cls[k].cls = static_cast<Class>(k);
+      n->cls[k].intake = std::make_unique<detail::Intake>(qcap);
+    }
+    nodes.push_back(std::move(n));
+  }
+}
+
+Pool::Pool(const Options& opts) : impl_(std::make_unique<Impl>(opts)) {}
+
+Pool::~Pool() { shutdown(); }
+
+static void* manager_main(void* arg) {
+  static_cast<Pool::Impl*>(arg)->manager_loop();
+  return nullptr;
+}
+
+int Pool::start() {
+  Impl& p = *impl_;
+  std::lock_guard<std::mutex> g(p.start_mu);
+  if (p.started.load(std::memory_order_acquire)) return 0;
+  if (p.stopping.load()) return -ESHUTDOWN;
+  // The cancel signal interrupts syscalls: a no-op handler without SA_RESTART.
+  struct sigaction sa = {};
+  sa.sa_handler = noop_handler;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  if (sigaction(p.sig, &sa, nullptr) != 0) return -errno;
+  // Manager and workers inherit a fully blocked mask; workers then unblock
+  // only the cancel signal.
+  sys::SigMask old;
+  sys::block_all_signals(&old);
+  int rc = pthread_create(&p.mgr, nullptr, manager_main, &p);
+  sys::restore_signals(old);
+  if (rc != 0) return -rc;
+  p.mgr_running = true;
+  p.started.store(true, std::memory_order_release);
+  return 0;
+}
+
+bool Pool::started() const noexcept { return impl_->started.load(std::memory_order_acquire); }
+
+// ============================================================================
+// Submission (async-signal-safe: atomics, a lock-free push, futex wakes)
+// ============================================================================
+
+size_t Pool::Impl::home_bucket(uint64_t key) const noexcept {
+  return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 54) & (kHomeBuckets - 1);
+}
+
+void Pool::Impl::wake_manager() noexcept {
+  mgr_seq.fetch_add(1, std::memory_order_seq_cst);
+  sys::futex_wake(&mgr_seq, 1);
+}
+
+void Pool::Impl::notify(ClassPool& c) noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (c.spinners.load(std::memory_order_seq_cst) > 0) return;  // a spinning worker sees it
+  if (c.sleepers.load(std::memory_order_seq_cst) > 0) {
+    c.wake_seq.fetch_add(1, std::memory_order_seq_cst);
+    sys::futex_wake(&c.wake_seq, 1);
+    return;
+  }
+  if (c.alive.load() + c.starting.load() < static_cast<int>(c.cap)) wake_manager();
+}
+
+int Pool::submit(Work* w) noexcept {
+  Impl& p = *impl_;
+  if (!p.started.load(std::memory_order_acquire) || p.stopping.load(std::memory_order_relaxed))
+    return -EAGAIN;
+  if (!w || !w->fn) return -EINVAL;
+  unsigned node = 0;
+  if (p.nodes.size() > 1) node = static_cast<unsigned>(p.topo.node_of(sys::current_cpu()));
+  if (w->hashed) {
+    // A key stays on the node of its in-flight items; a fresh key goes local.
+    auto& h = p.home[p.home_bucket(w->key)];
+    uint64_t v = h.load(std::memory_order_relaxed), nv;
+    do {
+      nv = (v & kHomeCount) ? v + 1 : (static_cast<uint64_t>(node) << 48) | 1;
+    } while (!h.compare_exchange_weak(v, nv, std::memory_order_acq_rel));
+    node = static_cast<unsigned>(nv >> 48);
+  }
+  w->node = node;
+  w->worker = nullptr;
+  w->cpu = -1;
+  w->next = w->prev = nullptr;
+  w->result = 0;
+  w->flags.store(0, std::memory_order_relaxed);
+  w->state.store(Work::kQueued, std::memory_order_relaxed);
+  w->t_submit = sys::now_ns();
+  p.inflight.fetch_add(1, std::memory_order_seq_cst);
+  if (w->deadline_ns) p.deadline_items.fetch_add(1);
+  ClassPool& c = p.nodes[node]->cls[static_cast<int>(w->cls)];
+  if (!c.intake->push(w)) {
+    // Intake full: undo, the caller runs the work itself.
+    w->state.store(0, std::memory_order_relaxed);
+    if (w->deadline_ns) p.deadline_items.fetch_sub(1);
+    if (w->hashed) p.home[p.home_bucket(w->key)].fetch_sub(1);
+    if (p.inflight.fetch_sub(1) == 1 && p.drain_waiters.load() > 0) {
+      p.drain_seq.fetch_add(1);
+      sys::futex_wake(&p.drain_seq, INT_MAX);
+    }
+    return -EAGAIN;
+  }
+  p.submitted.fetch_add(1, std::memory_order_relaxed);
+  p.notify(c);
+  if (w->deadline_ns && w->deadline_ns < p.next_deadline.load(std::memory_order_relaxed)) {
+    uint64_t cur = p.next_deadline.load();
+    while (w->deadline_ns < cur && !p.next_deadline.compare_exchange_weak(cur, w->deadline_ns)) {
+    }
+    p.wake_manager();
+  }
+  return 0;
+}
+
+// ============================================================================
+// Dispatch lists (require the node lock)
+// ============================================================================
+
+void Pool::Impl::drain_intake(ClassPool& c) {
+  Work* w;
+  while (c.intake->pop(w)) {
+    if (!w->hashed) {
+      c.ready.push_back(w);
+      continue;
+    }
+    KeyState& ks = c.keys[w->key];
+    if (!ks.running && !ks.first) {
+      ks.first = w;
+      c.ready.push_back(w);
+    } else {
+      ks.waiting.push_back(w);
+    }
+  }
+  c.ready_hint.store(c.ready.size, std::memory_order_relaxed);
+}
+
+Work* Pool::Impl::take_ready(ClassPool& c, Worker* self) {
+  drain_intake(c);
+  Work* w = c.ready.pop_front();
+  c.ready_hint.store(c.ready.size, std::memory_order_relaxed);
+  if (!w) return nullptr;
+  if (w->hashed) {
+    KeyState& ks = c.keys[w->key];
+    ks.first = nullptr;
+    ks.running = true;
+  }
+  w->worker = self;
+  self->cur = w;
+  w->state.fetch_or(Work::kRunning, std::memory_order_relaxed);
+  return w;
+}
+
+Work* Pool::Impl::next_in_chain(ClassPool& c, Work* prev_item) {
+  auto it = c.keys.find(prev_item->key);
+  if (it == c.keys.end()) return nullptr;
+  drain_intake(c);
+  KeyState& ks = it->second;
+  Work* nx = ks.waiting.pop_front();
+  if (!nx) {
+    ks.running = false;
+    if (!ks.first) c.keys.erase(it);
+    return nullptr;
+  }
+  return nx;
+}
+
+void Pool::Impl::unlink_pending(ClassPool& c, Work* w) {
+  if (!w->hashed) {
+    c.ready.unlink(w);
+  } else {
+    auto it = c.keys.find(w->key);
+    KeyState& ks = it->second;
+    if (ks.first == w) {
+      // Keep the key's place in the ready list: its next item takes it.
+      Work* pos = w->prev;
+      c.ready.unlink(w);
+      Work* nx = ks.waiting.pop_front();
+      if (nx) {
+        c.ready.insert_after(pos, nx);
+        ks.first = nx;
+      } else {
+        ks.first = nullptr;
+        if (!ks.running) c.keys.erase(it);
+      }
+    } else {
+      ks.waiting.unlink(w);
+    }
+  }
+  c.ready_hint.store(c.ready.size, std::memory_order_relaxed);
+}
+
+// ============================================================================
+// Completion
+// ============================================================================
+
+void Pool::Impl::complete(Work* w, int64_t result) noexcept {
+  // Copy what the bookkeeping needs: after publishing, the item is the owner's.
+  const bool hashed = w->hashed;
+  const uint64_t key = w->key;
+  const bool had_deadline = w->deadline_ns != 0;
+  w->result = result;
+  if (w->done) {
+    w->done(w);
+  } else {
+    uint32_t old = w->state.exchange(Work::kDone, std::memory_order_acq_rel);
+    if (old & Work::kWaiter) sys::futex_wake(&w->state, INT_MAX);
+  }
+  if (had_deadline) deadline_items.fetch_sub(1);
+  if (hashed) {
+    if ((home[home_bucket(key)].fetch_sub(1, std::memory_order_seq_cst) & kHomeCount) == 1 &&
+        home_waiters.load(std::memory_order_seq_cst) > 0) {
+      home_seq.fetch_add(1);
+      sys::futex_wake(&home_seq, INT_MAX);
+    }
+  }
+  if (inflight.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+      drain_waiters.load(std::memory_order_seq_cst) > 0) {
+    drain_seq.fetch_add(1);
+    sys::futex_wake(&drain_seq, INT_MAX);
+  }
+}
+
+// ============================================================================
+// Waiting
+// ============================================================================
+
+int Pool::wait(Work* w, bool interruptible) noexcept {
+  Impl& p = *impl_;
+  if (w->finished()) return 0;
+  // Bounded, adaptive spin: only useful when the worker runs on another CPU.
+  WaitSpin& sp = tl_spin;
+  if (p.opts.spin_us && w->cpu != sys::current_cpu()) {
+    if (sp.skip) {
+      --sp.skip;
+    } else {
+      uint64_t end = sys::now_ns() + p.opts.spin_us * 1000ull;
+      for (unsigned i = 1;; ++i) {
+        if (w->finished()) {
+          sp.fail = 0;
+          return 0;
+        }
+        sys::cpu_relax();
+        if ((i & 31) == 0 && sys::now_ns() > end) break;
+      }
+      if (++sp.fail >= kSpinFailLimit) {
+        sp.fail = 0;
+        sp.skip = kSpinSkip;
+      }
+    }
+  }
+  for (;;) {
+    uint32_t s = w->state.load(std::memory_order_acquire);
+    if (s & Work::kDone) return 0;
+    if (!(s & Work::kWaiter) &&
+        !w->state.compare_exchange_weak(s, s | Work::kWaiter, std::memory_order_acq_rel))
+      continue;
+    int r = sys::futex_wait(&w->state, s | Work::kWaiter);
+    if (r == -EINTR && interruptible && !w->finished()) return -EINTR;
+  }
+}
+
+// ============================================================================
+// Cancel
+// ============================================================================
+
+void Pool::Impl::signal_worker(Worker* wk) noexcept {
+  if (wk && wk->tid > 0) {
+    sys::tgkill(sys::getpid(), wk->tid, sig);
+    signals_sent.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+CancelResult Pool::cancel(Work* w) noexcept {
+  Impl& p = *impl_;
+  uint32_t st = w->state.load(std::memory_order_acquire);
+  if (!(st & Work::kQueued)) return CancelResult::NotFound;
+  unsigned node = w->node;
+  if (node >= p.nodes.size()) return CancelResult::NotFound;
+  NodePool& n = *p.nodes[node];
+  ClassPool& c = n.cls[static_cast<int>(w->cls)];
+  CancelResult res = CancelResult::NotFound;
+  // A handler on this thread must not re-enter the pool while we hold n.mu.
+  sys::SigMask old;
+  sys::block_all_signals(&old);
+  {
+    std::lock_guard<std::mutex> g(n.mu);
+    st = w->state.load(std::memory_order_acquire);
+    if ((st & Work::kQueued) && w->node == node) {
+      // Items move to kRunning only under n.mu, so after draining the intake
+      // the item is either in a dispatch list or held by a worker.
+      p.drain_intake(c);
+      st = w->state.load(std::memory_order_acquire);
+      if (st & Work::kRunning) {
+        auto* wk = static_cast<Worker*>(w->worker);
+        if (wk && wk->cur == w) {
+          if (!(w->flags.load() & Work::kCancel)) {
+            if (w->cls == Class::Unbound) {
+              w->flags.fetch_or(Work::kCancel | kSignalled);
+              p.resignal.fetch_add(1);
+              p.signal_worker(wk);
+            } else {
+              w->flags.fetch_or(Work::kCancel);
+            }
+          }
+          res = CancelResult::Running;
+        }
+      } else {
+        p.unlink_pending(c, w);
+        w->flags.fetch_or(Work::kCancel);
+        res = CancelResult::Ok;
+      }
+    }
+  }
+  sys::restore_signals(old);
+  if (res == CancelResult::Ok) {
+    p.cancel_ok.fetch_add(1, std::memory_order_relaxed);
+    p.complete(w, -ECANCELED);
+  } else if (res == CancelResult::Running) {
+    p.cancel_running.fetch_add(1, std::memory_order_relaxed);
+    if (w->cls == Class::Unbound) p.wake_manager();  // re-signals until done
+  }
+  return res;
+}
+
+size_t Pool::cancel_if(const std::function<bool(const Work&)>& match) {
+  Impl& p = *impl_;
+  size_t found = 0;
+  std::vector<Work*> pending;
+  sys::SigMask old;
+  sys::block_all_signals(&old);
+  for (auto& np : p.nodes) {
+    std::lock_guard<std::mutex> g(np->mu);
+    for (auto& c : np->cls) {
+      p.drain_intake(c);
+      std::vector<Work*> hits;
+      for (Work* w = c.ready.head; w; w = w->next)
+        if (match(*w)) hits.push_back(w);
+      for (auto& kv : c.keys)
+        for (Work* w = kv.second.waiting.head; w; w = w->next)
+          if (match(*w)) hits.push_back(w);
+      for (Work* w : hits) {
+        p.unlink_pending(c, w);
+        w->flags.fetch_or(Work::kCancel);
+        pending.push_back(w);
+      }
+      for (Worker* wk = c.workers; wk; wk = wk->next) {
+        Work* w = wk->cur;
+        if (!w || !match(*w)) continue;
+        ++found;
+        p.cancel_running.fetch_add(1, std::memory_order_relaxed);
+        if (w->flags.load() & Work::kCancel) continue;
+        if (w->cls == Class::Unbound) {
+          w->flags.fetch_or(Work::kCancel | kSignalled);
+          p.resignal.fetch_add(1);
+          p.signal_worker(wk);
+        } else {
+          w->flags.fetch_or(Work::kCancel);
+        }
+      }
+    }
+  }
+  sys::restore_signals(old);
+  for (Work* w : pending) {
+    p.cancel_ok.fetch_add(1, std::memory_order_relaxed);
+    p.complete(w, -ECANCELED);
+  }
+  if (p.resignal.load()) p.wake_manager();
+  return found + pending.size();
+}
+
+size_t Pool::cancel_all() {
+  return cancel_if([](const Work&) { return true; });
+}
+
+// ============================================================================
+// Drain
+// ============================================================================
+
+void Pool::drain() noexcept {
+  Impl& p = *impl_;
+  for (;;) {
+    uint32_t seq = p.drain_seq.load(std::memory_order_seq_cst);
+    if (p.inflight.load(std::memory_order_seq_cst) == 0) return;
+    p.drain_waiters.fetch_add(1, std::memory_order_seq_cst);
+    if (p.inflight.load(std::memory_order_seq_cst) != 0) sys::futex_wait(&p.drain_seq, seq);
+    p.drain_waiters.fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+uint64_t Pool::inflight_key(uint64_t key) const noexcept {
+  return impl_->home[impl_->home_bucket(key)].load(std::memory_order_seq_cst) & kHomeCount;
+}
+
+void Pool::drain_key(uint64_t key) noexcept {
+  Impl& p = *impl_;
+  for (;;) {
+    uint32_t seq = p.home_seq.load(std::memory_order_seq_cst);
+    if (inflight_key(key) == 0) return;
+    p.home_waiters.fetch_add(1, std::memory_order_seq_cst);
+    if (inflight_key(key) != 0) sys::futex_wait(&p.home_seq, seq);
+    p.home_waiters.fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+// ============================================================================
+// Shutdown and fork
+// ============================================================================
+
+void Pool::shutdown() {
+  Impl& p = *impl_;
+  std::lock_guard<std::mutex> g(p.start_mu);
+  bool was = p.stopping.exchange(true);
+  if (!p.started.load() || !p.mgr_running) return;
+  if (!was) {
+    // Pending unbound work is cancelled, running unbound work interrupted;
+    // bound work still runs (the kernel's exit rule).
+    cancel_if([](const Work& w) { return w.cls == Class::Unbound; });
+    for (auto& np : p.nodes)
+      for (auto& c : np->cls) {
+        c.wake_seq.fetch_add(1);
+        sys::futex_wake(&c.wake_seq, INT_MAX);
+      }
+  }
+  p.wake_manager();
+  pthread_join(p.mgr, nullptr);
+  p.mgr_running = false;
+}
+
+void Pool::reset_after_fork() noexcept {
+  Impl& p = *impl_;
+  // Only this thread exists in the child. Locks and the lock-free queues may
+  // have been mid-operation in a parent thread: rebuild them in place and
+  // leak the old storage rather than trust it.
+  for (auto& np : p.nodes) {
+    new (&np->mu) std::mutex();
+    for (auto& c : np->cls) {
+      c.intake.release();
+      c.intake.reset(new detail::Intake(p.opts.queue_capacity ? std::min(p.opts.queue_capacity, 65534u) : 4096));
+      new (&c.keys) std::unordered_map<uint64_t, KeyState>();
+      c.ready = WorkList{};
+      c.workers = nullptr;
+      c.spinners = 0;
+      c.sleepers = 0;
+      c.alive = 0;
+      c.starting = 0;
+      c.ready_hint = 0;
+    }
+  }
+  new (&p.start_mu) std::mutex();
+  for (auto& h : p.home) h.store(0);
+  p.inflight = 0;
+  p.drain_waiters = 0;
+  p.home_waiters = 0;
+  p.deadline_items = 0;
+  p.resignal = 0;
+  p.next_deadline = ~0ull;
+  p.mgr_running = false;
+  p.started = false;
+  p.stopping = false;
+  p.ntids = 0;
+}
+
+// ============================================================================
+// Topology and counters
+// ============================================================================
+
+unsigned Pool::num_nodes() const noexcept { return static_cast<unsigned>(impl_->nodes.size()); }
+int Pool::node_of_cpu(int cpu) const noexcept { return impl_->topo.node_of(cpu); }
+std::vector<int> Pool::node_cpus(unsigned node) const {
+  return node < impl_->nodes.size() ? impl_->nodes[node]->cpus : std::vector<int>{};
+}
+unsigned Pool::cap(unsigned node, Class c) const noexcept {
+  return node < impl_->nodes.size() ? impl_->nodes[node]->cls[static_cast<int>(c)].cap : 0;
+}
+
+Stats Pool::stats() const {
+  const Impl& p = *impl_;
+  Stats s;
+  for (auto& np : p.nodes) {
+    for (int k = 0; k < 2; ++k) {
+      const ClassPool& c = np->cls[k];
+      ClassStats& cs = k == 0 ? s.bound : s.unbound;
+      cs.created += c.created.load();
+      cs.alive += static_cast<uint64_t>(c.alive.load());
+      cs.max_alive += c.max_alive.load();
+      cs.completed += c.completed.load();
+    }
+  }
+  s.submitted = p.submitted.load();
+  s.cancel_pending = p.cancel_ok.load();
+  s.cancel_running = p.cancel_running.load();
+  s.deadline_cancels = p.deadline_cancels.load();
+  s.signals_sent = p.signals_sent.load();
+  p.queue_wait.merge_into(s.queue_wait);
+  p.service.merge_into(s.service);
+  s.queue_wait_p50_ns = Histogram::percentile_of(s.queue_wait, 50);
+  s.queue_wait_p99_ns = Histogram::percentile_of(s.queue_wait, 99);
+  s.service_p50_ns = Histogram::percentile_of(s.service, 50);
+  s.service_p99_ns = Histogram::percentile_of(s.service, 99);
+  return s;
+}
+
+std::vector<int> Pool::worker_tids() const {
+  std::vector<int> out;
+  int n = std::min(impl_->ntids.load(), Impl::kMaxTids);
+  for (int i = 0; i < n; ++i) {
+    int t = impl_->tids[i].load();
+    if (t > 0) out.push_back(t);
+  }
+  return out;
+}
+
+}  // namespace iowq

@@ -1,0 +1,69 @@
+// core/src/sys.cpp — raw syscalls for the core (see sys.hpp for the convention).
+#include "sys.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace iowq::sys {
+namespace {
+
+// syscall(2) reports through errno; convert to -errno and leave errno intact.
+long raw(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) noexcept {
+  int saved = errno;
+  long r = syscall(nr, a, b, c, d, e, f);
+  if (r == -1) r = -errno;
+  errno = saved;
+  return r;
+}
+
+}  // namespace
+
+int futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_ns) noexcept {
+  struct timespec ts, *tp = nullptr;
+  if (timeout_ns) {
+    ts.tv_sec = static_cast<time_t>(timeout_ns / 1000000000ull);
+    ts.tv_nsec = static_cast<long>(timeout_ns % 1000000000ull);
+    tp = &ts;
+  }
+  return static_cast<int>(raw(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAIT_PRIVATE,
+                              static_cast<long>(expected), reinterpret_cast<long>(tp)));
+}
+
+int futex_wake(std::atomic<uint32_t>* word, int n) noexcept {
+  return static_cast<int>(raw(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAKE_PRIVATE, n));
+}
+
+int gettid() noexcept { return static_cast<int>(raw(SYS_gettid)); }
+int getpid() noexcept { return static_cast<int>(raw(SYS_getpid)); }
+int tgkill(int tgid, int tid, int sig) noexcept {
+  return static_cast<int>(raw(SYS_tgkill, tgid, tid, sig));
+}
+
+int current_cpu() noexcept {
+  int saved = errno;
+  int c = sched_getcpu();
+  errno = saved;
+  return c < 0 ? 0 : c;
+}
+
+uint64_t now_ns() noexcept {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void block_all_signals(SigMask* old) noexcept {
+  uint64_t all[16];
+  for (auto& w : all) w = ~0ull;
+  raw(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(all), reinterpret_cast<long>(old->bits), 8);
+}
+
+void restore_signals(const SigMask& old) noexcept {
+  raw(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(old.bits), 0, 8);
+}
+
+}  // namespace iowq::sys

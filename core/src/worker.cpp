@@ -1,0 +1,277 @@
+// core/src/worker.cpp — worker threads and the manager thread.
+//
+// Workers: take an item from their class's ready list, run it (and the rest
+// of its key's chain), spin briefly for more, then sleep on the class futex;
+// exit after idle_ms unless last of the class.
+// Manager: creates workers on demand (never on a submitter's stack), enforces
+// deadlines, and re-signals workers running cancelled unbound work until the
+// item completes — which is what makes a cancel immune to the race between a
+// worker's flag check and its syscall entry.
+#include <cerrno>
+#include <climits>
+#include <csignal>
+#include <cstdio>
+
+#include "internal.hpp"
+
+namespace iowq {
+
+using detail::ClassPool;
+using detail::KeyState;
+using detail::NodePool;
+using detail::Worker;
+
+namespace {
+
+constexpr uint32_t kSignalled = 4u;  // Work::flags (see pool.cpp)
+constexpr unsigned kIdleSpinFailLimit = 8, kIdleSpinProbe = 64;
+
+struct StartArg {
+  Pool::Impl* pool;
+  Worker* worker;
+};
+
+void* worker_main(void* arg) {
+  StartArg a = *static_cast<StartArg*>(arg);
+  delete static_cast<StartArg*>(arg);
+  a.pool->worker_loop(a.worker);
+  return nullptr;
+}
+
+
+}  // namespace
+
+// ============================================================================
+// Worker creation (manager thread only)
+// ============================================================================
+
+void Pool::Impl::create_worker(ClassPool& c) {
+  auto* w = new Worker();
+  w->cls = &c;
+  w->index = worker_index.fetch_add(1);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setaffinity_np(&attr, sizeof(cpu_set_t), &c.node->mask);
+  auto* arg = new StartArg{this, w};
+  pthread_t t;
+  int rc = pthread_create(&t, &attr, worker_main, arg);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    delete arg;
+    delete w;
+    c.starting.fetch_sub(1);
+  }
+}
+
+// ============================================================================
+// Worker loop
+// ============================================================================
+
+void Pool::Impl::worker_loop(Worker* self) {
+  ClassPool& c = *self->cls;
+  NodePool& n = *c.node;
+  self->tid = sys::gettid();
+  {
+    char name[16];
+    snprintf(name, sizeof name, "iowq-wrk-%u", self->index);
+    pthread_setname_np(pthread_self(), name);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  }
+  int slot = ntids.fetch_add(1);
+  if (slot < kMaxTids) tids[slot].store(self->tid);
+  int now_alive = c.alive.fetch_add(1) + 1;
+  c.starting.fetch_sub(1);
+  c.created.fetch_add(1);
+  uint64_t m = c.max_alive.load();
+  while (static_cast<uint64_t>(now_alive) > m && !c.max_alive.compare_exchange_weak(m, now_alive)) {
+  }
+
+  std::unique_lock<std::mutex> lk(n.mu);
+  self->next = c.workers;
+  if (c.workers) c.workers->prev = self;
+  c.workers = self;
+  for (;;) {
+    Work* w = take_ready(c, self);
+    if (w) {
+      bool more = c.ready.size > 0 || !c.intake->empty();
+      lk.unlock();
+      if (more) notify(c);  // chained wake-up: someone else takes the rest
+      while (w) {
+        w->cpu = sys::current_cpu();
+        uint64_t t0 = sys::now_ns();
+        queue_wait.record(t0 - w->t_submit);
+        w->fn(w);
+        service.record(sys::now_ns() - t0);
+        c.completed.fetch_add(1, std::memory_order_relaxed);
+        lk.lock();
+        self->cur = nullptr;
+        if (w->flags.load() & kSignalled) resignal.fetch_sub(1);
+        Work* nx = w->hashed ? next_in_chain(c, w) : nullptr;
+        if (nx) {
+          nx->worker = self;
+          self->cur = nx;
+          nx->state.fetch_or(Work::kRunning, std::memory_order_relaxed);
+        }
+        lk.unlock();
+        complete(w, w->result);
+        w = nx;
+      }
+      lk.lock();
+      continue;
+    }
+    if (stopping.load()) break;
+    lk.unlock();
+
+    // ---- idle: bounded adaptive spin, then sleep on the class futex ----
+    bool timed_out = false;
+    bool spin = opts.spin_us && self->spin_fail < kIdleSpinFailLimit;
+    if (!spin && ++self->spin_fail > kIdleSpinProbe) self->spin_fail = 0;
+    bool found = false;
+    if (spin) {
+      c.spinners.fetch_add(1, std::memory_order_seq_cst);
+      uint64_t end = sys::now_ns() + opts.spin_us * 1000ull;
+      for (unsigned i = 1;; ++i) {
+        if (c.ready_hint.load(std::memory_order_relaxed) || !c.intake->empty() || stopping.load()) {
+          found = true;
+          break;
+        }
+        sys::cpu_relax();
+        if ((i & 31) == 0 && sys::now_ns() > end) break;
+      }
+      c.spinners.fetch_sub(1, std::memory_order_seq_cst);
+      self->spin_fail = found ? 0 : self->spin_fail + 1;
+    }
+    if (!found) {
+      c.sleepers.fetch_add(1, std::memory_order_seq_cst);
+      uint32_t seq = c.wake_seq.load(std::memory_order_seq_cst);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (!c.ready_hint.load() && c.intake->empty() && !stopping.load()) {
+        int r = sys::futex_wait(&c.wake_seq, seq, static_cast<uint64_t>(opts.idle_ms) * 1000000ull);
+        timed_out = r == -ETIMEDOUT;
+      }
+      c.sleepers.fetch_sub(1, std::memory_order_seq_cst);
+    }
+    lk.lock();
+    if (timed_out && c.ready.size == 0 && c.intake->empty() && c.alive.load() > 1) break;
+  }
+  // Leave the class list under the lock; the manager and shutdown() learn of
+  // the exit through `alive`, which is the last pool memory this thread touches.
+  if (self->prev) self->prev->next = self->next; else c.workers = self->next;
+  if (self->next) self->next->prev = self->prev;
+  lk.unlock();
+  delete self;
+  mgr_seq.fetch_add(1);
+  c.alive.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+// ============================================================================
+// Manager
+// ============================================================================
+
+void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
+  std::vector<Work*> expired;
+  int create[2] = {0, 0};
+  {
+    std::lock_guard<std::mutex> g(n.mu);
+    for (int k = 0; k < 2; ++k) {
+      ClassPool& c = n.cls[k];
+      drain_intake(c);
+      // Deadlines (unbound only): pending items expire, running ones are
+      // interrupted like a cancel.
+      if (k == 1 && deadline_items.load() > 0) {
+        std::vector<Work*> hits;
+        for (Work* w = c.ready.head; w; w = w->next)
+          if (w->deadline_ns) {
+            if (w->deadline_ns <= now) hits.push_back(w); else *next_wake = std::min(*next_wake, w->deadline_ns);
+          }
+        for (auto& kv : c.keys)
+          for (Work* w = kv.second.waiting.head; w; w = w->next)
+            if (w->deadline_ns) {
+              if (w->deadline_ns <= now) hits.push_back(w); else *next_wake = std::min(*next_wake, w->deadline_ns);
+            }
+        for (Work* w : hits) {
+          unlink_pending(c, w);
+          w->flags.fetch_or(Work::kCancel | Work::kTimedOut);
+          expired.push_back(w);
+        }
+        for (Worker* wk = c.workers; wk; wk = wk->next) {
+          Work* w = wk->cur;
+          if (!w || !w->deadline_ns || (w->flags.load() & Work::kCancel)) continue;
+          if (w->deadline_ns <= now) {
+            w->flags.fetch_or(Work::kCancel | Work::kTimedOut | kSignalled);
+            resignal.fetch_add(1);
+            deadline_cancels.fetch_add(1);
+            signal_worker(wk);
+          } else {
+            *next_wake = std::min(*next_wake, w->deadline_ns);
+          }
+        }
+      }
+      // Re-signal running cancelled unbound work until it completes. Sent
+      // under n.mu, so the worker cannot have moved on to another item.
+      if (k == 1 && resignal.load() > 0)
+        for (Worker* wk = c.workers; wk; wk = wk->next)
+          if (wk->cur && (wk->cur->flags.load() & kSignalled)) signal_worker(wk);
+      // Create workers for runnable items no idle worker will take; items
+      // queued behind a busy key are not runnable and get none.
+      if (!stopping.load() || c.ready.size) {
+        int idle = c.spinners.load() + c.sleepers.load();
+        int need = static_cast<int>(c.ready.size) - idle;
+        int room = static_cast<int>(c.cap) - c.alive.load() - c.starting.load();
+        create[k] = std::max(0, std::min(need, room));
+        c.starting.fetch_add(create[k]);
+      }
+    }
+  }
+  for (Work* w : expired) {
+    deadline_cancels.fetch_add(1);
+    complete(w, -ECANCELED);
+  }
+  for (int k = 0; k < 2; ++k)
+    for (int i = 0; i < create[k]; ++i) create_worker(n.cls[k]);
+}
+
+void Pool::Impl::manager_loop() {
+  pthread_setname_np(pthread_self(), "iowq-manager");
+  uint64_t backoff = 50000;  // re-signal interval, ns; doubles to 5 ms
+  for (;;) {
+    uint32_t seq = mgr_seq.load(std::memory_order_seq_cst);
+    uint64_t now = sys::now_ns();
+    uint64_t next_wake = ~0ull;
+    next_deadline.store(~0ull);
+    for (auto& n : nodes) manage_node(*n, now, &next_wake);
+    if (next_wake != ~0ull) {
+      uint64_t cur = next_deadline.load();
+      while (next_wake < cur && !next_deadline.compare_exchange_weak(cur, next_wake)) {
+      }
+    }
+    if (resignal.load() > 0) {
+      next_wake = std::min(next_wake, now + backoff);
+      backoff = std::min<uint64_t>(backoff * 2, 5000000);
+    } else {
+      backoff = 50000;
+    }
+    if (stopping.load()) {
+      int alive = 0;
+      for (auto& n : nodes)
+        for (auto& c : n->cls) alive += c.alive.load() + c.starting.load();
+      if (alive == 0 && inflight.load() == 0) break;
+      for (auto& n : nodes)
+        for (auto& c : n->cls) {
+          c.wake_seq.fetch_add(1);
+          sys::futex_wake(&c.wake_seq, INT_MAX);
+        }
+      // A worker's exit is seen through `alive`; poll it rather than trust a wake.
+      next_wake = std::min(next_wake, now + 2000000);
+    }
+    uint64_t timeout = 0;
+    if (next_wake != ~0ull) timeout = next_wake > now ? next_wake - now : 1000;
+    sys::futex_wait(&mgr_seq, seq, timeout);
+  }
+}
+
+}  // namespace iowq
