@@ -113,11 +113,13 @@ int Pool::start() {
   if (p.started.load(std::memory_order_acquire)) return 0;
   if (p.stopping.load()) return -ESHUTDOWN;
   // The cancel signal interrupts syscalls: a no-op handler without SA_RESTART.
-  struct sigaction sa = {};
-  sa.sa_handler = noop_handler;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;
-  if (sigaction(p.sig, &sa, nullptr) != 0) return -errno;
+  if (p.opts.install_cancel_handler) {
+    struct sigaction sa = {};
+    sa.sa_handler = noop_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    if (sigaction(p.sig, &sa, nullptr) != 0) return -errno;
+  }
   // Manager and workers inherit a fully blocked mask; workers then unblock
   // only the cancel signal.
   sys::SigMask old;

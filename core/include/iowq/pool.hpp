@@ -49,6 +49,10 @@ struct Options {
   // handler without SA_RESTART for it. 0 = kDefaultCancelSignal.
   int cancel_signal = 0;
   static int default_cancel_signal();  // SIGRTMIN + 3
+  // Install the no-op handler in start(). An embedder that owns signal
+  // dispositions (the LD_PRELOAD shim) installs its own handler instead; it
+  // must not use SA_RESTART.
+  bool install_cancel_handler = true;
   // Bounded spinning before sleeping: caller in wait(), worker before idling.
   // Adaptive: spinning stops when it keeps failing or when the waiter and the
   // worker share a CPU. 0 disables spinning.

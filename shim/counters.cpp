@@ -1,0 +1,27 @@
+// shim/counters.cpp — the global counter instance and the symbol name table.
+#include "counters.hpp"
+
+namespace iowq::shim {
+
+const char* const kSymNames[] = {
+    "write",     "read",       "pwrite",      "pread",         "pwrite64",   "pread64",
+    "writev",    "readv",      "pwritev",     "preadv",        "pwritev2",   "preadv2",
+    "send",      "sendto",     "sendmsg",     "recv",          "recvfrom",   "recvmsg",
+    "__read_chk", "__pread_chk", "__pread64_chk", "__recv_chk", "__recvfrom_chk",
+};
+static_assert(sizeof(kSymNames) / sizeof(kSymNames[0]) == kSymCount, "one name per Sym");
+
+// Constant-initialised (atomics and Histogram have constexpr constructors), so
+// it is usable before any constructor of the shim runs.
+constinit Counters g_counters{};
+
+void reset_counters(Counters& c) noexcept {
+  for (auto& s : c.calls)
+    for (auto& r : s) r.store(0, std::memory_order_relaxed);
+  for (auto* a : {&c.stall_timeouts, &c.cancel_running, &c.cancel_pending, &c.wb_writes, &c.wb_bytes,
+                  &c.wb_syscalls, &c.wb_deferred_errors, &c.wb_pending_bytes, &c.wb_peak_pending_bytes})
+    a->store(0, std::memory_order_relaxed);
+  c.caller_ns.reset();
+}
+
+}  // namespace iowq::shim

@@ -1,0 +1,99 @@
+// shim/fdtable.cpp — fd classification cache (see fdtable.hpp).
+#include "fdtable.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+
+#include "libc.hpp"
+#include "options.hpp"
+
+namespace iowq::shim {
+namespace {
+
+struct Entry {
+  std::atomic<uint8_t> kind{0};
+  std::atomic<uint8_t> flags{0};  // bit 0 nonblock, bit 1 append
+  std::atomic<uint64_t> dev{0}, ino{0};
+};
+// 1.5 MiB of zero pages in .bss; only touched entries cost memory.
+Entry g_tab[kMaxFd];
+
+FdInfo classify(int fd) noexcept {
+  FdInfo fi;
+  struct stat st;
+  if (sys::fstat(fd, &st) < 0) {
+    fi.kind = FdKind::Bad;
+    return fi;
+  }
+  int64_t fl = sys::fcntl(fd, F_GETFL, 0);
+  fi.nonblock = fl >= 0 && (fl & O_NONBLOCK);
+  fi.append = fl >= 0 && (fl & O_APPEND);
+  fi.dev = st.st_dev;
+  fi.ino = st.st_ino;
+  switch (st.st_mode & S_IFMT) {
+    case S_IFREG: fi.kind = FdKind::File; break;
+    case S_IFBLK: fi.kind = FdKind::Block; break;
+    case S_IFSOCK: fi.kind = FdKind::Socket; break;
+    case S_IFIFO: fi.kind = FdKind::Pipe; break;
+    case S_IFCHR: {
+      struct termios t;
+      fi.kind = sys::ioctl(fd, TCGETS, &t) == 0 ? FdKind::Tty : FdKind::Chr;
+      break;
+    }
+    default: fi.kind = FdKind::Other; break;
+  }
+  return fi;
+}
+
+}  // namespace
+
+FdInfo fd_info(int fd) noexcept {
+  if (fd < 0 || fd >= kMaxFd) return classify(fd);
+  Entry& e = g_tab[fd];
+  uint8_t k = e.kind.load(std::memory_order_acquire);
+  if (k) {
+    FdInfo fi;
+    fi.kind = static_cast<FdKind>(k);
+    uint8_t f = e.flags.load(std::memory_order_relaxed);
+    fi.nonblock = f & 1;
+    fi.append = f & 2;
+    fi.dev = e.dev.load(std::memory_order_relaxed);
+    fi.ino = e.ino.load(std::memory_order_relaxed);
+    return fi;
+  }
+  FdInfo fi = classify(fd);
+  if (fi.kind != FdKind::Bad) {
+    e.dev.store(fi.dev, std::memory_order_relaxed);
+    e.ino.store(fi.ino, std::memory_order_relaxed);
+    e.flags.store(static_cast<uint8_t>((fi.nonblock ? 1 : 0) | (fi.append ? 2 : 0)), std::memory_order_relaxed);
+    e.kind.store(static_cast<uint8_t>(fi.kind), std::memory_order_release);
+  }
+  return fi;
+}
+
+void fd_forget(int fd) noexcept {
+  if (fd >= 0 && fd < kMaxFd) g_tab[fd].kind.store(0, std::memory_order_release);
+}
+
+void fd_forget_range(unsigned lo, unsigned hi) noexcept {
+  for (unsigned fd = lo; fd <= hi && fd < static_cast<unsigned>(kMaxFd); ++fd)
+    if (g_tab[fd].kind.load(std::memory_order_relaxed)) g_tab[fd].kind.store(0, std::memory_order_release);
+}
+
+void fd_forget_all() noexcept { fd_forget_range(0, kMaxFd - 1); }
+
+unsigned route_bit(FdKind k) noexcept {
+  switch (k) {
+    case FdKind::File:
+    case FdKind::Block: return kRouteFile;
+    case FdKind::Socket: return kRouteSocket;
+    case FdKind::Pipe: return kRoutePipe;
+    case FdKind::Tty: return kRouteTty;
+    case FdKind::Chr: return kRouteChr;
+    default: return 0;
+  }
+}
+
+}  // namespace iowq::shim

@@ -1,0 +1,169 @@
+// shim/libc.cpp — real libc entry points and raw syscalls (see libc.hpp).
+#include "libc.hpp"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+namespace iowq::shim {
+namespace sys {
+namespace {
+inline int64_t raw(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) noexcept {
+  int saved = errno;
+  long r = syscall(nr, a, b, c, d, e, f);
+  if (r == -1) r = -errno;
+  errno = saved;
+  return r;
+}
+#define L(x) ((long)(x))
+}  // namespace
+
+int64_t read(int fd, void* b, size_t n) noexcept { return raw(SYS_read, fd, L(b), L(n)); }
+int64_t write(int fd, const void* b, size_t n) noexcept { return raw(SYS_write, fd, L(b), L(n)); }
+int64_t pread(int fd, void* b, size_t n, off_t o) noexcept { return raw(SYS_pread64, fd, L(b), L(n), o); }
+int64_t pwrite(int fd, const void* b, size_t n, off_t o) noexcept { return raw(SYS_pwrite64, fd, L(b), L(n), o); }
+int64_t readv(int fd, const struct iovec* v, int n) noexcept { return raw(SYS_readv, fd, L(v), n); }
+int64_t writev(int fd, const struct iovec* v, int n) noexcept { return raw(SYS_writev, fd, L(v), n); }
+// The kernel splits the offset into low/high words; on 64-bit, low carries it.
+int64_t preadv2(int fd, const struct iovec* v, int n, off_t o, int fl) noexcept {
+  return raw(SYS_preadv2, fd, L(v), n, L(o), 0, fl);
+}
+int64_t pwritev2(int fd, const struct iovec* v, int n, off_t o, int fl) noexcept {
+  return raw(SYS_pwritev2, fd, L(v), n, L(o), 0, fl);
+}
+int64_t sendto(int fd, const void* b, size_t n, int fl, const struct sockaddr* a, socklen_t al) noexcept {
+  return raw(SYS_sendto, fd, L(b), L(n), fl, L(a), al);
+}
+int64_t recvfrom(int fd, void* b, size_t n, int fl, struct sockaddr* a, socklen_t* al) noexcept {
+  return raw(SYS_recvfrom, fd, L(b), L(n), fl, L(a), L(al));
+}
+int64_t sendmsg(int fd, const struct msghdr* m, int fl) noexcept { return raw(SYS_sendmsg, fd, L(m), fl); }
+int64_t recvmsg(int fd, struct msghdr* m, int fl) noexcept { return raw(SYS_recvmsg, fd, L(m), fl); }
+int64_t fstat(int fd, struct stat* st) noexcept { return raw(SYS_fstat, fd, L(st)); }
+int64_t fcntl(int fd, int cmd, long arg) noexcept { return raw(SYS_fcntl, fd, cmd, arg); }
+int64_t ioctl(int fd, unsigned long req, void* arg) noexcept { return raw(SYS_ioctl, fd, L(req), L(arg)); }
+int64_t poll1(int fd, short events) noexcept {
+  struct pollfd p = {fd, events, 0};
+  int64_t r = raw(SYS_poll, L(&p), 1, 0);
+  return r < 0 ? r : (r == 0 ? 0 : p.revents);
+}
+int getpid() noexcept { return static_cast<int>(raw(SYS_getpid)); }
+int gettid() noexcept { return static_cast<int>(raw(SYS_gettid)); }
+int tgkill(int tgid, int tid, int sig) noexcept { return static_cast<int>(raw(SYS_tgkill, tgid, tid, sig)); }
+bool take_pending(int sig) noexcept {
+  uint64_t set = 1ull << (sig - 1);
+  struct timespec zero = {0, 0};
+  return raw(SYS_rt_sigtimedwait, L(&set), 0, L(&zero), 8) == sig;
+}
+uint64_t now_ns() noexcept {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+#undef L
+}  // namespace sys
+
+// ---- Fallbacks used before dlsym has run (calls from other libraries'
+// constructors): plain syscalls with libc's -1/errno convention.
+namespace {
+ssize_t ret(int64_t r) { if (r < 0) { errno = static_cast<int>(-r); return -1; } return r; }
+ssize_t fb_write(int fd, const void* b, size_t n) { return ret(sys::write(fd, b, n)); }
+ssize_t fb_read(int fd, void* b, size_t n) { return ret(sys::read(fd, b, n)); }
+ssize_t fb_pwrite(int fd, const void* b, size_t n, off_t o) { return ret(sys::pwrite(fd, b, n, o)); }
+ssize_t fb_pread(int fd, void* b, size_t n, off_t o) { return ret(sys::pread(fd, b, n, o)); }
+ssize_t fb_writev(int fd, const struct iovec* v, int n) { return ret(sys::writev(fd, v, n)); }
+ssize_t fb_readv(int fd, const struct iovec* v, int n) { return ret(sys::readv(fd, v, n)); }
+ssize_t fb_pwritev(int fd, const struct iovec* v, int n, off_t o) { return ret(sys::pwritev2(fd, v, n, o, 0)); }
+ssize_t fb_preadv(int fd, const struct iovec* v, int n, off_t o) { return ret(sys::preadv2(fd, v, n, o, 0)); }
+ssize_t fb_pwritev2(int fd, const struct iovec* v, int n, off_t o, int f) { return ret(sys::pwritev2(fd, v, n, o, f)); }
+ssize_t fb_preadv2(int fd, const struct iovec* v, int n, off_t o, int f) { return ret(sys::preadv2(fd, v, n, o, f)); }
+ssize_t fb_send(int fd, const void* b, size_t n, int f) { return ret(sys::sendto(fd, b, n, f, nullptr, 0)); }
+ssize_t fb_sendto(int fd, const void* b, size_t n, int f, const struct sockaddr* a, socklen_t l) { return ret(sys::sendto(fd, b, n, f, a, l)); }
+ssize_t fb_sendmsg(int fd, const struct msghdr* m, int f) { return ret(sys::sendmsg(fd, m, f)); }
+ssize_t fb_recv(int fd, void* b, size_t n, int f) { return ret(sys::recvfrom(fd, b, n, f, nullptr, nullptr)); }
+ssize_t fb_recvfrom(int fd, void* b, size_t n, int f, struct sockaddr* a, socklen_t* l) { return ret(sys::recvfrom(fd, b, n, f, a, l)); }
+ssize_t fb_recvmsg(int fd, struct msghdr* m, int f) { return ret(sys::recvmsg(fd, m, f)); }
+ssize_t fb_read_chk(int fd, void* b, size_t n, size_t) { return fb_read(fd, b, n); }
+ssize_t fb_pread_chk(int fd, void* b, size_t n, off_t o, size_t) { return fb_pread(fd, b, n, o); }
+ssize_t fb_recv_chk(int fd, void* b, size_t n, size_t, int f) { return fb_recv(fd, b, n, f); }
+ssize_t fb_recvfrom_chk(int fd, void* b, size_t n, size_t, int f, struct sockaddr* a, socklen_t* l) { return fb_recvfrom(fd, b, n, f, a, l); }
+int fb_close(int fd) { return static_cast<int>(ret(syscall(SYS_close, fd) == 0 ? 0 : -errno)); }
+}  // namespace
+
+namespace real {
+ssize_t (*write)(int, const void*, size_t) = fb_write;
+ssize_t (*read)(int, void*, size_t) = fb_read;
+ssize_t (*pwrite64)(int, const void*, size_t, off_t) = fb_pwrite;
+ssize_t (*pread64)(int, void*, size_t, off_t) = fb_pread;
+ssize_t (*writev)(int, const struct iovec*, int) = fb_writev;
+ssize_t (*readv)(int, const struct iovec*, int) = fb_readv;
+ssize_t (*pwritev)(int, const struct iovec*, int, off_t) = fb_pwritev;
+ssize_t (*preadv)(int, const struct iovec*, int, off_t) = fb_preadv;
+ssize_t (*pwritev2)(int, const struct iovec*, int, off_t, int) = fb_pwritev2;
+ssize_t (*preadv2)(int, const struct iovec*, int, off_t, int) = fb_preadv2;
+ssize_t (*send)(int, const void*, size_t, int) = fb_send;
+ssize_t (*sendto)(int, const void*, size_t, int, const struct sockaddr*, socklen_t) = fb_sendto;
+ssize_t (*sendmsg)(int, const struct msghdr*, int) = fb_sendmsg;
+ssize_t (*recv)(int, void*, size_t, int) = fb_recv;
+ssize_t (*recvfrom)(int, void*, size_t, int, struct sockaddr*, socklen_t*) = fb_recvfrom;
+ssize_t (*recvmsg)(int, struct msghdr*, int) = fb_recvmsg;
+ssize_t (*read_chk)(int, void*, size_t, size_t) = fb_read_chk;
+ssize_t (*pread_chk)(int, void*, size_t, off_t, size_t) = fb_pread_chk;
+ssize_t (*pread64_chk)(int, void*, size_t, off_t, size_t) = fb_pread_chk;
+ssize_t (*recv_chk)(int, void*, size_t, size_t, int) = fb_recv_chk;
+ssize_t (*recvfrom_chk)(int, void*, size_t, size_t, int, struct sockaddr*, socklen_t*) = fb_recvfrom_chk;
+int (*close)(int) = fb_close;
+int (*close_range)(unsigned, unsigned, int) = nullptr;
+int (*dup2)(int, int) = nullptr;
+int (*dup3)(int, int, int) = nullptr;
+int (*fcntl)(int, int, ...) = nullptr;
+int (*ioctl)(int, unsigned long, ...) = nullptr;
+int (*fclose)(FILE*) = nullptr;
+int (*sigaction)(int, const struct sigaction*, struct sigaction*) = nullptr;
+pid_t (*fork)(void) = nullptr;
+
+template <class F>
+static void set(F*& slot, const char* name) {
+  if (void* p = dlsym(RTLD_NEXT, name)) slot = reinterpret_cast<F*>(p);
+}
+
+void resolve() noexcept {
+  set(write, "write");
+  set(read, "read");
+  set(pwrite64, "pwrite64");
+  set(pread64, "pread64");
+  set(writev, "writev");
+  set(readv, "readv");
+  set(pwritev, "pwritev64");
+  set(preadv, "preadv64");
+  set(pwritev2, "pwritev64v2");
+  set(preadv2, "preadv64v2");
+  set(send, "send");
+  set(sendto, "sendto");
+  set(sendmsg, "sendmsg");
+  set(recv, "recv");
+  set(recvfrom, "recvfrom");
+  set(recvmsg, "recvmsg");
+  set(read_chk, "__read_chk");
+  set(pread_chk, "__pread_chk");
+  set(pread64_chk, "__pread64_chk");
+  set(recv_chk, "__recv_chk");
+  set(recvfrom_chk, "__recvfrom_chk");
+  set(close, "close");
+  set(close_range, "close_range");
+  set(dup2, "dup2");
+  set(dup3, "dup3");
+  set(fcntl, "fcntl64");
+  if (!fcntl) set(fcntl, "fcntl");
+  set(ioctl, "ioctl");
+  set(fclose, "fclose");
+  set(sigaction, "sigaction");
+  set(fork, "fork");
+}
+}  // namespace real
+}  // namespace iowq::shim

@@ -1,0 +1,85 @@
+// shim/libc.hpp — the shim's two ways to reach the kernel, in one place.
+//
+//  * real::X — the next definition of libc function X (dlsym RTLD_NEXT),
+//    resolved once in the constructor. Used for passthrough and inline calls
+//    so that libc semantics (cancellation points, fortify checks, errno) are
+//    exactly the host's. Before resolution they point at raw fallbacks.
+//  * sys::X  — raw syscalls returning -errno, errno untouched. Used on pool
+//    workers, for nonblocking tries, and by the shim's own bookkeeping.
+//
+// Convention at the shim boundary: interposers return libc style (-1/errno);
+// everything inside returns int64_t results with -errno.
+#pragma once
+
+#include <signal.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+
+namespace iowq::shim {
+
+namespace real {
+extern ssize_t (*write)(int, const void*, size_t);
+extern ssize_t (*read)(int, void*, size_t);
+extern ssize_t (*pwrite64)(int, const void*, size_t, off_t);
+extern ssize_t (*pread64)(int, void*, size_t, off_t);
+extern ssize_t (*writev)(int, const struct iovec*, int);
+extern ssize_t (*readv)(int, const struct iovec*, int);
+extern ssize_t (*pwritev)(int, const struct iovec*, int, off_t);
+extern ssize_t (*preadv)(int, const struct iovec*, int, off_t);
+extern ssize_t (*pwritev2)(int, const struct iovec*, int, off_t, int);
+extern ssize_t (*preadv2)(int, const struct iovec*, int, off_t, int);
+extern ssize_t (*send)(int, const void*, size_t, int);
+extern ssize_t (*sendto)(int, const void*, size_t, int, const struct sockaddr*, socklen_t);
+extern ssize_t (*sendmsg)(int, const struct msghdr*, int);
+extern ssize_t (*recv)(int, void*, size_t, int);
+extern ssize_t (*recvfrom)(int, void*, size_t, int, struct sockaddr*, socklen_t*);
+extern ssize_t (*recvmsg)(int, struct msghdr*, int);
+extern ssize_t (*read_chk)(int, void*, size_t, size_t);
+extern ssize_t (*pread_chk)(int, void*, size_t, off_t, size_t);
+extern ssize_t (*pread64_chk)(int, void*, size_t, off_t, size_t);
+extern ssize_t (*recv_chk)(int, void*, size_t, size_t, int);
+extern ssize_t (*recvfrom_chk)(int, void*, size_t, size_t, int, struct sockaddr*, socklen_t*);
+extern int (*close)(int);
+extern int (*close_range)(unsigned, unsigned, int);
+extern int (*dup2)(int, int);
+extern int (*dup3)(int, int, int);
+extern int (*fcntl)(int, int, ...);
+extern int (*ioctl)(int, unsigned long, ...);
+extern int (*fclose)(FILE*);
+extern int (*sigaction)(int, const struct sigaction*, struct sigaction*);
+extern pid_t (*fork)(void);
+void resolve() noexcept;  // constructor only
+}  // namespace real
+
+namespace sys {
+int64_t read(int fd, void* b, size_t n) noexcept;
+int64_t write(int fd, const void* b, size_t n) noexcept;
+int64_t pread(int fd, void* b, size_t n, off_t off) noexcept;
+int64_t pwrite(int fd, const void* b, size_t n, off_t off) noexcept;
+int64_t readv(int fd, const struct iovec* v, int n) noexcept;
+int64_t writev(int fd, const struct iovec* v, int n) noexcept;
+// off == -1: current file position (preadv2/pwritev2 semantics).
+int64_t preadv2(int fd, const struct iovec* v, int n, off_t off, int flags) noexcept;
+int64_t pwritev2(int fd, const struct iovec* v, int n, off_t off, int flags) noexcept;
+int64_t sendto(int fd, const void* b, size_t n, int flags, const struct sockaddr* a, socklen_t al) noexcept;
+int64_t recvfrom(int fd, void* b, size_t n, int flags, struct sockaddr* a, socklen_t* al) noexcept;
+int64_t sendmsg(int fd, const struct msghdr* m, int flags) noexcept;
+int64_t recvmsg(int fd, struct msghdr* m, int flags) noexcept;
+int64_t fstat(int fd, struct stat* st) noexcept;
+int64_t fcntl(int fd, int cmd, long arg) noexcept;
+int64_t ioctl(int fd, unsigned long req, void* arg) noexcept;
+int64_t poll1(int fd, short events) noexcept;  // 0 timeout; returns revents or -errno
+int getpid() noexcept;
+int gettid() noexcept;
+int tgkill(int tgid, int tid, int sig) noexcept;
+// Consumes a pending `sig` of the calling thread, if any (it must be blocked).
+bool take_pending(int sig) noexcept;
+uint64_t now_ns() noexcept;
+}  // namespace sys
+
+}  // namespace iowq::shim

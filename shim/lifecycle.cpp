@@ -1,0 +1,337 @@
+// shim/lifecycle.cpp — the shim's life in a process: constructor, options,
+// logging, starting the pool, fork, the cancel signal's protection, the fd
+// hooks that keep fdtable honest, and the report at exit.
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "callsites.hpp"
+#include "fdtable.hpp"
+#include "libc.hpp"
+#include "report.hpp"
+#include "state.hpp"
+#include "writebehind.hpp"
+
+#define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
+
+extern char** environ;
+
+namespace iowq::shim {
+
+Shim g;
+thread_local ThreadCtx tl __attribute__((tls_model("initial-exec")));
+
+namespace {
+
+// ============================================================================
+// Logging: raw writes, one line each; IOWQ_LOG_FILE is opened per line
+// (O_APPEND|O_CLOEXEC) so the shim holds no fd in steady state.
+// ============================================================================
+
+void emit(const char* line, size_t n) noexcept {
+  if (g.cfg.log_file[0]) {
+    int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, g.cfg.log_file,
+                                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (fd >= 0) {
+      sys::write(fd, line, n);
+      syscall(SYS_close, fd);
+      return;
+    }
+  }
+  sys::write(2, line, n);
+}
+
+void warn_cb(const char* msg, void*) noexcept {
+  char buf[1200];
+  int n = snprintf(buf, sizeof buf, "%s\n", msg);
+  if (n > 0) emit(buf, static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1);
+}
+
+// ============================================================================
+// The cancel signal: the pool owns the real disposition; the program sees
+// and sets a virtual one, which the shim's handler honours on its threads.
+// ============================================================================
+
+struct sigaction g_app_action;  // the program's view (SIG_DFL at start)
+
+void cancel_handler(int sig, siginfo_t* si, void* uc) {
+  if (tl.worker) return;  // a pool cancel: interrupting the syscall is the point
+  struct sigaction a = g_app_action;
+  if (a.sa_handler == SIG_IGN) return;
+  if (a.sa_handler == SIG_DFL) {
+    // Default action of a real-time signal (or SIGUSR*) is to terminate.
+    struct sigaction d = {};
+    d.sa_handler = SIG_DFL;
+    real::sigaction(sig, &d, nullptr);
+    sys::tgkill(sys::getpid(), sys::gettid(), sig);
+    return;
+  }
+  if (a.sa_flags & SA_SIGINFO) a.sa_sigaction(sig, si, uc);
+  else a.sa_handler(sig);
+}
+
+void install_cancel_handler() noexcept {
+  struct sigaction sa = {};
+  sa.sa_sigaction = cancel_handler;
+  sa.sa_flags = SA_SIGINFO;  // never SA_RESTART: it must interrupt syscalls
+  sigemptyset(&sa.sa_mask);
+  real::sigaction(g.sig, &sa, nullptr);
+}
+
+// ============================================================================
+// fork: the child gets fresh, empty pools; write-behind data is flushed first.
+// ============================================================================
+
+void atfork_prepare() { wb_sync_all(); }
+void atfork_parent() {}
+void atfork_child() {
+  g.pid = sys::getpid();
+  if (g.pool) g.pool->reset_after_fork();
+  g.pool_state.store(0);
+  reset_counters(g_counters);
+  if (g.cfg.callsites) callsites_reset();
+  wb_after_fork_child();
+}
+
+iowq::Pool* make_pool() {
+  iowq::Options o;
+  o.bound_max = g.cfg.bound_max;
+  o.unbound_max = g.cfg.unbound_max;
+  o.idle_ms = g.cfg.idle_ms;
+  o.numa_nodes = g.cfg.numa;
+  for (int c = 0; c < 1024; ++c)
+    if (g.cfg.cpu_mask[c / 64] & (1ull << (c % 64))) o.cpus.push_back(c);
+  o.cancel_signal = g.sig;
+  o.install_cancel_handler = false;
+  return new iowq::Pool(o);
+}
+
+// ============================================================================
+// Report at exit
+// ============================================================================
+
+void write_exit_report() {
+  if (!g.cfg.stats[0]) return;
+  ReportInput in;
+  in.pid = g.pid;
+  in.program = g.program;
+  in.mode = g.cfg.mode == Mode::Pool ? "pool" : "auto";
+  in.write_behind = g.cfg.write_behind;
+  in.counters = &g_counters;
+  if (g.pool) {
+    in.pool = g.pool->stats();
+    in.worker_tids = g.pool->worker_tids();
+  }
+  in.callsites_top = g.cfg.callsites;
+  write_report(in, g.cfg.stats, g.cfg.stats_json);
+}
+
+}  // namespace
+
+void log_line(LogLevel level, const char* fmt, ...) noexcept {
+  if (static_cast<int>(level) > static_cast<int>(g.cfg.log) || g.cfg.log == LogLevel::Off) return;
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  size_t len = static_cast<size_t>(n) < sizeof buf - 1 ? static_cast<size_t>(n) : sizeof buf - 2;
+  buf[len++] = '\n';
+  emit(buf, len);
+}
+
+bool ensure_pool() noexcept {
+  int s = g.pool_state.load(std::memory_order_acquire);
+  if (s == 2) return true;
+  if (s != 0) return false;  // starting elsewhere (run inline meanwhile) or failed
+  if (!g.pool_state.compare_exchange_strong(s, 1)) return false;
+  int rc = g.pool->start();
+  g.pool_state.store(rc == 0 ? 2 : -1, std::memory_order_release);
+  if (rc != 0) log_line(LogLevel::Warn, "iowq: cannot start the pool (%s); calls run inline", strerror(-rc));
+  return rc == 0;
+}
+
+// ============================================================================
+// Constructor and destructor
+// ============================================================================
+
+__attribute__((constructor(101))) static void iowq_init() {
+  Nest nest;  // anything called from here passes straight through
+  real::resolve();
+  g.pid = sys::getpid();
+  const char* const* envp = getauxval(AT_SECURE) ? nullptr : environ;
+  parse_config(envp, &g.cfg, warn_cb, nullptr);
+  g.program = program_invocation_short_name ? program_invocation_short_name : "";
+  if (g.cfg.disable || !cmd_selected(g.cfg, g.program)) return;
+  g.sig = g.cfg.signal ? g.cfg.signal : iowq::Options::default_cancel_signal();
+  g.stall_ns = g.cfg.stall_ms * 1000000ull;
+  g_app_action.sa_handler = SIG_DFL;
+  install_cancel_handler();
+  g.pool = make_pool();
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+  if (g.cfg.callsites) callsites_init(g.cfg.callsites > 8 ? g.cfg.callsites : 8);
+  wb_init();
+  // Modes that always need the pool start it here, outside any signal handler.
+  if (g.cfg.mode == Mode::Pool || g.cfg.stall_ms || g.cfg.write_behind) ensure_pool();
+  g.active.store(true, std::memory_order_release);
+}
+
+__attribute__((destructor(101))) static void iowq_fini() {
+  if (!g.active.load()) return;
+  wb_sync_all();
+  Nest nest;
+  write_exit_report();
+}
+
+}  // namespace iowq::shim
+
+using namespace iowq::shim;
+
+// ============================================================================
+// Signal disposition of the cancel signal, virtualised
+// ============================================================================
+
+IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  if (!real::sigaction) real::resolve();
+  if (sig != g.sig || !g.active.load() || tl.depth) return real::sigaction(sig, act, old);
+  struct sigaction prev = g_app_action;
+  if (act) g_app_action = *act;
+  if (old) *old = prev;
+  return 0;
+}
+
+IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
+  struct sigaction act = {}, old = {};
+  act.sa_handler = h;
+  sigemptyset(&act.sa_mask);
+  act.sa_flags = SA_RESTART;  // BSD semantics, as glibc's signal()
+  if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
+  return old.sa_handler;
+}
+
+// ============================================================================
+// fd lifecycle: what makes the fd cache trustworthy
+// ============================================================================
+
+IOWQ_EXPORT int close(int fd) {
+  if (g.active.load(std::memory_order_relaxed)) {
+    int err = wb_sync_fd(fd, /*closing=*/true);
+    fd_forget(fd);
+    int r = real::close(fd);
+    if (err) {
+      errno = err;
+      return -1;
+    }
+    return r;
+  }
+  return real::close(fd);
+}
+
+IOWQ_EXPORT int close_range(unsigned lo, unsigned hi, int flags) {
+  if (g.active.load(std::memory_order_relaxed)) {
+    wb_sync_all();
+    fd_forget_range(lo, hi);
+  }
+  if (!real::close_range) {
+    long r = syscall(SYS_close_range, lo, hi, flags);
+    return static_cast<int>(r);
+  }
+  return real::close_range(lo, hi, flags);
+}
+
+IOWQ_EXPORT int dup2(int oldfd, int newfd) {
+  if (g.active.load(std::memory_order_relaxed)) {
+    wb_sync_fd(oldfd, false);
+    if (oldfd != newfd) wb_sync_fd(newfd, false);
+  }
+  int r = real::dup2(oldfd, newfd);
+  if (r >= 0) fd_forget(r);
+  return r;
+}
+
+IOWQ_EXPORT int dup3(int oldfd, int newfd, int flags) {
+  if (g.active.load(std::memory_order_relaxed)) {
+    wb_sync_fd(oldfd, false);
+    wb_sync_fd(newfd, false);
+  }
+  int r = real::dup3(oldfd, newfd, flags);
+  if (r >= 0) fd_forget(r);
+  return r;
+}
+
+static int fcntl_common(int fd, int cmd, long arg) {
+  if (g.active.load(std::memory_order_relaxed)) {
+    int err = wb_sync_fd(fd, false);
+    if (err) {
+      errno = err;
+      return -1;
+    }
+  }
+  int r = real::fcntl(fd, cmd, arg);
+  if (r >= 0) {
+    if (cmd == F_SETFL) fd_forget(fd);
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) fd_forget(r);
+  }
+  return r;
+}
+
+IOWQ_EXPORT int fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  long arg = va_arg(ap, long);
+  va_end(ap);
+  return fcntl_common(fd, cmd, arg);
+}
+
+IOWQ_EXPORT int fcntl64(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  long arg = va_arg(ap, long);
+  va_end(ap);
+  return fcntl_common(fd, cmd, arg);
+}
+
+IOWQ_EXPORT int ioctl(int fd, unsigned long req, ...) {
+  va_list ap;
+  va_start(ap, req);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  if (req == FIONBIO) fd_forget(fd);
+  return real::ioctl(fd, req, arg);
+}
+
+// libc closes these fds internally, where the close() above never sees it.
+IOWQ_EXPORT int fclose(FILE* f) {
+  if (!real::fclose) real::resolve();
+  if (f && g.active.load(std::memory_order_relaxed)) {
+    int fd = fileno(f);
+    if (fd >= 0) {
+      wb_sync_fd(fd, true);
+      fd_forget(fd);
+    }
+  }
+  return real::fclose(f);
+}
+
+IOWQ_EXPORT int closedir(DIR* d) {
+  static int (*real_closedir)(DIR*) = reinterpret_cast<int (*)(DIR*)>(dlsym(RTLD_NEXT, "closedir"));
+  fd_forget(dirfd(d));
+  return real_closedir(d);
+}
+
+IOWQ_EXPORT int pclose(FILE* f) {
+  static int (*real_pclose)(FILE*) = reinterpret_cast<int (*)(FILE*)>(dlsym(RTLD_NEXT, "pclose"));
+  if (f) fd_forget(fileno(f));
+  return real_pclose(f);
+}

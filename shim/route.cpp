@@ -1,0 +1,350 @@
+// shim/route.cpp — deciding where one interposed call runs, and running it.
+//
+// passthrough: the real libc function, untouched (fd kind not routed,
+//              O_NONBLOCK fd, nonblocking request, nested call, bad fd).
+// inline:      auto mode, in the caller, when it will not block: a
+//              nonblocking try (preadv2 RWF_NOWAIT, MSG_DONTWAIT, poll) or,
+//              for file writes, no other call on the same file in flight and
+//              no history of slow writes on the fd.
+// pool:        submitted to iowq::Pool; the caller waits with the plain
+//              call's signal semantics (see submit_and_wait).
+#include "route.hpp"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+#include "callsites.hpp"
+#include "fdtable.hpp"
+#include "libc.hpp"
+#include "state.hpp"
+
+namespace iowq::shim {
+namespace {
+
+// ============================================================================
+// Per-file in-flight counts (auto mode's "same file busy" test) and per-device
+// RWF_NOWAIT support. Buckets: a collision only sends a call to the pool.
+// ============================================================================
+
+constexpr size_t kBusyBuckets = 4096;
+std::atomic<uint32_t> g_busy[kBusyBuckets];
+
+constexpr size_t kDevSlots = 64;
+std::atomic<uint64_t> g_nowait_unsupported[kDevSlots];  // dev + 1, 0 = empty
+
+bool nowait_unsupported(uint64_t dev) noexcept {
+  for (auto& s : g_nowait_unsupported) {
+    uint64_t v = s.load(std::memory_order_relaxed);
+    if (v == 0) return false;
+    if (v == dev + 1) return true;
+  }
+  return false;
+}
+
+void mark_nowait_unsupported(uint64_t dev) noexcept {
+  for (auto& s : g_nowait_unsupported) {
+    uint64_t expect = 0;
+    if (s.compare_exchange_strong(expect, dev + 1) || expect == dev + 1) return;
+  }
+}
+
+// Writes slower than this (sampled) send the fd's writes to the pool for a while.
+constexpr uint64_t kSlowWriteNs = 200000;
+constexpr int kSlowSpan = 64;
+thread_local int tl_slow_fd __attribute__((tls_model("initial-exec"))) = -1;
+thread_local int tl_slow_left __attribute__((tls_model("initial-exec"))) = 0;
+thread_local unsigned tl_sample __attribute__((tls_model("initial-exec"))) = 0;
+
+inline ssize_t to_libc(int64_t r) noexcept {
+  if (r < 0) {
+    errno = static_cast<int>(-r);
+    return -1;
+  }
+  return static_cast<ssize_t>(r);
+}
+
+// ============================================================================
+// The worker side
+// ============================================================================
+
+void worker_fn(iowq::Work* w) {
+  tl.worker = true;
+  Job* j = static_cast<Job*>(w->ctx);
+  int64_t r;
+  for (;;) {
+    r = exec_raw(j->op);
+    // EINTR without a cancel: the pool's signal was meant for an earlier item.
+    if (r == -EINTR && !w->cancelled()) continue;
+    break;
+  }
+  // The kernel sends SIGPIPE/SIGXFSZ to the thread that made the syscall; it
+  // is blocked here. Take it and let the caller raise it on itself.
+  if (r == -EPIPE && sys::take_pending(SIGPIPE)) j->raise_sig = SIGPIPE;
+  if (r == -EFBIG && sys::take_pending(SIGXFSZ)) j->raise_sig = SIGXFSZ;
+  w->result = r;
+}
+
+// Undo on pthread_cancel's forced unwinding out of the wait: the worker must
+// be done with the caller's buffer before the caller's frame goes away.
+struct WaitGuard {
+  iowq::Work* w;
+  ~WaitGuard() {
+    if (w && !w->finished()) {
+      g.pool->cancel(w);
+      g.pool->wait(w, false);
+    }
+  }
+};
+
+void warn_stall(const Op& op) noexcept {
+  const char* where = "";
+  char buf[256] = "";
+  if (g.cfg.callsites) {
+    Dl_info di;
+    void* ra = __builtin_return_address(0);
+    if (ra && dladdr(ra, &di) && di.dli_sname) {
+      snprintf(buf, sizeof buf, " (called from %s)", di.dli_sname);
+      where = buf;
+    }
+  }
+  log_line(LogLevel::Warn, "iowq: stall timeout: %s on fd %d made no progress for %llu ms; returned ETIMEDOUT%s",
+           kSymNames[static_cast<int>(op.sym)], op.fd,
+           static_cast<unsigned long long>(g.cfg.stall_ms), where);
+}
+
+// Runs `op` on the pool and waits as the plain call would have.
+// Returns the result as -errno/count, or INT64_MIN when the pool could not
+// take it (the caller runs it inline).
+int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key) noexcept {
+  if (!ensure_pool()) return INT64_MIN;
+  // A vfork child shares our memory but not our fd table or threads.
+  if (sys::getpid() != g.pid) return INT64_MIN;
+  pthread_testcancel();  // read/write are cancellation points
+  iowq::Work& w = tl.work;
+  w.rearm();
+  w.fn = worker_fn;
+  w.ctx = &tl.job;
+  w.done = nullptr;
+  w.cls = cls;
+  w.hashed = hashed;
+  w.key = key;
+  uint64_t t0 = sys::now_ns();
+  w.deadline_ns = (cls == iowq::Class::Unbound && g.stall_ns) ? t0 + g.stall_ns : 0;
+  tl.job.op = op;
+  tl.job.raise_sig = 0;
+  if (g.pool->submit(&w) != 0) return INT64_MIN;
+  int r;
+  {
+    WaitGuard guard{&w};
+    int oldtype;
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &oldtype);
+    r = g.pool->wait(&w, cls == iowq::Class::Unbound);
+    pthread_setcanceltype(oldtype, nullptr);
+    if (r == -EINTR) {
+      // A handler without SA_RESTART interrupted the caller: interrupt the
+      // work too. Bytes already moved are returned, as the kernel would.
+      if (g.pool->cancel(&w) == iowq::CancelResult::Running) g_counters.cancel_running.fetch_add(1);
+      else g_counters.cancel_pending.fetch_add(1);
+      g.pool->wait(&w, false);
+      if (w.result == -ECANCELED || (w.result == -EINTR && !w.timed_out())) w.result = -EINTR;
+    }
+    guard.w = nullptr;
+  }
+  int64_t res = w.result;
+  uint64_t dt = sys::now_ns() - t0;
+  g_counters.caller_ns.record(dt);
+  if (g.cfg.callsites) callsites_record(dt);
+  if (w.timed_out() && res <= 0) {
+    res = -ETIMEDOUT;
+    g_counters.stall_timeouts.fetch_add(1);
+    warn_stall(op);
+  }
+  if (tl.job.raise_sig) sys::tgkill(g.pid, sys::gettid(), tl.job.raise_sig);
+  return res;
+}
+
+// ============================================================================
+// Bound (regular files, block devices)
+// ============================================================================
+
+ssize_t route_bound(const Op& op, const FdInfo& fi) noexcept {
+  const bool is_write = op.is_write();
+  if (g.cfg.mode == Mode::Auto) {
+    if (!is_write) {
+      if (!nowait_unsupported(fi.dev)) {
+        // Cached data reads inline; only a read that would wait goes to the pool.
+        struct iovec one = {op.buf, op.len};
+        const struct iovec* v = op.iov ? op.iov : &one;
+        int n = op.iov ? op.iovcnt : 1;
+        off_t off = op.positioned() ? op.off : -1;
+        int64_t r = sys::preadv2(op.fd, v, n, off, op.flags | RWF_NOWAIT);
+        if (r == -EOPNOTSUPP) {
+          mark_nowait_unsupported(fi.dev);
+        } else if (r != -EAGAIN) {
+          count(op.sym, Route::Inline);
+          return to_libc(r);
+        }
+        if (r == -EAGAIN) goto pool;
+      }
+      count(op.sym, Route::Inline);
+      return op.plain(op);
+    }
+    {
+      // Writes: inline unless the same file has a call in flight (then join
+      // its chain, in order) or this fd's writes were recently slow.
+      auto& busy = g_busy[fi.key() % kBusyBuckets];
+      bool slow = tl_slow_left > 0 && tl_slow_fd == op.fd;
+      if (!slow && busy.fetch_add(1, std::memory_order_acq_rel) == 0) {
+        bool sample = (++tl_sample & 15) == 0;
+        uint64_t t0 = sample ? sys::now_ns() : 0;
+        ssize_t r = op.plain(op);
+        int e = errno;
+        busy.fetch_sub(1, std::memory_order_release);
+        if (sample && sys::now_ns() - t0 > kSlowWriteNs) {
+          tl_slow_fd = op.fd;
+          tl_slow_left = kSlowSpan;
+        }
+        count(op.sym, Route::Inline);
+        errno = e;
+        return r;
+      }
+      if (!slow) busy.fetch_sub(1, std::memory_order_release);
+      else --tl_slow_left;
+    }
+  }
+pool:
+  {
+    auto& busy = g_busy[fi.key() % kBusyBuckets];
+    busy.fetch_add(1, std::memory_order_acq_rel);
+    int e = errno;
+    int64_t r = submit_and_wait(op, iowq::Class::Bound, is_write, fi.key());
+    busy.fetch_sub(1, std::memory_order_release);
+    if (r == INT64_MIN) {
+      errno = e;
+      count(op.sym, Route::Inline);
+      return op.plain(op);
+    }
+    count(op.sym, Route::Routed);
+    errno = e;
+    return to_libc(r);
+  }
+}
+
+// ============================================================================
+// Unbound (sockets, pipes, ttys, character devices)
+// ============================================================================
+
+ssize_t route_unbound(const Op& op, const FdInfo& fi) noexcept {
+  const bool is_write = op.is_write();
+  if (g.cfg.mode == Mode::Auto) {
+    if (fi.kind == FdKind::Socket) {
+      int64_t r = exec_raw(op, MSG_DONTWAIT | (is_write ? MSG_NOSIGNAL : 0));
+      if (r != -EAGAIN) {
+        if (r == -EPIPE && !(op.flags & MSG_NOSIGNAL)) sys::tgkill(g.pid, sys::gettid(), SIGPIPE);
+        size_t total = op.total_len();
+        if (is_write && r > 0 && static_cast<size_t>(r) < total && op.kind != OpKind::Sendmsg &&
+            op.kind != OpKind::Writev) {
+          // A blocking send would go on until everything is sent.
+          Op rest = op;
+          rest.buf = static_cast<char*>(op.buf) + r;
+          rest.len = op.len - static_cast<size_t>(r);
+          int64_t r2 = submit_and_wait(rest, iowq::Class::Unbound, false, 0);
+          if (r2 == INT64_MIN) r2 = exec_raw(rest);
+          if (r2 > 0) r += r2;
+          count(op.sym, Route::Routed);
+          return to_libc(r);
+        }
+        count(op.sym, Route::Inline);
+        return to_libc(r);
+      }
+    } else {
+      short want = is_write ? POLLOUT : POLLIN;
+      int64_t rev = sys::poll1(op.fd, want);
+      if (rev > 0 && (!is_write || op.total_len() <= PIPE_BUF)) {
+        count(op.sym, Route::Inline);
+        return op.plain(op);
+      }
+    }
+  }
+  int e = errno;
+  int64_t r = submit_and_wait(op, iowq::Class::Unbound, false, 0);
+  errno = e;
+  if (r == INT64_MIN) {
+    count(op.sym, Route::Inline);
+    return op.plain(op);
+  }
+  count(op.sym, Route::Routed);
+  return to_libc(r);
+}
+
+}  // namespace
+
+// ============================================================================
+// Shared pieces
+// ============================================================================
+
+size_t Op::total_len() const noexcept {
+  if (msg) {
+    size_t t = 0;
+    for (size_t i = 0; i < msg->msg_iovlen; ++i) t += msg->msg_iov[i].iov_len;
+    return t;
+  }
+  if (iov) {
+    size_t t = 0;
+    for (int i = 0; i < iovcnt; ++i) t += iov[i].iov_len;
+    return t;
+  }
+  return len;
+}
+
+int64_t exec_raw(const Op& op, int xf) noexcept {
+  switch (op.kind) {
+    case OpKind::Read:
+      return xf ? sys::recvfrom(op.fd, op.buf, op.len, xf, nullptr, nullptr) : sys::read(op.fd, op.buf, op.len);
+    case OpKind::Write:
+      return xf ? sys::sendto(op.fd, op.buf, op.len, xf, nullptr, 0) : sys::write(op.fd, op.buf, op.len);
+    case OpKind::Pread: return sys::pread(op.fd, op.buf, op.len, op.off);
+    case OpKind::Pwrite: return sys::pwrite(op.fd, op.buf, op.len, op.off);
+    case OpKind::Readv:
+    case OpKind::Writev:
+      if (xf) {
+        struct msghdr m = {};
+        m.msg_iov = const_cast<struct iovec*>(op.iov);
+        m.msg_iovlen = static_cast<size_t>(op.iovcnt);
+        return op.kind == OpKind::Readv ? sys::recvmsg(op.fd, &m, xf) : sys::sendmsg(op.fd, &m, xf);
+      }
+      return op.kind == OpKind::Readv ? sys::readv(op.fd, op.iov, op.iovcnt) : sys::writev(op.fd, op.iov, op.iovcnt);
+    case OpKind::Preadv: return sys::preadv2(op.fd, op.iov, op.iovcnt, op.off, op.flags);
+    case OpKind::Pwritev: return sys::pwritev2(op.fd, op.iov, op.iovcnt, op.off, op.flags);
+    case OpKind::Send: return sys::sendto(op.fd, op.buf, op.len, op.flags | xf, op.addr, op.addrlen);
+    case OpKind::Recv: return sys::recvfrom(op.fd, op.buf, op.len, op.flags | xf, op.addr, op.addrlenp);
+    case OpKind::Sendmsg: return sys::sendmsg(op.fd, op.msg, op.flags | xf);
+    case OpKind::Recvmsg: return sys::recvmsg(op.fd, op.msg, op.flags | xf);
+  }
+  return -ENOSYS;
+}
+
+ssize_t route(const Op& op) noexcept {
+  FdInfo fi = fd_info(op.fd);
+  const bool sock_op = op.kind == OpKind::Send || op.kind == OpKind::Recv ||
+                       op.kind == OpKind::Sendmsg || op.kind == OpKind::Recvmsg;
+  // Anything the plain call would reject or not block on goes to libc as is,
+  // so errors and nonblocking semantics are libc's own.
+  if (fi.kind == FdKind::Bad || fi.nonblock || !(g.cfg.route & route_bit(fi.kind)) ||
+      (sock_op && fi.kind != FdKind::Socket) || (sock_op && (op.flags & MSG_DONTWAIT)) ||
+      (op.positioned() && !fi.bound()) || ((op.kind == OpKind::Preadv || op.kind == OpKind::Pwritev) &&
+                                           (op.flags & RWF_NOWAIT))) {
+    count(op.sym, Route::Passthrough);
+    return op.plain(op);
+  }
+  Nest nest;
+  return fi.bound() ? route_bound(op, fi) : route_unbound(op, fi);
+}
+
+}  // namespace iowq::shim

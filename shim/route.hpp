@@ -1,0 +1,57 @@
+// shim/route.hpp — one interposed I/O call: passthrough, inline or pool.
+//
+// Every interposer builds an Op and calls route(). route() returns the libc
+// result (count or -1 with errno set), with the exact errno, partial counts,
+// signals (SIGPIPE/SIGXFSZ on the calling thread) and cancellation behaviour
+// of the plain call.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+
+#include "counters.hpp"
+
+namespace iowq::shim {
+
+enum class OpKind : uint8_t {
+  Read, Write, Pread, Pwrite, Readv, Writev, Preadv, Pwritev, Send, Recv, Sendmsg, Recvmsg,
+};
+
+struct Op {
+  OpKind kind;
+  Sym sym;
+  int fd;
+  void* buf = nullptr;             // Read/Write/Pread/Pwrite/Send/Recv
+  size_t len = 0;
+  const struct iovec* iov = nullptr;  // *v kinds
+  int iovcnt = 0;
+  off_t off = -1;                  // P* kinds; -1 with *v2 = current position
+  int flags = 0;                   // RWF_* for *v2, MSG_* for sockets
+  struct sockaddr* addr = nullptr;  // Send (sendto) / Recv (recvfrom)
+  socklen_t addrlen = 0;
+  socklen_t* addrlenp = nullptr;
+  struct msghdr* msg = nullptr;    // Sendmsg / Recvmsg
+  // Function that performs the call the plain way (libc), for passthrough.
+  ssize_t (*plain)(const Op&) = nullptr;
+
+  bool is_write() const noexcept {
+    return kind == OpKind::Write || kind == OpKind::Pwrite || kind == OpKind::Writev ||
+           kind == OpKind::Pwritev || kind == OpKind::Send || kind == OpKind::Sendmsg;
+  }
+  bool positioned() const noexcept {
+    return kind == OpKind::Pread || kind == OpKind::Pwrite ||
+           ((kind == OpKind::Preadv || kind == OpKind::Pwritev) && off != -1);
+  }
+  size_t total_len() const noexcept;
+};
+
+ssize_t route(const Op& op) noexcept;
+
+// Executes an Op with raw syscalls (used by pool workers and write-behind).
+// `extra_flags` are OR-ed into socket flags (MSG_DONTWAIT for tries).
+int64_t exec_raw(const Op& op, int extra_msg_flags = 0) noexcept;
+
+}  // namespace iowq::shim
