@@ -31,6 +31,12 @@ ssize_t p_recv(const Op& o) { return real::recvfrom(o.fd, o.buf, o.len, o.flags,
 ssize_t p_sendmsg(const Op& o) { return real::sendmsg(o.fd, o.msg, o.flags); }
 ssize_t p_recvmsg(const Op& o) { return real::recvmsg(o.fd, o.msg, o.flags); }
 
+// Counts a call the shim hands to libc untouched (arguments libc rejects).
+inline ssize_t passthrough(Sym s, ssize_t r) {
+  count(s, Route::Passthrough);
+  return r;
+}
+
 inline Op buf_op(OpKind k, Sym s, int fd, const void* b, size_t n, ssize_t (*plain)(const Op&)) {
   Op o{k, s, fd};
   o.buf = const_cast<void*>(b);
@@ -84,12 +90,14 @@ IOWQ_EXPORT ssize_t pread(int fd, void* b, size_t n, off_t off) { return do_prea
 IOWQ_EXPORT ssize_t pread64(int fd, void* b, size_t n, off_t off) { return do_pread(Sym::Pread64, fd, b, n, off); }
 
 IOWQ_EXPORT ssize_t writev(int fd, const struct iovec* v, int n) {
-  if (bypass() || n <= 0) return real::writev(fd, v, n);
+  if (bypass()) return real::writev(fd, v, n);
+  if (n <= 0) return passthrough(Sym::Writev, real::writev(fd, v, n));
   return route(vec_op(OpKind::Writev, Sym::Writev, fd, v, n, -1, 0, p_writev));
 }
 
 IOWQ_EXPORT ssize_t readv(int fd, const struct iovec* v, int n) {
-  if (bypass() || n <= 0) return real::readv(fd, v, n);
+  if (bypass()) return real::readv(fd, v, n);
+  if (n <= 0) return passthrough(Sym::Readv, real::readv(fd, v, n));
   return route(vec_op(OpKind::Readv, Sym::Readv, fd, v, n, -1, 0, p_readv));
 }
 
@@ -97,12 +105,14 @@ IOWQ_EXPORT ssize_t readv(int fd, const struct iovec* v, int n) {
 // the *v2 forms mean "current position" by -1 (route() passes -1 through for
 // the v1 forms: positioned() is false only for v2 with -1).
 IOWQ_EXPORT ssize_t pwritev(int fd, const struct iovec* v, int n, off_t off) {
-  if (bypass() || n <= 0 || off < 0) return real::pwritev(fd, v, n, off);
+  if (bypass()) return real::pwritev(fd, v, n, off);
+  if (n <= 0 || off < 0) return passthrough(Sym::Pwritev, real::pwritev(fd, v, n, off));
   return route(vec_op(OpKind::Pwritev, Sym::Pwritev, fd, v, n, off, 0, p_pwritev));
 }
 
 IOWQ_EXPORT ssize_t preadv(int fd, const struct iovec* v, int n, off_t off) {
-  if (bypass() || n <= 0 || off < 0) return real::preadv(fd, v, n, off);
+  if (bypass()) return real::preadv(fd, v, n, off);
+  if (n <= 0 || off < 0) return passthrough(Sym::Preadv, real::preadv(fd, v, n, off));
   return route(vec_op(OpKind::Preadv, Sym::Preadv, fd, v, n, off, 0, p_preadv));
 }
 
@@ -110,12 +120,14 @@ IOWQ_EXPORT ssize_t pwritev64(int fd, const struct iovec* v, int n, off_t off) {
 IOWQ_EXPORT ssize_t preadv64(int fd, const struct iovec* v, int n, off_t off) { return preadv(fd, v, n, off); }
 
 IOWQ_EXPORT ssize_t pwritev2(int fd, const struct iovec* v, int n, off_t off, int flags) {
-  if (bypass() || n <= 0 || off < -1) return real::pwritev2(fd, v, n, off, flags);
+  if (bypass()) return real::pwritev2(fd, v, n, off, flags);
+  if (n <= 0 || off < -1) return passthrough(Sym::Pwritev2, real::pwritev2(fd, v, n, off, flags));
   return route(vec_op(OpKind::Pwritev, Sym::Pwritev2, fd, v, n, off, flags, p_pwritev));
 }
 
 IOWQ_EXPORT ssize_t preadv2(int fd, const struct iovec* v, int n, off_t off, int flags) {
-  if (bypass() || n <= 0 || off < -1) return real::preadv2(fd, v, n, off, flags);
+  if (bypass()) return real::preadv2(fd, v, n, off, flags);
+  if (n <= 0 || off < -1) return passthrough(Sym::Preadv2, real::preadv2(fd, v, n, off, flags));
   return route(vec_op(OpKind::Preadv, Sym::Preadv2, fd, v, n, off, flags, p_preadv));
 }
 

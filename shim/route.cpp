@@ -121,7 +121,7 @@ void warn_stall(const Op& op) noexcept {
 // Runs `op` on the pool and waits as the plain call would have.
 // Returns the result as -errno/count, or INT64_MIN when the pool could not
 // take it (the caller runs it inline).
-int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key) noexcept {
+int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key) {
   if (!ensure_pool()) return INT64_MIN;
   // A vfork child shares our memory but not our fd table or threads.
   if (sys::getpid() != g.pid) return INT64_MIN;
@@ -173,7 +173,7 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
 // Bound (regular files, block devices)
 // ============================================================================
 
-ssize_t route_bound(const Op& op, const FdInfo& fi) noexcept {
+ssize_t route_bound(const Op& op, const FdInfo& fi) {
   const bool is_write = op.is_write();
   if (g.cfg.mode == Mode::Auto) {
     if (!is_write) {
@@ -240,7 +240,7 @@ pool:
 // Unbound (sockets, pipes, ttys, character devices)
 // ============================================================================
 
-ssize_t route_unbound(const Op& op, const FdInfo& fi) noexcept {
+ssize_t route_unbound(const Op& op, const FdInfo& fi) {
   const bool is_write = op.is_write();
   if (g.cfg.mode == Mode::Auto) {
     if (fi.kind == FdKind::Socket) {
@@ -330,7 +330,7 @@ int64_t exec_raw(const Op& op, int xf) noexcept {
   return -ENOSYS;
 }
 
-ssize_t route(const Op& op) noexcept {
+ssize_t route(const Op& op) {
   FdInfo fi = fd_info(op.fd);
   const bool sock_op = op.kind == OpKind::Send || op.kind == OpKind::Recv ||
                        op.kind == OpKind::Sendmsg || op.kind == OpKind::Recvmsg;

@@ -48,7 +48,8 @@ struct Op {
   size_t total_len() const noexcept;
 };
 
-ssize_t route(const Op& op) noexcept;
+// Not noexcept: pthread cancellation unwinds through it.
+ssize_t route(const Op& op);
 
 // Executes an Op with raw syscalls (used by pool workers and write-behind).
 // `extra_flags` are OR-ed into socket flags (MSG_DONTWAIT for tries).

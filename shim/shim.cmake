@@ -17,5 +17,5 @@ target_include_directories(iowq PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(iowq PRIVATE iowq_core iowq_options iowq_report ${CMAKE_DL_LIBS} Threads::Threads
   -Wl,--version-script=${CMAKE_CURRENT_LIST_DIR}/libiowq.map
   -Wl,-z,now -Wl,--no-undefined
-  -static-libstdc++ -static-libgcc)
+  -static-libstdc++)
 install(TARGETS iowq LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})

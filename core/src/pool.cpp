@@ -260,6 +260,9 @@ Work* Pool::Impl::next_in_chain(ClassPool& c, Work* prev_item) {
 }
 
 void Pool::Impl::unlink_pending(ClassPool& c, Work* w) {
+  // Out of the lists means out of reach of another cancel: only the one that
+  // unlinked it completes it.
+  w->state.fetch_and(~Work::kQueued, std::memory_order_relaxed);
   if (!w->hashed) {
     c.ready.unlink(w);
   } else {
@@ -319,7 +322,7 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
 // Waiting
 // ============================================================================
 
-int Pool::wait(Work* w, bool interruptible) noexcept {
+int Pool::wait(Work* w, bool interruptible) {
   Impl& p = *impl_;
   if (w->finished()) return 0;
   // Bounded, adaptive spin: only useful when the worker runs on another CPU.

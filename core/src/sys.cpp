@@ -12,7 +12,7 @@ namespace iowq::sys {
 namespace {
 
 // syscall(2) reports through errno; convert to -errno and leave errno intact.
-long raw(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) noexcept {
+long raw(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
   int saved = errno;
   long r = syscall(nr, a, b, c, d, e, f);
   if (r == -1) r = -errno;
@@ -22,7 +22,7 @@ long raw(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, lo
 
 }  // namespace
 
-int futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_ns) noexcept {
+int futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_ns) {
   struct timespec ts, *tp = nullptr;
   if (timeout_ns) {
     ts.tv_sec = static_cast<time_t>(timeout_ns / 1000000000ull);

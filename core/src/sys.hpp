@@ -15,7 +15,8 @@ namespace iowq::sys {
 // FUTEX_WAIT_PRIVATE on `word` while it equals `expected`. `timeout_ns` is
 // relative; 0 means wait forever. Returns 0 (woken), -EAGAIN (value differed),
 // -EINTR (a handler ran and SA_RESTART did not apply), -ETIMEDOUT.
-int futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_ns = 0) noexcept;
+// Not noexcept: pthread cancellation may unwind out of it.
+int futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_ns = 0);
 // Wakes up to `n` waiters. Returns how many were woken, or -errno.
 int futex_wake(std::atomic<uint32_t>* word, int n) noexcept;
 

@@ -86,8 +86,10 @@ class Pool {
   // a signal handler ran on this thread and interrupted the sleep (the futex
   // wait obeys SA_RESTART: a handler with SA_RESTART does not interrupt it);
   // the item is then still owned by the pool. Returns 0 when finished.
-  // Async-signal-safe.
-  int wait(Work* w, bool interruptible = false) noexcept;
+  // Async-signal-safe. Not noexcept: a caller that enabled asynchronous
+  // pthread cancellation may be unwound out of the wait (clean up the item in
+  // a destructor: cancel it and wait again).
+  int wait(Work* w, bool interruptible = false);
 
   // Cancels one item; see CancelResult. Running unbound work is interrupted by
   // signalling its worker, re-signalled until the item completes (so a signal
