@@ -23,6 +23,7 @@
 #include "fdtable.hpp"
 #include "libc.hpp"
 #include "state.hpp"
+#include "writebehind.hpp"
 
 namespace iowq::shim {
 namespace {
@@ -336,6 +337,19 @@ ssize_t route(const Op& op) {
                        op.kind == OpKind::Sendmsg || op.kind == OpKind::Recvmsg;
   // Anything the plain call would reject or not block on goes to libc as is,
   // so errors and nonblocking semantics are libc's own.
+  if (fi.kind == FdKind::File && !fi.nonblock && (g.cfg.write_behind || wb_pending())) {
+    // Write-behind: take the write, or make this call a sync point of its file.
+    ssize_t res;
+    if (op.is_write() && wb_try(op, fi, &res)) {
+      count(op.sym, Route::Routed);
+      return res;
+    }
+    if (int e = wb_sync_file(fi)) {
+      count(op.sym, Route::Passthrough);
+      errno = e;
+      return -1;
+    }
+  }
   if (fi.kind == FdKind::Bad || fi.nonblock || !(g.cfg.route & route_bit(fi.kind)) ||
       (sock_op && fi.kind != FdKind::Socket) || (sock_op && (op.flags & MSG_DONTWAIT)) ||
       (op.positioned() && !fi.bound()) || ((op.kind == OpKind::Preadv || op.kind == OpKind::Pwritev) &&

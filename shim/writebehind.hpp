@@ -19,6 +19,8 @@ int wb_sync_fd(int fd, bool closing) noexcept;
 int wb_sync_file(const FdInfo& fi) noexcept;
 // Waits for everything (fork, exec, exit, path operations).
 void wb_sync_all() noexcept;
+// True when anything is pending or an error is unreported (cheap: two loads).
+bool wb_pending() noexcept;
 void wb_after_fork_child() noexcept;
 
 }  // namespace iowq::shim

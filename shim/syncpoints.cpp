@@ -1,0 +1,376 @@
+// shim/syncpoints.cpp — the calls that must see write-behind data written.
+//
+// DESIGN §5: fd calls that observe a file wait for that file's pending
+// writes (and the I/O-error ones report a deferred error); path calls that
+// can observe any file wait for every pending write; exec, spawn and _exit
+// wait for everything. Each interposer costs one load when write-behind is
+// off or nothing is pending.
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fdtable.hpp"
+#include "state.hpp"
+#include "writebehind.hpp"
+
+#define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
+
+using namespace iowq::shim;
+
+namespace {
+
+// The next definition of `name`, looked up once. The interposers below only
+// run after libc is up (they are not called by the dynamic loader itself).
+template <class F>
+F* next_fn(F*& slot, const char* name) {
+  if (!slot) slot = reinterpret_cast<F*>(dlsym(RTLD_NEXT, name));
+  return slot;
+}
+#define REAL(type, name)     \
+  using fn_t = type;         \
+  static fn_t* real_ = nullptr; \
+  fn_t* rf = next_fn(real_, name)
+
+inline bool pending() { return g.active.load(std::memory_order_relaxed) && wb_pending(); }
+inline void wait_fd(int fd) {
+  if (pending()) wb_sync_fd(fd, false);
+}
+// Returns -1 with errno set when the file has an unreported deferred error.
+inline int report_fd(int fd) {
+  if (!pending()) return 0;
+  if (int e = wb_sync_fd(fd, false)) {
+    errno = e;
+    return -1;
+  }
+  return 0;
+}
+inline void wait_all() {
+  if (pending()) wb_sync_all();
+}
+
+}  // namespace
+
+// ============================================================================
+// fd sync points: wait for the file
+// ============================================================================
+
+IOWQ_EXPORT off_t lseek(int fd, off_t off, int whence) {
+  REAL(off_t(int, off_t, int), "lseek");
+  wait_fd(fd);
+  return rf(fd, off, whence);
+}
+IOWQ_EXPORT off_t lseek64(int fd, off_t off, int whence) { return lseek(fd, off, whence); }
+
+IOWQ_EXPORT int fstat(int fd, struct stat* st) {
+  REAL(int(int, struct stat*), "fstat");
+  wait_fd(fd);
+  return rf(fd, st);
+}
+IOWQ_EXPORT int fstat64(int fd, struct stat64* st) {
+  REAL(int(int, struct stat64*), "fstat64");
+  wait_fd(fd);
+  return rf(fd, st);
+}
+IOWQ_EXPORT int __fxstat(int ver, int fd, struct stat* st) {
+  REAL(int(int, int, struct stat*), "__fxstat");
+  wait_fd(fd);
+  return rf(ver, fd, st);
+}
+IOWQ_EXPORT int __fxstat64(int ver, int fd, struct stat64* st) {
+  REAL(int(int, int, struct stat64*), "__fxstat64");
+  wait_fd(fd);
+  return rf(ver, fd, st);
+}
+
+IOWQ_EXPORT void* mmap(void* a, size_t n, int prot, int flags, int fd, off_t off) {
+  static void* (*real_)(void*, size_t, int, int, int, off_t) = nullptr;
+  if (!real_) {
+    // Before the shim resolved it (another library's constructor), go raw.
+    if (!g.active.load()) return reinterpret_cast<void*>(syscall(SYS_mmap, a, n, prot, flags, fd, off));
+    next_fn(real_, "mmap");
+  }
+  if (fd >= 0 && !(flags & MAP_ANONYMOUS)) wait_fd(fd);
+  return real_(a, n, prot, flags, fd, off);
+}
+IOWQ_EXPORT void* mmap64(void* a, size_t n, int prot, int flags, int fd, off_t off) {
+  return mmap(a, n, prot, flags, fd, off);
+}
+
+IOWQ_EXPORT ssize_t sendfile(int out, int in, off_t* off, size_t n) {
+  REAL(ssize_t(int, int, off_t*, size_t), "sendfile");
+  wait_fd(in);
+  wait_fd(out);
+  return rf(out, in, off, n);
+}
+IOWQ_EXPORT ssize_t sendfile64(int out, int in, off_t* off, size_t n) { return sendfile(out, in, off, n); }
+
+IOWQ_EXPORT ssize_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl) {
+  REAL(ssize_t(int, loff_t*, int, loff_t*, size_t, unsigned), "splice");
+  wait_fd(in);
+  wait_fd(out);
+  return rf(in, oin, out, oout, n, fl);
+}
+
+IOWQ_EXPORT ssize_t copy_file_range(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl) {
+  REAL(ssize_t(int, loff_t*, int, loff_t*, size_t, unsigned), "copy_file_range");
+  wait_fd(in);
+  wait_fd(out);
+  return rf(in, oin, out, oout, n, fl);
+}
+
+IOWQ_EXPORT int dup(int fd) {
+  REAL(int(int), "dup");
+  wait_fd(fd);
+  int r = rf(fd);
+  if (r >= 0) fd_forget(r);
+  return r;
+}
+
+// ============================================================================
+// fd sync points that report a deferred write error
+// ============================================================================
+
+IOWQ_EXPORT int fsync(int fd) {
+  REAL(int(int), "fsync");
+  if (report_fd(fd)) return -1;
+  return rf(fd);
+}
+IOWQ_EXPORT int fdatasync(int fd) {
+  REAL(int(int), "fdatasync");
+  if (report_fd(fd)) return -1;
+  return rf(fd);
+}
+IOWQ_EXPORT int sync_file_range(int fd, off_t off, off_t n, unsigned fl) {
+  REAL(int(int, off_t, off_t, unsigned), "sync_file_range");
+  if (report_fd(fd)) return -1;
+  return rf(fd, off, n, fl);
+}
+IOWQ_EXPORT int ftruncate(int fd, off_t len) {
+  REAL(int(int, off_t), "ftruncate");
+  if (report_fd(fd)) return -1;
+  return rf(fd, len);
+}
+IOWQ_EXPORT int ftruncate64(int fd, off_t len) { return ftruncate(fd, len); }
+
+// ============================================================================
+// Path sync points: wait for everything pending
+// ============================================================================
+
+static mode_t mode_arg(int flags, va_list ap) {
+  return (flags & O_CREAT) || (flags & __O_TMPFILE) == __O_TMPFILE ? static_cast<mode_t>(va_arg(ap, int)) : 0;
+}
+
+IOWQ_EXPORT int open(const char* path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  mode_t m = mode_arg(flags, ap);
+  va_end(ap);
+  wait_all();
+  static int (*real_)(const char*, int, ...) = nullptr;
+  int r = next_fn(real_, "open")(path, flags, m);
+  if (r >= 0) fd_forget(r);
+  return r;
+}
+IOWQ_EXPORT int open64(const char* path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  mode_t m = mode_arg(flags, ap);
+  va_end(ap);
+  wait_all();
+  static int (*real_)(const char*, int, ...) = nullptr;
+  int r = next_fn(real_, "open64")(path, flags, m);
+  if (r >= 0) fd_forget(r);
+  return r;
+}
+IOWQ_EXPORT int openat(int dirfd, const char* path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  mode_t m = mode_arg(flags, ap);
+  va_end(ap);
+  wait_all();
+  static int (*real_)(int, const char*, int, ...) = nullptr;
+  int r = next_fn(real_, "openat")(dirfd, path, flags, m);
+  if (r >= 0) fd_forget(r);
+  return r;
+}
+IOWQ_EXPORT int openat64(int dirfd, const char* path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  mode_t m = mode_arg(flags, ap);
+  va_end(ap);
+  wait_all();
+  static int (*real_)(int, const char*, int, ...) = nullptr;
+  int r = next_fn(real_, "openat64")(dirfd, path, flags, m);
+  if (r >= 0) fd_forget(r);
+  return r;
+}
+IOWQ_EXPORT int __open_2(const char* path, int flags) {
+  REAL(int(const char*, int), "__open_2");
+  wait_all();
+  int r = rf(path, flags);
+  if (r >= 0) fd_forget(r);
+  return r;
+}
+IOWQ_EXPORT int __open64_2(const char* path, int flags) {
+  REAL(int(const char*, int), "__open64_2");
+  wait_all();
+  int r = rf(path, flags);
+  if (r >= 0) fd_forget(r);
+  return r;
+}
+IOWQ_EXPORT int __openat_2(int d, const char* path, int flags) {
+  REAL(int(int, const char*, int), "__openat_2");
+  wait_all();
+  int r = rf(d, path, flags);
+  if (r >= 0) fd_forget(r);
+  return r;
+}
+IOWQ_EXPORT int __openat64_2(int d, const char* path, int flags) {
+  REAL(int(int, const char*, int), "__openat64_2");
+  wait_all();
+  int r = rf(d, path, flags);
+  if (r >= 0) fd_forget(r);
+  return r;
+}
+IOWQ_EXPORT int creat(const char* path, mode_t m) {
+  REAL(int(const char*, mode_t), "creat");
+  wait_all();
+  int r = rf(path, m);
+  if (r >= 0) fd_forget(r);
+  return r;
+}
+IOWQ_EXPORT int creat64(const char* path, mode_t m) { return creat(path, m); }
+
+IOWQ_EXPORT FILE* fopen(const char* path, const char* mode) {
+  REAL(FILE*(const char*, const char*), "fopen");
+  wait_all();
+  FILE* f = rf(path, mode);
+  if (f) fd_forget(fileno(f));
+  return f;
+}
+IOWQ_EXPORT FILE* fopen64(const char* path, const char* mode) {
+  REAL(FILE*(const char*, const char*), "fopen64");
+  wait_all();
+  FILE* f = rf(path, mode);
+  if (f) fd_forget(fileno(f));
+  return f;
+}
+IOWQ_EXPORT FILE* freopen(const char* path, const char* mode, FILE* s) {
+  REAL(FILE*(const char*, const char*, FILE*), "freopen");
+  wait_all();
+  if (s) fd_forget(fileno(s));
+  FILE* f = rf(path, mode, s);
+  if (f) fd_forget(fileno(f));
+  return f;
+}
+IOWQ_EXPORT FILE* freopen64(const char* path, const char* mode, FILE* s) { return freopen(path, mode, s); }
+
+#define PATH_WAIT(ret, name, params, args) \
+  IOWQ_EXPORT ret name params {            \
+    REAL(ret params, #name);               \
+    wait_all();                            \
+    return rf args;                        \
+  }
+
+PATH_WAIT(int, stat, (const char* p, struct stat* s), (p, s))
+PATH_WAIT(int, stat64, (const char* p, struct stat64* s), (p, s))
+PATH_WAIT(int, lstat, (const char* p, struct stat* s), (p, s))
+PATH_WAIT(int, lstat64, (const char* p, struct stat64* s), (p, s))
+PATH_WAIT(int, __xstat, (int v, const char* p, struct stat* s), (v, p, s))
+PATH_WAIT(int, __xstat64, (int v, const char* p, struct stat64* s), (v, p, s))
+PATH_WAIT(int, __lxstat, (int v, const char* p, struct stat* s), (v, p, s))
+PATH_WAIT(int, __lxstat64, (int v, const char* p, struct stat64* s), (v, p, s))
+PATH_WAIT(int, fstatat, (int d, const char* p, struct stat* s, int f), (d, p, s, f))
+PATH_WAIT(int, fstatat64, (int d, const char* p, struct stat64* s, int f), (d, p, s, f))
+PATH_WAIT(int, __fxstatat, (int v, int d, const char* p, struct stat* s, int f), (v, d, p, s, f))
+PATH_WAIT(int, __fxstatat64, (int v, int d, const char* p, struct stat64* s, int f), (v, d, p, s, f))
+PATH_WAIT(int, statx, (int d, const char* p, int f, unsigned m, struct statx* s), (d, p, f, m, s))
+PATH_WAIT(int, access, (const char* p, int m), (p, m))
+PATH_WAIT(int, faccessat, (int d, const char* p, int m, int f), (d, p, m, f))
+PATH_WAIT(int, rename, (const char* a, const char* b), (a, b))
+PATH_WAIT(int, renameat, (int da, const char* a, int db, const char* b), (da, a, db, b))
+PATH_WAIT(int, renameat2, (int da, const char* a, int db, const char* b, unsigned f), (da, a, db, b, f))
+PATH_WAIT(int, unlink, (const char* p), (p))
+PATH_WAIT(int, unlinkat, (int d, const char* p, int f), (d, p, f))
+PATH_WAIT(int, remove, (const char* p), (p))
+PATH_WAIT(int, link, (const char* a, const char* b), (a, b))
+PATH_WAIT(int, linkat, (int da, const char* a, int db, const char* b, int f), (da, a, db, b, f))
+PATH_WAIT(int, truncate, (const char* p, off_t n), (p, n))
+PATH_WAIT(int, truncate64, (const char* p, off_t n), (p, n))
+PATH_WAIT(int, syncfs, (int fd), (fd))
+PATH_WAIT(FILE*, popen, (const char* c, const char* m), (c, m))
+PATH_WAIT(int, system, (const char* c), (c))
+
+IOWQ_EXPORT void sync(void) {
+  REAL(void(void), "sync");
+  wait_all();
+  rf();
+}
+
+// ============================================================================
+// exec, spawn, _exit: everything pending is written first
+// ============================================================================
+
+PATH_WAIT(int, execve, (const char* p, char* const a[], char* const e[]), (p, a, e))
+PATH_WAIT(int, execv, (const char* p, char* const a[]), (p, a))
+PATH_WAIT(int, execvp, (const char* p, char* const a[]), (p, a))
+PATH_WAIT(int, execvpe, (const char* p, char* const a[], char* const e[]), (p, a, e))
+PATH_WAIT(int, fexecve, (int fd, char* const a[], char* const e[]), (fd, a, e))
+PATH_WAIT(int, posix_spawn,
+          (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
+           char* const a[], char* const e[]),
+          (pid, p, fa, at, a, e))
+PATH_WAIT(int, posix_spawnp,
+          (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
+           char* const a[], char* const e[]),
+          (pid, p, fa, at, a, e))
+
+// execl* are variadic: collect the arguments, then the v form.
+static constexpr int kMaxExeclArgs = 4096;
+#define COLLECT_ARGS(first, last_out)                  \
+  const char* argv[kMaxExeclArgs];                     \
+  int argc = 0;                                        \
+  argv[argc++] = first;                                \
+  va_list ap;                                          \
+  va_start(ap, first);                                 \
+  while (argv[argc - 1] && argc < kMaxExeclArgs)       \
+    argv[argc++] = va_arg(ap, const char*);            \
+  last_out;                                            \
+  va_end(ap);                                          \
+  if (argv[argc - 1]) {                                \
+    errno = E2BIG;                                     \
+    return -1;                                         \
+  }
+
+IOWQ_EXPORT int execl(const char* path, const char* arg, ...) {
+  COLLECT_ARGS(arg, (void)0)
+  return execv(path, const_cast<char* const*>(argv));
+}
+IOWQ_EXPORT int execlp(const char* file, const char* arg, ...) {
+  COLLECT_ARGS(arg, (void)0)
+  return execvp(file, const_cast<char* const*>(argv));
+}
+IOWQ_EXPORT int execle(const char* path, const char* arg, ...) {
+  char* const* envp = nullptr;
+  COLLECT_ARGS(arg, envp = va_arg(ap, char* const*))
+  return execve(path, const_cast<char* const*>(argv), envp);
+}
+
+IOWQ_EXPORT __attribute__((noreturn)) void _exit(int status) {
+  static void (*real_)(int) = nullptr;
+  wait_all();
+  if (next_fn(real_, "_exit")) real_(status);
+  syscall(SYS_exit_group, status);
+  __builtin_unreachable();
+}
+IOWQ_EXPORT __attribute__((noreturn)) void _Exit(int status) { _exit(status); }
