@@ -140,6 +140,7 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
   tl.job.op = op;
   tl.job.raise_sig = 0;
   if (g.pool->submit(&w) != 0) return INT64_MIN;
+  count(op.sym, Route::Routed);
   int r;
   {
     WaitGuard guard{&w};
@@ -231,7 +232,6 @@ pool:
       count(op.sym, Route::Inline);
       return op.plain(op);
     }
-    count(op.sym, Route::Routed);
     errno = e;
     return to_libc(r);
   }
@@ -258,7 +258,6 @@ ssize_t route_unbound(const Op& op, const FdInfo& fi) {
           int64_t r2 = submit_and_wait(rest, iowq::Class::Unbound, false, 0);
           if (r2 == INT64_MIN) r2 = exec_raw(rest);
           if (r2 > 0) r += r2;
-          count(op.sym, Route::Routed);
           return to_libc(r);
         }
         count(op.sym, Route::Inline);
@@ -280,7 +279,6 @@ ssize_t route_unbound(const Op& op, const FdInfo& fi) {
     count(op.sym, Route::Inline);
     return op.plain(op);
   }
-  count(op.sym, Route::Routed);
   return to_libc(r);
 }
 
@@ -337,7 +335,10 @@ ssize_t route(const Op& op) {
                        op.kind == OpKind::Sendmsg || op.kind == OpKind::Recvmsg;
   // Anything the plain call would reject or not block on goes to libc as is,
   // so errors and nonblocking semantics are libc's own.
-  if (fi.kind == FdKind::File && !fi.nonblock && (g.cfg.write_behind || wb_pending())) {
+  // O_NONBLOCK means nothing to regular files and block devices (tar and
+  // gzip set it on the files they read): only other kinds pass through for it.
+  const bool nonblocking = fi.nonblock && !fi.bound();
+  if (fi.kind == FdKind::File && (g.cfg.write_behind || wb_pending())) {
     // Write-behind: take the write, or make this call a sync point of its file.
     ssize_t res;
     if (op.is_write() && wb_try(op, fi, &res)) {
@@ -350,7 +351,8 @@ ssize_t route(const Op& op) {
       return -1;
     }
   }
-  if (fi.kind == FdKind::Bad || fi.nonblock || !(g.cfg.route & route_bit(fi.kind)) ||
+  if (fi.kind == FdKind::Bad || nonblocking || !(g.cfg.route & route_bit(fi.kind)) ||
+      ((op.kind == OpKind::Pread || op.kind == OpKind::Pwrite) && op.off < 0) ||
       (sock_op && fi.kind != FdKind::Socket) || (sock_op && (op.flags & MSG_DONTWAIT)) ||
       (op.positioned() && !fi.bound()) || ((op.kind == OpKind::Preadv || op.kind == OpKind::Pwritev) &&
                                            (op.flags & RWF_NOWAIT))) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -310,6 +311,36 @@ PATH_WAIT(int, truncate64, (const char* p, off_t n), (p, n))
 PATH_WAIT(int, syncfs, (int fd), (fd))
 PATH_WAIT(FILE*, popen, (const char* c, const char* m), (c, m))
 PATH_WAIT(int, system, (const char* c), (c))
+
+// RLIMIT_FSIZE changes switch write-behind off or on again.
+IOWQ_EXPORT int setrlimit(__rlimit_resource_t r, const struct rlimit* rl) {
+  REAL(int(__rlimit_resource_t, const struct rlimit*), "setrlimit");
+  wait_all();
+  int ret = rf(r, rl);
+  wb_limits_changed();
+  return ret;
+}
+IOWQ_EXPORT int setrlimit64(__rlimit_resource_t r, const struct rlimit64* rl) {
+  REAL(int(__rlimit_resource_t, const struct rlimit64*), "setrlimit64");
+  wait_all();
+  int ret = rf(r, rl);
+  wb_limits_changed();
+  return ret;
+}
+IOWQ_EXPORT int prlimit(pid_t pid, enum __rlimit_resource r, const struct rlimit* n, struct rlimit* o) {
+  REAL(int(pid_t, enum __rlimit_resource, const struct rlimit*, struct rlimit*), "prlimit");
+  wait_all();
+  int ret = rf(pid, r, n, o);
+  wb_limits_changed();
+  return ret;
+}
+IOWQ_EXPORT int prlimit64(pid_t pid, enum __rlimit_resource r, const struct rlimit64* n, struct rlimit64* o) {
+  REAL(int(pid_t, enum __rlimit_resource, const struct rlimit64*, struct rlimit64*), "prlimit64");
+  wait_all();
+  int ret = rf(pid, r, n, o);
+  wb_limits_changed();
+  return ret;
+}
 
 IOWQ_EXPORT void sync(void) {
   REAL(void(void), "sync");

@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -80,6 +81,7 @@ struct Wb {
   std::atomic<int> errors{0};         // files holding an unreported error
   std::atomic<uint32_t> seq{0};       // bumped when a chunk finishes
   std::atomic<int> waiters{0};
+  std::atomic<bool> fsize_limited{false};
 };
 Wb w;
 
@@ -180,6 +182,39 @@ int take_error(WbFile& f) noexcept {
   return e;
 }
 
+// The plain write of a bad buffer fails with EFAULT; a memcpy of it would
+// crash the program. Ranges are checked with mincore(2) (unmapped -> ENOMEM)
+// once, then remembered per thread: programs write from the same buffers.
+struct Range {
+  uintptr_t lo = 0, hi = 0;
+};
+thread_local Range tl_ok[4] __attribute__((tls_model("initial-exec")));
+thread_local unsigned tl_ok_next __attribute__((tls_model("initial-exec"))) = 0;
+
+bool readable(const void* p, size_t n) noexcept {
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  if (a + n < a) return false;
+  for (const Range& r : tl_ok)
+    if (a >= r.lo && a + n <= r.hi) return true;
+  uintptr_t lo = a & ~uintptr_t{4095}, hi = (a + n + 4095) & ~uintptr_t{4095};
+  if (lo == 0) return false;
+  unsigned char vec[64];
+  for (uintptr_t q = lo; q < hi; q += 64 * 4096) {
+    size_t len = hi - q < 64 * 4096 ? hi - q : 64 * 4096;
+    if (syscall(SYS_mincore, q, len, vec) != 0) return false;
+  }
+  tl_ok[tl_ok_next++ & 3] = Range{lo, hi};
+  return true;
+}
+
+bool op_readable(const Op& op) noexcept {
+  if (!op.iov) return readable(op.buf, op.len);
+  if (!readable(op.iov, sizeof(struct iovec) * static_cast<size_t>(op.iovcnt))) return false;
+  for (int i = 0; i < op.iovcnt; ++i)
+    if (op.iov[i].iov_len && !readable(op.iov[i].iov_base, op.iov[i].iov_len)) return false;
+  return true;
+}
+
 void copy_in(const Op& op, char* dst) noexcept {
   if (op.iov) {
     for (int i = 0; i < op.iovcnt; ++i) {
@@ -198,7 +233,7 @@ void copy_in(const Op& op, char* dst) noexcept {
 void wb_init() noexcept {
   if (!g.cfg.write_behind) return;
   uint64_t max = g.cfg.wb_max_bytes;
-  size_t cs = 64 * 1024;
+  size_t cs = 256 * 1024;
   while (cs > 4096 && max / cs < 4) cs /= 2;
   uint64_t n = max / cs;
   if (n < 1) n = 1;
@@ -219,6 +254,7 @@ void wb_init() noexcept {
     w.chunks[i].data = w.arena + static_cast<size_t>(i) * cs;
     w.free_list->push(w.nchunks - 1 - i);
   }
+  wb_limits_changed();
   w.on = true;
 }
 
@@ -227,10 +263,15 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
   // fprintf(stderr), whose libc-internal writes the shim cannot order.
   if (!w.on || tl_locked || fi.kind != FdKind::File || fi.sync_io || op.fd == 2) return false;
   if (op.kind == OpKind::Pwritev && op.flags != 0) return false;  // RWF_SYNC & co: as asked
+  // Under RLIMIT_FSIZE a write's partial count and SIGXFSZ must come at once.
+  if (w.fsize_limited.load(std::memory_order_relaxed)) return false;
+  if (op.iov && (op.iovcnt <= 0 || op.iovcnt > IOV_MAX)) return false;
+  if (!op_readable(op)) return false;  // the plain way reports EFAULT
   size_t n = op.total_len();
   if (n == 0 || n > w.chunk_size) return false;
   WbFile& f = entry_of(fi.dev, fi.ino);
   int64_t off = op.positioned() ? op.off : -1;
+  if (op.positioned() && op.off < 0) return false;  // EINVAL, the plain way
   for (;;) {
     lock(f);
     if (!f.used || f.dev != fi.dev || f.ino != fi.ino) {
@@ -336,6 +377,12 @@ int wb_sync_fd(int fd, bool closing) noexcept {
 void wb_sync_all() noexcept {
   if (!w.on || tl_locked) return;
   wait_until([] { return w.inflight.load(std::memory_order_seq_cst) == 0; });
+}
+
+void wb_limits_changed() noexcept {
+  struct rlimit rl;
+  if (syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, nullptr, &rl) == 0)
+    w.fsize_limited.store(rl.rlim_cur != RLIM_INFINITY, std::memory_order_relaxed);
 }
 
 bool wb_pending() noexcept { return w.on && (w.inflight.load(std::memory_order_relaxed) || w.errors.load(std::memory_order_relaxed)); }

@@ -22,5 +22,8 @@ void wb_sync_all() noexcept;
 // True when anything is pending or an error is unreported (cheap: two loads).
 bool wb_pending() noexcept;
 void wb_after_fork_child() noexcept;
+// Re-reads RLIMIT_FSIZE (after setrlimit/prlimit): write-behind steps aside
+// while a file size limit is in force.
+void wb_limits_changed() noexcept;
 
 }  // namespace iowq::shim
