@@ -14,7 +14,7 @@ namespace {
 
 struct Entry {
   std::atomic<uint8_t> kind{0};
-  std::atomic<uint8_t> flags{0};  // bit 0 nonblock, bit 1 append, bit 2 sync_io
+  std::atomic<uint8_t> flags{0};  // bit 0 nonblock, 1 append, 2 sync_io, 3 writable
   std::atomic<uint64_t> dev{0}, ino{0};
 };
 // 1.5 MiB of zero pages in .bss; only touched entries cost memory.
@@ -31,6 +31,7 @@ FdInfo classify(int fd) noexcept {
   fi.nonblock = fl >= 0 && (fl & O_NONBLOCK);
   fi.append = fl >= 0 && (fl & O_APPEND);
   fi.sync_io = fl >= 0 && (fl & (O_DIRECT | O_SYNC | O_DSYNC));
+  fi.writable = fl >= 0 && (fl & O_ACCMODE) != O_RDONLY && !(fl & O_PATH);
   fi.dev = st.st_dev;
   fi.ino = st.st_ino;
   switch (st.st_mode & S_IFMT) {
@@ -61,6 +62,7 @@ FdInfo fd_info(int fd) noexcept {
     fi.nonblock = f & 1;
     fi.append = f & 2;
     fi.sync_io = f & 4;
+    fi.writable = f & 8;
     fi.dev = e.dev.load(std::memory_order_relaxed);
     fi.ino = e.ino.load(std::memory_order_relaxed);
     return fi;
@@ -69,7 +71,9 @@ FdInfo fd_info(int fd) noexcept {
   if (fi.kind != FdKind::Bad) {
     e.dev.store(fi.dev, std::memory_order_relaxed);
     e.ino.store(fi.ino, std::memory_order_relaxed);
-    e.flags.store(static_cast<uint8_t>((fi.nonblock ? 1 : 0) | (fi.append ? 2 : 0) | (fi.sync_io ? 4 : 0)), std::memory_order_relaxed);
+    e.flags.store(static_cast<uint8_t>((fi.nonblock ? 1 : 0) | (fi.append ? 2 : 0) | (fi.sync_io ? 4 : 0) |
+                                         (fi.writable ? 8 : 0)),
+                 std::memory_order_relaxed);
     e.kind.store(static_cast<uint8_t>(fi.kind), std::memory_order_release);
   }
   return fi;

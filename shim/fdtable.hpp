@@ -24,6 +24,7 @@ struct FdInfo {
   bool nonblock = false;
   bool append = false;
   bool sync_io = false;  // O_DIRECT, O_SYNC or O_DSYNC: never written behind
+  bool writable = false; // opened for writing (else write fails with EBADF)
   uint64_t dev = 0, ino = 0;
   // Key for hashed work: the file's identity (st_dev, st_ino) mixed into 64 bits.
   uint64_t key() const noexcept { return (dev * 0x9E3779B97F4A7C15ull) ^ ino; }

@@ -261,7 +261,8 @@ void wb_init() noexcept {
 bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
   // stderr is left synchronous: programs mix write(2) with unbuffered
   // fprintf(stderr), whose libc-internal writes the shim cannot order.
-  if (!w.on || tl_locked || fi.kind != FdKind::File || fi.sync_io || op.fd == 2) return false;
+  if (!w.on || tl_locked || fi.kind != FdKind::File || fi.sync_io || !fi.writable || op.fd == 2)
+    return false;
   if (op.kind == OpKind::Pwritev && op.flags != 0) return false;  // RWF_SYNC & co: as asked
   // Under RLIMIT_FSIZE a write's partial count and SIGXFSZ must come at once.
   if (w.fsize_limited.load(std::memory_order_relaxed)) return false;
