@@ -88,6 +88,15 @@ void install_cancel_handler() noexcept {
   real::sigaction(g.sig, &sa, nullptr);
 }
 
+// IOWQ_STATS=stderr, but programs (coreutils' close_stdout) close fd 2 on the
+// way out: keep a close-on-exec copy taken at that moment for the report.
+int g_saved_stderr = -1;
+bool stats_to_stderr() noexcept { return strcmp(g.cfg.stats, "stderr") == 0; }
+void keep_stderr(int fd) noexcept {
+  if (fd == 2 && g_saved_stderr < 0 && stats_to_stderr())
+    g_saved_stderr = static_cast<int>(sys::fcntl(2, F_DUPFD_CLOEXEC, 100));
+}
+
 // ============================================================================
 // fork: the child gets fresh, empty pools; write-behind data is flushed first.
 // ============================================================================
@@ -96,6 +105,10 @@ void atfork_prepare() { wb_sync_all(); }
 void atfork_parent() {}
 void atfork_child() {
   g.pid = sys::getpid();
+  if (g_saved_stderr >= 0) {
+    syscall(SYS_close, g_saved_stderr);
+    g_saved_stderr = -1;
+  }
   if (g.pool) g.pool->reset_after_fork();
   g.pool_state.store(0);
   reset_counters(g_counters);
@@ -122,6 +135,11 @@ iowq::Pool* make_pool() {
 
 void write_exit_report() {
   if (!g.cfg.stats[0]) return;
+  bool restored = false;
+  if (stats_to_stderr() && g_saved_stderr >= 0 && sys::fcntl(2, F_GETFD, 0) == -EBADF) {
+    syscall(SYS_dup2, g_saved_stderr, 2);
+    restored = true;
+  }
   ReportInput in;
   in.pid = g.pid;
   in.program = g.program;
@@ -134,6 +152,7 @@ void write_exit_report() {
   }
   in.callsites_top = g.cfg.callsites;
   write_report(in, g.cfg.stats, g.cfg.stats_json);
+  if (restored) syscall(SYS_close, 2);
 }
 
 }  // namespace
@@ -228,6 +247,7 @@ IOWQ_EXPORT int close(int fd) {
   if (g.active.load(std::memory_order_relaxed)) {
     int err = wb_sync_fd(fd, /*closing=*/true);
     fd_forget(fd);
+    keep_stderr(fd);
     int r = real::close(fd);
     if (err) {
       errno = err;
@@ -319,6 +339,7 @@ IOWQ_EXPORT int fclose(FILE* f) {
     if (fd >= 0) {
       wb_sync_fd(fd, true);
       fd_forget(fd);
+      keep_stderr(fd);
     }
   }
   return real::fclose(f);
