@@ -343,3 +343,20 @@ void callsites_reset() noexcept {
 }
 
 }  // namespace iowq::shim
+
+namespace iowq::shim {
+
+// The first frame outside the shim, symbolized, for a warning line. Allocates
+// (dladdr, demangling): for diagnostics outside signal handlers.
+bool callsites_caller(char* out, size_t n) {
+  if (!g_enabled.load(std::memory_order_acquire) || n == 0) return false;
+  void* buf[kCallsiteMaxDepth + kSkipMax];
+  int got = g.backtrace(buf, static_cast<int>(kCallsiteMaxDepth + kSkipMax));
+  int i = skipped_frames(buf, got);
+  if (i >= got) return false;
+  std::string s = symbolize(reinterpret_cast<uintptr_t>(buf[i]));
+  snprintf(out, n, "%s", s.c_str());
+  return true;
+}
+
+}  // namespace iowq::shim

@@ -45,4 +45,9 @@ std::vector<Callsite> callsites_top(unsigned n);
 // against concurrent callsites_record.
 void callsites_reset() noexcept;
 
+// Writes "func+0xoff (lib)" of the first caller frame outside the shim into
+// out (NUL-terminated). False when call sites are off or none was found.
+// Allocates: not for signal handlers.
+bool callsites_caller(char* out, size_t n);
+
 }  // namespace iowq::shim

@@ -105,14 +105,10 @@ struct WaitGuard {
 
 void warn_stall(const Op& op) noexcept {
   const char* where = "";
-  char buf[256] = "";
-  if (g.cfg.callsites) {
-    Dl_info di;
-    void* ra = __builtin_return_address(0);
-    if (ra && dladdr(ra, &di) && di.dli_sname) {
-      snprintf(buf, sizeof buf, " (called from %s)", di.dli_sname);
-      where = buf;
-    }
+  char site[200], buf[256] = "";
+  if (g.cfg.callsites && callsites_caller(site, sizeof site)) {
+    snprintf(buf, sizeof buf, " (called from %s)", site);
+    where = buf;
   }
   log_line(LogLevel::Warn, "iowq: stall timeout: %s on fd %d made no progress for %llu ms; returned ETIMEDOUT%s",
            kSymNames[static_cast<int>(op.sym)], op.fd,
