@@ -55,7 +55,7 @@ asan: deps
 tsan: deps
 	cmake -S . -B build-tsan -DIOWQ_SANITIZE=tsan -DIOWQ_BUILD_BENCH=OFF
 	cmake --build build-tsan -j $(JOBS)
-	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
 	  ctest --output-on-failure -j $(JOBS) -L core --timeout 300
 
 demo: build

@@ -270,6 +270,17 @@ IOWQ_EXPORT int close_range(unsigned lo, unsigned hi, int flags) {
   return real::close_range(lo, hi, flags);
 }
 
+// glibc's closefrom closes with an internal close_range.
+IOWQ_EXPORT void closefrom(int lo) {
+  static void (*real_closefrom)(int) = reinterpret_cast<void (*)(int)>(dlsym(RTLD_NEXT, "closefrom"));
+  if (g.active.load(std::memory_order_relaxed)) {
+    wb_sync_all();
+    if (lo >= 0) fd_forget_range(static_cast<unsigned>(lo), ~0u);
+  }
+  if (real_closefrom) real_closefrom(lo);
+  else syscall(SYS_close_range, lo, ~0u, 0);
+}
+
 IOWQ_EXPORT int dup2(int oldfd, int newfd) {
   if (g.active.load(std::memory_order_relaxed)) {
     wb_sync_fd(oldfd, false);

@@ -96,8 +96,8 @@ void worker_fn(iowq::Work* w) {
 struct WaitGuard {
   iowq::Work* w;
   ~WaitGuard() {
-    if (w && !w->finished()) {
-      g.pool->cancel(w);
+    if (w) {
+      if (!w->finished()) g.pool->cancel(w);
       g.pool->wait(w, false);
     }
   }
@@ -240,17 +240,17 @@ pool:
 ssize_t route_unbound(const Op& op, const FdInfo& fi) {
   const bool is_write = op.is_write();
   if (g.cfg.mode == Mode::Auto) {
-    if (fi.kind == FdKind::Socket) {
+    // MSG_WAITALL asks for everything: a nonblocking try could return less.
+    if (fi.kind == FdKind::Socket && !(op.flags & MSG_WAITALL)) {
       int64_t r = exec_raw(op, MSG_DONTWAIT | (is_write ? MSG_NOSIGNAL : 0));
       if (r != -EAGAIN) {
         if (r == -EPIPE && !(op.flags & MSG_NOSIGNAL)) sys::tgkill(g.pid, sys::gettid(), SIGPIPE);
-        size_t total = op.total_len();
-        if (is_write && r > 0 && static_cast<size_t>(r) < total && op.kind != OpKind::Sendmsg &&
-            op.kind != OpKind::Writev) {
-          // A blocking send would go on until everything is sent.
-          Op rest = op;
-          rest.buf = static_cast<char*>(op.buf) + r;
-          rest.len = op.len - static_cast<size_t>(r);
+        if (is_write && r > 0 && static_cast<size_t>(r) < op.total_len()) {
+          // A blocking send goes on until everything is sent: the rest
+          // waits in the pool; the count is what was sent in all.
+          struct iovec tail[IOV_MAX];
+          struct msghdr m;
+          Op rest = op.advanced(static_cast<size_t>(r), tail, &m);
           int64_t r2 = submit_and_wait(rest, iowq::Class::Unbound, false, 0);
           if (r2 == INT64_MIN) r2 = exec_raw(rest);
           if (r2 > 0) r += r2;
@@ -296,6 +296,37 @@ size_t Op::total_len() const noexcept {
     return t;
   }
   return len;
+}
+
+Op Op::advanced(size_t done, struct iovec* tail, struct msghdr* m) const noexcept {
+  Op o = *this;
+  if (!iov && !msg) {
+    o.buf = static_cast<char*>(buf) + done;
+    o.len = len - done;
+    return o;
+  }
+  const struct iovec* v = msg ? msg->msg_iov : iov;
+  int n = msg ? static_cast<int>(msg->msg_iovlen) : iovcnt;
+  int k = 0;
+  while (k < n && done >= v[k].iov_len) done -= v[k++].iov_len;
+  int t = 0;
+  for (; k < n && t < IOV_MAX; ++k, ++t) tail[t] = v[k];
+  if (t) {
+    tail[0].iov_base = static_cast<char*>(tail[0].iov_base) + done;
+    tail[0].iov_len -= done;
+  }
+  if (msg) {
+    *m = *msg;
+    m->msg_iov = tail;
+    m->msg_iovlen = static_cast<size_t>(t);
+    m->msg_control = nullptr;  // ancillary data went with the first bytes
+    m->msg_controllen = 0;
+    o.msg = m;
+  } else {
+    o.iov = tail;
+    o.iovcnt = t;
+  }
+  return o;
 }
 
 int64_t exec_raw(const Op& op, int xf) noexcept {

@@ -46,6 +46,10 @@ struct Op {
            ((kind == OpKind::Preadv || kind == OpKind::Pwritev) && off != -1);
   }
   size_t total_len() const noexcept;
+  // The same call for what is left after `done` bytes moved. For vector
+  // kinds the remaining iovecs are built in `tail` (IOV_MAX entries) and, for
+  // msghdr kinds, `m`.
+  Op advanced(size_t done, struct iovec* tail, struct msghdr* m) const noexcept;
 };
 
 // Not noexcept: pthread cancellation unwinds through it.

@@ -58,6 +58,12 @@ inline int report_fd(int fd) {
 inline void wait_all() {
   if (pending()) wb_sync_all();
 }
+// stdio reads and writes a FILE's fd with libc-internal calls: the file is
+// kept out of write-behind.
+inline void stdio_opened(int fd) {
+  fd_forget(fd);
+  if (g.active.load(std::memory_order_relaxed) && g.cfg.write_behind) wb_opt_out(fd);
+}
 
 }  // namespace
 
@@ -100,7 +106,8 @@ IOWQ_EXPORT void* mmap(void* a, size_t n, int prot, int flags, int fd, off_t off
     if (!g.active.load()) return reinterpret_cast<void*>(syscall(SYS_mmap, a, n, prot, flags, fd, off));
     next_fn(real_, "mmap");
   }
-  if (fd >= 0 && !(flags & MAP_ANONYMOUS)) wait_fd(fd);
+  if (fd >= 0 && !(flags & MAP_ANONYMOUS) && g.active.load(std::memory_order_relaxed) && g.cfg.write_behind)
+    wb_opt_out(fd);  // a mapping sees later writes at once: none go behind
   return real_(a, n, prot, flags, fd, off);
 }
 IOWQ_EXPORT void* mmap64(void* a, size_t n, int prot, int flags, int fd, off_t off) {
@@ -256,14 +263,14 @@ IOWQ_EXPORT FILE* fopen(const char* path, const char* mode) {
   REAL(FILE*(const char*, const char*), "fopen");
   wait_all();
   FILE* f = rf(path, mode);
-  if (f) fd_forget(fileno(f));
+  if (f) stdio_opened(fileno(f));
   return f;
 }
 IOWQ_EXPORT FILE* fopen64(const char* path, const char* mode) {
   REAL(FILE*(const char*, const char*), "fopen64");
   wait_all();
   FILE* f = rf(path, mode);
-  if (f) fd_forget(fileno(f));
+  if (f) stdio_opened(fileno(f));
   return f;
 }
 IOWQ_EXPORT FILE* freopen(const char* path, const char* mode, FILE* s) {
@@ -271,8 +278,25 @@ IOWQ_EXPORT FILE* freopen(const char* path, const char* mode, FILE* s) {
   wait_all();
   if (s) fd_forget(fileno(s));
   FILE* f = rf(path, mode, s);
-  if (f) fd_forget(fileno(f));
+  if (f) stdio_opened(fileno(f));
   return f;
+}
+
+IOWQ_EXPORT FILE* fdopen(int fd, const char* mode) {
+  REAL(FILE*(int, const char*), "fdopen");
+  FILE* f = rf(fd, mode);
+  if (f) stdio_opened(fd);
+  return f;
+}
+
+// An explicit flush orders stdio's (invisible) write after the shim's.
+IOWQ_EXPORT int fflush(FILE* s) {
+  REAL(int(FILE*), "fflush");
+  if (pending()) {
+    if (s) wait_fd(fileno(s));
+    else wb_sync_all();
+  }
+  return rf(s);
 }
 IOWQ_EXPORT FILE* freopen64(const char* path, const char* mode, FILE* s) { return freopen(path, mode, s); }
 

@@ -87,6 +87,33 @@ Wb w;
 
 thread_local bool tl_locked __attribute__((tls_model("initial-exec"))) = false;
 
+// Files that are read where the shim cannot see it — through a stdio FILE
+// (fopen, fdopen) or a memory mapping — are never written behind: their
+// writes must be visible at once. An open-addressed set of (dev, ino);
+// insert-only, lock-free. When full, write-behind stops for every file.
+constexpr size_t kOptOutSlots = 1024;
+struct OptOut {
+  std::atomic<uint64_t> dev{0}, ino{0};  // ino == 0: empty
+};
+OptOut g_optout[kOptOutSlots];
+std::atomic<bool> g_optout_full{false};
+std::atomic<int> g_optout_count{0};
+
+size_t optout_slot(uint64_t dev, uint64_t ino) noexcept {
+  return ((dev * 0x9E3779B97F4A7C15ull) ^ (ino * 0xC2B2AE3D27D4EB4Full)) >> 54;
+}
+
+bool opted_out(uint64_t dev, uint64_t ino) noexcept {
+  if (g_optout_count.load(std::memory_order_relaxed) == 0) return false;
+  if (g_optout_full.load(std::memory_order_relaxed)) return true;
+  for (size_t i = 0, s = optout_slot(dev, ino); i < kOptOutSlots; ++i, s = (s + 1) % kOptOutSlots) {
+    uint64_t in = g_optout[s].ino.load(std::memory_order_acquire);
+    if (in == 0) return false;
+    if (in == ino + 1 && g_optout[s].dev.load(std::memory_order_relaxed) == dev) return true;
+  }
+  return false;
+}
+
 void futex_wait(std::atomic<uint32_t>* a, uint32_t v) {
   syscall(SYS_futex, a, FUTEX_WAIT_PRIVATE, v, nullptr, nullptr, 0);
 }
@@ -268,6 +295,7 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
   if (w.fsize_limited.load(std::memory_order_relaxed)) return false;
   if (op.iov && (op.iovcnt <= 0 || op.iovcnt > IOV_MAX)) return false;
   if (!op_readable(op)) return false;  // the plain way reports EFAULT
+  if (opted_out(fi.dev, fi.ino)) return false;
   size_t n = op.total_len();
   if (n == 0 || n > w.chunk_size) return false;
   WbFile& f = entry_of(fi.dev, fi.ino);
@@ -286,8 +314,13 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
       f.dev = fi.dev;
       f.ino = fi.ino;
     }
-    if (int e = take_error(f)) {
+    if (f.error.load()) {
+      // Let the file's queued chunks finish (they are dropped after an
+      // error) so the error is reported once, here, and nothing queued
+      // before it lands after it.
       unlock(f);
+      int e = wb_sync_file(fi);
+      if (!e) continue;
       errno = e;
       *result = -1;
       return true;
@@ -384,6 +417,26 @@ void wb_limits_changed() noexcept {
   struct rlimit rl;
   if (syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, nullptr, &rl) == 0)
     w.fsize_limited.store(rl.rlim_cur != RLIM_INFINITY, std::memory_order_relaxed);
+}
+
+void wb_opt_out(int fd) noexcept {
+  if (!w.on || fd < 0) return;
+  FdInfo fi = fd_info(fd);
+  if (fi.kind != FdKind::File) return;
+  wb_sync_file(fi);
+  if (opted_out(fi.dev, fi.ino)) return;
+  for (size_t i = 0, s = optout_slot(fi.dev, fi.ino); i < kOptOutSlots; ++i, s = (s + 1) % kOptOutSlots) {
+    uint64_t expect = 0;
+    g_optout[s].dev.store(fi.dev, std::memory_order_relaxed);  // racing inserts of one slot: see below
+    if (g_optout[s].ino.compare_exchange_strong(expect, fi.ino + 1, std::memory_order_acq_rel)) {
+      g_optout[s].dev.store(fi.dev, std::memory_order_release);
+      g_optout_count.fetch_add(1);
+      return;
+    }
+    if (expect == fi.ino + 1 && g_optout[s].dev.load() == fi.dev) return;
+  }
+  g_optout_full.store(true);
+  g_optout_count.fetch_add(1);
 }
 
 bool wb_pending() noexcept { return w.on && (w.inflight.load(std::memory_order_relaxed) || w.errors.load(std::memory_order_relaxed)); }

@@ -25,5 +25,8 @@ void wb_after_fork_child() noexcept;
 // Re-reads RLIMIT_FSIZE (after setrlimit/prlimit): write-behind steps aside
 // while a file size limit is in force.
 void wb_limits_changed() noexcept;
+// The file behind fd is read where the shim cannot see (stdio FILE, memory
+// mapping): flush it and never write it behind again.
+void wb_opt_out(int fd) noexcept;
 
 }  // namespace iowq::shim

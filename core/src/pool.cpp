@@ -176,7 +176,7 @@ int Pool::submit(Work* w) noexcept {
   }
   w->node = node;
   w->worker = nullptr;
-  w->cpu = -1;
+  w->cpu.store(-1, std::memory_order_relaxed);
   w->next = w->prev = nullptr;
   w->result = 0;
   w->flags.store(0, std::memory_order_relaxed);
@@ -297,12 +297,11 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
   const uint64_t key = w->key;
   const bool had_deadline = w->deadline_ns != 0;
   w->result = result;
-  if (w->done) {
-    w->done(w);
-  } else {
-    uint32_t old = w->state.exchange(Work::kDone, std::memory_order_acq_rel);
-    if (old & Work::kWaiter) sys::futex_wake(&w->state, INT_MAX);
-  }
+  const bool callback = w->done != nullptr;
+  if (callback) w->done(w);  // last access: the callback owns the item now
+  else w->state.fetch_or(Work::kDone, std::memory_order_acq_rel);
+  // In-flight counts drop after finished() is true (drain() implies finished)
+  // and before wait() returns (a waiter sees the counts without its item).
   if (had_deadline) deadline_items.fetch_sub(1);
   if (hashed) {
     if ((home[home_bucket(key)].fetch_sub(1, std::memory_order_seq_cst) & kHomeCount) == 1 &&
@@ -316,6 +315,10 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
     drain_seq.fetch_add(1);
     sys::futex_wake(&drain_seq, INT_MAX);
   }
+  if (!callback) {
+    uint32_t old = w->state.exchange(Work::kDone | Work::kReleased, std::memory_order_acq_rel);
+    if (old & Work::kWaiter) sys::futex_wake(&w->state, INT_MAX);
+  }
 }
 
 // ============================================================================
@@ -324,16 +327,17 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
 
 int Pool::wait(Work* w, bool interruptible) {
   Impl& p = *impl_;
-  if (w->finished()) return 0;
+  auto released = [w] { return (w->state.load(std::memory_order_acquire) & Work::kReleased) != 0; };
+  if (released()) return 0;
   // Bounded, adaptive spin: only useful when the worker runs on another CPU.
   WaitSpin& sp = tl_spin;
-  if (p.opts.spin_us && w->cpu != sys::current_cpu()) {
+  if (p.opts.spin_us && w->cpu.load(std::memory_order_relaxed) != sys::current_cpu()) {
     if (sp.skip) {
       --sp.skip;
     } else {
       uint64_t end = sys::now_ns() + p.opts.spin_us * 1000ull;
       for (unsigned i = 1;; ++i) {
-        if (w->finished()) {
+        if (released()) {
           sp.fail = 0;
           return 0;
         }
@@ -348,12 +352,12 @@ int Pool::wait(Work* w, bool interruptible) {
   }
   for (;;) {
     uint32_t s = w->state.load(std::memory_order_acquire);
-    if (s & Work::kDone) return 0;
+    if (s & Work::kReleased) return 0;
     if (!(s & Work::kWaiter) &&
         !w->state.compare_exchange_weak(s, s | Work::kWaiter, std::memory_order_acq_rel))
       continue;
     int r = sys::futex_wait(&w->state, s | Work::kWaiter);
-    if (r == -EINTR && interruptible && !w->finished()) return -EINTR;
+    if (r == -EINTR && interruptible && !released()) return -EINTR;
   }
 }
 
@@ -402,7 +406,10 @@ CancelResult Pool::cancel(Work* w) noexcept {
           }
           res = CancelResult::Running;
         }
-      } else {
+      } else if (st & Work::kQueued) {
+        // Queued and not running is stable under n.mu: truly pending. (A
+        // running item completes outside the lock, so its state may already
+        // read kDone here: that is NotFound, never Ok.)
         p.unlink_pending(c, w);
         w->flags.fetch_or(Work::kCancel);
         res = CancelResult::Ok;

@@ -101,7 +101,7 @@ void Pool::Impl::worker_loop(Worker* self) {
       lk.unlock();
       if (more) notify(c);  // chained wake-up: someone else takes the rest
       while (w) {
-        w->cpu = sys::current_cpu();
+        w->cpu.store(sys::current_cpu(), std::memory_order_relaxed);
         uint64_t t0 = sys::now_ns();
         queue_wait.record(t0 - w->t_submit);
         w->fn(w);

@@ -122,7 +122,7 @@ TEST(PoolNuma, WorkRunsOnTheSubmittingCpusNode) {
       EXPECT_EQ(p.w.node, node) << "queued on the wrong node";
       EXPECT_TRUE(contains(cpus, p.cpu.load()))
           << "ran on cpu " << p.cpu.load() << ", node cpus " << str(cpus);
-      EXPECT_TRUE(contains(cpus, p.w.cpu)) << "Work::cpu " << p.w.cpu;
+      EXPECT_TRUE(contains(cpus, p.w.cpu.load())) << "Work::cpu " << p.w.cpu.load();
       EXPECT_TRUE(subset(p.mask, cpus))
           << "worker affinity " << str(p.mask) << " not within node cpus " << str(cpus);
     }

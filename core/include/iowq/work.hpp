@@ -13,6 +13,9 @@
 //   * If `done` is null, completion is published by Work::finished() becoming
 //     true (release ordering: `result` and everything `fn` wrote are visible to
 //     a thread that saw finished() == true, or returned from Pool::wait()).
+//     The pool's own bookkeeping (in-flight counts) ends a moment later; the
+//     item may be reused or freed once Pool::wait() has returned, which it
+//     does only after that.
 //   * If `done` is set, the pool calls it as its very last access to the item;
 //     the callback owns the item from then on (it may free or reuse it).
 //     finished() is not updated in that case.
@@ -87,6 +90,7 @@ struct Work {
   static constexpr uint32_t kWaiter = 2u;     // state: a waiter sleeps on it
   static constexpr uint32_t kQueued = 4u;     // state: owned by the pool
   static constexpr uint32_t kRunning = 8u;    // state: a worker runs it
+  static constexpr uint32_t kReleased = 16u;  // state: the pool is done with it
   static constexpr uint32_t kCancel = 1u;     // flags
   static constexpr uint32_t kTimedOut = 2u;   // flags
 
@@ -97,7 +101,7 @@ struct Work {
   void* worker = nullptr;          // running worker (under the node lock)
   uint64_t t_submit = 0;           // ns, CLOCK_MONOTONIC
   uint32_t node = 0;               // node pool it was queued on
-  int32_t cpu = -1;                // CPU its worker started it on
+  std::atomic<int32_t> cpu{-1};    // CPU its worker started it on (spin hint)
 };
 
 }  // namespace iowq
