@@ -189,7 +189,6 @@ TEST(PoolRace, ConcurrentCancelsOfOneItem) {
     }
   } joiner{stop, helper};
   int bad = 0;
-  std::string prevs;
   for (int round = 0; round < kRounds && bad < 10; ++round) {
     wd.progress(round);
     w.rearm();
@@ -197,9 +196,7 @@ TEST(PoolRace, ConcurrentCancelsOfOneItem) {
     ctx.started.store(0);
     ASSERT_EQ(pool.submit(&w), 0);
     go.store(round, std::memory_order_release);
-    uint32_t st0 = w.state.load();
     CancelResult mine = pool.cancel(&w);
-    uint32_t st1 = w.state.load();
     ASSERT_TRUE(poll_until(
         [&] { return helper_done.load(std::memory_order_acquire) == round; }, 10000));
     auto theirs = CancelResult(helper_result.load(std::memory_order_relaxed));
@@ -208,10 +205,9 @@ TEST(PoolRace, ConcurrentCancelsOfOneItem) {
     int running = (mine == CancelResult::Running) + (theirs == CancelResult::Running);
     if (oks > 1 || (oks == 1 && running == 1) ||
         (mine == CancelResult::NotFound && theirs == CancelResult::NotFound)) {
-      ADD_FAILURE() << "round " << round << ": " << name(mine) << " + " << name(theirs) << " st0=" << st0 << " st1=" << st1 << " res=" << w.result << " started=" << ctx.started.load() << " prev=" << prevs;
+      ADD_FAILURE() << "round " << round << ": " << name(mine) << " + " << name(theirs);
       ++bad;
     }
-    prevs = std::string(name(mine)) + "+" + name(theirs) + " st0=" + std::to_string(st0) + " st1=" + std::to_string(st1) + " res=" + std::to_string(w.result) + " started=" + std::to_string(ctx.started.load());
     if (oks == 1 && w.result != -ECANCELED) {
       ADD_FAILURE() << "round " << round << ": Ok but result " << w.result;
       ++bad;

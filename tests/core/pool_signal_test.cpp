@@ -164,6 +164,12 @@ TEST(PoolSignal, InterruptibleWaitReturnsEintr) {
 
 TEST(PoolSignal, InterruptibleWaitObeysSaRestart) {
   Watchdog wd(30, "PoolSignal.InterruptibleWaitObeysSaRestart");
+#if defined(__SANITIZE_THREAD__)
+  // TSan runs a handler only when the thread next enters an intercepted call;
+  // a futex wait restarted by SA_RESTART never does, so the sender would wait
+  // for handlers that cannot run. Covered by the plain and ASan builds.
+  GTEST_SKIP() << "ThreadSanitizer defers signal handlers past a restarted futex wait";
+#endif
   BlockingItem b(Class::Unbound);
   iowq::Pool pool(make_opts(1, 1));
   HangupOnExit guard{&b.sp};
