@@ -30,6 +30,10 @@ namespace detail {
 struct NodePool;
 struct ClassPool;
 
+// Work::flags bit of the pool's own: the item was signalled and is counted in
+// Impl::resignal until it completes.
+constexpr uint32_t kSignalled = 4u;
+
 // Intrusive FIFO over Work::next/prev. Requires: the node lock.
 struct WorkList {
   Work* head = nullptr;
@@ -70,7 +74,11 @@ struct ClassPool {
   // Idle workers sleep on wake_seq; submitters bump it to wake one.
   std::atomic<uint32_t> wake_seq{0};
   std::atomic<int> spinners{0}, sleepers{0};
-  std::atomic<int> alive{0}, starting{0};
+  // alive: workers counted against the cap; drops under the node lock when a
+  // worker decides to exit, so two idle workers cannot both leave as "not the
+  // last". threads: worker threads still touching the pool; drops as the very
+  // last thing a worker does (what shutdown() waits for).
+  std::atomic<int> alive{0}, starting{0}, threads{0};
   std::atomic<size_t> ready_hint{0};  // mirror of ready.size for lock-free peeks
   // Counters.
   std::atomic<uint64_t> created{0}, max_alive{0}, completed{0};
@@ -148,6 +156,9 @@ struct Pool::Impl {
   void notify(detail::ClassPool& c) noexcept;
   void wake_manager() noexcept;
   void signal_worker(detail::Worker* w) noexcept;
+  // Marks running `w` (held by `wk`) cancelled, signalling unbound work.
+  // False if it already was. Requires the node lock.
+  bool cancel_running_locked(detail::Worker* wk, Work* w, uint32_t extra_flags) noexcept;
   size_t home_bucket(uint64_t key) const noexcept;
 };
 

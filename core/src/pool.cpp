@@ -14,11 +14,11 @@ using detail::KeyState;
 using detail::NodePool;
 using detail::Worker;
 using detail::WorkList;
+using detail::kSignalled;
 
 namespace {
 
 constexpr uint64_t kHomeCount = (1ull << 48) - 1;
-constexpr uint32_t kSignalled = 4u;  // Work::flags: counted in Impl::resignal
 
 // Thread-local adaptive spinning for wait(): after kSpinFailLimit spins in a
 // row that did not see completion, skip spinning for kSpinSkip waits.
@@ -365,6 +365,19 @@ int Pool::wait(Work* w, bool interruptible) {
 // Cancel
 // ============================================================================
 
+bool Pool::Impl::cancel_running_locked(Worker* wk, Work* w, uint32_t extra_flags) noexcept {
+  if (w->flags.load() & Work::kCancel) return false;  // already cancelled
+  if (w->cls == Class::Unbound) {
+    // Interrupt it; the manager re-signals until the item completes.
+    w->flags.fetch_or(Work::kCancel | kSignalled | extra_flags);
+    resignal.fetch_add(1);
+    signal_worker(wk);
+  } else {
+    w->flags.fetch_or(Work::kCancel | extra_flags);  // disk work is never interrupted
+  }
+  return true;
+}
+
 void Pool::Impl::signal_worker(Worker* wk) noexcept {
   if (wk && wk->tid > 0) {
     sys::tgkill(sys::getpid(), wk->tid, sig);
@@ -395,15 +408,7 @@ CancelResult Pool::cancel(Work* w) noexcept {
       if (st & Work::kRunning) {
         auto* wk = static_cast<Worker*>(w->worker);
         if (wk && wk->cur == w) {
-          if (!(w->flags.load() & Work::kCancel)) {
-            if (w->cls == Class::Unbound) {
-              w->flags.fetch_or(Work::kCancel | kSignalled);
-              p.resignal.fetch_add(1);
-              p.signal_worker(wk);
-            } else {
-              w->flags.fetch_or(Work::kCancel);
-            }
-          }
+          p.cancel_running_locked(wk, w, 0);
           res = CancelResult::Running;
         }
       } else if (st & Work::kQueued) {
@@ -453,14 +458,7 @@ size_t Pool::cancel_if(const std::function<bool(const Work&)>& match) {
         if (!w || !match(*w)) continue;
         ++found;
         p.cancel_running.fetch_add(1, std::memory_order_relaxed);
-        if (w->flags.load() & Work::kCancel) continue;
-        if (w->cls == Class::Unbound) {
-          w->flags.fetch_or(Work::kCancel | kSignalled);
-          p.resignal.fetch_add(1);
-          p.signal_worker(wk);
-        } else {
-          w->flags.fetch_or(Work::kCancel);
-        }
+        p.cancel_running_locked(wk, w, 0);
       }
     }
   }
@@ -547,6 +545,7 @@ void Pool::reset_after_fork() noexcept {
       c.spinners = 0;
       c.sleepers = 0;
       c.alive = 0;
+      c.threads = 0;
       c.starting = 0;
       c.ready_hint = 0;
     }

@@ -20,10 +20,10 @@ using detail::ClassPool;
 using detail::KeyState;
 using detail::NodePool;
 using detail::Worker;
+using detail::kSignalled;
 
 namespace {
 
-constexpr uint32_t kSignalled = 4u;  // Work::flags (see pool.cpp)
 constexpr unsigned kIdleSpinFailLimit = 8, kIdleSpinProbe = 64;
 
 struct StartArg {
@@ -83,6 +83,7 @@ void Pool::Impl::worker_loop(Worker* self) {
   }
   int slot = ntids.fetch_add(1);
   if (slot < kMaxTids) tids[slot].store(self->tid);
+  c.threads.fetch_add(1);
   int now_alive = c.alive.fetch_add(1) + 1;
   c.starting.fetch_sub(1);
   c.created.fetch_add(1);
@@ -123,7 +124,10 @@ void Pool::Impl::worker_loop(Worker* self) {
       lk.lock();
       continue;
     }
-    if (stopping.load()) break;
+    if (stopping.load()) {
+      c.alive.fetch_sub(1);
+      break;
+    }
     lk.unlock();
 
     // ---- idle: bounded adaptive spin, then sleep on the class futex ----
@@ -156,16 +160,19 @@ void Pool::Impl::worker_loop(Worker* self) {
       c.sleepers.fetch_sub(1, std::memory_order_seq_cst);
     }
     lk.lock();
-    if (timed_out && c.ready.size == 0 && c.intake->empty() && c.alive.load() > 1) break;
+    if (timed_out && c.ready.size == 0 && c.intake->empty() && c.alive.load() > 1) {
+      c.alive.fetch_sub(1);  // decided under the lock: the last one stays
+      break;
+    }
   }
-  // Leave the class list under the lock; the manager and shutdown() learn of
-  // the exit through `alive`, which is the last pool memory this thread touches.
+  // Leave the class list under the lock; shutdown() learns of the exit
+  // through `threads`, the last pool memory this thread touches.
   if (self->prev) self->prev->next = self->next; else c.workers = self->next;
   if (self->next) self->next->prev = self->prev;
   lk.unlock();
   delete self;
   mgr_seq.fetch_add(1);
-  c.alive.fetch_sub(1, std::memory_order_seq_cst);
+  c.threads.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 // ============================================================================
@@ -202,10 +209,7 @@ void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
           Work* w = wk->cur;
           if (!w || !w->deadline_ns || (w->flags.load() & Work::kCancel)) continue;
           if (w->deadline_ns <= now) {
-            w->flags.fetch_or(Work::kCancel | Work::kTimedOut | kSignalled);
-            resignal.fetch_add(1);
-            deadline_cancels.fetch_add(1);
-            signal_worker(wk);
+            if (cancel_running_locked(wk, w, Work::kTimedOut)) deadline_cancels.fetch_add(1);
           } else {
             *next_wake = std::min(*next_wake, w->deadline_ns);
           }
@@ -258,7 +262,7 @@ void Pool::Impl::manager_loop() {
     if (stopping.load()) {
       int alive = 0;
       for (auto& n : nodes)
-        for (auto& c : n->cls) alive += c.alive.load() + c.starting.load();
+        for (auto& c : n->cls) alive += c.threads.load() + c.starting.load();
       if (alive == 0 && inflight.load() == 0) break;
       for (auto& n : nodes)
         for (auto& c : n->cls) {
