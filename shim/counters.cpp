@@ -15,7 +15,29 @@ static_assert(sizeof(kSymNames) / sizeof(kSymNames[0]) == kSymCount, "one name p
 // it is usable before any constructor of the shim runs.
 constinit Counters g_counters{};
 
+CallBlock g_call_blocks[kCallBlocks];
+thread_local CallBlock* tl_calls __attribute__((tls_model("initial-exec"))) = nullptr;
+static std::atomic<int> g_call_blocks_used{0};
+
+CallBlock* claim_call_block() noexcept {
+  int i = g_call_blocks_used.fetch_add(1, std::memory_order_relaxed);
+  tl_calls = &g_call_blocks[i < kCallBlocks - 1 ? i : kCallBlocks - 1];
+  return tl_calls;
+}
+
+void fold_call_blocks(Counters& c) noexcept {
+  for (auto& b : g_call_blocks)
+    for (int s = 0; s < kSymCount; ++s)
+      for (int r = 0; r < kRouteCount; ++r) {
+        uint64_t v = b.calls[s][r].exchange(0, std::memory_order_relaxed);
+        if (v) c.calls[s][r].fetch_add(v, std::memory_order_relaxed);
+      }
+}
+
 void reset_counters(Counters& c) noexcept {
+  for (auto& b : g_call_blocks)
+    for (auto& s : b.calls)
+      for (auto& r : s) r.store(0, std::memory_order_relaxed);
   for (auto& s : c.calls)
     for (auto& r : s) r.store(0, std::memory_order_relaxed);
   for (auto* a : {&c.stall_timeouts, &c.cancel_running, &c.cancel_pending, &c.wb_writes, &c.wb_bytes,

@@ -10,15 +10,11 @@
 #include "options.hpp"
 
 namespace iowq::shim {
-namespace {
 
-struct Entry {
-  std::atomic<uint8_t> kind{0};
-  std::atomic<uint8_t> flags{0};  // bit 0 nonblock, 1 append, 2 sync_io, 3 writable
-  std::atomic<uint64_t> dev{0}, ino{0};
-};
 // 1.5 MiB of zero pages in .bss; only touched entries cost memory.
-Entry g_tab[kMaxFd];
+FdEntry g_fdtab[kMaxFd];
+
+namespace {
 
 FdInfo classify(int fd) noexcept {
   FdInfo fi;
@@ -53,7 +49,7 @@ FdInfo classify(int fd) noexcept {
 
 FdInfo fd_info(int fd) noexcept {
   if (fd < 0 || fd >= kMaxFd) return classify(fd);
-  Entry& e = g_tab[fd];
+  FdEntry& e = g_fdtab[fd];
   uint8_t k = e.kind.load(std::memory_order_acquire);
   if (k) {
     FdInfo fi;
@@ -80,26 +76,14 @@ FdInfo fd_info(int fd) noexcept {
 }
 
 void fd_forget(int fd) noexcept {
-  if (fd >= 0 && fd < kMaxFd) g_tab[fd].kind.store(0, std::memory_order_release);
+  if (fd >= 0 && fd < kMaxFd) g_fdtab[fd].kind.store(0, std::memory_order_release);
 }
 
 void fd_forget_range(unsigned lo, unsigned hi) noexcept {
   for (unsigned fd = lo; fd <= hi && fd < static_cast<unsigned>(kMaxFd); ++fd)
-    if (g_tab[fd].kind.load(std::memory_order_relaxed)) g_tab[fd].kind.store(0, std::memory_order_release);
+    if (g_fdtab[fd].kind.load(std::memory_order_relaxed)) g_fdtab[fd].kind.store(0, std::memory_order_release);
 }
 
 void fd_forget_all() noexcept { fd_forget_range(0, kMaxFd - 1); }
-
-unsigned route_bit(FdKind k) noexcept {
-  switch (k) {
-    case FdKind::File:
-    case FdKind::Block: return kRouteFile;
-    case FdKind::Socket: return kRouteSocket;
-    case FdKind::Pipe: return kRoutePipe;
-    case FdKind::Tty: return kRouteTty;
-    case FdKind::Chr: return kRouteChr;
-    default: return 0;
-  }
-}
 
 }  // namespace iowq::shim

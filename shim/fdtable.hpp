@@ -33,6 +33,16 @@ struct FdInfo {
 
 constexpr int kMaxFd = 1 << 16;
 
+// The cache itself, for the interposers' inline fast path (state.hpp). An
+// entry is valid when kind != 0 (acquire); flags: bit 0 nonblock, 1 append,
+// 2 sync_io, 3 writable.
+struct FdEntry {
+  std::atomic<uint8_t> kind{0};
+  std::atomic<uint8_t> flags{0};
+  std::atomic<uint64_t> dev{0}, ino{0};
+};
+extern FdEntry g_fdtab[kMaxFd];
+
 // Returns the cached or fresh classification. kind == Bad when fstat failed:
 // the caller passes the call through so libc reports the error itself.
 FdInfo fd_info(int fd) noexcept;
@@ -40,6 +50,9 @@ void fd_forget(int fd) noexcept;
 void fd_forget_range(unsigned lo, unsigned hi) noexcept;
 void fd_forget_all() noexcept;
 // Route bit (RouteBits) of a kind; 0 for kinds never routed.
-unsigned route_bit(FdKind k) noexcept;
+inline unsigned route_bit(FdKind k) noexcept {
+  constexpr unsigned bits[] = {0, 1 /*File*/, 1 /*Block*/, 2 /*Socket*/, 4 /*Pipe*/, 8 /*Tty*/, 16 /*Chr*/, 0, 0};
+  return bits[static_cast<unsigned>(k)];
+}
 
 }  // namespace iowq::shim

@@ -60,18 +60,42 @@ inline Op vec_op(OpKind k, Sym s, int fd, const struct iovec* v, int n, off_t of
 
 // ---- read/write family ------------------------------------------------------
 
+// The fast path (state.hpp): a call the shim leaves alone, or an auto-mode
+// file write that can run in the caller, without building an Op.
+#define FAST_PASS(sym, call)                       \
+  if (fast_path(fd, false) == Fast::Pass) {        \
+    count(sym, Route::Passthrough);                \
+    return call;                                   \
+  }
+#define FAST_WRITE(sym, call)                      \
+  switch (fast_path(fd, true)) {                   \
+    case Fast::Pass:                               \
+      count(sym, Route::Passthrough);              \
+      return call;                                 \
+    case Fast::InlineWrite: {                      \
+      ssize_t r_ = call;                           \
+      count(sym, Route::Inline);                   \
+      return r_;                                   \
+    }                                              \
+    case Fast::Route:                              \
+      break;                                       \
+  }
+
 IOWQ_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
   if (bypass()) return real::write(fd, buf, n);
+  FAST_WRITE(Sym::Write, real::write(fd, buf, n))
   return route(buf_op(OpKind::Write, Sym::Write, fd, buf, n, p_write));
 }
 
 IOWQ_EXPORT ssize_t read(int fd, void* buf, size_t n) {
   if (bypass()) return real::read(fd, buf, n);
+  FAST_PASS(Sym::Read, real::read(fd, buf, n))
   return route(buf_op(OpKind::Read, Sym::Read, fd, buf, n, p_read));
 }
 
 static ssize_t do_pwrite(Sym s, int fd, const void* buf, size_t n, off_t off) {
   if (bypass()) return real::pwrite64(fd, buf, n, off);
+  if (off >= 0) FAST_WRITE(s, real::pwrite64(fd, buf, n, off))
   Op o = buf_op(OpKind::Pwrite, s, fd, buf, n, p_pwrite);
   o.off = off;
   return route(o);
@@ -79,6 +103,7 @@ static ssize_t do_pwrite(Sym s, int fd, const void* buf, size_t n, off_t off) {
 
 static ssize_t do_pread(Sym s, int fd, void* buf, size_t n, off_t off) {
   if (bypass()) return real::pread64(fd, buf, n, off);
+  FAST_PASS(s, real::pread64(fd, buf, n, off))
   Op o = buf_op(OpKind::Pread, s, fd, buf, n, p_pread);
   o.off = off;
   return route(o);
@@ -142,6 +167,7 @@ IOWQ_EXPORT ssize_t preadv64v2(int fd, const struct iovec* v, int n, off_t off, 
 
 IOWQ_EXPORT ssize_t send(int fd, const void* b, size_t n, int flags) {
   if (bypass()) return real::send(fd, b, n, flags);
+  FAST_PASS(Sym::Send, real::send(fd, b, n, flags))
   Op o = buf_op(OpKind::Send, Sym::Send, fd, b, n, p_send);
   o.flags = flags;
   return route(o);
@@ -167,6 +193,7 @@ IOWQ_EXPORT ssize_t sendmsg(int fd, const struct msghdr* m, int flags) {
 
 IOWQ_EXPORT ssize_t recv(int fd, void* b, size_t n, int flags) {
   if (bypass()) return real::recv(fd, b, n, flags);
+  FAST_PASS(Sym::Recv, real::recv(fd, b, n, flags))
   Op o = buf_op(OpKind::Recv, Sym::Recv, fd, b, n, p_recv);
   o.flags = flags;
   return route(o);

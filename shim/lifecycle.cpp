@@ -145,6 +145,7 @@ void write_exit_report() {
   in.program = g.program;
   in.mode = g.cfg.mode == Mode::Pool ? "pool" : "auto";
   in.write_behind = g.cfg.write_behind;
+  fold_call_blocks(g_counters);
   in.counters = &g_counters;
   if (g.pool) {
     in.pool = g.pool->stats();

@@ -26,15 +26,19 @@
 #include "writebehind.hpp"
 
 namespace iowq::shim {
+
+std::atomic<uint32_t> g_busy[kBusyBuckets];
+thread_local int tl_slow_fd __attribute__((tls_model("initial-exec"))) = -1;
+thread_local int tl_slow_left __attribute__((tls_model("initial-exec"))) = 0;
+thread_local unsigned tl_sample __attribute__((tls_model("initial-exec"))) = 0;
+
 namespace {
 
 // ============================================================================
-// Per-file in-flight counts (auto mode's "same file busy" test) and per-device
+// Per-file counts of calls in the pool (auto mode's "same file busy" test) and per-device
 // RWF_NOWAIT support. Buckets: a collision only sends a call to the pool.
 // ============================================================================
 
-constexpr size_t kBusyBuckets = 4096;
-std::atomic<uint32_t> g_busy[kBusyBuckets];
 
 constexpr size_t kDevSlots = 64;
 std::atomic<uint64_t> g_nowait_unsupported[kDevSlots];  // dev + 1, 0 = empty
@@ -58,9 +62,6 @@ void mark_nowait_unsupported(uint64_t dev) noexcept {
 // Writes slower than this (sampled) send the fd's writes to the pool for a while.
 constexpr uint64_t kSlowWriteNs = 200000;
 constexpr int kSlowSpan = 64;
-thread_local int tl_slow_fd __attribute__((tls_model("initial-exec"))) = -1;
-thread_local int tl_slow_left __attribute__((tls_model("initial-exec"))) = 0;
-thread_local unsigned tl_sample __attribute__((tls_model("initial-exec"))) = 0;
 
 inline ssize_t to_libc(int64_t r) noexcept {
   if (r < 0) {
@@ -194,26 +195,26 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
       return op.plain(op);
     }
     {
-      // Writes: inline unless the same file has a call in flight (then join
-      // its chain, in order) or this fd's writes were recently slow.
-      auto& busy = g_busy[fi.key() % kBusyBuckets];
+      // Writes: inline unless the file has a call in the pool (then join its
+      // chain, so this one lands after it) or this fd's writes were recently
+      // slow. Concurrent inline writers are left to the kernel, as without
+      // the shim.
       bool slow = tl_slow_left > 0 && tl_slow_fd == op.fd;
-      if (!slow && busy.fetch_add(1, std::memory_order_acq_rel) == 0) {
-        bool sample = (++tl_sample & 15) == 0;
-        uint64_t t0 = sample ? sys::now_ns() : 0;
+      if (!slow && g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire) == 0) {
+        // The fast path sends every 16th candidate here: time it.
+        const bool sample = true;
+        uint64_t t0 = sys::now_ns();
         ssize_t r = op.plain(op);
-        int e = errno;
-        busy.fetch_sub(1, std::memory_order_release);
         if (sample && sys::now_ns() - t0 > kSlowWriteNs) {
+          int e = errno;
           tl_slow_fd = op.fd;
           tl_slow_left = kSlowSpan;
+          errno = e;
         }
         count(op.sym, Route::Inline);
-        errno = e;
         return r;
       }
-      if (!slow) busy.fetch_sub(1, std::memory_order_release);
-      else --tl_slow_left;
+      if (slow) --tl_slow_left;
     }
   }
 pool:
@@ -365,7 +366,7 @@ ssize_t route(const Op& op) {
   // O_NONBLOCK means nothing to regular files and block devices (tar and
   // gzip set it on the files they read): only other kinds pass through for it.
   const bool nonblocking = fi.nonblock && !fi.bound();
-  if (fi.kind == FdKind::File && (g.cfg.write_behind || wb_pending())) {
+  if (fi.kind == FdKind::File && g.cfg.write_behind) {
     // Write-behind: take the write, or make this call a sync point of its file.
     ssize_t res;
     if (op.is_write() && wb_try(op, fi, &res)) {
