@@ -232,6 +232,12 @@ IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction
 }
 
 IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
+  // Other signals: libc's own signal() (it honours siginterrupt()).
+  if (sig != g.sig || !g.active.load() || tl.depth) {
+    static sighandler_t (*real_signal)(int, sighandler_t) =
+        reinterpret_cast<sighandler_t (*)(int, sighandler_t)>(dlsym(RTLD_NEXT, "signal"));
+    return real_signal(sig, h);
+  }
   struct sigaction act = {}, old = {};
   act.sa_handler = h;
   sigemptyset(&act.sa_mask);
