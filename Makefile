@@ -4,8 +4,9 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 DEB_PKGS := libboost-dev libunwind-dev libnuma-dev libgtest-dev libbenchmark-dev \
-            strace cmake g++ make pkg-config python3 sqlite3 git tar gzip coreutils
-BENCH_PKGS := liburing-dev libuv1-dev gnuplot-nox
+            strace cmake g++ make pkg-config python3 sqlite3 git tar gzip coreutils \
+            liburing-dev libuv1-dev
+BENCH_PKGS := gnuplot-nox
 
 .PHONY: all deps bench-deps build test sanitize asan tsan demo bench clean
 
