@@ -12,6 +12,8 @@
 # Workloads
 #   roundtrip_4k            iowq-bench-core (in-process): direct, iowq_pool, iowq_pool_nospin,
 #                           mutex_condvar, glibc_aio, io_uring_async, libuv
+#   roundtrip_4k_1cpu       the same, direct / iowq_pool / iowq_pool_nospin, the process pinned
+#                           to one CPU (taskset): is spinning ever worse than not spinning?
 #   write_{64B,512B,4KiB}   one thread, one file, N write(2)s          } whole processes:
 #   tput_{1,2,4}thr_1file   N threads x 1 file, 4 KiB writes           } direct, iowq_auto,
 #   tput_{2,4}thr_{2,4}files N threads x N files, 4 KiB writes         } iowq_pool,
@@ -67,8 +69,10 @@ if [ "$RUNS" -gt 1 ]; then
     dirs="$dirs $OUT/run$i"
     i=$((i + 1))
   done
-  sed "s/^repetitions: .*/runs:       $RUNS (medians across runs; per-run files in run<i>\/)/" \
-    "$OUT/run1/machine.txt" >"$OUT/machine.txt"
+  { grep -v '^load:' "$OUT/run1/machine.txt"
+    echo "runs:       $RUNS (per-row medians across runs; each run in run<i>/)"
+    for d in $dirs; do echo "load $(basename "$d"):  $(sed -n 's/^load: *//p' "$d/machine.txt")"; done
+  } >"$OUT/machine.txt"
   cat "$OUT/machine.txt"
   # shellcheck disable=SC2086
   python3 "$HERE/table.py" merge --out "$OUT" $dirs
@@ -130,6 +134,28 @@ if [ -x "$BIN/iowq-bench-core" ]; then
 else
   for s in $CORE_SYSTEMS; do
     measure skip --raw "$RAW" --workload roundtrip_4k --system "$s" --why "skipped (no iowq-bench-core)"
+  done
+fi
+
+# ---- roundtrip_4k_1cpu: caller and workers share one CPU -----------------------
+ONE_CPU_SYSTEMS="direct iowq_pool iowq_pool_nospin"
+cpu0=$("$PY" -c 'import os; print(min(os.sched_getaffinity(0)))')
+if [ -x "$BIN/iowq-bench-core" ] && command -v taskset >/dev/null; then
+  note "roundtrip_4k_1cpu (iowq-bench-core pinned to CPU $cpu0)"
+  if [ "$QUICK" = 1 ]; then
+    set -- --benchmark_min_time=0.01 --benchmark_repetitions=1
+  else
+    set -- --benchmark_repetitions="$REPS" --benchmark_display_aggregates_only=true
+  fi
+  IOWQ_BENCH_DIR=$WORK taskset -c "$cpu0" "$BIN/iowq-bench-core" "$@" \
+    --benchmark_filter='roundtrip_4k/(direct|iowq_pool|iowq_pool_nospin)/' \
+    --benchmark_out="$OUT/core1.json" --benchmark_out_format=json >&2 || note "iowq-bench-core (1 CPU) failed"
+  if [ -s "$OUT/core1.json" ]; then
+    "$PY" "$HERE/table.py" core --raw "$RAW" --json "$OUT/core1.json" --workload roundtrip_4k_1cpu
+  fi
+else
+  for s in $ONE_CPU_SYSTEMS; do
+    measure skip --raw "$RAW" --workload roundtrip_4k_1cpu --system "$s" --why "skipped (no iowq-bench-core or taskset)"
   done
 fi
 

@@ -2,7 +2,8 @@
 """tools/bench/table.py — turns raw measurements into results.csv, a table and a chart.
 
 Subcommands:
-  core   --raw F --json J   Google Benchmark JSON of iowq-bench-core -> raw rows
+  core   --raw F --json J [--workload W]
+                            Google Benchmark JSON of iowq-bench-core -> raw rows
                             (median over repetitions of p50_ns, p99_ns and
                             proc_cpu_ns_per_op; an errored benchmark -> skipped row).
   finish --raw F --out DIR  raw.csv -> DIR/results.csv and DIR/deltas.csv (+ the
@@ -55,7 +56,7 @@ def cmd_core(a):
     with open(a.raw, "a") as out:
         for name, rows in runs.items():
             parts = name.split("/")
-            workload, system = parts[0], parts[1] if len(parts) > 1 else parts[0]
+            workload, system = a.workload or parts[0], parts[1] if len(parts) > 1 else parts[0]
             bad = [r for r in rows if r.get("error_occurred")]
             if bad:
                 why = bad[0].get("error_message", "error").replace(",", ";")
@@ -202,7 +203,7 @@ def chart(out, rows):
         for i, r in enumerate(rows):
             f.write('%d "%s:%s" %s %d\n' % (i, r["workload"], r["system"], r["ratio"], 1 if r["kind"] == "tput" else 0))
     script = """
-set terminal pngcairo size %d,720 font ",9" noenhanced
+set terminal pngcairo size %d,780 font ",9" noenhanced
 set output "%s"
 set title "iowq bench: ratio to direct (log scale). Blue: time per op, lower is faster. Green: tput_ ops/s, higher is faster"
 set logscale y
@@ -210,8 +211,8 @@ set grid ytics
 set style fill solid 0.8 border -1
 set boxwidth 0.8
 set xtics rotate by -60 left
-set bmargin 17
-set rmargin 12
+set bmargin 21
+set rmargin 24
 unset key
 plot "%s" using 1:($4==0?$3:1/0):xtic(2) with boxes lc rgb "#3060c0", \\
      "" using 1:($4==1?$3:1/0) with boxes lc rgb "#30a050", \\
@@ -230,6 +231,7 @@ def main():
     p = sub.add_parser("core")
     p.add_argument("--raw", required=True)
     p.add_argument("--json", required=True)
+    p.add_argument("--workload", help="workload name for every row (default: the benchmark's)")
     p = sub.add_parser("finish")
     p.add_argument("--raw", required=True)
     p.add_argument("--out", required=True)
