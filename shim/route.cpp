@@ -60,8 +60,13 @@ void mark_nowait_unsupported(uint64_t dev) noexcept {
 }
 
 // Writes slower than this (sampled) send the fd's writes to the pool for a while.
-constexpr uint64_t kSlowWriteNs = 200000;
+// A file whose sampled writes average over 1 ms (a device that really
+// blocks: throttled dirty pages, network filesystems) sends the thread's
+// next kSlowSpan writes on that fd to the pool.
+constexpr uint64_t kSlowWriteNs = 1000000;
 constexpr int kSlowSpan = 64;
+thread_local int tl_ewma_fd __attribute__((tls_model("initial-exec"))) = -1;
+thread_local uint64_t tl_ewma_ns __attribute__((tls_model("initial-exec"))) = 0;
 
 inline ssize_t to_libc(int64_t r) noexcept {
   if (r < 0) {
@@ -201,15 +206,21 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
       // the shim.
       bool slow = tl_slow_left > 0 && tl_slow_fd == op.fd;
       if (!slow && g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire) == 0) {
-        // The fast path sends every 16th candidate here: time it.
-        const bool sample = true;
+        // The fast path sends every 16th candidate here: time it, and keep
+        // a moving average per (thread, fd) so that one preempted or
+        // lock-contended write does not count as a slow file.
         uint64_t t0 = sys::now_ns();
         ssize_t r = op.plain(op);
-        if (sample && sys::now_ns() - t0 > kSlowWriteNs) {
-          int e = errno;
+        uint64_t dt = sys::now_ns() - t0;
+        if (tl_ewma_fd != op.fd) {
+          tl_ewma_fd = op.fd;
+          tl_ewma_ns = dt;
+        } else {
+          tl_ewma_ns = (7 * tl_ewma_ns + dt) / 8;
+        }
+        if (tl_ewma_ns > kSlowWriteNs) {
           tl_slow_fd = op.fd;
           tl_slow_left = kSlowSpan;
-          errno = e;
         }
         count(op.sym, Route::Inline);
         return r;

@@ -69,6 +69,11 @@ Work* WorkList::pop_front() noexcept {
 Pool::Impl::Impl(const Options& o) : opts(o) {
   sig = opts.cancel_signal > 0 ? opts.cancel_signal : Options::default_cancel_signal();
   topo = detail::build_topology(opts.numa_nodes);
+  // With a single CPU to run on, a spinning waiter only delays the worker it
+  // waits for (and vice versa): never spin.
+  size_t ncpus = 0;
+  for (auto& cpus : topo.node_cpus) ncpus += cpus.size();
+  if (ncpus <= 1) opts.spin_us = 0;
   for (auto& h : home) h.store(0, std::memory_order_relaxed);
   for (auto& t : tids) t.store(0, std::memory_order_relaxed);
   unsigned qcap = opts.queue_capacity ? opts.queue_capacity : 4096;
