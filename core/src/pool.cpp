@@ -266,8 +266,8 @@ Work* Pool::Impl::next_in_chain(ClassPool& c, Work* prev_item) {
 
 void Pool::Impl::unlink_pending(ClassPool& c, Work* w) {
   // Out of the lists means out of reach of another cancel: only the one that
-  // unlinked it completes it.
-  w->state.fetch_and(~Work::kQueued, std::memory_order_relaxed);
+  // unlinked it completes it. Release: the caller set the item's flags first.
+  w->state.fetch_and(~Work::kQueued, std::memory_order_release);
   if (!w->hashed) {
     c.ready.unlink(w);
   } else {
@@ -420,8 +420,8 @@ CancelResult Pool::cancel(Work* w) noexcept {
         // Queued and not running is stable under n.mu: truly pending. (A
         // running item completes outside the lock, so its state may already
         // read kDone here: that is NotFound, never Ok.)
-        p.unlink_pending(c, w);
         w->flags.fetch_or(Work::kCancel);
+        p.unlink_pending(c, w);
         res = CancelResult::Ok;
       }
     }
@@ -454,8 +454,8 @@ size_t Pool::cancel_if(const std::function<bool(const Work&)>& match) {
         for (Work* w = kv.second.waiting.head; w; w = w->next)
           if (match(*w)) hits.push_back(w);
       for (Work* w : hits) {
-        p.unlink_pending(c, w);
         w->flags.fetch_or(Work::kCancel);
+        p.unlink_pending(c, w);
         pending.push_back(w);
       }
       for (Worker* wk = c.workers; wk; wk = wk->next) {

@@ -201,8 +201,9 @@ void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
               if (w->deadline_ns <= now) hits.push_back(w); else *next_wake = std::min(*next_wake, w->deadline_ns);
             }
         for (Work* w : hits) {
-          unlink_pending(c, w);
+          // Flags first: whoever sees the item leave the queue sees why.
           w->flags.fetch_or(Work::kCancel | Work::kTimedOut);
+          unlink_pending(c, w);
           expired.push_back(w);
         }
         for (Worker* wk = c.workers; wk; wk = wk->next) {
