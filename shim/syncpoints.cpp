@@ -178,84 +178,58 @@ static mode_t mode_arg(int flags, va_list ap) {
   return (flags & O_CREAT) || (flags & __O_TMPFILE) == __O_TMPFILE ? static_cast<mode_t>(va_arg(ap, int)) : 0;
 }
 
-IOWQ_EXPORT int open(const char* path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  mode_t m = mode_arg(flags, ap);
-  va_end(ap);
+// Every open is a path sync point, and its fd number starts a new life in
+// the fd cache.
+template <class Call>
+static int opened(Call call) {
   wait_all();
-  static int (*real_)(const char*, int, ...) = nullptr;
-  int r = next_fn(real_, "open")(path, flags, m);
+  int r = call();
   if (r >= 0) fd_forget(r);
   return r;
 }
-IOWQ_EXPORT int open64(const char* path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  mode_t m = mode_arg(flags, ap);
-  va_end(ap);
-  wait_all();
-  static int (*real_)(const char*, int, ...) = nullptr;
-  int r = next_fn(real_, "open64")(path, flags, m);
-  if (r >= 0) fd_forget(r);
-  return r;
-}
-IOWQ_EXPORT int openat(int dirfd, const char* path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  mode_t m = mode_arg(flags, ap);
-  va_end(ap);
-  wait_all();
-  static int (*real_)(int, const char*, int, ...) = nullptr;
-  int r = next_fn(real_, "openat")(dirfd, path, flags, m);
-  if (r >= 0) fd_forget(r);
-  return r;
-}
-IOWQ_EXPORT int openat64(int dirfd, const char* path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  mode_t m = mode_arg(flags, ap);
-  va_end(ap);
-  wait_all();
-  static int (*real_)(int, const char*, int, ...) = nullptr;
-  int r = next_fn(real_, "openat64")(dirfd, path, flags, m);
-  if (r >= 0) fd_forget(r);
-  return r;
-}
+
+#define OPEN_VA(name)                                                      \
+  IOWQ_EXPORT int name(const char* path, int flags, ...) {                \
+    va_list ap;                                                            \
+    va_start(ap, flags);                                                   \
+    mode_t m = mode_arg(flags, ap);                                        \
+    va_end(ap);                                                            \
+    REAL(int(const char*, int, ...), #name);                               \
+    return opened([&] { return rf(path, flags, m); });                     \
+  }
+#define OPENAT_VA(name)                                                    \
+  IOWQ_EXPORT int name(int dirfd, const char* path, int flags, ...) {     \
+    va_list ap;                                                            \
+    va_start(ap, flags);                                                   \
+    mode_t m = mode_arg(flags, ap);                                        \
+    va_end(ap);                                                            \
+    REAL(int(int, const char*, int, ...), #name);                          \
+    return opened([&] { return rf(dirfd, path, flags, m); });              \
+  }
+OPEN_VA(open)
+OPEN_VA(open64)
+OPENAT_VA(openat)
+OPENAT_VA(openat64)
+
 IOWQ_EXPORT int __open_2(const char* path, int flags) {
   REAL(int(const char*, int), "__open_2");
-  wait_all();
-  int r = rf(path, flags);
-  if (r >= 0) fd_forget(r);
-  return r;
+  return opened([&] { return rf(path, flags); });
 }
 IOWQ_EXPORT int __open64_2(const char* path, int flags) {
   REAL(int(const char*, int), "__open64_2");
-  wait_all();
-  int r = rf(path, flags);
-  if (r >= 0) fd_forget(r);
-  return r;
+  return opened([&] { return rf(path, flags); });
 }
 IOWQ_EXPORT int __openat_2(int d, const char* path, int flags) {
   REAL(int(int, const char*, int), "__openat_2");
-  wait_all();
-  int r = rf(d, path, flags);
-  if (r >= 0) fd_forget(r);
-  return r;
+  return opened([&] { return rf(d, path, flags); });
 }
 IOWQ_EXPORT int __openat64_2(int d, const char* path, int flags) {
   REAL(int(int, const char*, int), "__openat64_2");
-  wait_all();
-  int r = rf(d, path, flags);
-  if (r >= 0) fd_forget(r);
-  return r;
+  return opened([&] { return rf(d, path, flags); });
 }
 IOWQ_EXPORT int creat(const char* path, mode_t m) {
   REAL(int(const char*, mode_t), "creat");
-  wait_all();
-  int r = rf(path, m);
-  if (r >= 0) fd_forget(r);
-  return r;
+  return opened([&] { return rf(path, m); });
 }
 IOWQ_EXPORT int creat64(const char* path, mode_t m) { return creat(path, m); }
 
