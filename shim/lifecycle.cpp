@@ -176,6 +176,9 @@ bool ensure_pool() noexcept {
   if (s == 2) return true;
   if (s != 0) return false;  // starting elsewhere (run inline meanwhile) or failed
   if (!g.pool_state.compare_exchange_strong(s, 1)) return false;
+  // Built on first need: a process that never needs the pool pays for
+  // neither its memory nor its topology probe.
+  if (!g.pool) g.pool = make_pool();
   int rc = g.pool->start();
   g.pool_state.store(rc == 0 ? 2 : -1, std::memory_order_release);
   if (rc != 0) log_line(LogLevel::Warn, "iowq: cannot start the pool (%s); calls run inline", strerror(-rc));
@@ -198,7 +201,6 @@ __attribute__((constructor(101))) static void iowq_init() {
   g.stall_ns = g.cfg.stall_ms * 1000000ull;
   g_app_action.sa_handler = SIG_DFL;
   install_cancel_handler();
-  g.pool = make_pool();
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   if (g.cfg.callsites) callsites_init(g.cfg.callsites > 8 ? g.cfg.callsites : 8);
   wb_init();
