@@ -18,23 +18,9 @@ include(CMakePackageConfigHelpers)
 set(IOWQ_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/iowq)
 
 # ---- The core library and its public headers --------------------------------
-# Core's own CMakeLists links libnuma PRIVATE by absolute path; for a static
-# library that path would be exported verbatim into consumers' link lines.
-# Keep it for the build tree, and export an imported target instead
-# (iowq::numa, created by iowqConfig.cmake with find_library), so the
-# installed config works wherever libnuma-dev is installed.
+# The core opens libnuma at run time (dlopen), so consumers link only the
+# library itself, Threads and libdl.
 if(TARGET iowq_core)
-  get_target_property(_iowq_core_iface iowq_core INTERFACE_LINK_LIBRARIES)
-  set(_iowq_core_new "")
-  foreach(_item IN LISTS _iowq_core_iface)
-    if(_item MATCHES "numa")
-      list(APPEND _iowq_core_new "$<BUILD_INTERFACE:$<LINK_ONLY:${NUMA_LIB}>>"
-                                 "$<INSTALL_INTERFACE:$<LINK_ONLY:iowq::numa>>")
-    elseif(_item)
-      list(APPEND _iowq_core_new "${_item}")
-    endif()
-  endforeach()
-  set_property(TARGET iowq_core PROPERTY INTERFACE_LINK_LIBRARIES "${_iowq_core_new}")
   set_target_properties(iowq_core PROPERTIES EXPORT_NAME core)
 
   install(TARGETS iowq_core EXPORT iowqTargets
@@ -50,21 +36,10 @@ if(TARGET iowq_core)
   file(WRITE ${_iowq_cfg_in} [=[
 # iowqConfig.cmake — find_package(iowq) provides iowq::core, the io-wq pool
 # library (static), with its headers <iowq/pool.hpp>, <iowq/work.hpp>,
-# <iowq/stats.hpp>. It needs Threads and libnuma (Debian: libnuma-dev).
+# <iowq/stats.hpp>. It needs Threads; libnuma1 is opened at run time.
 @PACKAGE_INIT@
 include(CMakeFindDependencyMacro)
 find_dependency(Threads)
-if(NOT TARGET iowq::numa)
-  find_library(IOWQ_NUMA_LIBRARY numa)
-  if(NOT IOWQ_NUMA_LIBRARY)
-    set(${CMAKE_FIND_PACKAGE_NAME}_FOUND FALSE)
-    set(${CMAKE_FIND_PACKAGE_NAME}_NOT_FOUND_MESSAGE
-        "iowq needs libnuma (Debian: apt-get install libnuma-dev)")
-    return()
-  endif()
-  add_library(iowq::numa UNKNOWN IMPORTED)
-  set_target_properties(iowq::numa PROPERTIES IMPORTED_LOCATION "${IOWQ_NUMA_LIBRARY}")
-endif()
 include("${CMAKE_CURRENT_LIST_DIR}/iowqTargets.cmake")
 check_required_components(iowq)
 ]=])
@@ -92,7 +67,7 @@ Name: iowq
 Description: The Linux kernel's io-wq thread pool in userspace (core library)
 Version: ${PROJECT_VERSION}
 Cflags: -I\${includedir}
-Libs: -L\${libdir} -liowq_core -lnuma -lpthread
+Libs: -L\${libdir} -liowq_core -ldl -lpthread
 ")
   install(FILES ${CMAKE_CURRENT_BINARY_DIR}/iowq.pc
           DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
@@ -116,7 +91,7 @@ started with iowq-run: per-file ordering, cross-file parallelism, bounded
 concurrency, cancellation of stalled socket operations, opt-in write-behind.
 iowq-strace-diff shows that a program did the same I/O with and without it.
 Also contains the core pool as a static C++ library with headers, a CMake
-package (iowq::core) and a pkg-config file (these need libnuma-dev).")
+package (iowq::core) and a pkg-config file.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_GENERATOR DEB)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
@@ -130,12 +105,13 @@ find_program(IOWQ_DPKG_SHLIBDEPS dpkg-shlibdeps)
 find_program(IOWQ_FILE_PROGRAM file)
 if(IOWQ_DPKG_SHLIBDEPS AND IOWQ_FILE_PROGRAM)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-  set(CPACK_DEBIAN_PACKAGE_DEPENDS "python3")
+  # libnuma1 is dlopen'ed, so shlibdeps cannot see it.
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "python3, libnuma1")
 else()
   set(CPACK_DEBIAN_PACKAGE_DEPENDS
       "libc6 (>= 2.36), libnuma1, libgcc-s1, libstdc++6, python3")
 endif()
-# strace is only needed by iowq-strace-diff; libnuma-dev only to link the core.
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "strace, libnuma-dev")
+# strace is only needed by iowq-strace-diff.
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "strace")
 set(CPACK_STRIP_FILES OFF)
 include(CPack)

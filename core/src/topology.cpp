@@ -1,10 +1,12 @@
 // core/src/topology.cpp — NUMA topology from libnuma, or a fake split for tests.
 #include "topology.hpp"
 
+#include <dlfcn.h>
 #include <numa.h>
 #include <sched.h>
 
 #include <algorithm>
+#include <type_traits>
 
 namespace iowq::detail {
 namespace {
@@ -21,20 +23,45 @@ std::vector<int> allowed_cpus() {
   return out;
 }
 
+// libnuma is opened when a pool first asks for the real topology, not linked:
+// every process the shim is preloaded into would otherwise load it and run
+// its constructor (which reads /sys), pool or not. Kept open once loaded.
+struct Numa {
+  int (*available)();
+  int (*max_node)();
+  struct bitmask* (*allocate_cpumask)();
+  int (*node_to_cpus)(int, struct bitmask*);
+  int (*isbitset)(const struct bitmask*, unsigned);
+  void (*free_cpumask)(struct bitmask*);
+};
+
+bool load_numa(Numa* n) {
+  void* h = dlopen("libnuma.so.1", RTLD_LAZY | RTLD_LOCAL);
+  if (!h) return false;
+  auto get = [h](auto& fn, const char* name) {
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(h, name));
+    return fn != nullptr;
+  };
+  return get(n->available, "numa_available") && get(n->max_node, "numa_max_node") &&
+         get(n->allocate_cpumask, "numa_allocate_cpumask") && get(n->node_to_cpus, "numa_node_to_cpus") &&
+         get(n->isbitset, "numa_bitmask_isbitset") && get(n->free_cpumask, "numa_free_cpumask");
+}
+
 std::vector<std::vector<int>> real_nodes(const std::vector<int>& allowed) {
   std::vector<std::vector<int>> nodes;
-  if (numa_available() < 0) return nodes;
-  int max = numa_max_node();
-  struct bitmask* bm = numa_allocate_cpumask();
+  Numa numa;
+  if (!load_numa(&numa) || numa.available() < 0) return nodes;
+  int max = numa.max_node();
+  struct bitmask* bm = numa.allocate_cpumask();
   if (!bm) return nodes;
   for (int n = 0; n <= max; ++n) {
-    if (numa_node_to_cpus(n, bm) != 0) continue;
+    if (numa.node_to_cpus(n, bm) != 0) continue;
     std::vector<int> cpus;
     for (int c : allowed)
-      if (numa_bitmask_isbitset(bm, static_cast<unsigned>(c))) cpus.push_back(c);
+      if (numa.isbitset(bm, static_cast<unsigned>(c))) cpus.push_back(c);
     if (!cpus.empty()) nodes.push_back(std::move(cpus));
   }
-  numa_free_cpumask(bm);
+  numa.free_cpumask(bm);
   return nodes;
 }
 

@@ -171,7 +171,7 @@ def check_pkg_config(args, prefix, work):
     env["PKG_CONFIG_PATH"] = os.path.join(prefix, args.libdir, "pkgconfig")
     p = run([pkgconf, "--cflags", "--libs", "iowq"], timeout=30, env=env)
     flags = p.stdout.split()
-    check("-liowq_core" in flags and "-lnuma" in flags,
+    check("-liowq_core" in flags and "-lpthread" in flags,
           "pkg-config --libs iowq: %s" % p.stdout.strip())
     inc = [f[2:] for f in flags if f.startswith("-I")]
     check(any(os.path.realpath(i) == os.path.realpath(os.path.join(prefix, "include"))
