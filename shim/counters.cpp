@@ -16,7 +16,7 @@ static_assert(sizeof(kSymNames) / sizeof(kSymNames[0]) == kSymCount, "one name p
 constinit Counters g_counters{};
 
 CallBlock g_call_blocks[kCallBlocks];
-thread_local CallBlock* tl_calls __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local CallBlock* tl_calls __attribute__((tls_model("initial-exec"))) = nullptr;
 static std::atomic<int> g_call_blocks_used{0};
 
 CallBlock* claim_call_block() noexcept {

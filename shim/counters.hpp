@@ -51,7 +51,7 @@ struct CallBlock {
 };
 constexpr int kCallBlocks = 512;
 extern CallBlock g_call_blocks[kCallBlocks];
-extern thread_local CallBlock* tl_calls __attribute__((tls_model("initial-exec")));
+extern constinit thread_local CallBlock* tl_calls __attribute__((tls_model("initial-exec")));
 CallBlock* claim_call_block() noexcept;
 void fold_call_blocks(Counters& c) noexcept;
 

@@ -29,7 +29,7 @@ extern char** environ;
 namespace iowq::shim {
 
 Shim g;
-thread_local ThreadCtx tl __attribute__((tls_model("initial-exec")));
+constinit thread_local ThreadCtx tl __attribute__((tls_model("initial-exec")));
 
 namespace {
 

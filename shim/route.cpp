@@ -28,9 +28,9 @@
 namespace iowq::shim {
 
 std::atomic<uint32_t> g_busy[kBusyBuckets];
-thread_local int tl_slow_fd __attribute__((tls_model("initial-exec"))) = -1;
-thread_local int tl_slow_left __attribute__((tls_model("initial-exec"))) = 0;
-thread_local unsigned tl_sample __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local int tl_slow_fd __attribute__((tls_model("initial-exec"))) = -1;
+constinit thread_local int tl_slow_left __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local unsigned tl_sample __attribute__((tls_model("initial-exec"))) = 0;
 
 namespace {
 

@@ -21,9 +21,9 @@ enum class OpKind : uint8_t {
 };
 
 struct Op {
-  OpKind kind;
-  Sym sym;
-  int fd;
+  OpKind kind = OpKind::Read;
+  Sym sym = Sym::Read;
+  int fd = -1;
   void* buf = nullptr;             // Read/Write/Pread/Pwrite/Send/Recv
   size_t len = 0;
   const struct iovec* iov = nullptr;  // *v kinds

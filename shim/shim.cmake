@@ -15,6 +15,9 @@ set_target_properties(iowq PROPERTIES
   VISIBILITY_INLINES_HIDDEN ON
   LINK_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/libiowq.map)
 target_include_directories(iowq PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+# Preloaded, so static TLS is available: every thread_local is one
+# %fs-relative access, never __tls_get_addr.
+target_compile_options(iowq PRIVATE -ftls-model=initial-exec)
 target_link_libraries(iowq PRIVATE iowq_core iowq_options iowq_report ${CMAKE_DL_LIBS} Threads::Threads
   -Wl,--version-script=${CMAKE_CURRENT_LIST_DIR}/libiowq.map
   -Wl,-z,now -Wl,--no-undefined

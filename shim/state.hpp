@@ -39,7 +39,7 @@ struct ThreadCtx {
   iowq::Work work;         // the calling thread's one in-flight pool item
   Job job;
 };
-extern thread_local ThreadCtx tl __attribute__((tls_model("initial-exec")));
+extern constinit thread_local ThreadCtx tl __attribute__((tls_model("initial-exec")));
 
 // True when an interposer must not touch anything but the real function.
 inline bool bypass() noexcept {
@@ -53,9 +53,9 @@ inline bool bypass() noexcept {
 // (latency sampling), takes route().
 constexpr size_t kBusyBuckets = 4096;
 extern std::atomic<uint32_t> g_busy[kBusyBuckets];  // per file: calls in the pool
-extern thread_local int tl_slow_fd __attribute__((tls_model("initial-exec")));
-extern thread_local int tl_slow_left __attribute__((tls_model("initial-exec")));
-extern thread_local unsigned tl_sample __attribute__((tls_model("initial-exec")));
+extern constinit thread_local int tl_slow_fd __attribute__((tls_model("initial-exec")));
+extern constinit thread_local int tl_slow_left __attribute__((tls_model("initial-exec")));
+extern constinit thread_local unsigned tl_sample __attribute__((tls_model("initial-exec")));
 
 enum class Fast : uint8_t { Route, Pass, InlineWrite };
 
