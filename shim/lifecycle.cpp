@@ -254,7 +254,7 @@ IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
 
 IOWQ_EXPORT int close(int fd) {
   if (g.active.load(std::memory_order_relaxed)) {
-    int err = wb_sync_fd(fd, /*closing=*/true);
+    int err = wb_sync_fd(fd);
     fd_forget(fd);
     keep_stderr(fd);
     int r = real::close(fd);
@@ -292,8 +292,8 @@ IOWQ_EXPORT void closefrom(int lo) {
 
 IOWQ_EXPORT int dup2(int oldfd, int newfd) {
   if (g.active.load(std::memory_order_relaxed)) {
-    wb_sync_fd(oldfd, false);
-    if (oldfd != newfd) wb_sync_fd(newfd, false);
+    wb_sync_fd(oldfd);
+    if (oldfd != newfd) wb_sync_fd(newfd);
   }
   int r = real::dup2(oldfd, newfd);
   if (r >= 0) fd_forget(r);
@@ -302,8 +302,8 @@ IOWQ_EXPORT int dup2(int oldfd, int newfd) {
 
 IOWQ_EXPORT int dup3(int oldfd, int newfd, int flags) {
   if (g.active.load(std::memory_order_relaxed)) {
-    wb_sync_fd(oldfd, false);
-    wb_sync_fd(newfd, false);
+    wb_sync_fd(oldfd);
+    wb_sync_fd(newfd);
   }
   int r = real::dup3(oldfd, newfd, flags);
   if (r >= 0) fd_forget(r);
@@ -312,7 +312,7 @@ IOWQ_EXPORT int dup3(int oldfd, int newfd, int flags) {
 
 static int fcntl_common(int fd, int cmd, long arg) {
   if (g.active.load(std::memory_order_relaxed)) {
-    int err = wb_sync_fd(fd, false);
+    int err = wb_sync_fd(fd);
     if (err) {
       errno = err;
       return -1;
@@ -357,7 +357,7 @@ IOWQ_EXPORT int fclose(FILE* f) {
   if (f && g.active.load(std::memory_order_relaxed)) {
     int fd = fileno(f);
     if (fd >= 0) {
-      wb_sync_fd(fd, true);
+      wb_sync_fd(fd);
       fd_forget(fd);
       keep_stderr(fd);
     }

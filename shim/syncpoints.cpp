@@ -44,12 +44,12 @@ F* next_fn(F*& slot, const char* name) {
 
 inline bool pending() { return g.active.load(std::memory_order_relaxed) && wb_pending(); }
 inline void wait_fd(int fd) {
-  if (pending()) wb_sync_fd(fd, false);
+  if (pending()) wb_sync_fd(fd);
 }
 // Returns -1 with errno set when the file has an unreported deferred error.
 inline int report_fd(int fd) {
   if (!pending()) return 0;
-  if (int e = wb_sync_fd(fd, false)) {
+  if (int e = wb_sync_fd(fd)) {
     errno = e;
     return -1;
   }

@@ -400,8 +400,7 @@ int wb_sync_file(const FdInfo& fi) noexcept {
   return e;
 }
 
-int wb_sync_fd(int fd, bool closing) noexcept {
-  (void)closing;
+int wb_sync_fd(int fd) noexcept {
   if (!w.on || (w.inflight.load() == 0 && w.errors.load() == 0)) return 0;
   FdInfo fi = fd_info(fd);
   if (fi.kind != FdKind::File) return 0;

@@ -12,9 +12,9 @@ namespace iowq::shim {
 void wb_init() noexcept;
 // Tries to take `op` behind. Returns true and sets *result when taken.
 bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept;
-// Waits for the pending writes of the file behind `fd` (closing: also drop
-// the fd's state). Returns a deferred errno or 0.
-int wb_sync_fd(int fd, bool closing) noexcept;
+// Waits for the pending writes of the file behind `fd`. Returns a deferred
+// errno or 0.
+int wb_sync_fd(int fd) noexcept;
 // Waits for every pending write of the file identified by `fi`.
 int wb_sync_file(const FdInfo& fi) noexcept;
 // Waits for everything (fork, exec, exit, path operations).
