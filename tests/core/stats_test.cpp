@@ -239,7 +239,10 @@ TEST(Stats, DeadlineAndSubmittedCounts) {
   iowq::Stats st = pool.stats();
   EXPECT_EQ(st.deadline_cancels, 1u);
   EXPECT_EQ(st.submitted, 1u);
-  EXPECT_GE(st.signals_sent, 1u);
+  // Running when the deadline passed: its worker was signalled. On a loaded
+  // machine the worker may not have started it yet: then it expired pending.
+  if (b.started.load()) EXPECT_GE(st.signals_sent, 1u);
+  else EXPECT_EQ(b.w.result, -ECANCELED);
   // A refused submit is not counted.
   pool.shutdown();
   Work w;
