@@ -84,6 +84,5 @@ void fd_forget_range(unsigned lo, unsigned hi) noexcept {
     if (g_fdtab[fd].kind.load(std::memory_order_relaxed)) g_fdtab[fd].kind.store(0, std::memory_order_release);
 }
 
-void fd_forget_all() noexcept { fd_forget_range(0, kMaxFd - 1); }
 
 }  // namespace iowq::shim

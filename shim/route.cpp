@@ -59,7 +59,6 @@ void mark_nowait_unsupported(uint64_t dev) noexcept {
   }
 }
 
-// Writes slower than this (sampled) send the fd's writes to the pool for a while.
 // A file whose sampled writes average over 1 ms (a device that really
 // blocks: throttled dirty pages, network filesystems) sends the thread's
 // next kSlowSpan writes on that fd to the pool.
@@ -188,13 +187,12 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
         int n = op.iov ? op.iovcnt : 1;
         off_t off = op.positioned() ? op.off : -1;
         int64_t r = sys::preadv2(op.fd, v, n, off, op.flags | RWF_NOWAIT);
-        if (r == -EOPNOTSUPP) {
-          mark_nowait_unsupported(fi.dev);
-        } else if (r != -EAGAIN) {
+        if (r == -EAGAIN) goto pool;  // would wait for the disk
+        if (r != -EOPNOTSUPP) {
           count(op.sym, Route::Inline);
           return to_libc(r);
         }
-        if (r == -EAGAIN) goto pool;
+        mark_nowait_unsupported(fi.dev);  // e.g. no buffered RWF_NOWAIT: plain read
       }
       count(op.sym, Route::Inline);
       return op.plain(op);
@@ -206,9 +204,9 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
       // the shim.
       bool slow = tl_slow_left > 0 && tl_slow_fd == op.fd;
       if (!slow && g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire) == 0) {
-        // The fast path sends every 16th candidate here: time it, and keep
-        // a moving average per (thread, fd) so that one preempted or
-        // lock-contended write does not count as a slow file.
+        // Timed here: every 16th plain write (the fast path sends it) and
+        // every vector write. A moving average per (thread, fd) keeps one
+        // preempted or lock-contended write from marking the file slow.
         uint64_t t0 = sys::now_ns();
         ssize_t r = op.plain(op);
         uint64_t dt = sys::now_ns() - t0;
