@@ -41,7 +41,8 @@ void reset_counters(Counters& c) noexcept {
   for (auto& s : c.calls)
     for (auto& r : s) r.store(0, std::memory_order_relaxed);
   for (auto* a : {&c.stall_timeouts, &c.cancel_running, &c.cancel_pending, &c.wb_writes, &c.wb_bytes,
-                  &c.wb_syscalls, &c.wb_deferred_errors, &c.wb_pending_bytes, &c.wb_peak_pending_bytes})
+                  &c.wb_syscalls, &c.wb_deferred_errors, &c.wb_pending_bytes, &c.wb_peak_pending_bytes,
+                  &c.wb_shared_off})
     a->store(0, std::memory_order_relaxed);
   c.caller_ns.reset();
 }

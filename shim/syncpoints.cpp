@@ -43,10 +43,12 @@ F* next_fn(F*& slot, const char* name) {
   fn_t* rf = next_fn(real_, name)
 
 inline bool pending() { return g.active.load(std::memory_order_relaxed) && wb_pending(); }
+// Waits for the file's queued writes; its deferred error stays pending.
 inline void wait_fd(int fd) {
-  if (pending()) wb_sync_fd(fd);
+  if (pending()) wb_wait_fd(fd);
 }
-// Returns -1 with errno set when the file has an unreported deferred error.
+// Waits, and returns -1 with errno set when the file has an unreported
+// deferred error (taken: reported once).
 inline int report_fd(int fd) {
   if (!pending()) return 0;
   if (int e = wb_sync_fd(fd)) {
@@ -106,8 +108,16 @@ IOWQ_EXPORT void* mmap(void* a, size_t n, int prot, int flags, int fd, off_t off
     if (!g.active.load()) return reinterpret_cast<void*>(syscall(SYS_mmap, a, n, prot, flags, fd, off));
     next_fn(real_, "mmap");
   }
-  if (fd >= 0 && !(flags & MAP_ANONYMOUS) && g.active.load(std::memory_order_relaxed) && g.cfg.write_behind)
-    wb_opt_out(fd);  // a mapping sees later writes at once: none go behind
+  if (g.active.load(std::memory_order_relaxed) && g.cfg.write_behind) {
+    if ((flags & MAP_TYPE) == MAP_SHARED && (prot & PROT_WRITE)) {
+      // Memory another process may read (a shared file mapping, or shared
+      // anonymous memory across fork) tells it things with no syscall.
+      wb_off_shared();
+    } else if (fd >= 0 && !(flags & MAP_ANONYMOUS)) {
+      wb_opt_out(fd);  // a mapping sees later writes at once: none go behind
+    }
+  }
+  if (a && (flags & MAP_FIXED)) wb_memory_changed();
   return real_(a, n, prot, flags, fd, off);
 }
 IOWQ_EXPORT void* mmap64(void* a, size_t n, int prot, int flags, int fd, off_t off) {
@@ -116,16 +126,14 @@ IOWQ_EXPORT void* mmap64(void* a, size_t n, int prot, int flags, int fd, off_t o
 
 IOWQ_EXPORT ssize_t sendfile(int out, int in, off_t* off, size_t n) {
   REAL(ssize_t(int, int, off_t*, size_t), "sendfile");
-  wait_fd(in);
-  wait_fd(out);
+  wait_all();  // the output may be a socket or pipe: another process
   return rf(out, in, off, n);
 }
 IOWQ_EXPORT ssize_t sendfile64(int out, int in, off_t* off, size_t n) { return sendfile(out, in, off, n); }
 
 IOWQ_EXPORT ssize_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl) {
   REAL(ssize_t(int, loff_t*, int, loff_t*, size_t, unsigned), "splice");
-  wait_fd(in);
-  wait_fd(out);
+  wait_all();  // one end is a pipe: another process
   return rf(in, oin, out, oout, n, fl);
 }
 
@@ -267,8 +275,14 @@ IOWQ_EXPORT FILE* fdopen(int fd, const char* mode) {
 IOWQ_EXPORT int fflush(FILE* s) {
   REAL(int(FILE*), "fflush");
   if (pending()) {
-    if (s) wait_fd(fileno(s));
-    else wb_sync_all();
+    if (!s) {
+      wb_sync_all();
+    } else if (int e = wb_sync_fd(fileno(s))) {
+      // fflush can fail with an I/O error: it reports the file's deferred one.
+      rf(s);
+      errno = e;
+      return EOF;
+    }
   }
   return rf(s);
 }
@@ -350,11 +364,22 @@ IOWQ_EXPORT void sync(void) {
 // exec, spawn, _exit: everything pending is written first
 // ============================================================================
 
-PATH_WAIT(int, execve, (const char* p, char* const a[], char* const e[]), (p, a, e))
-PATH_WAIT(int, execv, (const char* p, char* const a[]), (p, a))
-PATH_WAIT(int, execvp, (const char* p, char* const a[]), (p, a))
-PATH_WAIT(int, execvpe, (const char* p, char* const a[], char* const e[]), (p, a, e))
-PATH_WAIT(int, fexecve, (int fd, char* const a[], char* const e[]), (fd, a, e))
+// exec replaces the process: writes from other threads racing it run
+// synchronously, everything accepted lands; a failed exec resumes.
+#define EXEC_WAIT(ret, name, params, args) \
+  IOWQ_EXPORT ret name params {            \
+    REAL(ret params, #name);               \
+    bool on_ = g.active.load(std::memory_order_relaxed); \
+    if (on_) wb_exec_begin();              \
+    ret r_ = rf args;                      \
+    if (on_) wb_exec_failed();             \
+    return r_;                             \
+  }
+EXEC_WAIT(int, execve, (const char* p, char* const a[], char* const e[]), (p, a, e))
+EXEC_WAIT(int, execv, (const char* p, char* const a[]), (p, a))
+EXEC_WAIT(int, execvp, (const char* p, char* const a[]), (p, a))
+EXEC_WAIT(int, execvpe, (const char* p, char* const a[], char* const e[]), (p, a, e))
+EXEC_WAIT(int, fexecve, (int fd, char* const a[], char* const e[]), (fd, a, e))
 PATH_WAIT(int, posix_spawn,
           (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
            char* const a[], char* const e[]),
@@ -397,7 +422,7 @@ IOWQ_EXPORT int execle(const char* path, const char* arg, ...) {
 
 IOWQ_EXPORT __attribute__((noreturn)) void _exit(int status) {
   static void (*real_)(int) = nullptr;
-  wait_all();
+  if (g.active.load(std::memory_order_relaxed)) wb_exit();
   if (next_fn(real_, "_exit")) real_(status);
   syscall(SYS_exit_group, status);
   __builtin_unreachable();
