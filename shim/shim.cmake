@@ -9,6 +9,7 @@ add_library(iowq SHARED
   ${CMAKE_CURRENT_LIST_DIR}/writebehind.cpp
   ${CMAKE_CURRENT_LIST_DIR}/syncpoints.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wb_order.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/wb_stdio.cpp
 )
 set_target_properties(iowq PROPERTIES
   OUTPUT_NAME iowq
