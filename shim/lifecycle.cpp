@@ -228,6 +228,7 @@ using namespace iowq::shim;
 
 IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   if (!real::sigaction) real::resolve();
+  if (!tl.depth && wb_sig_owned(sig)) return wb_sigaction(sig, act, old);  // write-behind's fatal signals
   if (sig != g.sig || !g.active.load() || tl.depth) return real::sigaction(sig, act, old);
   struct sigaction prev = g_app_action;
   if (act) g_app_action = *act;
@@ -236,6 +237,14 @@ IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction
 }
 
 IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
+  if (!tl.depth && wb_sig_owned(sig)) {  // write-behind's fatal signals
+    struct sigaction act = {}, old = {};
+    act.sa_handler = h;
+    sigemptyset(&act.sa_mask);
+    act.sa_flags = SA_RESTART;
+    if (wb_sigaction(sig, &act, &old) != 0) return SIG_ERR;
+    return old.sa_handler;
+  }
   // Other signals: libc's own signal() (it honours siginterrupt()).
   if (sig != g.sig || !g.active.load() || tl.depth) {
     static sighandler_t (*real_signal)(int, sighandler_t) =

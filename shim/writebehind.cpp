@@ -69,7 +69,7 @@ struct Chunk {
   int nseg;
   uint64_t seq;  // the file's enq count that queued it
   std::atomic<uint32_t> closed{0};  // set by the worker: no more appends
-  std::atomic<uint32_t> busy{0};    // appenders inside
+  std::atomic<int32_t> busy{0};     // appenders inside (see release_interrupted)
   Seg segs[kMaxSegs];
   char* data;
 };
@@ -114,9 +114,15 @@ char g_err_path[kFiles][128];
 
 // This thread's place inside wb_try, so that an exit from a signal handler
 // that interrupted it can undo what it holds (wb_exit).
+// Each is set *before* the step it records (a signal can come between any
+// two instructions): tl_held before taking the lock (the lock word holds
+// the owner's tid, so release can tell), tl_busy before counting in,
+// tl_writer before counting in (a miscount by one at exit is harmless: the
+// waits below are "> 0").
 thread_local WbFile* tl_held __attribute__((tls_model("initial-exec"))) = nullptr;
 thread_local Chunk* tl_busy __attribute__((tls_model("initial-exec"))) = nullptr;
 thread_local bool tl_writer __attribute__((tls_model("initial-exec"))) = false;
+thread_local uint32_t tl_tid __attribute__((tls_model("initial-exec"))) = 0;
 
 // Files that are read where the shim cannot see it — through a stdio FILE
 // (fopen, fdopen) or a memory mapping — are never written behind: their
@@ -212,13 +218,24 @@ void futex_wake_all(std::atomic<uint32_t>* a) {
   syscall(SYS_futex, a, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
+uint32_t my_tid() noexcept {
+  if (!tl_tid) tl_tid = static_cast<uint32_t>(sys::gettid());
+  return tl_tid;
+}
+
 void lock(WbFile& f) noexcept {
+  uint32_t me = my_tid();
   tl_held = &f;
-  for (unsigned i = 0; f.lock.exchange(1, std::memory_order_acquire); ++i)
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  for (unsigned i = 0;; ++i) {
+    uint32_t expect = 0;
+    if (f.lock.compare_exchange_weak(expect, me, std::memory_order_acquire)) break;
     if ((i & 63) == 63) sched_yield();
+  }
 }
 void unlock(WbFile& f) noexcept {
   f.lock.store(0, std::memory_order_release);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   tl_held = nullptr;
 }
 
@@ -289,7 +306,7 @@ void chunk_fn(iowq::Work* wk) {
   c->closed.store(1, std::memory_order_seq_cst);
   Chunk* expect = c;
   f.open.compare_exchange_strong(expect, nullptr, std::memory_order_seq_cst);
-  for (unsigned i = 0; c->busy.load(std::memory_order_seq_cst) != 0; ++i)
+  for (unsigned i = 0; c->busy.load(std::memory_order_seq_cst) > 0; ++i)
     if ((i & 63) == 63) sched_yield();
   for (int i = 0; i < c->nseg; ++i) {
     int64_t r = write_all(c->segs[i], c->data + c->segs[i].start);
@@ -401,7 +418,10 @@ void release_interrupted() noexcept {
     tl_busy->busy.fetch_sub(1, std::memory_order_seq_cst);
     tl_busy = nullptr;
   }
-  if (tl_held) unlock(*tl_held);
+  if (tl_held) {
+    if (tl_held->lock.load() == my_tid()) tl_held->lock.store(0, std::memory_order_release);
+    tl_held = nullptr;
+  }
   if (tl_writer) {
     tl_writer = false;
     w.writers.fetch_sub(1, std::memory_order_seq_cst);
@@ -422,13 +442,15 @@ void print_unreported_errors() noexcept {
 // Ends this thread's part as an accepting writer.
 struct WriterGuard {
   WriterGuard() noexcept {
-    w.writers.fetch_add(1, std::memory_order_seq_cst);
     tl_writer = true;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    w.writers.fetch_add(1, std::memory_order_seq_cst);
   }
   ~WriterGuard() {
     if (tl_writer) {
-      tl_writer = false;
       w.writers.fetch_sub(1, std::memory_order_seq_cst);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      tl_writer = false;
     }
   }
 };
@@ -437,7 +459,7 @@ void close_and_drain() noexcept {
   w.closed.store(true, std::memory_order_seq_cst);
   release_interrupted();
   // Writers that passed the `closed` check finish accepting first.
-  for (unsigned i = 0; w.writers.load(std::memory_order_seq_cst) != 0; ++i)
+  for (unsigned i = 0; w.writers.load(std::memory_order_seq_cst) > 0; ++i)
     if ((i & 15) == 15) sched_yield();
   wb_sync_all();
 }
@@ -489,7 +511,10 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
   if (n == 0 || n > w.chunk_size) return false;
   WbFile& f = entry_of(fi.dev, fi.ino);
   int64_t off = op.positioned() ? op.off : -1;
+  static std::atomic<bool> s_armed{false};
+  bool armed = s_armed.load(std::memory_order_relaxed);
   for (;;) {
+    if (armed) s_armed.store(true, std::memory_order_relaxed);
     lock(f);
     if (!f.used || f.dev != fi.dev || f.ino != fi.ino) {
       // Direct-mapped: take the entry over only when its file has nothing
@@ -512,8 +537,9 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
     }
     bool taken = false;
     if (Chunk* c = f.open.load(std::memory_order_seq_cst)) {
-      c->busy.fetch_add(1, std::memory_order_seq_cst);
       tl_busy = c;
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      c->busy.fetch_add(1, std::memory_order_seq_cst);
       if (f.open.load(std::memory_order_seq_cst) == c && !c->closed.load(std::memory_order_seq_cst)) {
         Seg& last = c->segs[c->nseg - 1];
         bool merge = last.fd == op.fd &&
@@ -521,6 +547,7 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
         if (c->used + n <= w.chunk_size && (merge || c->nseg < kMaxSegs)) {
           if (!copy_in(src, c->data + c->used)) {
             c->busy.fetch_sub(1, std::memory_order_seq_cst);
+            std::atomic_signal_fence(std::memory_order_seq_cst);
             tl_busy = nullptr;
             unlock(f);
             return false;  // EFAULT, the plain way
@@ -532,9 +559,17 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
         }
       }
       c->busy.fetch_sub(1, std::memory_order_seq_cst);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
       tl_busy = nullptr;
     }
     if (!taken) {
+      if (!armed) {
+        // Signals first (a handful of sigaction calls, once): not under the lock.
+        unlock(f);
+        wb_arm_fatal_signals();
+        armed = true;
+        continue;
+      }
       uint32_t idx;
       if (!w.free_list->pop(idx)) {
         // Backpressure: wait for a chunk to be written out.
@@ -738,6 +773,7 @@ void wb_after_fork_child() noexcept {
   tl_held = nullptr;
   tl_busy = nullptr;
   tl_writer = false;
+  tl_tid = 0;  // the forking thread's copy held the parent's tid
 }
 
 }  // namespace iowq::shim

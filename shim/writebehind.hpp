@@ -11,6 +11,8 @@
 // another thread cannot starve them.
 #pragma once
 
+#include <signal.h>
+
 #include "fdtable.hpp"
 #include "route.hpp"
 
@@ -54,5 +56,14 @@ void wb_off_shared() noexcept;
 // Memory protections may have changed (munmap, mprotect, mremap): forget
 // which buffers were known readable.
 void wb_memory_changed() noexcept;
+
+// Fatal signals (wb_signals.cpp): when data first becomes pending, the
+// signals whose default action ends the process and whose disposition is
+// SIG_DFL get a handler that writes everything, then dies the same way.
+// The sigaction/signal interposers answer for those signals through
+// wb_sigaction (the program keeps seeing SIG_DFL).
+void wb_arm_fatal_signals() noexcept;
+bool wb_sig_owned(int sig) noexcept;
+int wb_sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept;
 
 }  // namespace iowq::shim
