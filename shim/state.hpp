@@ -70,7 +70,7 @@ inline Fast fast_path(int fd, bool plain_write) noexcept {
   const bool bound = kind == FdKind::File || kind == FdKind::Block;
   // Write-behind: its files, and anything while data is pending (a write to
   // a pipe or socket waits for it), take route().
-  if (g.cfg.write_behind && (kind == FdKind::File || wb_pending())) return Fast::Route;
+  if (g.cfg.write_behind && (kind == FdKind::File || (plain_write && wb_pending()))) return Fast::Route;
   const bool nonblocking = (e.flags.load(std::memory_order_relaxed) & 1) && !bound;
   if (!(g.cfg.route & route_bit(kind)) || nonblocking) return Fast::Pass;
   if (!plain_write || !bound || g.cfg.mode != Mode::Auto) return Fast::Route;
