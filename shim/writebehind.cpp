@@ -50,6 +50,13 @@
 namespace iowq::shim {
 namespace {
 
+// errno is the program's: a call that succeeds never changes it (the raw
+// syscall() wrapper sets it on EAGAIN/EINTR).
+struct KeepErrno {
+  int e = errno;
+  ~KeepErrno() { errno = e; }
+};
+
 constexpr int kMaxSegs = 32;
 constexpr size_t kFiles = 4096;  // direct-mapped file entries
 constexpr int kMaxIov = 64;      // vectors longer than this go the plain way
@@ -188,6 +195,7 @@ bool dev_eligible(int fd, uint64_t dev) noexcept {
     if ((v >> 1) == dev + 1) return v & 1;
   }
   struct statfs sf;
+  KeepErrno k;
   if (syscall(SYS_fstatfs, fd, &sf) != 0) return false;
   bool ok = !control_fs(sf.f_type);
   uint64_t v = ((dev + 1) << 1) | (ok ? 1 : 0);
@@ -212,9 +220,11 @@ bool is_stderr_file(const FdInfo& fi) noexcept {
 }
 
 void futex_wait(std::atomic<uint32_t>* a, uint32_t v) {
+  KeepErrno k;
   syscall(SYS_futex, a, FUTEX_WAIT_PRIVATE, v, nullptr, nullptr, 0);
 }
 void futex_wake_all(std::atomic<uint32_t>* a) {
+  KeepErrno k;
   syscall(SYS_futex, a, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
@@ -380,6 +390,7 @@ bool safe_copy(void* dst, const void* src, size_t n) noexcept {
       return true;
     }
   struct iovec local = {dst, n}, remote = {const_cast<void*>(src), n};
+  KeepErrno k;
   long r = syscall(SYS_process_vm_readv, g.pid, &local, 1, &remote, 1, 0);
   if (r != static_cast<long>(n)) return false;
   uintptr_t lo = a & ~uintptr_t{4095}, hi = (a + n + 4095) & ~uintptr_t{4095};
