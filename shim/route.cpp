@@ -366,7 +366,9 @@ int64_t exec_raw(const Op& op, int xf) noexcept {
   return -ENOSYS;
 }
 
-ssize_t route(const Op& op) {
+namespace {
+
+ssize_t route_call(const Op& op) {
   FdInfo fi = fd_info(op.fd);
   const bool sock_op = op.kind == OpKind::Send || op.kind == OpKind::Recv ||
                        op.kind == OpKind::Sendmsg || op.kind == OpKind::Recvmsg;
@@ -398,6 +400,16 @@ ssize_t route(const Op& op) {
   }
   Nest nest;
   return fi.bound() ? route_bound(op, fi) : route_unbound(op, fi);
+}
+
+}  // namespace
+
+ssize_t route(const Op& op) {
+  // Every routed symbol is a cancellation point in glibc. The inline tries
+  // and write-behind below are raw syscalls, which are not: act on a pending
+  // cancel here, as libc's own call would on entry.
+  pthread_testcancel();
+  return route_call(op);
 }
 
 }  // namespace iowq::shim
