@@ -176,6 +176,55 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
 // Bound (regular files, block devices)
 // ============================================================================
 
+// Runs a bound call on the pool (keyed by the file for writes, so they stay
+// in order with that file's other pooled writes); the caller runs it when the
+// pool cannot take it.
+ssize_t pool_bound(const Op& op, const FdInfo& fi) {
+  const bool is_write = op.is_write();
+  auto& busy = g_busy[fi.key() % kBusyBuckets];
+  busy.fetch_add(1, std::memory_order_acq_rel);
+  int e = errno;
+  int64_t r = submit_and_wait(op, iowq::Class::Bound, is_write, fi.key());
+  busy.fetch_sub(1, std::memory_order_release);
+  errno = e;
+  if (r == INT64_MIN) {
+    count(op.sym, Route::Inline);
+    return op.plain(op);
+  }
+  return to_libc(r);
+}
+
+// The same read for what is left after `done` bytes (positioned reads move
+// their offset; the others' file position already moved).
+Op read_rest(const Op& op, size_t done, struct iovec* tail) noexcept {
+  Op rest = op.advanced(done, tail, nullptr);
+  if (op.positioned()) rest.off = op.off + static_cast<off_t>(done);
+  return rest;
+}
+
+// A nonblocking try stops at the first page not in the cache; a plain read of
+// a regular file goes on to the count asked for, or end of file. Finish it:
+// more tries while they make progress, the rest on the pool when one would
+// wait. An error after some bytes moved returns the bytes, as the kernel does.
+ssize_t finish_read(const Op& op, const FdInfo& fi, size_t done) {
+  const size_t total = op.total_len();
+  struct iovec tail[IOV_MAX];
+  while (done < total) {
+    Op rest = read_rest(op, done, tail);
+    struct iovec one = {rest.buf, rest.len};
+    int64_t r = sys::preadv2(rest.fd, rest.iov ? rest.iov : &one, rest.iov ? rest.iovcnt : 1,
+                             rest.positioned() ? rest.off : -1, rest.flags | RWF_NOWAIT);
+    if (r == -EAGAIN) {
+      ssize_t r2 = pool_bound(rest, fi);
+      if (r2 > 0) done += static_cast<size_t>(r2);
+      break;
+    }
+    if (r <= 0) break;  // end of file, or an error after a partial count
+    done += static_cast<size_t>(r);
+  }
+  return static_cast<ssize_t>(done);
+}
+
 ssize_t route_bound(const Op& op, const FdInfo& fi) {
   const bool is_write = op.is_write();
   if (g.cfg.mode == Mode::Auto) {
@@ -187,9 +236,10 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
         int n = op.iov ? op.iovcnt : 1;
         off_t off = op.positioned() ? op.off : -1;
         int64_t r = sys::preadv2(op.fd, v, n, off, op.flags | RWF_NOWAIT);
-        if (r == -EAGAIN) goto pool;  // would wait for the disk
+        if (r == -EAGAIN) return pool_bound(op, fi);  // would wait for the disk
         if (r != -EOPNOTSUPP) {
           count(op.sym, Route::Inline);
+          if (r > 0 && static_cast<size_t>(r) < op.total_len()) return finish_read(op, fi, static_cast<size_t>(r));
           return to_libc(r);
         }
         mark_nowait_unsupported(fi.dev);  // e.g. no buffered RWF_NOWAIT: plain read
@@ -226,21 +276,7 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
       if (slow) --tl_slow_left;
     }
   }
-pool:
-  {
-    auto& busy = g_busy[fi.key() % kBusyBuckets];
-    busy.fetch_add(1, std::memory_order_acq_rel);
-    int e = errno;
-    int64_t r = submit_and_wait(op, iowq::Class::Bound, is_write, fi.key());
-    busy.fetch_sub(1, std::memory_order_release);
-    if (r == INT64_MIN) {
-      errno = e;
-      count(op.sym, Route::Inline);
-      return op.plain(op);
-    }
-    errno = e;
-    return to_libc(r);
-  }
+  return pool_bound(op, fi);
 }
 
 // ============================================================================
