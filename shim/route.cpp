@@ -445,7 +445,12 @@ ssize_t route(const Op& op) {
   // and write-behind below are raw syscalls, which are not: act on a pending
   // cancel here, as libc's own call would on entry.
   pthread_testcancel();
-  return route_call(op);
+  // A call that succeeds leaves errno as it was (nonblocking tries and the
+  // shim's own waits may set it on the way).
+  const int saved_errno = errno;
+  ssize_t r = route_call(op);
+  if (r >= 0) errno = saved_errno;
+  return r;
 }
 
 }  // namespace iowq::shim

@@ -114,11 +114,16 @@ bool opted_out(uint64_t dev, uint64_t ino) noexcept {
   return false;
 }
 
+// errno kept: these run inside calls that succeed (a write, lseek, fstat).
 void futex_wait(std::atomic<uint32_t>* a, uint32_t v) {
+  int e = errno;
   syscall(SYS_futex, a, FUTEX_WAIT_PRIVATE, v, nullptr, nullptr, 0);
+  errno = e;
 }
 void futex_wake_all(std::atomic<uint32_t>* a) {
+  int e = errno;
   syscall(SYS_futex, a, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+  errno = e;
 }
 
 void lock(WbFile& f) noexcept {
