@@ -15,6 +15,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <new>
+
 #include "callsites.hpp"
 #include "fdtable.hpp"
 #include "libc.hpp"
@@ -178,8 +180,12 @@ bool ensure_pool() noexcept {
   if (!g.pool_state.compare_exchange_strong(s, 1)) return false;
   // Built on first need: a process that never needs the pool pays for
   // neither its memory nor its topology probe.
-  if (!g.pool) g.pool = make_pool();
-  int rc = g.pool->start();
+  int rc = -ENOMEM;
+  try {  // std::bad_alloc never reaches the host: the calls run inline
+    if (!g.pool) g.pool = make_pool();
+    rc = g.pool->start();
+  } catch (const std::bad_alloc&) {
+  }
   g.pool_state.store(rc == 0 ? 2 : -1, std::memory_order_release);
   if (rc != 0) log_line(LogLevel::Warn, "iowq: cannot start the pool (%s); calls run inline", strerror(-rc));
   return rc == 0;

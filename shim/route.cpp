@@ -159,6 +159,8 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
     }
     guard.w = nullptr;
   }
+  // No worker could be created for it: the caller runs it.
+  if (w.handed_back()) return INT64_MIN;
   int64_t res = w.result;
   uint64_t dt = sys::now_ns() - t0;
   g_counters.caller_ns.record(dt);
