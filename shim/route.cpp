@@ -181,13 +181,26 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
 // Runs a bound call on the pool (keyed by the file for writes, so they stay
 // in order with that file's other pooled writes); the caller runs it when the
 // pool cannot take it.
+// The file's count of calls in the pool, held for one call; dropped also when
+// pthread_cancel unwinds the caller out of the wait.
+struct BusyHold {
+  std::atomic<uint32_t>& busy;
+  explicit BusyHold(const FdInfo& fi) noexcept : busy(g_busy[fi.key() % kBusyBuckets]) {
+    busy.fetch_add(1, std::memory_order_acq_rel);
+  }
+  ~BusyHold() { busy.fetch_sub(1, std::memory_order_release); }
+  BusyHold(const BusyHold&) = delete;
+  BusyHold& operator=(const BusyHold&) = delete;
+};
+
 ssize_t pool_bound(const Op& op, const FdInfo& fi) {
   const bool is_write = op.is_write();
-  auto& busy = g_busy[fi.key() % kBusyBuckets];
-  busy.fetch_add(1, std::memory_order_acq_rel);
   int e = errno;
-  int64_t r = submit_and_wait(op, iowq::Class::Bound, is_write, fi.key());
-  busy.fetch_sub(1, std::memory_order_release);
+  int64_t r;
+  {
+    BusyHold hold(fi);
+    r = submit_and_wait(op, iowq::Class::Bound, is_write, fi.key());
+  }
   errno = e;
   if (r == INT64_MIN) {
     count(op.sym, Route::Inline);
