@@ -419,8 +419,19 @@ int64_t exec_raw(const Op& op, int xf) noexcept {
 
 namespace {
 
-ssize_t route_call(const Op& op) {
-  FdInfo fi = fd_info(op.fd);
+// Errors a call on an fd of the cached kind cannot have, but one on another
+// kind can (sendto on a file, pread on a pipe, RWF_NOWAIT on a socket): the
+// number was reused behind the shim's back. Never EBADF: a retry could then
+// write into a file opened meanwhile.
+bool stale_suspect(int e) noexcept {
+  return e == ENOTSOCK || e == ESPIPE || e == EINVAL || e == EOPNOTSUPP;
+}
+
+bool same_file(const FdInfo& a, const FdInfo& b) noexcept {
+  return a.kind == b.kind && a.dev == b.dev && a.ino == b.ino && a.nonblock == b.nonblock;
+}
+
+ssize_t route_call(const Op& op, const FdInfo& fi) {
   const bool sock_op = op.kind == OpKind::Send || op.kind == OpKind::Recv ||
                        op.kind == OpKind::Sendmsg || op.kind == OpKind::Recvmsg;
   // Anything the plain call would reject or not block on goes to libc as is,
@@ -463,7 +474,20 @@ ssize_t route(const Op& op) {
   // A call that succeeds leaves errno as it was (nonblocking tries and the
   // shim's own waits may set it on the way).
   const int saved_errno = errno;
-  ssize_t r = route_call(op);
+  FdInfo fi = fd_info(op.fd);
+  ssize_t r = route_call(op, fi);
+  if (r < 0 && stale_suspect(errno)) {
+    // The failed call moved nothing: if the fd is now something else, run
+    // the call again as what it is.
+    int e = errno;
+    FdInfo now = fd_refresh(op.fd);
+    if (!same_file(fi, now)) {
+      errno = saved_errno;
+      r = route_call(op, now);
+    } else {
+      errno = e;
+    }
+  }
   if (r >= 0) errno = saved_errno;
   return r;
 }
