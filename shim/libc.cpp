@@ -60,6 +60,17 @@ bool take_pending(int sig) noexcept {
   struct timespec zero = {0, 0};
   return raw(SYS_rt_sigtimedwait, L(&set), 0, L(&zero), 8) == sig;
 }
+int64_t rt_sigaction(int sig, const KSigaction* act, KSigaction* old) noexcept {
+  return raw(SYS_rt_sigaction, sig, L(act), L(old), 8);
+}
+int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept {
+  return raw(SYS_rt_sigqueueinfo, pid, sig, L(info));
+}
+void sigmask_all(uint64_t* old) noexcept {
+  uint64_t all = ~0ull;
+  raw(SYS_rt_sigprocmask, SIG_SETMASK, L(&all), L(old), 8);
+}
+void sigmask_set(uint64_t mask) noexcept { raw(SYS_rt_sigprocmask, SIG_SETMASK, L(&mask), 0, 8); }
 uint64_t now_ns() noexcept {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -79,6 +79,27 @@ int gettid() noexcept;
 int tgkill(int tgid, int tid, int sig) noexcept;
 // Consumes a pending `sig` of the calling thread, if any (it must be blocked).
 bool take_pending(int sig) noexcept;
+// The kernel's struct sigaction (x86-64, aarch64 layout).
+struct KSigaction {
+  void* handler;
+  unsigned long flags;
+  void* restorer;
+  uint64_t mask;
+};
+int64_t rt_sigaction(int sig, const KSigaction* act, KSigaction* old) noexcept;
+int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept;
+// Blocks every signal on the calling thread (old mask in *old); set restores.
+void sigmask_all(uint64_t* old) noexcept;
+void sigmask_set(uint64_t mask) noexcept;
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#else
+  asm volatile("" ::: "memory");
+#endif
+}
 uint64_t now_ns() noexcept;
 }  // namespace sys
 

@@ -1,6 +1,6 @@
 // shim/lifecycle.cpp — the shim's life in a process: constructor, options,
-// logging, starting the pool, fork, the cancel signal's protection, the fd
-// hooks that keep fdtable honest, and the report at exit.
+// logging, starting the pool, fork, the fd hooks that keep fdtable honest,
+// and the report at exit. (The cancel signal: signals.cpp.)
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -57,37 +57,6 @@ void warn_cb(const char* msg, void*) noexcept {
   char buf[1200];
   int n = snprintf(buf, sizeof buf, "%s\n", msg);
   if (n > 0) emit(buf, static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1);
-}
-
-// ============================================================================
-// The cancel signal: the pool owns the real disposition; the program sees
-// and sets a virtual one, which the shim's handler honours on its threads.
-// ============================================================================
-
-struct sigaction g_app_action;  // the program's view (SIG_DFL at start)
-
-void cancel_handler(int sig, siginfo_t* si, void* uc) {
-  if (tl.worker) return;  // a pool cancel: interrupting the syscall is the point
-  struct sigaction a = g_app_action;
-  if (a.sa_handler == SIG_IGN) return;
-  if (a.sa_handler == SIG_DFL) {
-    // Default action of a real-time signal (or SIGUSR*) is to terminate.
-    struct sigaction d = {};
-    d.sa_handler = SIG_DFL;
-    real::sigaction(sig, &d, nullptr);
-    sys::tgkill(sys::getpid(), sys::gettid(), sig);
-    return;
-  }
-  if (a.sa_flags & SA_SIGINFO) a.sa_sigaction(sig, si, uc);
-  else a.sa_handler(sig);
-}
-
-void install_cancel_handler() noexcept {
-  struct sigaction sa = {};
-  sa.sa_sigaction = cancel_handler;
-  sa.sa_flags = SA_SIGINFO;  // never SA_RESTART: it must interrupt syscalls
-  sigemptyset(&sa.sa_mask);
-  real::sigaction(g.sig, &sa, nullptr);
 }
 
 // IOWQ_STATS=stderr, but programs (coreutils' close_stdout) close fd 2 on the
@@ -205,8 +174,6 @@ __attribute__((constructor(101))) static void iowq_init() {
   if (g.cfg.disable || !cmd_selected(g.cfg, g.program)) return;
   g.sig = g.cfg.signal ? g.cfg.signal : iowq::Options::default_cancel_signal();
   g.stall_ns = g.cfg.stall_ms * 1000000ull;
-  g_app_action.sa_handler = SIG_DFL;
-  install_cancel_handler();
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   if (g.cfg.callsites) callsites_init(g.cfg.callsites > 8 ? g.cfg.callsites : 8);
   wb_init();
@@ -225,34 +192,6 @@ __attribute__((destructor(101))) static void iowq_fini() {
 }  // namespace iowq::shim
 
 using namespace iowq::shim;
-
-// ============================================================================
-// Signal disposition of the cancel signal, virtualised
-// ============================================================================
-
-IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
-  if (!real::sigaction) real::resolve();
-  if (sig != g.sig || !g.active.load() || tl.depth) return real::sigaction(sig, act, old);
-  struct sigaction prev = g_app_action;
-  if (act) g_app_action = *act;
-  if (old) *old = prev;
-  return 0;
-}
-
-IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
-  // Other signals: libc's own signal() (it honours siginterrupt()).
-  if (sig != g.sig || !g.active.load() || tl.depth) {
-    static sighandler_t (*real_signal)(int, sighandler_t) =
-        reinterpret_cast<sighandler_t (*)(int, sighandler_t)>(dlsym(RTLD_NEXT, "signal"));
-    return real_signal(sig, h);
-  }
-  struct sigaction act = {}, old = {};
-  act.sa_handler = h;
-  sigemptyset(&act.sa_mask);
-  act.sa_flags = SA_RESTART;  // BSD semantics, as glibc's signal()
-  if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
-  return old.sa_handler;
-}
 
 // ============================================================================
 // fd lifecycle: what makes the fd cache trustworthy

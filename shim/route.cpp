@@ -22,6 +22,7 @@
 #include "callsites.hpp"
 #include "fdtable.hpp"
 #include "libc.hpp"
+#include "signals.hpp"
 #include "state.hpp"
 #include "writebehind.hpp"
 
@@ -84,7 +85,9 @@ void worker_fn(iowq::Work* w) {
   Job* j = static_cast<Job*>(w->ctx);
   int64_t r;
   for (;;) {
+    cancel_signal_in_call(true);
     r = exec_raw(j->op);
+    cancel_signal_in_call(false);
     // EINTR without a cancel: the pool's signal was meant for an earlier item.
     if (r == -EINTR && !w->cancelled()) continue;
     break;
@@ -125,6 +128,8 @@ void warn_stall(const Op& op) noexcept {
 // take it (the caller runs it inline).
 int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key) {
   if (!ensure_pool()) return INT64_MIN;
+  // Unbound work may need cancelling: the pool needs its signal from now on.
+  if (cls == iowq::Class::Unbound && !cancel_signal_take()) return INT64_MIN;
   // A vfork child shares our memory but not our fd table or threads.
   if (sys::getpid() != g.pid) return INT64_MIN;
   pthread_testcancel();  // read/write are cancellation points

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "fdtable.hpp"
+#include "signals.hpp"
 #include "state.hpp"
 #include "writebehind.hpp"
 
@@ -350,16 +351,29 @@ IOWQ_EXPORT void sync(void) {
 // exec, spawn, _exit: everything pending is written first
 // ============================================================================
 
-PATH_WAIT(int, execve, (const char* p, char* const a[], char* const e[]), (p, a, e))
-PATH_WAIT(int, execv, (const char* p, char* const a[]), (p, a))
-PATH_WAIT(int, execvp, (const char* p, char* const a[]), (p, a))
-PATH_WAIT(int, execvpe, (const char* p, char* const a[], char* const e[]), (p, a, e))
-PATH_WAIT(int, fexecve, (int fd, char* const a[], char* const e[]), (fd, a, e))
-PATH_WAIT(int, posix_spawn,
+// ... and the program's SIG_IGN on the cancel signal goes with the new image.
+#define EXEC_WAIT(ret, name, params, args) \
+  IOWQ_EXPORT ret name params {            \
+    REAL(ret params, #name);               \
+    wait_all();                            \
+    cancel_signal_exec(true);              \
+    ret r_ = rf args;                      \
+    int e_ = errno;                        \
+    cancel_signal_exec(false);             \
+    errno = e_;                            \
+    return r_;                             \
+  }
+
+EXEC_WAIT(int, execve, (const char* p, char* const a[], char* const e[]), (p, a, e))
+EXEC_WAIT(int, execv, (const char* p, char* const a[]), (p, a))
+EXEC_WAIT(int, execvp, (const char* p, char* const a[]), (p, a))
+EXEC_WAIT(int, execvpe, (const char* p, char* const a[], char* const e[]), (p, a, e))
+EXEC_WAIT(int, fexecve, (int fd, char* const a[], char* const e[]), (fd, a, e))
+EXEC_WAIT(int, posix_spawn,
           (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
            char* const a[], char* const e[]),
           (pid, p, fa, at, a, e))
-PATH_WAIT(int, posix_spawnp,
+EXEC_WAIT(int, posix_spawnp,
           (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
            char* const a[], char* const e[]),
           (pid, p, fa, at, a, e))

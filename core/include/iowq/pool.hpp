@@ -10,7 +10,8 @@
 // Workers are created lazily by a manager thread (never on the submitter's
 // stack), up to the class cap, and never for work whose key is busy. A worker
 // idle for `idle_ms` exits unless it is the last of its class. Workers are
-// named "iowq-wrk-<n>" and block every signal except `cancel_signal`.
+// named "iowq-wrk-<n>" and block every signal; `cancel_signal` is unblocked
+// only while a worker runs unbound work (the only work ever signalled).
 //
 // Error convention of the core: functions return 0 or a count on success and
 // -errno on failure; nothing throws after construction.
