@@ -45,6 +45,7 @@ int64_t recvfrom(int fd, void* b, size_t n, int fl, struct sockaddr* a, socklen_
 int64_t sendmsg(int fd, const struct msghdr* m, int fl) noexcept { return raw(SYS_sendmsg, fd, L(m), fl); }
 int64_t recvmsg(int fd, struct msghdr* m, int fl) noexcept { return raw(SYS_recvmsg, fd, L(m), fl); }
 int64_t fstat(int fd, struct stat* st) noexcept { return raw(SYS_fstat, fd, L(st)); }
+int64_t fstatfs(int fd, struct statfs* st) noexcept { return raw(SYS_fstatfs, fd, L(st)); }
 int64_t fcntl(int fd, int cmd, long arg) noexcept { return raw(SYS_fcntl, fd, cmd, arg); }
 int64_t ioctl(int fd, unsigned long req, void* arg) noexcept { return raw(SYS_ioctl, fd, L(req), L(arg)); }
 int64_t poll1(int fd, short events) noexcept {

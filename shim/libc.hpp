@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -71,6 +72,7 @@ int64_t recvfrom(int fd, void* b, size_t n, int flags, struct sockaddr* a, sockl
 int64_t sendmsg(int fd, const struct msghdr* m, int flags) noexcept;
 int64_t recvmsg(int fd, struct msghdr* m, int flags) noexcept;
 int64_t fstat(int fd, struct stat* st) noexcept;
+int64_t fstatfs(int fd, struct statfs* st) noexcept;
 int64_t fcntl(int fd, int cmd, long arg) noexcept;
 int64_t ioctl(int fd, unsigned long req, void* arg) noexcept;
 int64_t poll1(int fd, short events) noexcept;  // 0 timeout; returns revents or -errno

@@ -465,6 +465,13 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
     count(op.sym, Route::Passthrough);
     return op.plain(op);
   }
+  if (fi.kind == FdKind::Tty) {
+    // Job control acts on the calling thread (SIGTTIN/SIGTTOU stop a
+    // background job's read); a worker blocks those signals and would get
+    // EIO instead. Terminal calls run in the caller.
+    count(op.sym, Route::Inline);
+    return op.plain(op);
+  }
   Nest nest;
   return fi.bound() ? route_bound(op, fi) : route_unbound(op, fi);
 }
