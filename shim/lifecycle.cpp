@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -198,7 +199,7 @@ using namespace iowq::shim;
 // ============================================================================
 
 IOWQ_EXPORT int close(int fd) {
-  if (g.active.load(std::memory_order_relaxed)) {
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     int err = wb_sync_fd(fd);
     fd_forget(fd);
     keep_stderr(fd);
@@ -209,12 +210,13 @@ IOWQ_EXPORT int close(int fd) {
     }
     return r;
   }
+  fd_forget(fd);
   return real::close(fd);
 }
 
 IOWQ_EXPORT int close_range(unsigned lo, unsigned hi, int flags) {
   if (g.active.load(std::memory_order_relaxed)) {
-    wb_sync_all();
+    if (!tl.sandboxed) wb_sync_all();
     fd_forget_range(lo, hi);
   }
   if (!real::close_range) {
@@ -228,7 +230,7 @@ IOWQ_EXPORT int close_range(unsigned lo, unsigned hi, int flags) {
 IOWQ_EXPORT void closefrom(int lo) {
   static void (*real_closefrom)(int) = reinterpret_cast<void (*)(int)>(dlsym(RTLD_NEXT, "closefrom"));
   if (g.active.load(std::memory_order_relaxed)) {
-    wb_sync_all();
+    if (!tl.sandboxed) wb_sync_all();
     if (lo >= 0) fd_forget_range(static_cast<unsigned>(lo), ~0u);
   }
   if (real_closefrom) real_closefrom(lo);
@@ -236,7 +238,7 @@ IOWQ_EXPORT void closefrom(int lo) {
 }
 
 IOWQ_EXPORT int dup2(int oldfd, int newfd) {
-  if (g.active.load(std::memory_order_relaxed)) {
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     wb_sync_fd(oldfd);
     if (oldfd != newfd) wb_sync_fd(newfd);
   }
@@ -246,7 +248,7 @@ IOWQ_EXPORT int dup2(int oldfd, int newfd) {
 }
 
 IOWQ_EXPORT int dup3(int oldfd, int newfd, int flags) {
-  if (g.active.load(std::memory_order_relaxed)) {
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     wb_sync_fd(oldfd);
     wb_sync_fd(newfd);
   }
@@ -256,7 +258,7 @@ IOWQ_EXPORT int dup3(int oldfd, int newfd, int flags) {
 }
 
 static int fcntl_common(int fd, int cmd, long arg) {
-  if (g.active.load(std::memory_order_relaxed)) {
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     int err = wb_sync_fd(fd);
     if (err) {
       errno = err;
@@ -299,7 +301,7 @@ IOWQ_EXPORT int ioctl(int fd, unsigned long req, ...) {
 // libc closes these fds internally, where the close() above never sees it.
 IOWQ_EXPORT int fclose(FILE* f) {
   if (!real::fclose) real::resolve();
-  if (f && g.active.load(std::memory_order_relaxed)) {
+  if (f && g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     int fd = fileno(f);
     if (fd >= 0) {
       wb_sync_fd(fd);
@@ -320,4 +322,36 @@ IOWQ_EXPORT int pclose(FILE* f) {
   static int (*real_pclose)(FILE*) = reinterpret_cast<int (*)(FILE*)>(dlsym(RTLD_NEXT, "pclose"));
   if (f) fd_forget(fileno(f));
   return real_pclose(f);
+}
+
+// ============================================================================
+// Sandboxed threads: after seccomp is set on a thread (strict mode allows
+// only read, write, _exit and sigreturn; a filter, whatever the program
+// chose), the shim must not issue a syscall of its own there — so every
+// call of that thread passes straight through, as a nested call does.
+// (syscall(SYS_seccomp) is not interposed: the shim's own raw syscalls go
+// through syscall(), and a filter inherited from the parent cannot be seen.)
+// ============================================================================
+
+IOWQ_EXPORT int prctl(int option, ...) {
+  static int (*real_prctl)(int, ...) = reinterpret_cast<int (*)(int, ...)>(dlsym(RTLD_NEXT, "prctl"));
+  va_list ap;
+  va_start(ap, option);
+  unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+  unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+  va_end(ap);
+  if (option == PR_SET_SECCOMP && !tl.sandboxed) {
+    // Marked first: once the call succeeds, nothing else may run here.
+    tl.sandboxed = true;
+    ++tl.depth;
+    int r = real_prctl(option, a2, a3, a4, a5);
+    if (r != 0) {
+      int e = errno;
+      --tl.depth;
+      tl.sandboxed = false;
+      errno = e;
+    }
+    return r;
+  }
+  return real_prctl(option, a2, a3, a4, a5);
 }

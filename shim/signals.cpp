@@ -135,7 +135,9 @@ void cancel_handler(int sig, siginfo_t* si, void* uc) {
     return;
   }
   AppAction a;
-  {
+  if (tl.sandboxed) {
+    a = g_app;  // seccomp: no syscall of the shim's own (the lock masks signals)
+  } else {
     Locked l;
     a = g_app;
     if (a.handler != kDfl && a.handler != kIgn && (a.flags & SA_RESETHAND)) {

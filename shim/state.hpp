@@ -36,6 +36,7 @@ struct Job {
 struct ThreadCtx {
   int depth = 0;           // > 0: inside the shim; nested calls pass through
   bool worker = false;     // this thread is a pool worker
+  bool sandboxed = false;  // seccomp on this thread: no syscall it did not ask for
   iowq::Work work;         // the calling thread's one in-flight pool item
   Job job;
 };
