@@ -259,7 +259,8 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
         if (r == -EAGAIN) return pool_bound(op, fi);  // would wait for the disk
         if (r != -EOPNOTSUPP) {
           count(op.sym, Route::Inline);
-          if (r > 0 && static_cast<size_t>(r) < op.total_len()) return finish_read(op, fi, static_cast<size_t>(r));
+          if (r > 0 && static_cast<size_t>(r) < (op.iov ? op.total_len() : op.len))
+            return finish_read(op, fi, static_cast<size_t>(r));
           return to_libc(r);
         }
         mark_nowait_unsupported(fi.dev);  // e.g. no buffered RWF_NOWAIT: plain read
@@ -476,6 +477,23 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
   return fi.bound() ? route_bound(op, fi) : route_unbound(op, fi);
 }
 
+// A routed call failed. If the error is one its cached kind cannot explain
+// and the fd is now something else, the failed call moved nothing: run it
+// again as what the fd is.
+__attribute__((noinline)) ssize_t route_failed(const Op& op, const FdInfo& fi, int saved_errno) {
+  if (!stale_suspect(errno)) return -1;
+  const int e = errno;
+  FdInfo now = fd_refresh(op.fd);
+  if (same_file(fi, now)) {
+    errno = e;
+    return -1;
+  }
+  errno = saved_errno;
+  ssize_t r = route_call(op, now);
+  if (r >= 0) errno = saved_errno;
+  return r;
+}
+
 }  // namespace
 
 ssize_t route(const Op& op) {
@@ -485,22 +503,12 @@ ssize_t route(const Op& op) {
   pthread_testcancel();
   // A call that succeeds leaves errno as it was (nonblocking tries and the
   // shim's own waits may set it on the way).
-  const int saved_errno = errno;
+  int* const err = &errno;
+  const int saved_errno = *err;
   FdInfo fi = fd_info(op.fd);
   ssize_t r = route_call(op, fi);
-  if (r < 0 && stale_suspect(errno)) {
-    // The failed call moved nothing: if the fd is now something else, run
-    // the call again as what it is.
-    int e = errno;
-    FdInfo now = fd_refresh(op.fd);
-    if (!same_file(fi, now)) {
-      errno = saved_errno;
-      r = route_call(op, now);
-    } else {
-      errno = e;
-    }
-  }
-  if (r >= 0) errno = saved_errno;
+  if (__builtin_expect(r < 0, 0)) return route_failed(op, fi, saved_errno);
+  *err = saved_errno;
   return r;
 }
 
