@@ -117,7 +117,7 @@ AppAction app_from_user(const struct sigaction& in) noexcept {
 
 void cancel_handler(int sig, siginfo_t* si, void* uc) {
   const int saved_errno = errno;
-  if (tl.worker) {
+  if (tl.worker || iowq::Pool::on_worker_thread()) {  // also before its first item ran
     if (si && si->si_code == SI_TKILL && si->si_pid == g.pid) {
       // The pool's cancel: the worker's call must see EINTR.
       if (tl_in_call) undo_restart(uc);

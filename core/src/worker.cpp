@@ -32,7 +32,10 @@ struct StartArg {
   Worker* worker;
 };
 
+thread_local bool tl_is_worker __attribute__((tls_model("initial-exec"))) = false;
+
 void* worker_main(void* arg) {
+  tl_is_worker = true;
   StartArg a = *static_cast<StartArg*>(arg);
   delete static_cast<StartArg*>(arg);
   a.pool->worker_loop(a.worker);
@@ -41,6 +44,8 @@ void* worker_main(void* arg) {
 
 
 }  // namespace
+
+bool Pool::on_worker_thread() noexcept { return tl_is_worker; }
 
 // ============================================================================
 // Worker creation (manager thread only)

@@ -127,6 +127,10 @@ class Pool {
   // Caps in force for node `node`.
   unsigned cap(unsigned node, Class c) const noexcept;
   Stats stats() const;
+  // True on a worker thread of any Pool (from its first instruction: an
+  // embedder's signal handler can tell a cancel on a worker before the
+  // worker's first item runs). Async-signal-safe.
+  static bool on_worker_thread() noexcept;
   // Thread ids of every worker this pool ever created (first 4096), in
   // creation order; idle workers exit, their tids stay listed.
   std::vector<int> worker_tids() const;
