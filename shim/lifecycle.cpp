@@ -110,7 +110,7 @@ void atfork_child() {
     g_saved_stderr = -1;
   }
   if (g.pool) g.pool->reset_after_fork();
-  g.pool_state.store(0);
+  if (g.pool_state.load() != 0) g.pool_state.store(0);  // no store: no page copy
   reset_counters(g_counters);
   if (g.cfg.callsites) callsites_reset();
   wb_after_fork_child();
