@@ -18,6 +18,7 @@ namespace iowq::shim {
 
 enum class OpKind : uint8_t {
   Read, Write, Pread, Pwrite, Readv, Writev, Preadv, Pwritev, Send, Recv, Sendmsg, Recvmsg,
+  Connect, Accept, Sendmmsg, Recvmmsg,
 };
 
 struct Op {
@@ -34,13 +35,20 @@ struct Op {
   socklen_t addrlen = 0;
   socklen_t* addrlenp = nullptr;
   struct msghdr* msg = nullptr;    // Sendmsg / Recvmsg
+  struct mmsghdr* mmsg = nullptr;  // Sendmmsg / Recvmmsg (flags: MSG_*)
+  unsigned vlen = 0;
+  struct timespec* timeout = nullptr;  // Recvmmsg
+  // Connect: addr/addrlen. Accept: addr/addrlenp, flags = accept4's SOCK_*.
   // Function that performs the call the plain way (libc), for passthrough.
   ssize_t (*plain)(const Op&) = nullptr;
 
   bool is_write() const noexcept {
     return kind == OpKind::Write || kind == OpKind::Pwrite || kind == OpKind::Writev ||
-           kind == OpKind::Pwritev || kind == OpKind::Send || kind == OpKind::Sendmsg;
+           kind == OpKind::Pwritev || kind == OpKind::Send || kind == OpKind::Sendmsg ||
+           kind == OpKind::Sendmmsg;
   }
+  // Calls that move a byte count (not connect, accept or the mmsg calls).
+  bool moves_bytes() const noexcept { return kind < OpKind::Connect; }
   bool positioned() const noexcept {
     return kind == OpKind::Pread || kind == OpKind::Pwrite ||
            ((kind == OpKind::Preadv || kind == OpKind::Pwritev) && off != -1);

@@ -2,7 +2,7 @@
 // thread names and signal masks.
 //
 // Contract (iowq/pool.hpp): each class has its own cap (bound default 4 x CPUs
-// of the node, unbound kDefaultUnboundMax); workers are created lazily by a
+// of the node, unbound default_unbound_max()); workers are created lazily by a
 // manager thread, up to the cap; no thread before start(), and submit()
 // returns -EAGAIN on a pool that was not started; a worker idle for idle_ms
 // exits unless it is the last of its class; workers are named iowq-wrk-<n>
@@ -96,7 +96,7 @@ TEST(PoolCaps, DefaultCaps) {
   iowq::Pool pool(make_opts(0, 0));
   ASSERT_EQ(pool.num_nodes(), 1u);
   EXPECT_EQ(pool.cap(0, Class::Bound), 4u * unsigned(pool.node_cpus(0).size()));
-  EXPECT_EQ(pool.cap(0, Class::Unbound), iowq::Options::kDefaultUnboundMax);
+  EXPECT_EQ(pool.cap(0, Class::Unbound), iowq::Options::default_unbound_max());
 }
 
 TEST(PoolCaps, WorkersAreCreatedLazily) {
