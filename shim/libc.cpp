@@ -53,6 +53,20 @@ int64_t sendmmsg(int fd, struct mmsghdr* v, unsigned n, int fl) noexcept { retur
 int64_t recvmmsg(int fd, struct mmsghdr* v, unsigned n, int fl, struct timespec* t) noexcept {
   return raw(SYS_recvmmsg, fd, L(v), n, fl, L(t));
 }
+int64_t fsync(int fd) noexcept { return raw(SYS_fsync, fd); }
+int64_t fdatasync(int fd) noexcept { return raw(SYS_fdatasync, fd); }
+int64_t sync_file_range(int fd, off_t off, off_t n, unsigned fl) noexcept {
+  return raw(SYS_sync_file_range, fd, L(off), L(n), fl);
+}
+int64_t fallocate(int fd, int mode, off_t off, off_t len) noexcept { return raw(SYS_fallocate, fd, mode, L(off), L(len)); }
+int64_t copy_file_range(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl) noexcept {
+  return raw(SYS_copy_file_range, in, L(oin), out, L(oout), L(n), fl);
+}
+int64_t sendfile(int out, int in, loff_t* off, size_t n) noexcept { return raw(SYS_sendfile, out, in, L(off), L(n)); }
+int64_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl) noexcept {
+  return raw(SYS_splice, in, L(oin), out, L(oout), L(n), fl);
+}
+int64_t tee(int in, int out, size_t n, unsigned fl) noexcept { return raw(SYS_tee, in, out, L(n), fl); }
 int64_t disconnect(int fd) noexcept {
   struct sockaddr unspec = {};
   unspec.sa_family = AF_UNSPEC;

@@ -80,6 +80,14 @@ int64_t connect(int fd, const struct sockaddr* a, socklen_t al) noexcept;
 int64_t accept4(int fd, struct sockaddr* a, socklen_t* al, int flags) noexcept;
 int64_t sendmmsg(int fd, struct mmsghdr* v, unsigned n, int flags) noexcept;
 int64_t recvmmsg(int fd, struct mmsghdr* v, unsigned n, int flags, struct timespec* t) noexcept;
+int64_t fsync(int fd) noexcept;
+int64_t fdatasync(int fd) noexcept;
+int64_t sync_file_range(int fd, off_t off, off_t n, unsigned flags) noexcept;
+int64_t fallocate(int fd, int mode, off_t off, off_t len) noexcept;
+int64_t copy_file_range(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned flags) noexcept;
+int64_t sendfile(int out, int in, loff_t* off, size_t n) noexcept;
+int64_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned flags) noexcept;
+int64_t tee(int in, int out, size_t n, unsigned flags) noexcept;
 // Aborts a pending connect: the socket is left as after a failed connect.
 int64_t disconnect(int fd) noexcept;
 int64_t fstat(int fd, struct stat* st) noexcept;

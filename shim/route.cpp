@@ -447,13 +447,20 @@ int64_t exec_raw(const Op& op, int xf) noexcept {
     case OpKind::Accept: return sys::accept4(op.fd, op.addr, op.addrlenp, op.flags);
     case OpKind::Sendmmsg: return sys::sendmmsg(op.fd, op.mmsg, op.vlen, op.flags | xf);
     case OpKind::Recvmmsg: return sys::recvmmsg(op.fd, op.mmsg, op.vlen, op.flags | xf, op.timeout);
+    case OpKind::Fsync: return sys::fsync(op.fd);
+    case OpKind::Fdatasync: return sys::fdatasync(op.fd);
+    case OpKind::SyncFileRange: return sys::sync_file_range(op.fd, op.off, op.off2, static_cast<unsigned>(op.flags));
+    case OpKind::Fallocate: return sys::fallocate(op.fd, op.flags, op.off, op.off2);
+    case OpKind::CopyFileRange:
+      return sys::copy_file_range(op.fd, op.offp, op.fd2, op.offp2, op.len, static_cast<unsigned>(op.flags));
+    case OpKind::Sendfile: return sys::sendfile(op.fd2, op.fd, op.offp, op.len);
   }
   return -ENOSYS;
 }
 
 ssize_t route(const Op& op) {
   FdInfo fi = fd_info(op.fd);
-  const bool sock_op = op.kind >= OpKind::Send;  // send*/recv*, connect, accept, mmsg
+  const bool sock_op = op.kind >= OpKind::Send && op.kind <= OpKind::Recvmmsg;  // incl. connect, accept
   const bool msg_flags = sock_op && op.kind != OpKind::Connect && op.kind != OpKind::Accept;
   // Anything the plain call would reject or not block on goes to libc as is,
   // so errors and nonblocking semantics are libc's own.
@@ -495,6 +502,14 @@ ssize_t route(const Op& op) {
   }
   Nest nest;
   return fi.bound() ? route_bound(op, fi) : route_unbound(op, fi);
+}
+
+int64_t run_bound_keyed(const Op& op, uint64_t key) {
+  auto& busy = g_busy[key % kBusyBuckets];
+  busy.fetch_add(1, std::memory_order_acq_rel);
+  int64_t r = submit_and_wait(op, iowq::Class::Bound, true, key);
+  busy.fetch_sub(1, std::memory_order_release);
+  return r;
 }
 
 bool repair_stale_depth() noexcept {
