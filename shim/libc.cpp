@@ -175,6 +175,8 @@ int (*ioctl)(int, unsigned long, ...) = nullptr;
 int (*fclose)(FILE*) = nullptr;
 int (*sigaction)(int, const struct sigaction*, struct sigaction*) = nullptr;
 pid_t (*fork)(void) = nullptr;
+void (*_exit)(int) = nullptr;
+int (*execve)(const char*, char* const[], char* const[]) = nullptr;
 
 template <class F>
 static void set(F*& slot, const char* name) {
@@ -218,6 +220,8 @@ void resolve() noexcept {
   set(fclose, "fclose");
   set(sigaction, "sigaction");
   set(fork, "fork");
+  set(_exit, "_exit");
+  set(execve, "execve");
 }
 }  // namespace real
 }  // namespace iowq::shim

@@ -59,6 +59,10 @@ extern int (*ioctl)(int, unsigned long, ...);
 extern int (*fclose)(FILE*);
 extern int (*sigaction)(int, const struct sigaction*, struct sigaction*);
 extern pid_t (*fork)(void);
+// Resolved here, not on first use: a fork child calling them would otherwise
+// pay a dlsym (and its page faults) every time.
+extern void (*_exit)(int);
+extern int (*execve)(const char*, char* const[], char* const[]);
 void resolve() noexcept;  // constructor only
 }  // namespace real
 

@@ -170,6 +170,8 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
     }
     guard.w = nullptr;
   }
+  // No worker could be created for it: the caller runs it.
+  if (w.handed_back()) return INT64_MIN;
   int64_t res = w.result;
   uint64_t dt = sys::now_ns() - t0;
   g_counters.caller_ns.record(dt);
@@ -183,6 +185,68 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
 // Bound (regular files, block devices)
 // ============================================================================
 
+// Runs a bound call on the pool (keyed by the file for writes, so they stay
+// in order with that file's other pooled writes); the caller runs it when the
+// pool cannot take it.
+// The file's count of calls in the pool, held for one call; dropped also when
+// pthread_cancel unwinds the caller out of the wait.
+struct BusyHold {
+  std::atomic<uint32_t>& busy;
+  explicit BusyHold(const FdInfo& fi) noexcept : busy(g_busy[fi.key() % kBusyBuckets]) {
+    busy.fetch_add(1, std::memory_order_acq_rel);
+  }
+  ~BusyHold() { busy.fetch_sub(1, std::memory_order_release); }
+  BusyHold(const BusyHold&) = delete;
+  BusyHold& operator=(const BusyHold&) = delete;
+};
+
+ssize_t pool_bound(const Op& op, const FdInfo& fi) {
+  const bool is_write = op.is_write();
+  int e = errno;
+  int64_t r;
+  {
+    BusyHold hold(fi);
+    r = submit_and_wait(op, iowq::Class::Bound, is_write, fi.key());
+  }
+  errno = e;
+  if (r == INT64_MIN) {
+    count(op.sym, Route::Inline);
+    return op.plain(op);
+  }
+  return to_libc(r);
+}
+
+// The same read for what is left after `done` bytes (positioned reads move
+// their offset; the others' file position already moved).
+Op read_rest(const Op& op, size_t done, struct iovec* tail) noexcept {
+  Op rest = op.advanced(done, tail, nullptr);
+  if (op.positioned()) rest.off = op.off + static_cast<off_t>(done);
+  return rest;
+}
+
+// A nonblocking try stops at the first page not in the cache; a plain read of
+// a regular file goes on to the count asked for, or end of file. Finish it:
+// more tries while they make progress, the rest on the pool when one would
+// wait. An error after some bytes moved returns the bytes, as the kernel does.
+ssize_t finish_read(const Op& op, const FdInfo& fi, size_t done) {
+  const size_t total = op.total_len();
+  struct iovec tail[IOV_MAX];
+  while (done < total) {
+    Op rest = read_rest(op, done, tail);
+    struct iovec one = {rest.buf, rest.len};
+    int64_t r = sys::preadv2(rest.fd, rest.iov ? rest.iov : &one, rest.iov ? rest.iovcnt : 1,
+                             rest.positioned() ? rest.off : -1, rest.flags | RWF_NOWAIT);
+    if (r == -EAGAIN) {
+      ssize_t r2 = pool_bound(rest, fi);
+      if (r2 > 0) done += static_cast<size_t>(r2);
+      break;
+    }
+    if (r <= 0) break;  // end of file, or an error after a partial count
+    done += static_cast<size_t>(r);
+  }
+  return static_cast<ssize_t>(done);
+}
+
 ssize_t route_bound(const Op& op, const FdInfo& fi) {
   const bool is_write = op.is_write();
   if (g.cfg.mode == Mode::Auto) {
@@ -194,9 +258,10 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
         int n = op.iov ? op.iovcnt : 1;
         off_t off = op.positioned() ? op.off : -1;
         int64_t r = sys::preadv2(op.fd, v, n, off, op.flags | RWF_NOWAIT);
-        if (r == -EAGAIN) goto pool;  // would wait for the disk
+        if (r == -EAGAIN) return pool_bound(op, fi);  // would wait for the disk
         if (r != -EOPNOTSUPP) {
           count(op.sym, Route::Inline);
+          if (r > 0 && static_cast<size_t>(r) < op.total_len()) return finish_read(op, fi, static_cast<size_t>(r));
           return to_libc(r);
         }
         mark_nowait_unsupported(fi.dev);  // e.g. no buffered RWF_NOWAIT: plain read
@@ -233,21 +298,7 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
       if (slow) --tl_slow_left;
     }
   }
-pool:
-  {
-    auto& busy = g_busy[fi.key() % kBusyBuckets];
-    busy.fetch_add(1, std::memory_order_acq_rel);
-    int e = errno;
-    int64_t r = submit_and_wait(op, iowq::Class::Bound, is_write, fi.key());
-    busy.fetch_sub(1, std::memory_order_release);
-    if (r == INT64_MIN) {
-      errno = e;
-      count(op.sym, Route::Inline);
-      return op.plain(op);
-    }
-    errno = e;
-    return to_libc(r);
-  }
+  return pool_bound(op, fi);
 }
 
 // ============================================================================
@@ -458,8 +509,21 @@ int64_t exec_raw(const Op& op, int xf) noexcept {
   return -ENOSYS;
 }
 
-ssize_t route(const Op& op) {
-  FdInfo fi = fd_info(op.fd);
+namespace {
+
+// Errors a call on an fd of the cached kind cannot have, but one on another
+// kind can (sendto on a file, pread on a pipe, RWF_NOWAIT on a socket): the
+// number was reused behind the shim's back. Never EBADF: a retry could then
+// write into a file opened meanwhile.
+bool stale_suspect(int e) noexcept {
+  return e == ENOTSOCK || e == ESPIPE || e == EINVAL || e == EOPNOTSUPP;
+}
+
+bool same_file(const FdInfo& a, const FdInfo& b) noexcept {
+  return a.kind == b.kind && a.dev == b.dev && a.ino == b.ino && a.nonblock == b.nonblock;
+}
+
+ssize_t route_call(const Op& op, const FdInfo& fi) {
   const bool sock_op = op.kind >= OpKind::Send && op.kind <= OpKind::Recvmmsg;  // incl. connect, accept
   const bool msg_flags = sock_op && op.kind != OpKind::Connect && op.kind != OpKind::Accept;
   // Anything the plain call would reject or not block on goes to libc as is,
@@ -503,6 +567,35 @@ ssize_t route(const Op& op) {
   Nest nest;
   return fi.bound() ? route_bound(op, fi) : route_unbound(op, fi);
 }
+
+}  // namespace
+
+ssize_t route(const Op& op) {
+  // Every routed symbol is a cancellation point in glibc. The inline tries
+  // and write-behind below are raw syscalls, which are not: act on a pending
+  // cancel here, as libc's own call would on entry.
+  pthread_testcancel();
+  // A call that succeeds leaves errno as it was (nonblocking tries and the
+  // shim's own waits may set it on the way).
+  const int saved_errno = errno;
+  FdInfo fi = fd_info(op.fd);
+  ssize_t r = route_call(op, fi);
+  if (r < 0 && stale_suspect(errno)) {
+    // The failed call moved nothing: if the fd is now something else, run
+    // the call again as what it is.
+    int e = errno;
+    FdInfo now = fd_refresh(op.fd);
+    if (!same_file(fi, now)) {
+      errno = saved_errno;
+      r = route_call(op, now);
+    } else {
+      errno = e;
+    }
+  }
+  if (r >= 0) errno = saved_errno;
+  return r;
+}
+
 
 int64_t run_bound_keyed(const Op& op, uint64_t key) {
   auto& busy = g_busy[key % kBusyBuckets];

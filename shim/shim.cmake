@@ -23,5 +23,5 @@ target_compile_options(iowq PRIVATE -ftls-model=initial-exec)
 target_link_libraries(iowq PRIVATE iowq_core iowq_options iowq_report ${CMAKE_DL_LIBS} Threads::Threads
   -Wl,--version-script=${CMAKE_CURRENT_LIST_DIR}/libiowq.map
   -Wl,-z,now -Wl,--no-undefined
-  -static-libstdc++)
+  -static-libstdc++ -static-libgcc -Wl,--gc-sections)
 install(TARGETS iowq LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "fdtable.hpp"
+#include "libc.hpp"
 #include "state.hpp"
 #include "writebehind.hpp"
 
@@ -314,8 +315,14 @@ IOWQ_EXPORT void sync(void) {
 // exec, spawn, _exit: everything pending is written first
 // ============================================================================
 
-PATH_WAIT(int, execve, (const char* p, char* const a[], char* const e[]), (p, a, e))
-PATH_WAIT(int, execv, (const char* p, char* const a[]), (p, a))
+// execve and execv use the pointer resolved at start (libc.hpp): shells and
+// make call them in fork children, where a lookup would be paid every time.
+IOWQ_EXPORT int execve(const char* p, char* const a[], char* const e[]) {
+  if (!real::execve) real::resolve();
+  wait_all();
+  return real::execve(p, a, e);
+}
+IOWQ_EXPORT int execv(const char* p, char* const a[]) { return execve(p, a, environ); }
 PATH_WAIT(int, execvp, (const char* p, char* const a[]), (p, a))
 PATH_WAIT(int, execvpe, (const char* p, char* const a[], char* const e[]), (p, a, e))
 PATH_WAIT(int, fexecve, (int fd, char* const a[], char* const e[]), (fd, a, e))
@@ -360,9 +367,9 @@ IOWQ_EXPORT int execle(const char* path, const char* arg, ...) {
 }
 
 IOWQ_EXPORT __attribute__((noreturn)) void _exit(int status) {
-  static void (*real_)(int) = nullptr;
+  if (!real::_exit) real::resolve();
   wait_all();
-  if (next_fn(real_, "_exit")) real_(status);
+  if (real::_exit) real::_exit(status);
   syscall(SYS_exit_group, status);
   __builtin_unreachable();
 }

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <climits>
 #include <csignal>
+#include <new>
 #include <sys/resource.h>
 
 #include "internal.hpp"
@@ -16,6 +17,7 @@ using detail::NodePool;
 using detail::Worker;
 using detail::WorkList;
 using detail::kSignalled;
+using detail::kSpilled;
 
 namespace {
 
@@ -236,22 +238,50 @@ int Pool::submit(Work* w) noexcept {
 // Dispatch lists (require the node lock)
 // ============================================================================
 
-void Pool::Impl::drain_intake(ClassPool& c) {
+bool Pool::Impl::place(ClassPool& c, Work* w) noexcept {
+  if (!w->hashed) {
+    c.ready.push_back(w);
+    return true;
+  }
+  KeyState* ks;
+  try {
+    ks = &c.keys[w->key];  // may allocate; no effect when it throws
+  } catch (...) {
+    return false;
+  }
+  if (!ks->running && !ks->first) {
+    ks->first = w;
+    c.ready.push_back(w);
+  } else {
+    ks->waiting.push_back(w);
+  }
+  return true;
+}
+
+void Pool::Impl::drain_intake(ClassPool& c) noexcept {
+  // Spilled items first: they came out of the intake before anything in it.
+  while (Work* w = c.spill.head) {
+    c.spill.unlink(w);
+    if (!place(c, w)) {
+      c.spill.insert_after(nullptr, w);
+      break;
+    }
+    w->flags.fetch_and(~kSpilled);
+  }
+  bool spilled = false;
   Work* w;
   while (c.intake->pop(w)) {
-    if (!w->hashed) {
+    // A hashed item behind a spilled one waits there too: no key reordered.
+    if (w->hashed && (c.spill.head || !place(c, w))) {
+      w->flags.fetch_or(kSpilled);
+      c.spill.push_back(w);
+      spilled = true;
+    } else if (!w->hashed) {
       c.ready.push_back(w);
-      continue;
-    }
-    KeyState& ks = c.keys[w->key];
-    if (!ks.running && !ks.first) {
-      ks.first = w;
-      c.ready.push_back(w);
-    } else {
-      ks.waiting.push_back(w);
     }
   }
   c.ready_hint.store(c.ready.size, std::memory_order_relaxed);
+  if (spilled) wake_manager();  // it retries, or hands the items back
 }
 
 Work* Pool::Impl::take_ready(ClassPool& c, Worker* self) {
@@ -260,7 +290,7 @@ Work* Pool::Impl::take_ready(ClassPool& c, Worker* self) {
   c.ready_hint.store(c.ready.size, std::memory_order_relaxed);
   if (!w) return nullptr;
   if (w->hashed) {
-    KeyState& ks = c.keys[w->key];
+    KeyState& ks = c.keys.find(w->key)->second;  // placed by drain_intake
     ks.first = nullptr;
     ks.running = true;
   }
@@ -288,7 +318,10 @@ void Pool::Impl::unlink_pending(ClassPool& c, Work* w) {
   // Out of the lists means out of reach of another cancel: only the one that
   // unlinked it completes it. Release: the caller set the item's flags first.
   w->state.fetch_and(~Work::kQueued, std::memory_order_release);
-  if (!w->hashed) {
+  if (w->flags.load(std::memory_order_relaxed) & kSpilled) {
+    c.spill.unlink(w);
+    w->flags.fetch_and(~kSpilled);
+  } else if (!w->hashed) {
     c.ready.unlink(w);
   } else {
     auto it = c.keys.find(w->key);
@@ -310,6 +343,31 @@ void Pool::Impl::unlink_pending(ClassPool& c, Work* w) {
     }
   }
   c.ready_hint.store(c.ready.size, std::memory_order_relaxed);
+}
+
+void Pool::Impl::hand_back(ClassPool& c) noexcept {
+  WorkList out;  // intrusive: handing back needs no memory
+  {
+    std::lock_guard<std::mutex> g(c.node->mu);
+    drain_intake(c);
+    // The ready list holds unhashed items and the first item of each key
+    // whose chain is not running; unlinking a key's first puts the key's next
+    // item at the front, so each key leaves in submission order.
+    while (Work* w = c.ready.head) {
+      w->flags.fetch_or(Work::kHandedBack);
+      unlink_pending(c, w);
+      out.push_back(w);
+    }
+    // Spilled items, up to the first whose key still has items in a chain.
+    while (Work* w = c.spill.head) {
+      if (c.keys.find(w->key) != c.keys.end()) break;
+      w->flags.fetch_or(Work::kHandedBack);
+      unlink_pending(c, w);
+      out.push_back(w);
+    }
+  }
+  // In order, on this one thread: `done` callbacks of one key run in order.
+  while (Work* w = out.pop_front()) complete(w, -EAGAIN);
 }
 
 // ============================================================================
@@ -470,11 +528,18 @@ size_t Pool::cancel_if(const std::function<bool(const Work&)>& match) {
     for (auto& c : np->cls) {
       p.drain_intake(c);
       std::vector<Work*> hits;
-      for (Work* w = c.ready.head; w; w = w->next)
-        if (match(*w)) hits.push_back(w);
-      for (auto& kv : c.keys)
-        for (Work* w = kv.second.waiting.head; w; w = w->next)
+      try {  // nothing changes until the memory is there
+        for (Work* w = c.ready.head; w; w = w->next)
           if (match(*w)) hits.push_back(w);
+        for (auto& kv : c.keys)
+          for (Work* w = kv.second.waiting.head; w; w = w->next)
+            if (match(*w)) hits.push_back(w);
+        for (Work* w = c.spill.head; w; w = w->next)
+          if (match(*w)) hits.push_back(w);
+        pending.reserve(pending.size() + hits.size());
+      } catch (const std::bad_alloc&) {
+        continue;  // out of memory: this class's pending items stay queued
+      }
       for (Work* w : hits) {
         w->flags.fetch_or(Work::kCancel);
         p.unlink_pending(c, w);
@@ -568,6 +633,7 @@ void Pool::reset_after_fork() noexcept {
       c.intake.reset(new detail::Intake(p.opts.queue_capacity ? std::min(p.opts.queue_capacity, 65534u) : 4096));
       new (&c.keys) std::unordered_map<uint64_t, KeyState>();
       c.ready = WorkList{};
+      c.spill = WorkList{};
       c.workers = nullptr;
       c.spinners = 0;
       c.sleepers = 0;
