@@ -67,6 +67,15 @@ int64_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl
   return raw(SYS_splice, in, L(oin), out, L(oout), L(n), fl);
 }
 int64_t tee(int in, int out, size_t n, unsigned fl) noexcept { return raw(SYS_tee, in, out, L(n), fl); }
+int64_t wait_connected(int fd) noexcept {
+  struct pollfd p = {fd, POLLOUT, 0};
+  int64_t r = raw(SYS_poll, L(&p), 1, -1);
+  if (r < 0) return r;
+  int err = 0;
+  socklen_t len = sizeof err;
+  r = raw(SYS_getsockopt, fd, SOL_SOCKET, SO_ERROR, L(&err), L(&len));
+  return r < 0 ? r : -err;
+}
 int64_t disconnect(int fd) noexcept {
   struct sockaddr unspec = {};
   unspec.sa_family = AF_UNSPEC;

@@ -92,6 +92,9 @@ int64_t copy_file_range(int in, loff_t* oin, int out, loff_t* oout, size_t n, un
 int64_t sendfile(int out, int in, loff_t* off, size_t n) noexcept;
 int64_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned flags) noexcept;
 int64_t tee(int in, int out, size_t n, unsigned flags) noexcept;
+// Waits (poll, interruptible) for a connect in progress to finish; returns
+// its outcome (0 or -errno from SO_ERROR), or -EINTR.
+int64_t wait_connected(int fd) noexcept;
 // Aborts a pending connect: the socket is left as after a failed connect.
 int64_t disconnect(int fd) noexcept;
 int64_t fstat(int fd, struct stat* st) noexcept;

@@ -84,10 +84,20 @@ void worker_fn(iowq::Work* w) {
   tl.worker = true;
   Job* j = static_cast<Job*>(w->ctx);
   int64_t r;
+  bool again = false;
   for (;;) {
     r = exec_raw(j->op);
+    // An interrupted connect goes on in the kernel: asked again it says
+    // EALREADY while in progress and EISCONN once it succeeded.
+    if (again && j->op.kind == OpKind::Connect) {
+      if (r == -EISCONN) r = 0;
+      if (r == -EALREADY) r = sys::wait_connected(j->op.fd);
+    }
     // EINTR without a cancel: the pool's signal was meant for an earlier item.
-    if (r == -EINTR && !w->cancelled()) continue;
+    if (r == -EINTR && !w->cancelled()) {
+      again = true;
+      continue;
+    }
     break;
   }
   // The kernel sends SIGPIPE/SIGXFSZ to the thread that made the syscall; it
@@ -363,10 +373,17 @@ int64_t in_caller(const Op& op, const FdInfo& fi) {
         }
       }
     }
-    bool armed = stall_arm(sys::now_ns() + g.stall_ns);
+    // Disarmed also when pthread cancellation unwinds out of the call.
+    struct Armed {
+      bool on;
+      ~Armed() {
+        if (on) stall_disarm();
+      }
+    } armed{stall_arm(sys::now_ns() + g.stall_ns)};
     ssize_t pr = cur.plain(cur);
     int pe = errno;
-    bool fired = armed && stall_disarm();
+    bool fired = armed.on && stall_disarm();
+    armed.on = false;
     errno = e0;
     if (pr > 0) {
       total += pr;
