@@ -8,7 +8,7 @@ DEB_PKGS := libboost-dev libunwind-dev libnuma-dev libgtest-dev libbenchmark-dev
             liburing-dev libuv1-dev
 BENCH_PKGS := gnuplot-nox
 
-.PHONY: all deps bench-deps build test sanitize asan tsan demo bench clean
+.PHONY: all deps bench-deps build test sanitize asan tsan demo bench bench-sockets clean
 
 all: build
 
@@ -64,6 +64,10 @@ demo: build
 
 bench: bench-deps build
 	@sh tools/bench/run.sh $(BUILD)
+
+# Socket workloads (thread-per-connection echo, redis when installed, stall to error).
+bench-sockets: build
+	@python3 tools/bench/sockets.py $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan

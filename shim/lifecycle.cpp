@@ -22,6 +22,7 @@
 #include "fdtable.hpp"
 #include "libc.hpp"
 #include "report.hpp"
+#include "stall.hpp"
 #include "state.hpp"
 #include "writebehind.hpp"
 
@@ -69,6 +70,7 @@ struct sigaction g_app_action;  // the program's view (SIG_DFL at start)
 
 void cancel_handler(int sig, siginfo_t* si, void* uc) {
   if (tl.worker) return;  // a pool cancel: interrupting the syscall is the point
+  if (stall_signal_ours()) return;  // a stall deadline interrupting the caller's own call
   struct sigaction a = g_app_action;
   if (a.sa_handler == SIG_IGN) return;
   if (a.sa_handler == SIG_DFL) {
@@ -223,6 +225,7 @@ __attribute__((constructor(101))) static void iowq_init() {
   wb_init();
   // Modes that always need the pool start it here, outside any signal handler.
   if (g.cfg.mode == Mode::Pool || g.cfg.stall_ms || g.cfg.write_behind) ensure_pool();
+  if (g.cfg.stall_ms) stall_start();
   g.active.store(true, std::memory_order_release);
 }
 
