@@ -41,7 +41,7 @@ MODES = {
     "stall": {"IOWQ_STALL_MS": "500"},
 }
 
-RUN_TIMEOUT = 20  # seconds per run; every op of conf_runner is bounded well below
+RUN_TIMEOUT = 10  # seconds per run; every op of conf_runner is bounded well below
 TMPFS_SIZE = "96k"
 
 WRAPPER = r'''
@@ -66,8 +66,9 @@ NAMES = ["f0", "f1", "f2", "f3"]
 
 
 class Gen:
-    def __init__(self, seed):
+    def __init__(self, seed, exclude=()):
         self.r = random.Random(seed)
+        self.exclude = set(exclude)  # op names (and "end:<how>", fault names) not drawn
         self.slots = {}  # slot -> dict(kind, name, rd, wr, chan)
         self.fps = set()
         self.ops = []
@@ -92,6 +93,11 @@ class Gen:
 
     def emit(self, line):
         self.ops.append(line)
+
+    def pick(self, choices):
+        """random choice among the op names not excluded (None if none left)"""
+        c = [x for x in choices if x not in self.exclude]
+        return self.r.choice(c) if c else None
 
     def length(self):
         return self.r.choice(LENS)
@@ -120,7 +126,7 @@ class Gen:
             return self.op_open()
         r = self.r
         t = r.randrange(50)
-        k = r.choice(["write", "write", "write", "pwrite", "writev", "pwritev", "pwritev2",
+        k = self.pick(["write", "write", "write", "pwrite", "writev", "pwritev", "pwritev2",
                       "read", "read", "pread", "readv", "preadv", "preadv2", "lseek",
                       "ftruncate", "fallocate", "posix_fallocate", "fstat", "stat",
                       "futimens", "utimensat", "fchmod", "flock", "lockf", "fcntl_lock",
@@ -177,7 +183,7 @@ class Gen:
         elif k in ("dup", "dup2", "dup3", "dupfd_cloexec"):
             d = self.free_or_any_slot()
             self.emit(f"{k} {s} {d}")
-            if d != s:
+            if d != s and s in self.slots:
                 self.slots[d] = dict(self.slots[s])
         elif k == "close":
             self.emit(f"close {s}")
@@ -220,7 +226,10 @@ class Gen:
                 self.slots[a] = {"kind": "sock", "chan": {"fill": 0}}
                 self.slots[b] = {"kind": "sock", "chan": {"fill": 0}}
             return
-        v = self.slots[s]
+        v = self.slots.get(s)
+        if v is None or "chan" not in v:
+            self.emit(f"poll_read {s} 10")
+            return
         if v["kind"] in ("pipe_w", "sock") and r.random() < 0.5:
             n = r.choice([1, 10, 100, 4000])
             if v["chan"]["fill"] + n < 50000:
@@ -272,9 +281,11 @@ class Gen:
     def op_special(self):
         r = self.r
         self.special += 1
-        k = r.choice(["peer_check", "peer_check", "fork_child", "spawn_stat", "sig_read",
+        k = self.pick(["peer_check", "peer_check", "fork_child", "spawn_stat", "sig_read",
                       "sig_read", "sigwait_rt", "cancel_read", "longjmp_recv",
                       "zero_read_dgram", "many_readers", "trickle_recv", "threads"])
+        if k is None:
+            return
         if k == "peer_check":
             self.emit(f"peer_check {r.choice(['pipe', 'sock'])}")
         elif k == "fork_child":
@@ -304,12 +315,12 @@ class Gen:
         r = self.r
         n = r.randint(6, 28)
         fault = r.random()
-        if fault < 0.04:
+        if fault < 0.04 and "enospc" not in self.exclude:
             self.fault = "enospc"
             self.emit("# fault enospc")
-        elif fault < 0.08:
+        elif 0.04 <= fault < 0.08 and "rlimit_fsize" not in self.exclude:
             self.emit(f"rlimit_fsize {r.choice([100, 5000, 70000])}")
-        elif fault < 0.11:
+        elif 0.08 <= fault < 0.11 and "rlimit_nothreads" not in self.exclude:
             self.emit("rlimit_nothreads")
         self.op_open()
         for _ in range(n):
@@ -318,11 +329,11 @@ class Gen:
                 self.op_file()
             elif x < 0.62:
                 self.op_open()
-            elif x < 0.72:
+            elif x < 0.72 and "chan" not in self.exclude:
                 self.op_chan()
-            elif x < 0.80:
+            elif 0.72 <= x < 0.80 and "stdio" not in self.exclude:
                 self.op_stdio()
-            elif x < 0.86:
+            elif 0.80 <= x < 0.86 and "stdout" not in self.exclude:
                 self.op_stdout()
             elif self.special < 3:
                 self.op_special()
@@ -332,8 +343,8 @@ class Gen:
                 s = self.slot_of("file")
                 if s is not None:
                     self.emit(f"write {s} {r.randrange(50)} 70000")
-        end = r.choice(["exit", "exit", "return", "_exit", "quick_exit", "pthread_exit",
-                        "thread_exit", "sigterm", "writes_then_exit"])
+        end = self.pick(["exit", "exit", "return", "_exit", "quick_exit", "pthread_exit",
+                         "thread_exit", "sigterm", "writes_then_exit"]) or "exit"
         if end == "writes_then_exit":
             s = self.slot_of("file")
             self.emit(f"thread_exit_writes {s if s is not None else 0}")
@@ -342,8 +353,8 @@ class Gen:
         return self.ops
 
 
-def gen_script(seed):
-    return Gen(seed).generate()
+def gen_script(seed, exclude=()):
+    return Gen(seed, exclude).generate()
 
 
 # --------------------------------------------------------------------------- running
@@ -470,7 +481,8 @@ def compare(plain, shim, mode, ops):
                 deferred += "defers" in why
                 reported += "reported" in why
                 continue
-            return (f"step {i}", a, b)
+            f = (a if a != "<missing>" else b).split()
+            return (f"step {i} {f[1] if len(f) > 1 else '?'}", a, b)
     if shim.timeout and not plain.timeout:
         return ("process", "exited", f"HANG: killed after {RUN_TIMEOUT}s")
     if plain.rc != shim.rc:
@@ -500,10 +512,7 @@ def compare(plain, shim, mode, ops):
 def first_op(where, ops):
     """The op name at a differing step (to keep ddmin on the same class)."""
     if where.startswith("step "):
-        i = int(where.split()[1])
-        body = [o for o in ops]
-        if i < len(body):
-            return body[i].split()[0]
+        return where.split()[2] if len(where.split()) > 2 else where
     return where.split()[0]
 
 
@@ -541,6 +550,17 @@ def ddmin(args, ops, mode, base, budget):
         runs[0] += 1
         return differs(args, header + cand + tail, mode, base, want) is not None
 
+    # cheap first tries: the differing op alone, then everything up to it
+    if d0[0].startswith("step "):
+        try:
+            k = int(d0[1].split()[0]) - len(header)
+        except (ValueError, IndexError):
+            k = -1
+        if 0 <= k < len(body):
+            if test([body[k]]):
+                body = [body[k]]
+            elif test(body[:k + 1]):
+                body = body[:k + 1]
     n = 2
     while len(body) >= 2 and runs[0] < budget:
         chunk = max(1, len(body) // n)
@@ -579,8 +599,12 @@ def report(seed, mode, d, ops, minimized, out=sys.stdout):
     out.flush()
 
 
+_minimized_classes = set()
+
+
 def check_script(args, ops, modes, base, label, minimize=True, stop=True):
-    """Run ops in every mode; returns a list of (mode, diff, minimized)."""
+    """Run ops in every mode; returns a list of (mode, diff, minimized).
+    A class (the op that differs first) is minimized once per invocation."""
     found = []
     plain = run_once(args, ops, None, base)
     if plain.skipped:
@@ -596,7 +620,9 @@ def check_script(args, ops, modes, base, label, minimize=True, stop=True):
                 print(f"fuzz: {label}: nondeterministic plain, dropped", file=sys.stderr)
                 return found, "flaky"
             m = None
-            if minimize:
+            cls = first_op(d[0], ops)
+            if minimize and cls not in _minimized_classes:
+                _minimized_classes.add(cls)
                 m, d2 = ddmin(args, ops, mode, base, args.budget)
                 if d2 is not None:
                     d = d2
@@ -620,6 +646,9 @@ def main():
     ap.add_argument("--modes")
     ap.add_argument("--matrix", action="store_true", help="go on after differences")
     ap.add_argument("--no-min", action="store_true")
+    ap.add_argument("--exclude", default="", help="op names not drawn (comma list)")
+    ap.add_argument("--exclude-open", action="store_true",
+                    help="leave out the ops of the OPEN classes of known.py, per mode")
     ap.add_argument("--budget", type=int, default=80, help="ddmin runs per difference")
     ap.add_argument("--print", action="store_true", help="print the script of --seed and exit")
     ap.add_argument("--keep", action="store_true")
@@ -633,18 +662,23 @@ def main():
             ap.error(f"unknown mode {m}")
     base = tempfile.mkdtemp(prefix="iowq-conf-")
     try:
-        if args.print and args.seed is not None:
-            print("\n".join(gen_script(args.seed)))
-            return 0
         jobs = []
         if args.script:
             with open(args.script) as f:
                 jobs.append(("script " + args.script, [l.rstrip("\n") for l in f if l.strip()]))
-        elif args.seed is not None:
-            jobs.append((f"seed {args.seed}", gen_script(args.seed)))
         else:
-            for s in range(args.first, args.first + args.seeds):
-                jobs.append((f"seed {s}", gen_script(s)))
+            excl = set(filter(None, args.exclude.split(",")))
+            if args.exclude_open:
+                import known
+                for m in modes:
+                    excl |= known.excluded_ops(m)
+            seeds = [args.seed] if args.seed is not None else range(args.first, args.first + args.seeds)
+            for s in seeds:
+                jobs.append((f"seed {s}", gen_script(s, excl)))
+            if args.print:
+                for label, ops in jobs:
+                    print(f"# {label}\n" + "\n".join(ops))
+                return 0
         t0 = time.time()
         ndiff = nskip = nflaky = 0
         for label, ops in jobs:
