@@ -54,7 +54,7 @@ def main():
     ap.add_argument("--runner", required=True)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--workdir", default=None)
-    ap.add_argument("--budget-s", type=float, default=float(os.environ.get("CONFORMANCE_CI_BUDGET", "75")),
+    ap.add_argument("--budget-s", type=float, default=float(os.environ.get("CONFORMANCE_CI_BUDGET", "60")),
                     help="seconds for fixed + fresh seeds (regression scripts always run)")
     ap.add_argument("--fresh", type=int, default=2, help="fresh seeds per mode (at most)")
     args = ap.parse_args()
