@@ -70,6 +70,7 @@ class Gen:
         self.r = random.Random(seed)
         self.exclude = set(exclude)  # op names (and "end:<how>", fault names) not drawn
         self.slots = {}  # slot -> dict(kind, name, rd, wr, chan)
+        self.last = None
         self.fps = set()
         self.ops = []
         self.special = 0
@@ -86,7 +87,11 @@ class Gen:
             return None
         if self.r.random() < 0.03:
             return self.r.randrange(8)  # sometimes a closed/other slot: EBADF etc.
-        return self.r.choice(c)
+        # locality: ordering bugs need several ops on one file in a row
+        if self.last in c and self.r.random() < 0.6:
+            return self.last
+        self.last = self.r.choice(c)
+        return self.last
 
     def drop(self, s):
         self.slots.pop(s, None)
