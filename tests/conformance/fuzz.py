@@ -358,6 +358,14 @@ class Gen:
         return self.ops
 
 
+# exclusion names that stand for several ops
+GROUPS = {
+    "stdout": {"redirect", "printf", "eprintf", "write1", "write2"},
+    "stdio": {"fopen", "fdopen", "fprintf", "fputs", "fwrite", "fflush", "fclose"},
+    "chan": {"pipe", "socketpair", "send", "recv", "poll_read"},
+}
+
+
 def op_name(line):
     """the name exclusions use for a script line"""
     p = line.split()
@@ -379,6 +387,10 @@ def gen_script(seed, exclude=()):
     ops = Gen(seed).generate()
     if not exclude:
         return ops
+    exclude = set(exclude)
+    for group, names in GROUPS.items():
+        if group in exclude:
+            exclude |= names
     out = [o for o in ops if op_name(o) not in exclude]
     if not out or not out[-1].startswith(("end ", "thread_exit_writes")):
         out.append("end exit")
