@@ -30,7 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
@@ -660,6 +662,41 @@ static void *exit_thread(void *arg)
     exit(0);
 }
 
+/* unshare_write NAME: a thread with its own fd table (unshare(CLONE_FILES))
+ * closes the lowest fd it has of the script's and opens NAME on that number,
+ * then writes: the bytes must go to NAME, not to the process's file. */
+struct uw {
+    int fd;
+    const char *name;
+    long r;
+};
+static void *unshare_thread(void *arg)
+{
+    struct uw *u = arg;
+    if (unshare(CLONE_FILES) != 0) {
+        u->r = -2;
+        return NULL;
+    }
+    close(u->fd);
+    int fd = open(u->name, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    u->r = fd == u->fd ? write(fd, "UNSHARED\n", 9) : -3;
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* seccomp_write FD: a thread enters SECCOMP_MODE_STRICT (read, write, exit,
+ * sigreturn only) and writes to a file the process opened: plain it works. */
+static void *seccomp_thread(void *arg)
+{
+    int fd = *(int *)arg;
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0)
+        return (void *)-1;
+    (void)!write(fd, "SECCOMP\n", 8);
+    syscall(SYS_exit, 0);
+    return NULL;
+}
+
 /* spawn_stat NAME HOW: another program (this one, --stat) reports the file */
 static void op_spawn_stat(const char *name, const char *how)
 {
@@ -803,6 +840,15 @@ static void end_script(const char *how)
     }
     if (!strcmp(how, "pthread_exit"))
         pthread_exit(NULL); /* last thread: process exits 0 */
+    if (!strcmp(how, "execve") || !strcmp(how, "execveat")) {
+        /* the image is replaced by one that only exits 0: nothing pending may be lost */
+        char *argv[] = {(char *)"true", NULL};
+        if (!strcmp(how, "execve"))
+            execve("/bin/true", argv, environ);
+        else
+            execveat(AT_FDCWD, "/bin/true", argv, environ, 0);
+        _exit(5);
+    }
     if (!strcmp(how, "thread_exit")) {
         pthread_t t;
         if (pthread_create(&t, NULL, exit_from_thread, NULL) == 0)
@@ -1187,6 +1233,42 @@ static void run_op(char *line)
             pthread_join(t, NULL); /* never returns: the thread exits the process */
         }
         logf_("%d %s nothread", step, op);
+    } else if (IS("unshare_write")) {
+        int s = S(a[1]);
+        struct uw u = {fds[s], a[2], -9};
+        pthread_t t;
+        if (fds[s] < 0 || pthread_create(&t, NULL, unshare_thread, &u)) {
+            logf_("%d %s skip", step, op);
+            return;
+        }
+        pthread_join(t, NULL);
+        logf_("%d %s %ld", step, op, u.r);
+    } else if (IS("seccomp_write")) {
+        int fd = open(a[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        pthread_t t;
+        if (fd < 0 || pthread_create(&t, NULL, seccomp_thread, &fd)) {
+            logf_("%d %s skip", step, op);
+            if (fd >= 0)
+                close(fd);
+            return;
+        }
+        struct timespec dl = deadline_in(3000);
+        int j = pthread_timedjoin_np(t, NULL, &dl);
+        logf_("%d %s %s", step, op, j ? "HANG" : "joined");
+        close(fd);
+    } else if (IS("vfork_write")) {
+        /* a vfork child writes to the slot and leaves; the parent goes on */
+        int fd = FD(a[1]);
+        fill(atoi(a[2]), (size_t)atol(a[3]));
+        pid_t pid = vfork();
+        if (pid == 0) {
+            (void)!write(fd, data, (size_t)atol(a[3]));
+            _exit(0);
+        }
+        int st = -1;
+        if (pid > 0)
+            waitpid(pid, &st, 0);
+        logf_("%d %s %d", step, op, st);
     } else if (IS("end")) {
         end_script(a[1]);
     } else {

@@ -380,11 +380,36 @@ def op_name(line):
     return p[0]
 
 
-def gen_script(seed, exclude=()):
+GEN_VERSION = 2
+
+
+def extras_v2(seed, ops):
+    """Generator v2: ops added after v1, drawn from their own random stream so
+    that every v1 seed keeps its v1 lines (seeds found with v1 stay
+    meaningful; `--gen 1` reproduces v1 exactly)."""
+    r = random.Random(seed * 7919 + 2)
+    body, tail = ops[:-1], ops[-1:]
+    for _ in range(r.choice([0, 0, 1, 1, 2])):
+        k = r.choice(["unshare_write", "seccomp_write", "vfork_write"])
+        if k == "unshare_write":
+            line = f"unshare_write {r.randrange(8)} {r.choice(NAMES)}"
+        elif k == "seccomp_write":
+            line = f"seccomp_write {r.choice(NAMES)}"
+        else:
+            line = f"vfork_write {r.randrange(8)} {r.randrange(50)} {r.choice([1, 100, 5000])}"
+        body.insert(r.randrange(len(body) + 1), line)
+    if tail and tail[0].startswith("end ") and r.random() < 0.15:
+        tail = [f"end {r.choice(['execve', 'execveat'])}"]
+    return body + tail
+
+
+def gen_script(seed, exclude=(), version=None):
     """The seed's script; excluded ops are dropped afterwards (an excluded
     ending becomes 'end exit'), so a seed means the same script whatever is
     excluded."""
     ops = Gen(seed).generate()
+    if (version or GEN_VERSION) >= 2:
+        ops = extras_v2(seed, ops)
     if not exclude:
         return ops
     exclude = set(exclude)
@@ -686,6 +711,8 @@ def main():
     ap.add_argument("--modes")
     ap.add_argument("--matrix", action="store_true", help="go on after differences")
     ap.add_argument("--no-min", action="store_true")
+    ap.add_argument("--gen", type=int, default=GEN_VERSION,
+                    help="generator version (1: before the v2 ops; seeds found with v1)")
     ap.add_argument("--exclude", default="", help="op names not drawn (comma list)")
     ap.add_argument("--exclude-open", action="store_true",
                     help="leave out the ops of the OPEN classes of known.py, per mode")
@@ -714,7 +741,7 @@ def main():
                     excl |= known.excluded_ops(m)
             seeds = [args.seed] if args.seed is not None else range(args.first, args.first + args.seeds)
             for s in seeds:
-                jobs.append((f"seed {s}", gen_script(s, excl)))
+                jobs.append((f"seed {s}", gen_script(s, excl, args.gen)))
             if args.print:
                 for label, ops in jobs:
                     print(f"# {label}\n" + "\n".join(ops))
