@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <unwind.h>
 
 #include <new>
 
@@ -22,6 +23,7 @@
 #include "fdtable.hpp"
 #include "libc.hpp"
 #include "report.hpp"
+#include "stall.hpp"
 #include "state.hpp"
 #include "writebehind.hpp"
 
@@ -82,7 +84,7 @@ void atfork_child() {
     g_saved_stderr = -1;
   }
   if (g.pool) g.pool->reset_after_fork();
-  g.pool_state.store(0);
+  if (g.pool_state.load() != 0) g.pool_state.store(0);  // no store: no page copy
   reset_counters(g_counters);
   if (g.cfg.callsites) callsites_reset();
   wb_after_fork_child();
@@ -165,9 +167,19 @@ bool ensure_pool() noexcept {
 // Constructor and destructor
 // ============================================================================
 
+// libiowq.so carries its own copy of the unwinder (-static-libgcc: no
+// libgcc_s.so to load in every process). A pthread_cancel is unwound by
+// libgcc_s, which glibc loads then, and it calls our frames' personality,
+// whose _Unwind_Set* are our copy's: that copy's register-size table is
+// filled on its first own unwind, so take one (one frame) before anything
+// can be cancelled inside the shim.
+static _Unwind_Reason_Code stop_at_first(struct _Unwind_Context*, void*) { return _URC_END_OF_STACK; }
+static void unwinder_init() noexcept { _Unwind_Backtrace(stop_at_first, nullptr); }
+
 __attribute__((constructor(101))) static void iowq_init() {
   Nest nest;  // anything called from here passes straight through
   real::resolve();
+  unwinder_init();
   g.pid = sys::getpid();
   const char* const* envp = getauxval(AT_SECURE) ? nullptr : environ;
   parse_config(envp, &g.cfg, warn_cb, nullptr);
@@ -180,6 +192,7 @@ __attribute__((constructor(101))) static void iowq_init() {
   wb_init();
   // Modes that always need the pool start it here, outside any signal handler.
   if (g.cfg.mode == Mode::Pool || g.cfg.stall_ms || g.cfg.write_behind) ensure_pool();
+  if (g.cfg.stall_ms) stall_start();
   g.active.store(true, std::memory_order_release);
 }
 

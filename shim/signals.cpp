@@ -9,6 +9,7 @@
 #include <atomic>
 
 #include "libc.hpp"
+#include "stall.hpp"
 #include "state.hpp"
 
 #define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
@@ -131,6 +132,13 @@ void cancel_handler(int sig, siginfo_t* si, void* uc) {
       sys::rt_sigqueueinfo(g.pid, sig, &info);
       sigaddset(&static_cast<ucontext_t*>(uc)->uc_sigmask, sig);
     }
+    errno = saved_errno;
+    return;
+  }
+  if (stall_signal_ours()) {
+    // A stall deadline interrupting this thread's own call: it must end
+    // with EINTR whatever SA_RESTART says (route.cpp decides what follows).
+    undo_restart(uc);
     errno = saved_errno;
     return;
   }

@@ -1,17 +1,19 @@
 // shim/signals.hpp — the pool's cancel signal (IOWQ_SIGNAL, SIGRTMIN+3 by
 // default), shared with the program without the program noticing.
 //
-// Until the pool first needs to cancel anything (the first unbound call that
-// goes to the pool) the shim does not touch the signal: the program's
+// Until the shim first needs to interrupt a call (the first unbound call that
+// goes to the pool, or the first stall deadline armed around a call in the
+// caller: stall.hpp) the shim does not touch the signal: the program's
 // sigaction/signal calls, raw rt_sigaction, inherited SIG_IGN all act on the
 // kernel as without the shim. Taking it over reads the disposition the
 // kernel holds at that moment (however it was installed) as the program's,
 // and installs the shim's handler with the program's mask and SA_RESTART,
 // SA_ONSTACK, SA_NODEFER. From then on the program's sigaction/signal on it
 // read and set that virtual disposition, which the handler honours on the
-// program's threads (SIG_IGN, SIG_DFL, SA_SIGINFO, SA_RESETHAND). On a pool
-// worker the handler makes the interrupted call return EINTR even when the
-// program asked for SA_RESTART (that is what a cancel is for), and a signal
+// program's threads (SIG_IGN, SIG_DFL, SA_SIGINFO, SA_RESETHAND), except a
+// stall signal, which only ends the thread's call. On a pool worker, and for
+// a stall signal, the handler makes the interrupted call return EINTR even
+// when the program asked for SA_RESTART (that is what a cancel is for); a signal
 // that was not the pool's (process-directed, from a kill) is queued to the
 // process again so the program's sigwait/signalfd/handlers see it.
 #pragma once

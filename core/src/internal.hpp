@@ -83,6 +83,7 @@ struct ClassPool {
   // last thing a worker does (what shutdown() waits for).
   std::atomic<int> alive{0}, starting{0}, threads{0};
   std::atomic<size_t> ready_hint{0};  // mirror of ready.size for lock-free peeks
+  std::atomic<int> inflight{0};       // items submitted here, not completed (Work::immediate)
   // Counters.
   std::atomic<uint64_t> created{0}, max_alive{0}, completed{0};
   // Under NodePool::mu.

@@ -5,6 +5,7 @@
 #include <climits>
 #include <csignal>
 #include <new>
+#include <sys/resource.h>
 
 #include "internal.hpp"
 
@@ -36,6 +37,13 @@ void noop_handler(int) {}
 }  // namespace
 
 int Options::default_cancel_signal() { return SIGRTMIN + 3; }
+
+unsigned Options::default_unbound_max() {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NPROC, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > kMaxUnbound)
+    return kMaxUnbound;
+  return rl.rlim_cur ? static_cast<unsigned>(rl.rlim_cur) : 1;
+}
 
 // ============================================================================
 // WorkList
@@ -95,7 +103,7 @@ Pool::Impl::Impl(const Options& o) : opts(o) {
     for (int c : n->cpus) CPU_SET(c, &n->mask);
     unsigned ncpu = static_cast<unsigned>(topo.node_cpus[i].size());
     n->cls[0].cap = opts.bound_max ? opts.bound_max : 4 * ncpu;
-    n->cls[1].cap = opts.unbound_max ? opts.unbound_max : Options::kDefaultUnboundMax;
+    n->cls[1].cap = opts.unbound_max ? opts.unbound_max : Options::default_unbound_max();
     for (int k = 0; k < 2; ++k) {
       n->cls[k].node = n.get();
       n->cls[k].cls = static_cast<Class>(k);
@@ -181,6 +189,18 @@ int Pool::submit(Work* w) noexcept {
     } while (!h.compare_exchange_weak(v, nv, std::memory_order_acq_rel));
     node = static_cast<unsigned>(nv >> 48);
   }
+  ClassPool& c = p.nodes[node]->cls[static_cast<int>(w->cls)];
+  if (w->immediate) {
+    int n = c.inflight.load(std::memory_order_relaxed);
+    do {
+      if (n >= static_cast<int>(c.cap)) {
+        if (w->hashed) p.home[p.home_bucket(w->key)].fetch_sub(1);
+        return -EBUSY;
+      }
+    } while (!c.inflight.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel));
+  } else {
+    c.inflight.fetch_add(1, std::memory_order_acq_rel);
+  }
   w->node = node;
   w->worker = nullptr;
   w->cpu.store(-1, std::memory_order_relaxed);
@@ -191,9 +211,9 @@ int Pool::submit(Work* w) noexcept {
   w->t_submit = sys::now_ns();
   p.inflight.fetch_add(1, std::memory_order_seq_cst);
   if (w->deadline_ns) p.deadline_items.fetch_add(1);
-  ClassPool& c = p.nodes[node]->cls[static_cast<int>(w->cls)];
   if (!c.intake->push(w)) {
     // Intake full: undo, the caller runs the work itself.
+    c.inflight.fetch_sub(1, std::memory_order_acq_rel);
     w->state.store(0, std::memory_order_relaxed);
     if (w->deadline_ns) p.deadline_items.fetch_sub(1);
     if (w->hashed) p.home[p.home_bucket(w->key)].fetch_sub(1);
@@ -359,6 +379,7 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
   const bool hashed = w->hashed;
   const uint64_t key = w->key;
   const bool had_deadline = w->deadline_ns != 0;
+  std::atomic<int>& cls_inflight = nodes[w->node]->cls[static_cast<int>(w->cls)].inflight;
   w->result = result;
   const bool callback = w->done != nullptr;
   if (callback) w->done(w);  // last access: the callback owns the item now
@@ -366,6 +387,7 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
   // In-flight counts drop after finished() is true (drain() implies finished)
   // and before wait() returns (a waiter sees the counts without its item).
   if (had_deadline) deadline_items.fetch_sub(1);
+  cls_inflight.fetch_sub(1, std::memory_order_acq_rel);
   if (hashed) {
     if ((home[home_bucket(key)].fetch_sub(1, std::memory_order_seq_cst) & kHomeCount) == 1 &&
         home_waiters.load(std::memory_order_seq_cst) > 0) {
@@ -619,6 +641,7 @@ void Pool::reset_after_fork() noexcept {
       c.threads = 0;
       c.starting = 0;
       c.ready_hint = 0;
+      c.inflight = 0;
     }
   }
   new (&p.start_mu) std::mutex();

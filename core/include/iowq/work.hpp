@@ -66,6 +66,10 @@ struct Work {
   // it passes, the pool cancels the item (pending or running) and sets
   // timed_out().
   uint64_t deadline_ns = 0;
+  // Refuse rather than queue: submit() returns -EBUSY when the class already
+  // has `cap` items in flight on the node, so a blocking call never waits
+  // behind blocking calls (the submitter then runs it itself).
+  bool immediate = false;
 
   // ---- outcome ------------------------------------------------------------
   int64_t result = 0;
