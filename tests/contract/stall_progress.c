@@ -16,6 +16,8 @@
  *             with ETIMEDOUT, and the socket can then connect elsewhere, as
  *             after a failed connect.
  *   accept    (stall only) accept with no client fails with ETIMEDOUT.
+ *   masked    (stall only) a thread that blocks every signal: its recv from a
+ *             silent peer still fails with ETIMEDOUT, and its mask is intact.
  */
 #include "contract.h"
 
@@ -212,6 +214,33 @@ static void accept_nothing(void)
     close(ls);
 }
 
+static void *masked_main(void *arg)
+{
+    int fd = *(int *)arg;
+    char c;
+    ssize_t r = recv(fd, &c, 1, 0);
+    if (r != -1 || errno != ETIMEDOUT)
+        ct_fail("recv in a thread blocking every signal: got %zd (%s), want -1/ETIMEDOUT", r,
+                r < 0 ? strerrorname_np(errno) : "-");
+    sigset_t now;
+    pthread_sigmask(SIG_SETMASK, NULL, &now);
+    for (int s = 1; s <= SIGRTMAX; s++)
+        if (s != SIGKILL && s != SIGSTOP && (s < 32 || s >= SIGRTMIN) && !sigismember(&now, s))
+            ct_fail("signal %d unblocked in the masked thread after the call", s);
+    return NULL;
+}
+
+static void masked(void)
+{
+    int sv[2];
+    ct_step = "masked thread";
+    CT_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+    pthread_t t = ct_spawn_masked(masked_main, &sv[0]);
+    pthread_join(t, NULL);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(int argc, char **argv)
 {
     ct_name = "stall_progress";
@@ -225,6 +254,7 @@ int main(int argc, char **argv)
     if (stall) {
         connect_full();
         accept_nothing();
+        masked();
     }
     return 0;
 }
