@@ -178,10 +178,13 @@ bool stall_disarm() noexcept {
   return fired;
 }
 
-bool stall_signal_ours() noexcept {
+bool stall_signal_ours(bool* in_call) noexcept {
   uint32_t n = tl_owed.load(std::memory_order_relaxed);
   while (n > 0) {
-    if (tl_owed.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) return true;
+    if (tl_owed.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+      if (in_call) *in_call = tl_slot >= 0 && g_slots[tl_slot].state.load(std::memory_order_relaxed) >= kArmed;
+      return true;
+    }
   }
   return false;
 }
