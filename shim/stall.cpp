@@ -182,7 +182,12 @@ bool stall_signal_ours(bool* in_call) noexcept {
   uint32_t n = tl_owed.load(std::memory_order_relaxed);
   while (n > 0) {
     if (tl_owed.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
-      if (in_call) *in_call = tl_slot >= 0 && g_slots[tl_slot].state.load(std::memory_order_relaxed) >= kArmed;
+      if (in_call) {
+        // The slot may have been freed and taken by another thread since.
+        const Slot* sl = tl_slot >= 0 ? &g_slots[tl_slot] : nullptr;
+        *in_call = sl && sl->state.load(std::memory_order_relaxed) >= kArmed &&
+                   sl->tid.load(std::memory_order_relaxed) == tl_tid;
+      }
       return true;
     }
   }
