@@ -37,6 +37,7 @@ std::atomic<uint32_t> g_seq{0};              // bumped by every arm; the thread 
 std::atomic<uint64_t> g_next_wake{~0ull};    // when the thread will next look
 std::atomic<int> g_thread_pid{0};            // process whose stall thread runs (0: none)
 std::atomic<int> g_starting{0};
+std::atomic<bool> g_warned{false};
 
 constinit thread_local int tl_slot __attribute__((tls_model("initial-exec"))) = -1;
 constinit thread_local int tl_tid __attribute__((tls_model("initial-exec"))) = 0;
@@ -102,8 +103,8 @@ bool ensure_thread() noexcept {
   if (rc == 0) {
     pthread_setname_np(t, "iowq-stall");
     g_thread_pid.store(g.pid, std::memory_order_release);
-  } else {
-    log_line(LogLevel::Warn, "iowq: cannot start the stall thread; stall timeouts are off for now");
+  } else if (!g_warned.exchange(true)) {
+    log_line(LogLevel::Warn, "iowq: cannot start the stall thread; calls wait without a stall timeout");
   }
   g_starting.store(0);
   return rc == 0;
