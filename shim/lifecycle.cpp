@@ -191,7 +191,8 @@ __attribute__((constructor(101))) static void iowq_init() {
   if (g.cfg.callsites) callsites_init(g.cfg.callsites > 8 ? g.cfg.callsites : 8);
   wb_init();
   // Modes that always need the pool start it here, outside any signal handler.
-  if (g.cfg.mode == Mode::Pool || g.cfg.stall_ms || g.cfg.write_behind) ensure_pool();
+  // (auto mode with a stall timeout needs only the stall thread: sockets wait in the caller.)
+  if (g.cfg.mode == Mode::Pool || g.cfg.write_behind) ensure_pool();
   if (g.cfg.stall_ms) stall_start();
   g.active.store(true, std::memory_order_release);
 }
