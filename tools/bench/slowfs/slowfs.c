@@ -21,7 +21,9 @@
  * kind's latency from the moment a thread picked it up, so N requests in
  * flight take one latency, not N. Data, modes, owners and timestamps pass
  * straight through to BACKING_DIR (umask 0 here: the kernel already applied
- * the caller's). Runs in the foreground; unmount with `fusermount3 -u` or
+ * the caller's). Built on libfuse's high-level (path) API, so each name is its
+ * own node to the kernel: after link(), the first name's cached st_nlink is
+ * stale for up to attr_timeout (1 s). Runs in the foreground; unmount with `fusermount3 -u` or
  * `umount`, or send SIGTERM/SIGINT. Exit 0 after a clean unmount, 1 on errors,
  * 2 on usage errors. */
 #define FUSE_USE_VERSION 312
