@@ -14,11 +14,15 @@
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <unwind.h>
+
+#include <new>
 
 #include "callsites.hpp"
 #include "fdtable.hpp"
 #include "libc.hpp"
 #include "report.hpp"
+#include "stall.hpp"
 #include "state.hpp"
 #include "writebehind.hpp"
 
@@ -66,6 +70,7 @@ struct sigaction g_app_action;  // the program's view (SIG_DFL at start)
 
 void cancel_handler(int sig, siginfo_t* si, void* uc) {
   if (tl.worker) return;  // a pool cancel: interrupting the syscall is the point
+  if (stall_signal_ours()) return;  // a stall deadline interrupting the caller's own call
   struct sigaction a = g_app_action;
   if (a.sa_handler == SIG_IGN) return;
   if (a.sa_handler == SIG_DFL) {
@@ -110,7 +115,7 @@ void atfork_child() {
     g_saved_stderr = -1;
   }
   if (g.pool) g.pool->reset_after_fork();
-  g.pool_state.store(0);
+  if (g.pool_state.load() != 0) g.pool_state.store(0);  // no store: no page copy
   reset_counters(g_counters);
   if (g.cfg.callsites) callsites_reset();
   wb_after_fork_child();
@@ -178,8 +183,12 @@ bool ensure_pool() noexcept {
   if (!g.pool_state.compare_exchange_strong(s, 1)) return false;
   // Built on first need: a process that never needs the pool pays for
   // neither its memory nor its topology probe.
-  if (!g.pool) g.pool = make_pool();
-  int rc = g.pool->start();
+  int rc = -ENOMEM;
+  try {  // std::bad_alloc never reaches the host: the calls run inline
+    if (!g.pool) g.pool = make_pool();
+    rc = g.pool->start();
+  } catch (const std::bad_alloc&) {
+  }
   g.pool_state.store(rc == 0 ? 2 : -1, std::memory_order_release);
   if (rc != 0) log_line(LogLevel::Warn, "iowq: cannot start the pool (%s); calls run inline", strerror(-rc));
   return rc == 0;
@@ -189,9 +198,19 @@ bool ensure_pool() noexcept {
 // Constructor and destructor
 // ============================================================================
 
+// libiowq.so carries its own copy of the unwinder (-static-libgcc: no
+// libgcc_s.so to load in every process). A pthread_cancel is unwound by
+// libgcc_s, which glibc loads then, and it calls our frames' personality,
+// whose _Unwind_Set* are our copy's: that copy's register-size table is
+// filled on its first own unwind, so take one (one frame) before anything
+// can be cancelled inside the shim.
+static _Unwind_Reason_Code stop_at_first(struct _Unwind_Context*, void*) { return _URC_END_OF_STACK; }
+static void unwinder_init() noexcept { _Unwind_Backtrace(stop_at_first, nullptr); }
+
 __attribute__((constructor(101))) static void iowq_init() {
   Nest nest;  // anything called from here passes straight through
   real::resolve();
+  unwinder_init();
   g.pid = sys::getpid();
   const char* const* envp = getauxval(AT_SECURE) ? nullptr : environ;
   parse_config(envp, &g.cfg, warn_cb, nullptr);
@@ -206,6 +225,7 @@ __attribute__((constructor(101))) static void iowq_init() {
   wb_init();
   // Modes that always need the pool start it here, outside any signal handler.
   if (g.cfg.mode == Mode::Pool || g.cfg.stall_ms || g.cfg.write_behind) ensure_pool();
+  if (g.cfg.stall_ms) stall_start();
   g.active.store(true, std::memory_order_release);
 }
 

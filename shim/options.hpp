@@ -56,7 +56,7 @@ struct Config {
   unsigned route = kRouteFile | kRouteSocket;
   Mode mode = Mode::Auto;
   unsigned bound_max = 0;               // 0 = core default (4 x CPUs of node)
-  unsigned unbound_max = 0;             // 0 = core default (16)
+  unsigned unbound_max = 0;             // 0 = core default (RLIMIT_NPROC, clamped)
   unsigned idle_ms = 5000;
   int numa = -1;                        // -1 auto, 0 off, N = N fake nodes
   uint64_t cpu_mask[16] = {};           // IOWQ_CPUS as a bitset of up to 1024 CPUs; all zero = not set
