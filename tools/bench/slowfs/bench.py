@@ -16,7 +16,9 @@ Writes into $BENCH_OUT/slowfs/ (default bench-results/slowfs):
   requests.csv  latency,workload,mode,total,write,write_bytes,avg_write,read,getattr,create,
                 setattr,open,flush,release,fsync,max_inflight (the profiling pass)
   machine.txt   CPUs, kernel, load before and after, the commit measured
-and prints a table.
+  table.md      the README's tables (markdown), per latency
+and prints a table. `bench.py --table DIR` redoes table.md and the printout
+from DIR's CSVs.
 
 Environment: BENCH_OUT, BENCH_RUNS (3), SLOWFS_LATENCIES ("0.2ms 1ms"),
 SLOWFS_WORKLOADS (all), SLOWFS_MODES (plain auto pool wb wbc), SLOWFS_PROFILE
@@ -77,6 +79,8 @@ def load():
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--table":
+        return retable(sys.argv[2])
     if len(sys.argv) != 2:
         print("usage: bench.py BUILD_DIR", file=sys.stderr)
         return 2
@@ -212,8 +216,59 @@ def main():
                     "speedup", "runs"])
         w.writerows(results)
     print_table(results, req_rows)
+    markdown(out, results, req_rows)
     print("results: " + out)
     return 0
+
+
+def retable(d):
+    with open(os.path.join(d, "results.csv")) as f:
+        results = list(csv.reader(f))[1:]
+    req_rows = []
+    if os.path.exists(os.path.join(d, "requests.csv")):
+        with open(os.path.join(d, "requests.csv")) as f:
+            req_rows = list(csv.reader(f))[1:]
+    print_table(results, req_rows)
+    markdown(d, results, req_rows)
+    return 0
+
+
+def markdown(out, results, req_rows):
+    """table.md: per latency, one row per workload: median time per mode, speedup, FUSE writes."""
+    reqs = {(r[0], r[1], r[2]): r for r in req_rows}
+    res = {(r[0], r[1], r[2]): r for r in results}
+    lines = []
+    for lat in dict.fromkeys(r[0] for r in results):
+        wls = list(dict.fromkeys(r[1] for r in results if r[0] == lat))
+        modes = list(dict.fromkeys(r[2] for r in results if r[0] == lat))
+        lines.append("Latency %s per request (medians; speedup = plain / mode, median of per-round ratios):" % lat)
+        lines.append("")
+        lines.append("| workload | " + " | ".join(modes) + " | FUSE requests (writes, avg write) " +
+                     " → ".join(m for m in ("plain", "wb", "wbc") if m in modes) + " |")
+        lines.append("|---|" + "---:|" * len(modes) + "---|")
+        for wl in wls:
+            cells = []
+            for m in modes:
+                r = res.get((lat, wl, m))
+                if not r:
+                    cells.append("")
+                    continue
+                ms = float(r[3])
+                t = "%.0f ms" % ms if ms >= 100 else "%.1f ms" % ms
+                cells.append(t if m == "plain" else "%s (%s×)" % (t, fmt_speedup(float(r[8]))))
+            q = []
+            for m in ("plain", "wb", "wbc"):
+                x = reqs.get((lat, wl, m))
+                if x:
+                    q.append("%s (%s, %s B)" % (x[3], x[4], x[6]))
+            lines.append("| `%s` | " % wl + " | ".join(cells) + " | " + " → ".join(q) + " |")
+        lines.append("")
+    with open(os.path.join(out, "table.md"), "w") as f:
+        f.write("\n".join(lines))
+
+
+def fmt_speedup(x):
+    return "%.0f" % x if x >= 100 else "%.1f" % x if x >= 10 else "%.2f" % x
 
 
 def summarize(raw, lats, wls, modes):
