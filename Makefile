@@ -5,10 +5,10 @@ JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 DEB_PKGS := libboost-dev libunwind-dev libnuma-dev libgtest-dev libbenchmark-dev \
             strace cmake g++ make pkg-config python3 sqlite3 git tar gzip coreutils \
-            liburing-dev libuv1-dev
+            liburing-dev libuv1-dev libfuse3-dev fuse3
 BENCH_PKGS := gnuplot-nox
 
-.PHONY: all deps bench-deps build test sanitize asan tsan demo bench bench-sockets clean
+.PHONY: all deps bench-deps build test sanitize asan tsan demo bench bench-sockets bench-slowfs clean
 
 all: build
 
@@ -68,6 +68,10 @@ bench: bench-deps build
 # Socket workloads (thread-per-connection echo, redis when installed, stall to error).
 bench-sockets: build
 	@python3 tools/bench/sockets.py $(BUILD)
+
+# Workloads on a FUSE filesystem that delays every request (root, /dev/fuse).
+bench-slowfs: build
+	@python3 tools/bench/slowfs/bench.py $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan
