@@ -211,8 +211,10 @@ __attribute__((constructor(101))) static void iowq_init() {
   Config again;
   parse_config(envp, &again, warn_cb, nullptr);
   g.program = program_invocation_short_name ? program_invocation_short_name : "";
-  log_line(LogLevel::Info, "iowq: iowq %s in pid %d (%s); effective options:", kVersion, g.pid, g.program);
-  describe_config(g.cfg, info_cb, nullptr);
+  if (g.cfg.log >= LogLevel::Info) {
+    log_line(LogLevel::Info, "iowq: iowq %s in pid %d (%s); effective options:", kVersion, g.pid, g.program);
+    describe_config(g.cfg, info_cb, nullptr);
+  }
   if (g.cfg.disable || !cmd_selected(g.cfg, g.program)) return;
   g.sig = g.cfg.signal ? g.cfg.signal : iowq::Options::default_cancel_signal();
   g.stall_ns = g.cfg.stall_ms * 1000000ull;
