@@ -8,7 +8,7 @@ DEB_PKGS := libboost-dev libunwind-dev libnuma-dev libgtest-dev libbenchmark-dev
             liburing-dev libuv1-dev
 BENCH_PKGS := gnuplot-nox
 
-.PHONY: all deps bench-deps build test sanitize asan tsan clang demo bench clean
+.PHONY: all deps bench-deps build test sanitize asan tsan clang demo bench bench-sockets clean
 
 all: build
 
@@ -76,5 +76,33 @@ demo: build
 bench: bench-deps build
 	@sh tools/bench/run.sh $(BUILD)
 
+# Socket workloads (thread-per-connection echo, redis when installed, stall to error).
+bench-sockets: build
+	@python3 tools/bench/sockets.py $(BUILD)
+
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-clang
+
+# Differential conformance fuzzer (tests/conformance/README.md): every seed
+# plain and under the shim in every mode. CONFORMANCE_SEEDS per run (all modes).
+CONFORMANCE_SEEDS ?= 300
+CONFORMANCE_FIRST ?= 1
+CONFORMANCE_ARGS ?= --matrix
+.PHONY: conformance conformance-python
+conformance: build
+	python3 tests/conformance/fuzz.py --runner $(BUILD)/tests/conformance/conf_runner \
+	  --lib $(BUILD)/lib/libiowq.so --seeds $(CONFORMANCE_SEEDS) --first $(CONFORMANCE_FIRST) \
+	  $(CONFORMANCE_ARGS)
+
+# CPython's own test modules plain and under the shim in every mode (long).
+PY_TEST_PKGS := libpython3.11-testsuite
+conformance-python: build
+	@missing=""; for p in $(PY_TEST_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "iowq: run: sudo apt-get install$$missing"; exit 1; fi; \
+	fi
+	python3 tests/conformance/python_suite.py --lib $(BUILD)/lib/libiowq.so

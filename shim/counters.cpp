@@ -8,6 +8,9 @@ const char* const kSymNames[] = {
     "writev",    "readv",      "pwritev",     "preadv",        "pwritev2",   "preadv2",
     "send",      "sendto",     "sendmsg",     "recv",          "recvfrom",   "recvmsg",
     "__read_chk", "__pread_chk", "__pread64_chk", "__recv_chk", "__recvfrom_chk",
+    "connect",   "accept",     "accept4",     "sendmmsg",      "recvmmsg",
+    "fsync",     "fdatasync",  "sync_file_range", "fallocate", "posix_fallocate",
+    "copy_file_range", "sendfile", "splice",  "tee",
 };
 static_assert(sizeof(kSymNames) / sizeof(kSymNames[0]) == kSymCount, "one name per Sym");
 
@@ -59,6 +62,7 @@ void reset_counters(Counters& c) noexcept {
                   &c.wb_syscalls, &c.wb_deferred_errors, &c.wb_pending_bytes, &c.wb_peak_pending_bytes})
     clear(*a);
   if (c.caller_ns.count()) c.caller_ns.reset();
+  if (c.file_calls_ns.count()) c.file_calls_ns.reset();
 }
 
 }  // namespace iowq::shim

@@ -75,6 +75,11 @@ FdInfo fd_info(int fd) noexcept {
   return fi;
 }
 
+FdInfo fd_refresh(int fd) noexcept {
+  fd_forget(fd);
+  return fd_info(fd);
+}
+
 void fd_forget(int fd) noexcept {
   if (fd >= 0 && fd < kMaxFd) g_fdtab[fd].kind.store(0, std::memory_order_release);
 }

@@ -46,6 +46,9 @@ extern FdEntry g_fdtab[kMaxFd];
 // Returns the cached or fresh classification. kind == Bad when fstat failed:
 // the caller passes the call through so libc reports the error itself.
 FdInfo fd_info(int fd) noexcept;
+// Drops the entry and classifies the fd afresh (a call failed in a way its
+// cached kind cannot explain: the number may now be another file).
+FdInfo fd_refresh(int fd) noexcept;
 void fd_forget(int fd) noexcept;
 void fd_forget_range(unsigned lo, unsigned hi) noexcept;
 // Route bit (RouteBits) of a kind; 0 for kinds never routed.

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstdint>
 
 namespace iowq::shim {
@@ -44,6 +45,11 @@ extern ssize_t (*pread_chk)(int, void*, size_t, off_t, size_t);
 extern ssize_t (*pread64_chk)(int, void*, size_t, off_t, size_t);
 extern ssize_t (*recv_chk)(int, void*, size_t, size_t, int);
 extern ssize_t (*recvfrom_chk)(int, void*, size_t, size_t, int, struct sockaddr*, socklen_t*);
+extern int (*connect)(int, const struct sockaddr*, socklen_t);
+extern int (*accept)(int, struct sockaddr*, socklen_t*);
+extern int (*accept4)(int, struct sockaddr*, socklen_t*, int);
+extern int (*sendmmsg)(int, struct mmsghdr*, unsigned, int);
+extern int (*recvmmsg)(int, struct mmsghdr*, unsigned, int, struct timespec*);
 extern int (*close)(int);
 extern int (*close_range)(unsigned, unsigned, int);
 extern int (*dup2)(int, int);
@@ -74,6 +80,23 @@ int64_t sendto(int fd, const void* b, size_t n, int flags, const struct sockaddr
 int64_t recvfrom(int fd, void* b, size_t n, int flags, struct sockaddr* a, socklen_t* al) noexcept;
 int64_t sendmsg(int fd, const struct msghdr* m, int flags) noexcept;
 int64_t recvmsg(int fd, struct msghdr* m, int flags) noexcept;
+int64_t connect(int fd, const struct sockaddr* a, socklen_t al) noexcept;
+int64_t accept4(int fd, struct sockaddr* a, socklen_t* al, int flags) noexcept;
+int64_t sendmmsg(int fd, struct mmsghdr* v, unsigned n, int flags) noexcept;
+int64_t recvmmsg(int fd, struct mmsghdr* v, unsigned n, int flags, struct timespec* t) noexcept;
+int64_t fsync(int fd) noexcept;
+int64_t fdatasync(int fd) noexcept;
+int64_t sync_file_range(int fd, off_t off, off_t n, unsigned flags) noexcept;
+int64_t fallocate(int fd, int mode, off_t off, off_t len) noexcept;
+int64_t copy_file_range(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned flags) noexcept;
+int64_t sendfile(int out, int in, loff_t* off, size_t n) noexcept;
+int64_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned flags) noexcept;
+int64_t tee(int in, int out, size_t n, unsigned flags) noexcept;
+// Waits (poll, interruptible) for a connect in progress to finish; returns
+// its outcome (0 or -errno from SO_ERROR), or -EINTR.
+int64_t wait_connected(int fd) noexcept;
+// Aborts a pending connect: the socket is left as after a failed connect.
+int64_t disconnect(int fd) noexcept;
 int64_t fstat(int fd, struct stat* st) noexcept;
 int64_t fcntl(int fd, int cmd, long arg) noexcept;
 int64_t ioctl(int fd, unsigned long req, void* arg) noexcept;
@@ -81,9 +104,14 @@ int64_t poll1(int fd, short events) noexcept;  // 0 timeout; returns revents or 
 int getpid() noexcept;
 int gettid() noexcept;
 int tgkill(int tgid, int tid, int sig) noexcept;
+// rt_sigprocmask on the calling thread with kernel sigsets (64 signals).
+int64_t thread_sigmask(int how, const uint64_t* set, uint64_t* old) noexcept;
 // Consumes a pending `sig` of the calling thread, if any (it must be blocked).
 bool take_pending(int sig) noexcept;
 uint64_t now_ns() noexcept;
+// FUTEX_WAIT_PRIVATE while *w == expected; timeout_ns relative, 0 = none.
+int64_t futex_wait(std::atomic<uint32_t>* w, uint32_t expected, uint64_t timeout_ns = 0) noexcept;
+int64_t futex_wake(std::atomic<uint32_t>* w, int n) noexcept;
 }  // namespace sys
 
 }  // namespace iowq::shim

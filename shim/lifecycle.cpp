@@ -16,10 +16,13 @@
 #include <unistd.h>
 #include <unwind.h>
 
+#include <new>
+
 #include "callsites.hpp"
 #include "fdtable.hpp"
 #include "libc.hpp"
 #include "report.hpp"
+#include "stall.hpp"
 #include "state.hpp"
 #include "writebehind.hpp"
 
@@ -67,6 +70,7 @@ struct sigaction g_app_action;  // the program's view (SIG_DFL at start)
 
 void cancel_handler(int sig, siginfo_t* si, void* uc) {
   if (tl.worker) return;  // a pool cancel: interrupting the syscall is the point
+  if (stall_signal_ours()) return;  // a stall deadline interrupting the caller's own call
   struct sigaction a = g_app_action;
   if (a.sa_handler == SIG_IGN) return;
   if (a.sa_handler == SIG_DFL) {
@@ -179,8 +183,12 @@ bool ensure_pool() noexcept {
   if (!g.pool_state.compare_exchange_strong(s, 1)) return false;
   // Built on first need: a process that never needs the pool pays for
   // neither its memory nor its topology probe.
-  if (!g.pool) g.pool = make_pool();
-  int rc = g.pool->start();
+  int rc = -ENOMEM;
+  try {  // std::bad_alloc never reaches the host: the calls run inline
+    if (!g.pool) g.pool = make_pool();
+    rc = g.pool->start();
+  } catch (const std::bad_alloc&) {
+  }
   g.pool_state.store(rc == 0 ? 2 : -1, std::memory_order_release);
   if (rc != 0) log_line(LogLevel::Warn, "iowq: cannot start the pool (%s); calls run inline", strerror(-rc));
   return rc == 0;
@@ -225,6 +233,7 @@ __attribute__((constructor(101))) static void iowq_init() {
   wb_init();
   // Modes that always need the pool start it here, outside any signal handler.
   if (g.cfg.mode == Mode::Pool || g.cfg.stall_ms || g.cfg.write_behind) ensure_pool();
+  if (g.cfg.stall_ms) stall_start();
   g.active.store(true, std::memory_order_release);
 }
 

@@ -41,8 +41,9 @@ const OptionDef kOptions[] = {
     {"IOWQ_BOUND_MAX", "bound-max", "N", "", "4 x CPUs of node",
      "bound workers (regular files, block devices) per NUMA node, 1..4096",
      K::Count, nullptr, IOWQ_F(bound_max), 1, 4096},
-    {"IOWQ_UNBOUND_MAX", "unbound-max", "N", "", "16",
-     "unbound workers (sockets, pipes, ttys) per NUMA node, 1..4096",
+    {"IOWQ_UNBOUND_MAX", "unbound-max", "N", "", "RLIMIT_NPROC soft limit (clamped to 4096)",
+     "unbound workers (sockets, pipes, ttys) per NUMA node, 1..4096 (pool mode; a call the "
+     "class cannot take at once runs in the caller)",
      K::Count, nullptr, IOWQ_F(unbound_max), 1, 4096},
     {"IOWQ_IDLE_MS", "idle", "MS", "5000", nullptr,
      "milliseconds an idle worker waits for work before it exits (the last one of its class stays)",

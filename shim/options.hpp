@@ -66,7 +66,7 @@ struct Config {
   unsigned route{};                       // RouteBits
   Mode mode{};
   unsigned bound_max{};                   // 0 = the pool's default (4 x CPUs of node)
-  unsigned unbound_max{};                 // 0 = the pool's default (iowq::Options)
+  unsigned unbound_max{};                 // 0 = the pool's default (RLIMIT_NPROC, clamped)
   unsigned idle_ms{};
   int numa{};                             // -1 auto, 0 off, N = N fake nodes
   uint64_t cpu_mask[16]{};                // IOWQ_CPUS as a bitset of up to 1024 CPUs; all zero = not set

@@ -4,6 +4,8 @@ add_library(iowq SHARED
   ${CMAKE_CURRENT_LIST_DIR}/libc.cpp
   ${CMAKE_CURRENT_LIST_DIR}/fdtable.cpp
   ${CMAKE_CURRENT_LIST_DIR}/route.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/stall.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/filecalls.cpp
   ${CMAKE_CURRENT_LIST_DIR}/interpose.cpp
   ${CMAKE_CURRENT_LIST_DIR}/lifecycle.cpp
   ${CMAKE_CURRENT_LIST_DIR}/writebehind.cpp

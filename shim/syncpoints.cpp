@@ -115,28 +115,6 @@ IOWQ_EXPORT void* mmap64(void* a, size_t n, int prot, int flags, int fd, off_t o
   return mmap(a, n, prot, flags, fd, off);
 }
 
-IOWQ_EXPORT ssize_t sendfile(int out, int in, off_t* off, size_t n) {
-  REAL(ssize_t(int, int, off_t*, size_t), "sendfile");
-  wait_fd(in);
-  wait_fd(out);
-  return rf(out, in, off, n);
-}
-IOWQ_EXPORT ssize_t sendfile64(int out, int in, off_t* off, size_t n) { return sendfile(out, in, off, n); }
-
-IOWQ_EXPORT ssize_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl) {
-  REAL(ssize_t(int, loff_t*, int, loff_t*, size_t, unsigned), "splice");
-  wait_fd(in);
-  wait_fd(out);
-  return rf(in, oin, out, oout, n, fl);
-}
-
-IOWQ_EXPORT ssize_t copy_file_range(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl) {
-  REAL(ssize_t(int, loff_t*, int, loff_t*, size_t, unsigned), "copy_file_range");
-  wait_fd(in);
-  wait_fd(out);
-  return rf(in, oin, out, oout, n, fl);
-}
-
 IOWQ_EXPORT int dup(int fd) {
   REAL(int(int), "dup");
   wait_fd(fd);
@@ -146,24 +124,10 @@ IOWQ_EXPORT int dup(int fd) {
 }
 
 // ============================================================================
-// fd sync points that report a deferred write error
+// fd sync points that report a deferred write error (the fsync family,
+// sendfile, splice, copy_file_range: filecalls.cpp, via file_sync_point)
 // ============================================================================
 
-IOWQ_EXPORT int fsync(int fd) {
-  REAL(int(int), "fsync");
-  if (report_fd(fd)) return -1;
-  return rf(fd);
-}
-IOWQ_EXPORT int fdatasync(int fd) {
-  REAL(int(int), "fdatasync");
-  if (report_fd(fd)) return -1;
-  return rf(fd);
-}
-IOWQ_EXPORT int sync_file_range(int fd, off_t off, off_t n, unsigned fl) {
-  REAL(int(int, off_t, off_t, unsigned), "sync_file_range");
-  if (report_fd(fd)) return -1;
-  return rf(fd, off, n, fl);
-}
 IOWQ_EXPORT int ftruncate(int fd, off_t len) {
   REAL(int(int, off_t), "ftruncate");
   if (report_fd(fd)) return -1;

@@ -11,6 +11,7 @@
 #include <climits>
 #include <csignal>
 #include <cstdio>
+#include <new>
 
 #include "internal.hpp"
 
@@ -45,23 +46,29 @@ void* worker_main(void* arg) {
 // Worker creation (manager thread only)
 // ============================================================================
 
-void Pool::Impl::create_worker(ClassPool& c) {
-  auto* w = new Worker();
-  w->cls = &c;
-  w->index = worker_index.fetch_add(1);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setaffinity_np(&attr, sizeof(cpu_set_t), &c.node->mask);
-  auto* arg = new StartArg{this, w};
-  pthread_t t;
-  int rc = pthread_create(&t, &attr, worker_main, arg);
-  pthread_attr_destroy(&attr);
+bool Pool::Impl::create_worker(ClassPool& c) noexcept {
+  // Out of memory or threads (RLIMIT_NPROC, RLIMIT_AS): report it, never throw.
+  Worker* w = new (std::nothrow) Worker();
+  auto* arg = w ? new (std::nothrow) StartArg{this, w} : nullptr;
+  int rc = EAGAIN;
+  if (arg) {
+    w->cls = &c;
+    w->index = worker_index.fetch_add(1);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setaffinity_np(&attr, sizeof(cpu_set_t), &c.node->mask);
+    pthread_t t;
+    rc = pthread_create(&t, &attr, worker_main, arg);
+    pthread_attr_destroy(&attr);
+  }
   if (rc != 0) {
     delete arg;
     delete w;
     c.starting.fetch_sub(1);
+    return false;
   }
+  return true;
 }
 
 // ============================================================================
@@ -182,24 +189,32 @@ void Pool::Impl::worker_loop(Worker* self) {
 void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
   std::vector<Work*> expired;
   int create[2] = {0, 0};
+  bool spilled[2] = {false, false};
   {
     std::lock_guard<std::mutex> g(n.mu);
     for (int k = 0; k < 2; ++k) {
       ClassPool& c = n.cls[k];
       drain_intake(c);
+      spilled[k] = c.spill.head != nullptr;
       // Deadlines (unbound only): pending items expire, running ones are
       // interrupted like a cancel.
       if (k == 1 && deadline_items.load() > 0) {
         std::vector<Work*> hits;
-        for (Work* w = c.ready.head; w; w = w->next)
+        auto scan = [&](Work* w) {
           if (w->deadline_ns) {
             if (w->deadline_ns <= now) hits.push_back(w); else *next_wake = std::min(*next_wake, w->deadline_ns);
           }
-        for (auto& kv : c.keys)
-          for (Work* w = kv.second.waiting.head; w; w = w->next)
-            if (w->deadline_ns) {
-              if (w->deadline_ns <= now) hits.push_back(w); else *next_wake = std::min(*next_wake, w->deadline_ns);
-            }
+        };
+        try {  // nothing changes until the memory is there
+          for (Work* w = c.ready.head; w; w = w->next) scan(w);
+          for (auto& kv : c.keys)
+            for (Work* w = kv.second.waiting.head; w; w = w->next) scan(w);
+          for (Work* w = c.spill.head; w; w = w->next) scan(w);
+          expired.reserve(expired.size() + hits.size());
+        } catch (const std::bad_alloc&) {
+          hits.clear();
+          *next_wake = std::min(*next_wake, now + 1000000);  // out of memory: again in 1 ms
+        }
         for (Work* w : hits) {
           // Flags first: whoever sees the item leave the queue sees why.
           w->flags.fetch_or(Work::kCancel | Work::kTimedOut);
@@ -236,8 +251,17 @@ void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
     deadline_cancels.fetch_add(1);
     complete(w, -ECANCELED);
   }
-  for (int k = 0; k < 2; ++k)
-    for (int i = 0; i < create[k]; ++i) create_worker(n.cls[k]);
+  for (int k = 0; k < 2; ++k) {
+    ClassPool& c = n.cls[k];
+    bool failed = false;
+    for (int i = 0; i < create[k]; ++i) failed |= !create_worker(c);
+    // No worker can be created for queued work: hand it back to its
+    // submitters rather than let it wait for a thread that never comes —
+    // when no worker of the class exists, or (unbound) the ones that exist
+    // may block forever. Items stuck in the spill list (no memory for their
+    // key) go back the same way.
+    if (spilled[k] || (failed && (c.alive.load() + c.starting.load() == 0 || k == 1))) hand_back(c);
+  }
 }
 
 void Pool::Impl::manager_loop() {

@@ -33,10 +33,13 @@ namespace iowq {
 
 struct Options {
   // Worker caps per node pool. 0 = default: bound 4 x CPUs of the node,
-  // unbound kDefaultUnboundMax.
+  // unbound default_unbound_max(). As in the kernel, the unbound cap is the
+  // process-count limit: a small cap lets blocked readers starve the call
+  // that would unblock them.
   unsigned bound_max = 0;
   unsigned unbound_max = 0;
-  static constexpr unsigned kDefaultUnboundMax = 16;
+  static constexpr unsigned kMaxUnbound = 4096;
+  static unsigned default_unbound_max();  // RLIMIT_NPROC soft limit, 1..kMaxUnbound
   // Idle worker exit (the last worker of a class stays).
   unsigned idle_ms = 5000;
   // NUMA: -1 = real topology from libnuma (one node if unavailable), 0 = one
@@ -77,8 +80,9 @@ class Pool {
   bool started() const noexcept;
 
   // Queues `w` on the submitting CPU's node. Returns 0, -EAGAIN when the pool
-  // cannot take it (not started, intake full, shutting down) — the caller
-  // should then run the work itself. Async-signal-safe, lock-free.
+  // cannot take it (not started, intake full, shutting down), -EBUSY when
+  // `w->immediate` and its class has cap items in flight on the node — the
+  // caller should then run the work itself. Async-signal-safe, lock-free.
   int submit(Work* w) noexcept;
 
   // Waits for `w` (submitted with done == nullptr) to finish. Spins briefly
