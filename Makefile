@@ -64,7 +64,7 @@ tsan: deps
 CLANG_PKGS := clang-14
 clang: deps
 	@dpkg-query -W -f='$${Status}' $(CLANG_PKGS) 2>/dev/null | grep -q "ok installed" || \
-	  { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CLANG_PKGS); } || \
+	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CLANG_PKGS); } || \
 	  { echo "iowq: run: sudo apt-get install $(CLANG_PKGS)"; exit 1; }
 	CC=clang-14 CXX=clang++-14 cmake -S . -B build-clang -DIOWQ_WERROR=ON -DIOWQ_BUILD_BENCH=OFF \
 	  -DCMAKE_C_FLAGS=-Wshadow -DCMAKE_CXX_FLAGS=-Wshadow
