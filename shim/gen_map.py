@@ -11,7 +11,7 @@ for src in sorted(here.glob("*.cpp")):
     # IOWQ_EXPORT [__attribute__((...))] <type...> name(
     for m in re.finditer(r"IOWQ_EXPORT\s+(?:__attribute__\(\([^)]*\)\)\s+)?[^\n(]*?\b(\w+)\s*\(", text):
         names.add(m.group(1))
-    names.update(re.findall(r"^(?:PATH|EXEC)_WAIT\(\s*[^,]+,\s*(\w+)", text, re.M))
+    names.update(re.findall(r"^(?:PATH|EXEC|SPAWN)_WAIT\(\s*[^,]+,\s*(\w+)", text, re.M))
     # WB_HOOK(before, type, name, ...) and WB_*-prefixed wrappers of it
     names.update(re.findall(r"^WB_HOOK\([^,]+,\s*[^,]+,\s*(\w+)", text, re.M))
     names.update(re.findall(r"^WB_\w+_HOOK\([^,]+,\s*[^,]+,\s*(\w+)", text, re.M))

@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "fdtable.hpp"
+#include "libc.hpp"
+#include "signals.hpp"
 #include "state.hpp"
 #include "writebehind.hpp"
 
@@ -42,7 +44,8 @@ F* next_fn(F*& slot, const char* name) {
   static fn_t* real_ = nullptr; \
   fn_t* rf = next_fn(real_, name)
 
-inline bool pending() { return g.active.load(std::memory_order_relaxed) && wb_pending(); }
+// A sandboxed thread (seccomp) is never made to issue a syscall it did not ask for.
+inline bool pending() { return g.active.load(std::memory_order_relaxed) && !tl.sandboxed && wb_pending(); }
 // Waits for the file's queued writes; its deferred error stays pending.
 inline void wait_fd(int fd) {
   if (pending()) wb_wait_fd(fd);
@@ -124,26 +127,6 @@ IOWQ_EXPORT void* mmap64(void* a, size_t n, int prot, int flags, int fd, off_t o
   return mmap(a, n, prot, flags, fd, off);
 }
 
-IOWQ_EXPORT ssize_t sendfile(int out, int in, off_t* off, size_t n) {
-  REAL(ssize_t(int, int, off_t*, size_t), "sendfile");
-  wait_all();  // the output may be a socket or pipe: another process
-  return rf(out, in, off, n);
-}
-IOWQ_EXPORT ssize_t sendfile64(int out, int in, off_t* off, size_t n) { return sendfile(out, in, off, n); }
-
-IOWQ_EXPORT ssize_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl) {
-  REAL(ssize_t(int, loff_t*, int, loff_t*, size_t, unsigned), "splice");
-  wait_all();  // one end is a pipe: another process
-  return rf(in, oin, out, oout, n, fl);
-}
-
-IOWQ_EXPORT ssize_t copy_file_range(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl) {
-  REAL(ssize_t(int, loff_t*, int, loff_t*, size_t, unsigned), "copy_file_range");
-  wait_fd(in);
-  wait_fd(out);
-  return rf(in, oin, out, oout, n, fl);
-}
-
 IOWQ_EXPORT int dup(int fd) {
   REAL(int(int), "dup");
   wait_fd(fd);
@@ -153,24 +136,10 @@ IOWQ_EXPORT int dup(int fd) {
 }
 
 // ============================================================================
-// fd sync points that report a deferred write error
+// fd sync points that report a deferred write error (the fsync family,
+// sendfile, splice, copy_file_range: filecalls.cpp, via file_sync_point)
 // ============================================================================
 
-IOWQ_EXPORT int fsync(int fd) {
-  REAL(int(int), "fsync");
-  if (report_fd(fd)) return -1;
-  return rf(fd);
-}
-IOWQ_EXPORT int fdatasync(int fd) {
-  REAL(int(int), "fdatasync");
-  if (report_fd(fd)) return -1;
-  return rf(fd);
-}
-IOWQ_EXPORT int sync_file_range(int fd, off_t off, off_t n, unsigned fl) {
-  REAL(int(int, off_t, off_t, unsigned), "sync_file_range");
-  if (report_fd(fd)) return -1;
-  return rf(fd, off, n, fl);
-}
 IOWQ_EXPORT int ftruncate(int fd, off_t len) {
   REAL(int(int, off_t), "ftruncate");
   if (report_fd(fd)) return -1;
@@ -365,26 +334,49 @@ IOWQ_EXPORT void sync(void) {
 // ============================================================================
 
 // exec replaces the process: writes from other threads racing it run
-// synchronously, everything accepted lands; a failed exec resumes.
-#define EXEC_WAIT(ret, name, params, args) \
-  IOWQ_EXPORT ret name params {            \
-    REAL(ret params, #name);               \
-    bool on_ = g.active.load(std::memory_order_relaxed); \
-    if (on_) wb_exec_begin();              \
-    ret r_ = rf args;                      \
-    if (on_) wb_exec_failed();             \
-    return r_;                             \
+// synchronously and everything accepted lands first (a failed exec resumes
+// write-behind); posix_spawn only waits. The program's SIG_IGN on the
+// cancel signal goes with the new image.
+static inline void exec_begin(bool replaces) {
+  if (replaces && g.active.load(std::memory_order_relaxed)) wb_exec_begin();
+  else wait_all();
+  cancel_signal_exec(true);
+}
+static inline void exec_end(bool replaces) {
+  int e = errno;
+  cancel_signal_exec(false);
+  if (replaces && g.active.load(std::memory_order_relaxed)) wb_exec_failed();
+  errno = e;
+}
+#define EXEC_WAIT(ret, name, params, args) EXEC_CALL(ret, name, params, args, true)
+#define SPAWN_WAIT(ret, name, params, args) EXEC_CALL(ret, name, params, args, false)
+#define EXEC_CALL(ret, name, params, args, replaces) \
+  IOWQ_EXPORT ret name params {                      \
+    REAL(ret params, #name);                         \
+    exec_begin(replaces);                            \
+    ret r_ = rf args;                                \
+    exec_end(replaces);                              \
+    return r_;                                       \
   }
-EXEC_WAIT(int, execve, (const char* p, char* const a[], char* const e[]), (p, a, e))
-EXEC_WAIT(int, execv, (const char* p, char* const a[]), (p, a))
+
+// execve and execv use the pointer resolved at start (libc.hpp): shells and
+// make call them in fork children, where a lookup would be paid every time.
+IOWQ_EXPORT int execve(const char* p, char* const a[], char* const e[]) {
+  if (!real::execve) real::resolve();
+  exec_begin(true);
+  int r = real::execve(p, a, e);
+  exec_end(true);
+  return r;
+}
+IOWQ_EXPORT int execv(const char* p, char* const a[]) { return execve(p, a, environ); }
 EXEC_WAIT(int, execvp, (const char* p, char* const a[]), (p, a))
 EXEC_WAIT(int, execvpe, (const char* p, char* const a[], char* const e[]), (p, a, e))
 EXEC_WAIT(int, fexecve, (int fd, char* const a[], char* const e[]), (fd, a, e))
-PATH_WAIT(int, posix_spawn,
+SPAWN_WAIT(int, posix_spawn,
           (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
            char* const a[], char* const e[]),
           (pid, p, fa, at, a, e))
-PATH_WAIT(int, posix_spawnp,
+SPAWN_WAIT(int, posix_spawnp,
           (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
            char* const a[], char* const e[]),
           (pid, p, fa, at, a, e))
@@ -421,9 +413,9 @@ IOWQ_EXPORT int execle(const char* path, const char* arg, ...) {
 }
 
 IOWQ_EXPORT __attribute__((noreturn)) void _exit(int status) {
-  static void (*real_)(int) = nullptr;
-  if (g.active.load(std::memory_order_relaxed)) wb_exit();
-  if (next_fn(real_, "_exit")) real_(status);
+  if (!real::_exit) real::resolve();
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) wb_exit();
+  if (real::_exit) real::_exit(status);
   syscall(SYS_exit_group, status);
   __builtin_unreachable();
 }

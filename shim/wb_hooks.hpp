@@ -21,7 +21,9 @@ F* next_fn(F*& slot, const char* name) {
   return slot;
 }
 
-inline bool pending() noexcept { return g.active.load(std::memory_order_relaxed) && wb_pending(); }
+inline bool pending() noexcept {
+  return g.active.load(std::memory_order_relaxed) && !tl.sandboxed && wb_pending();
+}
 // The file's queued writes land; its deferred error stays pending.
 inline void wait_fd(int fd) noexcept {
   if (pending()) wb_wait_fd(fd);

@@ -1,7 +1,7 @@
 // shim/wb_order.cpp — write-behind ordering against calls that are not
 // reads or writes (DESIGN §5 "Ordering against everything else").
 //
-//  * metadata of a file (timestamps, mode, owner, xattrs, space): the
+//  * metadata of a file (timestamps, mode, owner, xattrs): the
 //    file's pending writes land first — a deferred write landing after
 //    futimens would stamp "now" over the restored mtime (tar, gzip -d), and
 //    a write clears set-uid bits after fchmod;
@@ -12,9 +12,6 @@
 //    stays off (the writable-mapping case is in syncpoints.cpp's mmap);
 //  * munmap/mprotect/mremap: the shim forgets which buffers it knew readable;
 //  * quick_exit, execveat: nothing pending is lost.
-// Calls that the `sockets` work routes as bound/unbound work (fallocate,
-// posix_fallocate, tee, connect, sendmmsg) keep their wait as the first
-// statement, so a merge keeps one function with that line on top.
 #include <fcntl.h>
 #include <mqueue.h>
 #include <signal.h>
@@ -66,27 +63,7 @@ WB_HOOK(wait_all(), int, removexattr, (const char* p, const char* n), (p, n))
 WB_HOOK(wait_all(), int, lremovexattr, (const char* p, const char* n), (p, n))
 WB_HOOK(wait_fd(fd), ssize_t, fgetxattr, (int fd, const char* n, void* v, size_t s), (fd, n, v, s))
 
-// Space: PUNCH_HOLE / ZERO_RANGE must act on the written data; fallocate
-// can fail with EIO, so it reports a deferred error. MERGE (sockets): keep
-// the report line first in the routed version.
-IOWQ_EXPORT int fallocate(int fd, int mode, off_t off, off_t len) {
-  WB_REAL(int(int, int, off_t, off_t), "fallocate");
-  if (report_fd(fd)) return -1;
-  return rf(fd, mode, off, len);
-}
-IOWQ_EXPORT int fallocate64(int fd, int mode, off_t off, off_t len) { return fallocate(fd, mode, off, len); }
-// posix_fallocate returns the error number instead of setting errno.
-IOWQ_EXPORT int posix_fallocate(int fd, off_t off, off_t len) {
-  WB_REAL(int(int, off_t, off_t), "posix_fallocate");
-  int e = errno;
-  if (report_fd(fd)) {
-    int r = errno;
-    errno = e;
-    return r;
-  }
-  return rf(fd, off, len);
-}
-IOWQ_EXPORT int posix_fallocate64(int fd, off_t off, off_t len) { return posix_fallocate(fd, off, len); }
+// fallocate, posix_fallocate: filecalls.cpp (file_sync_point).
 
 // ============================================================================
 // Locks: taking or releasing one tells the other holders; everything lands
@@ -113,10 +90,8 @@ WB_HOOK(wait_all(), int, semtimedop, (int s, struct sembuf* o, size_t n, const s
 WB_HOOK(wait_all(), int, mq_send, (mqd_t q, const char* m, size_t n, unsigned p), (q, m, n, p))
 WB_HOOK(wait_all(), int, mq_timedsend, (mqd_t q, const char* m, size_t n, unsigned p, const struct timespec* t),
         (q, m, n, p, t))
-// MERGE (sockets): these three are routed there; keep wait_all() first.
-WB_HOOK(wait_all(), int, connect, (int fd, const struct sockaddr* a, socklen_t n), (fd, a, n))
-WB_HOOK(wait_all(), int, sendmmsg, (int fd, struct mmsghdr* v, unsigned n, int f), (fd, v, n, f))
-WB_HOOK(wait_all(), ssize_t, tee, (int a, int b, size_t n, unsigned f), (a, b, n, f))
+// connect and sendmmsg take route() (wb_before_talk there); sendfile,
+// splice and tee: filecalls.cpp (file_sync_point).
 WB_HOOK(wait_all(), ssize_t, vmsplice, (int fd, const struct iovec* v, size_t n, unsigned f), (fd, v, n, f))
 
 // ============================================================================

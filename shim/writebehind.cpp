@@ -340,6 +340,9 @@ void chunk_fn(iowq::Work* wk) {
 }
 
 void chunk_done(iowq::Work* wk) {
+  // The pool could not start a worker: write it here, on the pool's thread
+  // that hands the file's chunks back one at a time, in order.
+  if (wk->handed_back()) chunk_fn(wk);
   Chunk* c = static_cast<Chunk*>(wk->ctx);
   WbFile& f = *c->file;
   g_counters.wb_pending_bytes.fetch_sub(c->used, std::memory_order_relaxed);

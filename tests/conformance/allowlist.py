@@ -1,0 +1,80 @@
+"""allowlist.py — the differences DESIGN accepts, and only those.
+
+Each entry: a name, the DESIGN passage that accepts it, and a predicate over
+one differing item. fuzz.py consults accepted() for every difference it
+finds; nothing else is skipped. Keep this list short: an entry here is a
+promise the README makes to users.
+"""
+
+WB_MODES = ("wb", "wb_tiny")
+# errno values of the device (DESIGN §5: "only the device's errors are deferred")
+DEVICE_ERRNOS = {"28", "27", "5", "122"}  # ENOSPC EFBIG EIO EDQUOT
+WRITE_OPS = {"write", "pwrite", "writev", "pwritev", "pwritev2"}
+# calls that can return an I/O error, where a deferred one is reported (DESIGN §5)
+REPORTING_OPS = WRITE_OPS | {"read", "pread", "readv", "preadv", "preadv2", "fsync",
+                             "fdatasync", "close", "fclose", "fflush", "fprintf", "fputs",
+                             "fwrite"}
+
+
+def _fields(line):
+    p = line.split()
+    # "<step> <op> <ret> <errno> ..."
+    if len(p) < 4:
+        return None
+    return p[1], p[2], p[3]
+
+
+def _deferred_write(mode, plain, shim, ops):
+    """write-behind returns the full count at once; a device error of the
+    deferred write comes later (DESIGN §5 'Errors, as the kernel reports
+    writeback errors')."""
+    if mode not in WB_MODES:
+        return False
+    a, b = _fields(plain), _fields(shim)
+    if not a or not b or a[0] != b[0] or a[0] not in WRITE_OPS:
+        return False
+    if a[1] == "-1" and a[2] in DEVICE_ERRNOS and b[1] != "-1":
+        return True
+    # a short count where the device filled up (full disk, RLIMIT_FSIZE):
+    # the kernel's way of saying "error after these bytes"
+    faulty = any(o.startswith(("# fault", "rlimit_fsize")) for o in ops)
+    try:
+        return faulty and b[1] != "-1" and int(b[1]) > int(a[1]) >= 0
+    except ValueError:
+        return False
+
+
+def _deferred_report(mode, plain, shim):
+    """...and is then reported by the next call that can return an I/O error."""
+    if mode not in WB_MODES:
+        return False
+    a, b = _fields(plain), _fields(shim)
+    if not a or not b or a[0] != b[0] or a[0] not in REPORTING_OPS:
+        return False
+    return b[1] == "-1" and b[2] in DEVICE_ERRNOS
+
+
+def _unreported_at_exit(mode, plain, shim):
+    """'An error still unreported when the process exits is printed as an
+    iowq: error line' (DESIGN §5)."""
+    return mode in WB_MODES and "error" in shim
+
+
+ENTRIES = [
+    # (kind, name, predicate, reason)
+    ("step", "wb-deferred-device-error", _deferred_write,
+     "DESIGN §5: write-behind defers device errors (ENOSPC/EFBIG/EIO/EDQUOT) to a later call"),
+    ("step", "wb-deferred-error-reported", _deferred_report,
+     "DESIGN §5: the deferred error is reported by the next call that can return one"),
+    ("iowq-line", "wb-unreported-error-line", _unreported_at_exit,
+     "DESIGN §5: an error unreported at exit is printed as an iowq: error line"),
+]
+
+
+def accepted(kind, mode, plain, shim, ops):
+    """The reason string if DESIGN accepts this difference, else None."""
+    for k, _name, pred, reason in ENTRIES:
+        if k == kind and (pred(mode, plain, shim, ops) if pred is _deferred_write
+                          else pred(mode, plain, shim)):
+            return reason
+    return None
