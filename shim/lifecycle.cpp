@@ -182,11 +182,12 @@ __attribute__((constructor(101))) static void iowq_init() {
   unwinder_init();
   g.pid = sys::getpid();
   const char* const* envp = getauxval(AT_SECURE) ? nullptr : environ;
-  // Twice: the first pass learns IOWQ_LOG and IOWQ_LOG_FILE, so the second
-  // one's warnings go where, and only if, the user asked.
-  parse_config(envp, &g.cfg, nullptr, nullptr);
-  Config again;
-  parse_config(envp, &again, warn_cb, nullptr);
+  // The first pass learns IOWQ_LOG and IOWQ_LOG_FILE; only when it found bad
+  // entries does a second one report them, where and if the user asked.
+  if (parse_config(envp, &g.cfg, nullptr, nullptr) > 0) {
+    Config again;
+    parse_config(envp, &again, warn_cb, nullptr);
+  }
   g.program = program_invocation_short_name ? program_invocation_short_name : "";
   if (g.cfg.log >= LogLevel::Info) {
     log_line(LogLevel::Info, "iowq: iowq %s in pid %d (%s); effective options:", kVersion, g.pid, g.program);
