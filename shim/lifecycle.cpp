@@ -35,7 +35,9 @@ extern char** environ;
 
 namespace iowq::shim {
 
-Shim g;
+// constinit: a dynamic initialiser would run after iowq_init (priority 101)
+// and wipe the state it set up.
+constinit Shim g;
 constinit thread_local ThreadCtx tl __attribute__((tls_model("initial-exec")));
 
 namespace {
@@ -58,11 +60,9 @@ void emit(const char* line, size_t n) noexcept {
   sys::write(2, line, n);
 }
 
-void warn_cb(const char* msg, void*) noexcept {
-  char buf[1200];
-  int n = snprintf(buf, sizeof buf, "%s\n", msg);
-  if (n > 0) emit(buf, static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1);
-}
+// Option warnings and the IOWQ_LOG=info lines go through log_line too.
+void warn_cb(const char* msg, void*) noexcept { log_line(LogLevel::Warn, "%s", msg); }
+void info_cb(const char* msg, void*) noexcept { log_line(LogLevel::Info, "iowq:   %s", msg); }
 
 // IOWQ_STATS=stderr, but programs (coreutils' close_stdout) close fd 2 on the
 // way out: keep a close-on-exec copy taken at that moment for the report.
@@ -184,8 +184,16 @@ __attribute__((constructor(101))) static void iowq_init() {
   unwinder_init();
   g.pid = sys::getpid();
   const char* const* envp = getauxval(AT_SECURE) ? nullptr : environ;
-  parse_config(envp, &g.cfg, warn_cb, nullptr);
+  // Twice: the first pass learns IOWQ_LOG and IOWQ_LOG_FILE, so the second
+  // one's warnings go where, and only if, the user asked.
+  parse_config(envp, &g.cfg, nullptr, nullptr);
+  Config again;
+  parse_config(envp, &again, warn_cb, nullptr);
   g.program = program_invocation_short_name ? program_invocation_short_name : "";
+  if (g.cfg.log >= LogLevel::Info) {
+    log_line(LogLevel::Info, "iowq: iowq %s in pid %d (%s); effective options:", kVersion, g.pid, g.program);
+    describe_config(g.cfg, info_cb, nullptr);
+  }
   if (g.cfg.disable || !cmd_selected(g.cfg, g.program)) return;
   g.sig = g.cfg.signal ? g.cfg.signal : iowq::Options::default_cancel_signal();
   g.stall_ns = g.cfg.stall_ms * 1000000ull;
@@ -193,7 +201,8 @@ __attribute__((constructor(101))) static void iowq_init() {
   if (g.cfg.callsites) callsites_init(g.cfg.callsites > 8 ? g.cfg.callsites : 8);
   wb_init();
   // Modes that always need the pool start it here, outside any signal handler.
-  if (g.cfg.mode == Mode::Pool || g.cfg.stall_ms || g.cfg.write_behind) ensure_pool();
+  // (auto mode with a stall timeout needs only the stall thread: sockets wait in the caller.)
+  if (g.cfg.mode == Mode::Pool || g.cfg.write_behind) ensure_pool();
   if (g.cfg.stall_ms) stall_start();
   g.active.store(true, std::memory_order_release);
 }
