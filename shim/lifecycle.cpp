@@ -440,8 +440,8 @@ std::atomic<bool> g_exit_watch{false};
 IOWQ_EXPORT __attribute__((noreturn)) void pthread_exit(void* ret) {
   static void (*real_exit)(void*) = reinterpret_cast<void (*)(void*)>(dlsym(RTLD_NEXT, "pthread_exit"));
   if (g.active.load(std::memory_order_relaxed) && !tl.depth && !tl.sandboxed && sys::gettid() == g.pid &&
-      g.pool_state.load() != 0 && !g_exit_watch.exchange(true)) {
-    // Only when the shim has threads that could keep the process alive.
+      !g_exit_watch.exchange(true)) {
+    // Whatever threads the shim has now or starts later (pool, stall thread).
     Nest nest;
     sigset_t all, old;
     sigfillset(&all);
