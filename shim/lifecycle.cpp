@@ -69,7 +69,10 @@ void warn_cb(const char* msg, void*) noexcept {
 struct sigaction g_app_action;  // the program's view (SIG_DFL at start)
 
 void cancel_handler(int sig, siginfo_t* si, void* uc) {
-  if (tl.worker) return;  // a pool cancel: interrupting the syscall is the point
+  if (tl.worker) {  // a pool cancel: interrupting the syscall is the point
+    ++tl.cancel_sigs;
+    return;
+  }
   if (stall_signal_ours()) return;  // a stall deadline interrupting the caller's own call
   struct sigaction a = g_app_action;
   if (a.sa_handler == SIG_IGN) return;
