@@ -22,6 +22,7 @@
 #include "callsites.hpp"
 #include "fdtable.hpp"
 #include "libc.hpp"
+#include "signals.hpp"
 #include "stall.hpp"
 #include "state.hpp"
 #include "writebehind.hpp"
@@ -92,7 +93,9 @@ void worker_fn(iowq::Work* w) {
   struct msghdr m;
   for (;;) {
     const uint32_t sigs = tl.cancel_sigs;
+    cancel_signal_in_call(true);
     r = exec_raw(cur);
+    cancel_signal_in_call(false);
     // An interrupted connect goes on in the kernel: asked again it says
     // EALREADY while in progress and EISCONN once it succeeded.
     if (again && j->op.kind == OpKind::Connect) {
@@ -157,6 +160,8 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
   // neither use the pool nor start it (its threads would die with it).
   if (sys::getpid() != g.pid) return INT64_MIN;
   if (!ensure_pool()) return INT64_MIN;
+  // Unbound work may need cancelling: the pool needs its signal from now on.
+  if (cls == iowq::Class::Unbound && !cancel_signal_take()) return INT64_MIN;
   pthread_testcancel();  // read/write are cancellation points
   iowq::Work& w = tl.work;
   w.rearm();
@@ -285,7 +290,8 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
         if (r == -EAGAIN) return pool_bound(op, fi);  // would wait for the disk
         if (r != -EOPNOTSUPP) {
           count(op.sym, Route::Inline);
-          if (r > 0 && static_cast<size_t>(r) < op.total_len()) return finish_read(op, fi, static_cast<size_t>(r));
+          if (r > 0 && static_cast<size_t>(r) < (op.iov ? op.total_len() : op.len))
+            return finish_read(op, fi, static_cast<size_t>(r));
           return to_libc(r);
         }
         mark_nowait_unsupported(fi.dev);  // e.g. no buffered RWF_NOWAIT: plain read
@@ -593,6 +599,13 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
     count(op.sym, Route::Passthrough);
     return op.plain(op);
   }
+  if (fi.kind == FdKind::Tty) {
+    // Job control acts on the calling thread (SIGTTIN/SIGTTOU stop a
+    // background job's read); a worker blocks those signals and would get
+    // EIO instead. Terminal calls run in the caller.
+    count(op.sym, Route::Inline);
+    return op.plain(op);
+  }
   if (!fi.bound() && g.cfg.mode == Mode::Auto && !g.stall_ns) {
     // Waiting for a socket or pipe holds no worker: with no stall timeout the
     // call is the plain call, in the caller, outside the shim (so the
@@ -604,6 +617,23 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
   return fi.bound() ? route_bound(op, fi) : route_unbound(op, fi);
 }
 
+// A routed call failed. If the error is one its cached kind cannot explain
+// and the fd is now something else, the failed call moved nothing: run it
+// again as what the fd is.
+__attribute__((noinline)) ssize_t route_failed(const Op& op, const FdInfo& fi, int saved_errno) {
+  if (!stale_suspect(errno)) return -1;
+  const int e = errno;
+  FdInfo now = fd_refresh(op.fd);
+  if (same_file(fi, now)) {
+    errno = e;
+    return -1;
+  }
+  errno = saved_errno;
+  ssize_t r = route_call(op, now);
+  if (r >= 0) errno = saved_errno;
+  return r;
+}
+
 }  // namespace
 
 ssize_t route(const Op& op) {
@@ -613,22 +643,12 @@ ssize_t route(const Op& op) {
   pthread_testcancel();
   // A call that succeeds leaves errno as it was (nonblocking tries and the
   // shim's own waits may set it on the way).
-  const int saved_errno = errno;
+  int* const err = &errno;
+  const int saved_errno = *err;
   FdInfo fi = fd_info(op.fd);
   ssize_t r = route_call(op, fi);
-  if (r < 0 && stale_suspect(errno)) {
-    // The failed call moved nothing: if the fd is now something else, run
-    // the call again as what it is.
-    int e = errno;
-    FdInfo now = fd_refresh(op.fd);
-    if (!same_file(fi, now)) {
-      errno = saved_errno;
-      r = route_call(op, now);
-    } else {
-      errno = e;
-    }
-  }
-  if (r >= 0) errno = saved_errno;
+  if (__builtin_expect(r < 0, 0)) return route_failed(op, fi, saved_errno);
+  *err = saved_errno;
   return r;
 }
 
@@ -642,7 +662,7 @@ int64_t run_bound_keyed(const Op& op, uint64_t key) {
 }
 
 bool repair_stale_depth() noexcept {
-  if (tl.private_fds) return false;
+  if (tl.private_fds || tl.sandboxed) return false;  // permanent pass-through: no syscall here
   const uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   // Deeper than the shim's entry: the shim itself, or a handler that
   // interrupted it on this stack — a genuine nested call.

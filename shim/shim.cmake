@@ -8,6 +8,7 @@ add_library(iowq SHARED
   ${CMAKE_CURRENT_LIST_DIR}/filecalls.cpp
   ${CMAKE_CURRENT_LIST_DIR}/interpose.cpp
   ${CMAKE_CURRENT_LIST_DIR}/lifecycle.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/signals.cpp
   ${CMAKE_CURRENT_LIST_DIR}/writebehind.cpp
   ${CMAKE_CURRENT_LIST_DIR}/syncpoints.cpp
 )

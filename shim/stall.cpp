@@ -9,6 +9,7 @@
 #include <atomic>
 
 #include "libc.hpp"
+#include "signals.hpp"
 #include "state.hpp"
 
 namespace iowq::shim {
@@ -116,7 +117,7 @@ bool ensure_thread() noexcept {
 void stall_start() noexcept { ensure_thread(); }
 
 bool stall_arm(uint64_t deadline_ns) noexcept {
-  if (!ensure_thread()) return false;
+  if (!cancel_signal_take() || !ensure_thread()) return false;  // the signal must be the shim's
   if (tl_tid_pid != g.pid) {
     tl_tid = sys::gettid();
     tl_tid_pid = g.pid;

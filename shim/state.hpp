@@ -36,6 +36,7 @@ struct Job {
 struct ThreadCtx {
   int depth = 0;           // > 0: inside the shim; nested calls pass through
   bool worker = false;     // this thread is a pool worker
+  bool sandboxed = false;  // seccomp on this thread: no syscall it did not ask for
   bool private_fds = false;  // unshare(CLONE_FILES): not the pool's; every call passes through
   bool async_cancel = false; // inside a pool wait with asynchronous cancellation on
   uint32_t cancel_sigs = 0;  // cancel signals a pool worker's handler took (a call was cut short)

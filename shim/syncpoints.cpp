@@ -22,6 +22,7 @@
 
 #include "fdtable.hpp"
 #include "libc.hpp"
+#include "signals.hpp"
 #include "state.hpp"
 #include "writebehind.hpp"
 
@@ -315,22 +316,40 @@ IOWQ_EXPORT void sync(void) {
 // exec, spawn, _exit: everything pending is written first
 // ============================================================================
 
+// ... and the program's SIG_IGN on the cancel signal goes with the new image.
+#define EXEC_WAIT(ret, name, params, args) \
+  IOWQ_EXPORT ret name params {            \
+    REAL(ret params, #name);               \
+    wait_all();                            \
+    cancel_signal_exec(true);              \
+    ret r_ = rf args;                      \
+    int e_ = errno;                        \
+    cancel_signal_exec(false);             \
+    errno = e_;                            \
+    return r_;                             \
+  }
+
 // execve and execv use the pointer resolved at start (libc.hpp): shells and
 // make call them in fork children, where a lookup would be paid every time.
 IOWQ_EXPORT int execve(const char* p, char* const a[], char* const e[]) {
   if (!real::execve) real::resolve();
   wait_all();
-  return real::execve(p, a, e);
+  cancel_signal_exec(true);
+  int r = real::execve(p, a, e);
+  int err = errno;
+  cancel_signal_exec(false);
+  errno = err;
+  return r;
 }
 IOWQ_EXPORT int execv(const char* p, char* const a[]) { return execve(p, a, environ); }
-PATH_WAIT(int, execvp, (const char* p, char* const a[]), (p, a))
-PATH_WAIT(int, execvpe, (const char* p, char* const a[], char* const e[]), (p, a, e))
-PATH_WAIT(int, fexecve, (int fd, char* const a[], char* const e[]), (fd, a, e))
-PATH_WAIT(int, posix_spawn,
+EXEC_WAIT(int, execvp, (const char* p, char* const a[]), (p, a))
+EXEC_WAIT(int, execvpe, (const char* p, char* const a[], char* const e[]), (p, a, e))
+EXEC_WAIT(int, fexecve, (int fd, char* const a[], char* const e[]), (fd, a, e))
+EXEC_WAIT(int, posix_spawn,
           (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
            char* const a[], char* const e[]),
           (pid, p, fa, at, a, e))
-PATH_WAIT(int, posix_spawnp,
+EXEC_WAIT(int, posix_spawnp,
           (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
            char* const a[], char* const e[]),
           (pid, p, fa, at, a, e))
