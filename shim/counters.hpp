@@ -19,7 +19,10 @@ namespace iowq::shim {
 enum class Sym : uint8_t {
   Write, Read, Pwrite, Pread, Pwrite64, Pread64, Writev, Readv, Pwritev, Preadv,
   Pwritev2, Preadv2, Send, Sendto, Sendmsg, Recv, Recvfrom, Recvmsg, ReadChk, PreadChk, Pread64Chk,
-  RecvChk, RecvfromChk, kCount
+  RecvChk, RecvfromChk, Connect, Accept, Accept4, Sendmmsg, Recvmmsg,
+  // The blocking file calls (DESIGN §4), bound work keyed by the file.
+  Fsync, Fdatasync, SyncFileRange, Fallocate, PosixFallocate, CopyFileRange, Sendfile, Splice, Tee,
+  kCount
 };
 constexpr int kSymCount = static_cast<int>(Sym::kCount);
 
@@ -38,6 +41,7 @@ struct Counters {
   std::atomic<uint64_t> wb_writes, wb_bytes, wb_syscalls, wb_deferred_errors, wb_pending_bytes,
       wb_peak_pending_bytes;
   iowq::Histogram caller_ns;  // caller-observed latency of routed calls
+  iowq::Histogram file_calls_ns;  // caller-observed latency of the blocking file calls
 };
 
 extern Counters g_counters;

@@ -1,6 +1,7 @@
 // shim/fdtable.hpp — what each fd is, cached.
 //
-// The first routed call on an fd classifies it (fstat + F_GETFL, ~0.3 us);
+// The first routed call on an fd classifies it (fstat + F_GETFL, ~0.3 us;
+// files of kernel pseudo-filesystems, which may block, count as char devices);
 // later calls read the cache (two loads). An entry is dropped when the shim
 // sees the fd change meaning: close, close_range, dup2/dup3/F_DUPFD* onto it,
 // fcntl(F_SETFL)/ioctl(FIONBIO) on it, and the libc calls that close fds
@@ -46,6 +47,9 @@ extern FdEntry g_fdtab[kMaxFd];
 // Returns the cached or fresh classification. kind == Bad when fstat failed:
 // the caller passes the call through so libc reports the error itself.
 FdInfo fd_info(int fd) noexcept;
+// Drops the entry and classifies the fd afresh (a call failed in a way its
+// cached kind cannot explain: the number may now be another file).
+FdInfo fd_refresh(int fd) noexcept;
 void fd_forget(int fd) noexcept;
 void fd_forget_range(unsigned lo, unsigned hi) noexcept;
 // Route bit (RouteBits) of a kind; 0 for kinds never routed.

@@ -11,7 +11,7 @@ for src in sorted(here.glob("*.cpp")):
     # IOWQ_EXPORT [__attribute__((...))] <type...> name(
     for m in re.finditer(r"IOWQ_EXPORT\s+(?:__attribute__\(\([^)]*\)\)\s+)?[^\n(]*?\b(\w+)\s*\(", text):
         names.add(m.group(1))
-    names.update(re.findall(r"^PATH_WAIT\(\s*[^,]+,\s*(\w+)", text, re.M))
+    names.update(re.findall(r"^(?:PATH|EXEC)_WAIT\(\s*[^,]+,\s*(\w+)", text, re.M))
     names.update(re.findall(r"^OPEN(?:AT)?_VA\((\w+)\)", text, re.M))
 names.discard("__attribute__")
 names.discard("name")  # the OPEN*_VA macro bodies

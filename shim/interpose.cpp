@@ -3,11 +3,14 @@
 // Each one is: bypass check (shim inactive or nested → the real function),
 // else build an Op and route() it. The bypass check is two loads, which is
 // the whole cost of a call the shim does not handle.
+#include <dlfcn.h>
 #include <errno.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "fdtable.hpp"
 #include "libc.hpp"
 #include "route.hpp"
 #include "state.hpp"
@@ -30,6 +33,11 @@ ssize_t p_send(const Op& o) { return real::sendto(o.fd, o.buf, o.len, o.flags, o
 ssize_t p_recv(const Op& o) { return real::recvfrom(o.fd, o.buf, o.len, o.flags, o.addr, o.addrlenp); }
 ssize_t p_sendmsg(const Op& o) { return real::sendmsg(o.fd, o.msg, o.flags); }
 ssize_t p_recvmsg(const Op& o) { return real::recvmsg(o.fd, o.msg, o.flags); }
+ssize_t p_connect(const Op& o) { return real::connect(o.fd, o.addr, o.addrlen); }
+ssize_t p_accept(const Op& o) { return real::accept(o.fd, o.addr, o.addrlenp); }
+ssize_t p_accept4(const Op& o) { return real::accept4(o.fd, o.addr, o.addrlenp, o.flags); }
+ssize_t p_sendmmsg(const Op& o) { return real::sendmmsg(o.fd, o.mmsg, o.vlen, o.flags); }
+ssize_t p_recvmmsg(const Op& o) { return real::recvmmsg(o.fd, o.mmsg, o.vlen, o.flags, o.timeout); }
 
 // Counts a call the shim hands to libc untouched (arguments libc rejects).
 inline ssize_t passthrough(Sym s, ssize_t r) {
@@ -215,6 +223,75 @@ IOWQ_EXPORT ssize_t recvmsg(int fd, struct msghdr* m, int flags) {
   o.flags = flags;
   o.plain = p_recvmsg;
   return route(o);
+}
+
+// connect, accept: blocking socket calls with stall timeouts (a stalled
+// connect fails with ETIMEDOUT and is aborted, as a failed connect leaves the
+// socket); the mmsg calls batch several send/recv.
+IOWQ_EXPORT int connect(int fd, const struct sockaddr* a, socklen_t al) {
+  if (bypass()) return real::connect(fd, a, al);
+  Op o{OpKind::Connect, Sym::Connect, fd};
+  o.addr = const_cast<struct sockaddr*>(a);
+  o.addrlen = al;
+  o.plain = p_connect;
+  return static_cast<int>(route(o));
+}
+
+IOWQ_EXPORT int accept(int fd, struct sockaddr* a, socklen_t* al) {
+  if (bypass()) return real::accept(fd, a, al);
+  Op o{OpKind::Accept, Sym::Accept, fd};
+  o.addr = a;
+  o.addrlenp = al;
+  o.plain = p_accept;
+  int r = static_cast<int>(route(o));
+  if (r >= 0) fd_forget(r);
+  return r;
+}
+
+IOWQ_EXPORT int accept4(int fd, struct sockaddr* a, socklen_t* al, int flags) {
+  if (bypass()) return real::accept4(fd, a, al, flags);
+  Op o{OpKind::Accept, Sym::Accept4, fd};
+  o.addr = a;
+  o.addrlenp = al;
+  o.flags = flags;
+  o.plain = p_accept4;
+  int r = static_cast<int>(route(o));
+  if (r >= 0) fd_forget(r);
+  return r;
+}
+
+IOWQ_EXPORT int sendmmsg(int fd, struct mmsghdr* v, unsigned n, int flags) {
+  if (bypass()) return real::sendmmsg(fd, v, n, flags);
+  Op o{OpKind::Sendmmsg, Sym::Sendmmsg, fd};
+  o.mmsg = v;
+  o.vlen = n;
+  o.flags = flags;
+  o.plain = p_sendmmsg;
+  return static_cast<int>(route(o));
+}
+
+IOWQ_EXPORT int recvmmsg(int fd, struct mmsghdr* v, unsigned n, int flags, struct timespec* t) {
+  if (bypass()) return real::recvmmsg(fd, v, n, flags, t);
+  Op o{OpKind::Recvmmsg, Sym::Recvmmsg, fd};
+  o.mmsg = v;
+  o.vlen = n;
+  o.flags = flags;
+  o.timeout = t;
+  o.plain = p_recvmmsg;
+  return static_cast<int>(route(o));
+}
+
+// A thread with its own fd table is not the pool's (its fd numbers name
+// other files than the workers' and the fd cache's): from now on every call
+// it makes passes straight through.
+IOWQ_EXPORT int unshare(int flags) {
+  static int (*real_unshare)(int) = reinterpret_cast<int (*)(int)>(dlsym(RTLD_NEXT, "unshare"));
+  int r = real_unshare(flags);
+  if (r == 0 && (flags & CLONE_FILES) && !tl.private_fds) {
+    tl.private_fds = true;
+    tl.depth += kPrivateFdsDepth;
+  }
+  return r;
 }
 
 // ---- _FORTIFY_SOURCE entry points ---------------------------------------------

@@ -2,6 +2,7 @@
 #include "libc.hpp"
 
 #include <dlfcn.h>
+#include <linux/futex.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -44,7 +45,44 @@ int64_t recvfrom(int fd, void* b, size_t n, int fl, struct sockaddr* a, socklen_
 }
 int64_t sendmsg(int fd, const struct msghdr* m, int fl) noexcept { return raw(SYS_sendmsg, fd, L(m), fl); }
 int64_t recvmsg(int fd, struct msghdr* m, int fl) noexcept { return raw(SYS_recvmsg, fd, L(m), fl); }
+int64_t connect(int fd, const struct sockaddr* a, socklen_t al) noexcept { return raw(SYS_connect, fd, L(a), al); }
+int64_t accept4(int fd, struct sockaddr* a, socklen_t* al, int fl) noexcept {
+  return raw(SYS_accept4, fd, L(a), L(al), fl);
+}
+int64_t sendmmsg(int fd, struct mmsghdr* v, unsigned n, int fl) noexcept { return raw(SYS_sendmmsg, fd, L(v), n, fl); }
+int64_t recvmmsg(int fd, struct mmsghdr* v, unsigned n, int fl, struct timespec* t) noexcept {
+  return raw(SYS_recvmmsg, fd, L(v), n, fl, L(t));
+}
+int64_t fsync(int fd) noexcept { return raw(SYS_fsync, fd); }
+int64_t fdatasync(int fd) noexcept { return raw(SYS_fdatasync, fd); }
+int64_t sync_file_range(int fd, off_t off, off_t n, unsigned fl) noexcept {
+  return raw(SYS_sync_file_range, fd, L(off), L(n), fl);
+}
+int64_t fallocate(int fd, int mode, off_t off, off_t len) noexcept { return raw(SYS_fallocate, fd, mode, L(off), L(len)); }
+int64_t copy_file_range(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl) noexcept {
+  return raw(SYS_copy_file_range, in, L(oin), out, L(oout), L(n), fl);
+}
+int64_t sendfile(int out, int in, loff_t* off, size_t n) noexcept { return raw(SYS_sendfile, out, in, L(off), L(n)); }
+int64_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl) noexcept {
+  return raw(SYS_splice, in, L(oin), out, L(oout), L(n), fl);
+}
+int64_t tee(int in, int out, size_t n, unsigned fl) noexcept { return raw(SYS_tee, in, out, L(n), fl); }
+int64_t wait_connected(int fd) noexcept {
+  struct pollfd p = {fd, POLLOUT, 0};
+  int64_t r = raw(SYS_poll, L(&p), 1, -1);
+  if (r < 0) return r;
+  int err = 0;
+  socklen_t len = sizeof err;
+  r = raw(SYS_getsockopt, fd, SOL_SOCKET, SO_ERROR, L(&err), L(&len));
+  return r < 0 ? r : -err;
+}
+int64_t disconnect(int fd) noexcept {
+  struct sockaddr unspec = {};
+  unspec.sa_family = AF_UNSPEC;
+  return raw(SYS_connect, fd, L(&unspec), sizeof unspec);
+}
 int64_t fstat(int fd, struct stat* st) noexcept { return raw(SYS_fstat, fd, L(st)); }
+int64_t fstatfs(int fd, struct statfs* st) noexcept { return raw(SYS_fstatfs, fd, L(st)); }
 int64_t fcntl(int fd, int cmd, long arg) noexcept { return raw(SYS_fcntl, fd, cmd, arg); }
 int64_t ioctl(int fd, unsigned long req, void* arg) noexcept { return raw(SYS_ioctl, fd, L(req), L(arg)); }
 int64_t poll1(int fd, short events) noexcept {
@@ -55,16 +93,35 @@ int64_t poll1(int fd, short events) noexcept {
 int getpid() noexcept { return static_cast<int>(raw(SYS_getpid)); }
 int gettid() noexcept { return static_cast<int>(raw(SYS_gettid)); }
 int tgkill(int tgid, int tid, int sig) noexcept { return static_cast<int>(raw(SYS_tgkill, tgid, tid, sig)); }
+int64_t thread_sigmask(int how, const uint64_t* set, uint64_t* old) noexcept {
+  return raw(SYS_rt_sigprocmask, how, L(set), L(old), 8);
+}
 bool take_pending(int sig) noexcept {
   uint64_t set = 1ull << (sig - 1);
   struct timespec zero = {0, 0};
   return raw(SYS_rt_sigtimedwait, L(&set), 0, L(&zero), 8) == sig;
 }
+int64_t rt_sigaction(int sig, const KSigaction* act, KSigaction* old) noexcept {
+  return raw(SYS_rt_sigaction, sig, L(act), L(old), 8);
+}
+int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept {
+  return raw(SYS_rt_sigqueueinfo, pid, sig, L(info));
+}
+void sigmask_all(uint64_t* old) noexcept {
+  uint64_t all = ~0ull;
+  raw(SYS_rt_sigprocmask, SIG_SETMASK, L(&all), L(old), 8);
+}
+void sigmask_set(uint64_t mask) noexcept { raw(SYS_rt_sigprocmask, SIG_SETMASK, L(&mask), 0, 8); }
 uint64_t now_ns() noexcept {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
+int64_t futex_wait(std::atomic<uint32_t>* w, uint32_t expected, uint64_t timeout_ns) noexcept {
+  struct timespec ts = {static_cast<time_t>(timeout_ns / 1000000000ull), static_cast<long>(timeout_ns % 1000000000ull)};
+  return raw(SYS_futex, L(w), FUTEX_WAIT_PRIVATE, expected, timeout_ns ? L(&ts) : 0);
+}
+int64_t futex_wake(std::atomic<uint32_t>* w, int n) noexcept { return raw(SYS_futex, L(w), FUTEX_WAKE_PRIVATE, n); }
 #undef L
 }  // namespace sys
 
@@ -92,6 +149,14 @@ ssize_t fb_read_chk(int fd, void* b, size_t n, size_t) { return fb_read(fd, b, n
 ssize_t fb_pread_chk(int fd, void* b, size_t n, off_t o, size_t) { return fb_pread(fd, b, n, o); }
 ssize_t fb_recv_chk(int fd, void* b, size_t n, size_t, int f) { return fb_recv(fd, b, n, f); }
 ssize_t fb_recvfrom_chk(int fd, void* b, size_t n, size_t, int f, struct sockaddr* a, socklen_t* l) { return fb_recvfrom(fd, b, n, f, a, l); }
+int iret(int64_t r) { return static_cast<int>(ret(r)); }
+int fb_connect(int fd, const struct sockaddr* a, socklen_t l) { return iret(sys::connect(fd, a, l)); }
+int fb_accept(int fd, struct sockaddr* a, socklen_t* l) { return iret(sys::accept4(fd, a, l, 0)); }
+int fb_accept4(int fd, struct sockaddr* a, socklen_t* l, int f) { return iret(sys::accept4(fd, a, l, f)); }
+int fb_sendmmsg(int fd, struct mmsghdr* v, unsigned n, int f) { return iret(sys::sendmmsg(fd, v, n, f)); }
+int fb_recvmmsg(int fd, struct mmsghdr* v, unsigned n, int f, struct timespec* t) {
+  return iret(sys::recvmmsg(fd, v, n, f, t));
+}
 int fb_close(int fd) { return static_cast<int>(ret(syscall(SYS_close, fd) == 0 ? 0 : -errno)); }
 }  // namespace
 
@@ -117,6 +182,11 @@ ssize_t (*pread_chk)(int, void*, size_t, off_t, size_t) = fb_pread_chk;
 ssize_t (*pread64_chk)(int, void*, size_t, off_t, size_t) = fb_pread_chk;
 ssize_t (*recv_chk)(int, void*, size_t, size_t, int) = fb_recv_chk;
 ssize_t (*recvfrom_chk)(int, void*, size_t, size_t, int, struct sockaddr*, socklen_t*) = fb_recvfrom_chk;
+int (*connect)(int, const struct sockaddr*, socklen_t) = fb_connect;
+int (*accept)(int, struct sockaddr*, socklen_t*) = fb_accept;
+int (*accept4)(int, struct sockaddr*, socklen_t*, int) = fb_accept4;
+int (*sendmmsg)(int, struct mmsghdr*, unsigned, int) = fb_sendmmsg;
+int (*recvmmsg)(int, struct mmsghdr*, unsigned, int, struct timespec*) = fb_recvmmsg;
 int (*close)(int) = fb_close;
 int (*close_range)(unsigned, unsigned, int) = nullptr;
 int (*dup2)(int, int) = nullptr;
@@ -126,6 +196,8 @@ int (*ioctl)(int, unsigned long, ...) = nullptr;
 int (*fclose)(FILE*) = nullptr;
 int (*sigaction)(int, const struct sigaction*, struct sigaction*) = nullptr;
 pid_t (*fork)(void) = nullptr;
+void (*_exit)(int) = nullptr;
+int (*execve)(const char*, char* const[], char* const[]) = nullptr;
 
 template <class F>
 static void set(F*& slot, const char* name) {
@@ -154,6 +226,11 @@ void resolve() noexcept {
   set(pread64_chk, "__pread64_chk");
   set(recv_chk, "__recv_chk");
   set(recvfrom_chk, "__recvfrom_chk");
+  set(connect, "connect");
+  set(accept, "accept");
+  set(accept4, "accept4");
+  set(sendmmsg, "sendmmsg");
+  set(recvmmsg, "recvmmsg");
   set(close, "close");
   set(close_range, "close_range");
   set(dup2, "dup2");
@@ -164,6 +241,8 @@ void resolve() noexcept {
   set(fclose, "fclose");
   set(sigaction, "sigaction");
   set(fork, "fork");
+  set(_exit, "_exit");
+  set(execve, "execve");
 }
 }  // namespace real
 }  // namespace iowq::shim

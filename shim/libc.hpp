@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstdint>
 
 namespace iowq::shim {
@@ -44,6 +46,11 @@ extern ssize_t (*pread_chk)(int, void*, size_t, off_t, size_t);
 extern ssize_t (*pread64_chk)(int, void*, size_t, off_t, size_t);
 extern ssize_t (*recv_chk)(int, void*, size_t, size_t, int);
 extern ssize_t (*recvfrom_chk)(int, void*, size_t, size_t, int, struct sockaddr*, socklen_t*);
+extern int (*connect)(int, const struct sockaddr*, socklen_t);
+extern int (*accept)(int, struct sockaddr*, socklen_t*);
+extern int (*accept4)(int, struct sockaddr*, socklen_t*, int);
+extern int (*sendmmsg)(int, struct mmsghdr*, unsigned, int);
+extern int (*recvmmsg)(int, struct mmsghdr*, unsigned, int, struct timespec*);
 extern int (*close)(int);
 extern int (*close_range)(unsigned, unsigned, int);
 extern int (*dup2)(int, int);
@@ -53,6 +60,10 @@ extern int (*ioctl)(int, unsigned long, ...);
 extern int (*fclose)(FILE*);
 extern int (*sigaction)(int, const struct sigaction*, struct sigaction*);
 extern pid_t (*fork)(void);
+// Resolved here, not on first use: a fork child calling them would otherwise
+// pay a dlsym (and its page faults) every time.
+extern void (*_exit)(int);
+extern int (*execve)(const char*, char* const[], char* const[]);
 void resolve() noexcept;  // constructor only
 }  // namespace real
 
@@ -70,16 +81,60 @@ int64_t sendto(int fd, const void* b, size_t n, int flags, const struct sockaddr
 int64_t recvfrom(int fd, void* b, size_t n, int flags, struct sockaddr* a, socklen_t* al) noexcept;
 int64_t sendmsg(int fd, const struct msghdr* m, int flags) noexcept;
 int64_t recvmsg(int fd, struct msghdr* m, int flags) noexcept;
+int64_t connect(int fd, const struct sockaddr* a, socklen_t al) noexcept;
+int64_t accept4(int fd, struct sockaddr* a, socklen_t* al, int flags) noexcept;
+int64_t sendmmsg(int fd, struct mmsghdr* v, unsigned n, int flags) noexcept;
+int64_t recvmmsg(int fd, struct mmsghdr* v, unsigned n, int flags, struct timespec* t) noexcept;
+int64_t fsync(int fd) noexcept;
+int64_t fdatasync(int fd) noexcept;
+int64_t sync_file_range(int fd, off_t off, off_t n, unsigned flags) noexcept;
+int64_t fallocate(int fd, int mode, off_t off, off_t len) noexcept;
+int64_t copy_file_range(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned flags) noexcept;
+int64_t sendfile(int out, int in, loff_t* off, size_t n) noexcept;
+int64_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned flags) noexcept;
+int64_t tee(int in, int out, size_t n, unsigned flags) noexcept;
+// Waits (poll, interruptible) for a connect in progress to finish; returns
+// its outcome (0 or -errno from SO_ERROR), or -EINTR.
+int64_t wait_connected(int fd) noexcept;
+// Aborts a pending connect: the socket is left as after a failed connect.
+int64_t disconnect(int fd) noexcept;
 int64_t fstat(int fd, struct stat* st) noexcept;
+int64_t fstatfs(int fd, struct statfs* st) noexcept;
 int64_t fcntl(int fd, int cmd, long arg) noexcept;
 int64_t ioctl(int fd, unsigned long req, void* arg) noexcept;
 int64_t poll1(int fd, short events) noexcept;  // 0 timeout; returns revents or -errno
 int getpid() noexcept;
 int gettid() noexcept;
 int tgkill(int tgid, int tid, int sig) noexcept;
+// rt_sigprocmask on the calling thread with kernel sigsets (64 signals).
+int64_t thread_sigmask(int how, const uint64_t* set, uint64_t* old) noexcept;
 // Consumes a pending `sig` of the calling thread, if any (it must be blocked).
 bool take_pending(int sig) noexcept;
+// The kernel's struct sigaction (x86-64, aarch64 layout).
+struct KSigaction {
+  void* handler;
+  unsigned long flags;
+  void* restorer;
+  uint64_t mask;
+};
+int64_t rt_sigaction(int sig, const KSigaction* act, KSigaction* old) noexcept;
+int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept;
+// Blocks every signal on the calling thread (old mask in *old); set restores.
+void sigmask_all(uint64_t* old) noexcept;
+void sigmask_set(uint64_t mask) noexcept;
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#else
+  asm volatile("" ::: "memory");
+#endif
+}
 uint64_t now_ns() noexcept;
+// FUTEX_WAIT_PRIVATE while *w == expected; timeout_ns relative, 0 = none.
+int64_t futex_wait(std::atomic<uint32_t>* w, uint32_t expected, uint64_t timeout_ns = 0) noexcept;
+int64_t futex_wake(std::atomic<uint32_t>* w, int n) noexcept;
 }  // namespace sys
 
 }  // namespace iowq::shim

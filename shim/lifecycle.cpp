@@ -1,6 +1,6 @@
 // shim/lifecycle.cpp — the shim's life in a process: constructor, options,
-// logging, starting the pool, fork, the cancel signal's protection, the fd
-// hooks that keep fdtable honest, and the report at exit.
+// logging, starting the pool, fork, the fd hooks that keep fdtable honest,
+// and the report at exit. (The cancel signal: signals.cpp.)
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -12,13 +12,18 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <unwind.h>
+
+#include <new>
 
 #include "callsites.hpp"
 #include "fdtable.hpp"
 #include "libc.hpp"
 #include "report.hpp"
+#include "stall.hpp"
 #include "state.hpp"
 #include "writebehind.hpp"
 
@@ -28,7 +33,9 @@ extern char** environ;
 
 namespace iowq::shim {
 
-Shim g;
+// constinit: a dynamic initialiser would run after iowq_init (priority 101)
+// and wipe the state it set up.
+constinit Shim g;
 constinit thread_local ThreadCtx tl __attribute__((tls_model("initial-exec")));
 
 namespace {
@@ -51,42 +58,9 @@ void emit(const char* line, size_t n) noexcept {
   sys::write(2, line, n);
 }
 
-void warn_cb(const char* msg, void*) noexcept {
-  char buf[1200];
-  int n = snprintf(buf, sizeof buf, "%s\n", msg);
-  if (n > 0) emit(buf, static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1);
-}
-
-// ============================================================================
-// The cancel signal: the pool owns the real disposition; the program sees
-// and sets a virtual one, which the shim's handler honours on its threads.
-// ============================================================================
-
-struct sigaction g_app_action;  // the program's view (SIG_DFL at start)
-
-void cancel_handler(int sig, siginfo_t* si, void* uc) {
-  if (tl.worker) return;  // a pool cancel: interrupting the syscall is the point
-  struct sigaction a = g_app_action;
-  if (a.sa_handler == SIG_IGN) return;
-  if (a.sa_handler == SIG_DFL) {
-    // Default action of a real-time signal (or SIGUSR*) is to terminate.
-    struct sigaction d = {};
-    d.sa_handler = SIG_DFL;
-    real::sigaction(sig, &d, nullptr);
-    sys::tgkill(sys::getpid(), sys::gettid(), sig);
-    return;
-  }
-  if (a.sa_flags & SA_SIGINFO) a.sa_sigaction(sig, si, uc);
-  else a.sa_handler(sig);
-}
-
-void install_cancel_handler() noexcept {
-  struct sigaction sa = {};
-  sa.sa_sigaction = cancel_handler;
-  sa.sa_flags = SA_SIGINFO;  // never SA_RESTART: it must interrupt syscalls
-  sigemptyset(&sa.sa_mask);
-  real::sigaction(g.sig, &sa, nullptr);
-}
+// Option warnings and the IOWQ_LOG=info lines go through log_line too.
+void warn_cb(const char* msg, void*) noexcept { log_line(LogLevel::Warn, "%s", msg); }
+void info_cb(const char* msg, void*) noexcept { log_line(LogLevel::Info, "iowq:   %s", msg); }
 
 // IOWQ_STATS=stderr, but programs (coreutils' close_stdout) close fd 2 on the
 // way out: keep a close-on-exec copy taken at that moment for the report.
@@ -110,7 +84,7 @@ void atfork_child() {
     g_saved_stderr = -1;
   }
   if (g.pool) g.pool->reset_after_fork();
-  g.pool_state.store(0);
+  if (g.pool_state.load() != 0) g.pool_state.store(0);  // no store: no page copy
   reset_counters(g_counters);
   if (g.cfg.callsites) callsites_reset();
   wb_after_fork_child();
@@ -178,8 +152,12 @@ bool ensure_pool() noexcept {
   if (!g.pool_state.compare_exchange_strong(s, 1)) return false;
   // Built on first need: a process that never needs the pool pays for
   // neither its memory nor its topology probe.
-  if (!g.pool) g.pool = make_pool();
-  int rc = g.pool->start();
+  int rc = -ENOMEM;
+  try {  // std::bad_alloc never reaches the host: the calls run inline
+    if (!g.pool) g.pool = make_pool();
+    rc = g.pool->start();
+  } catch (const std::bad_alloc&) {
+  }
   g.pool_state.store(rc == 0 ? 2 : -1, std::memory_order_release);
   if (rc != 0) log_line(LogLevel::Warn, "iowq: cannot start the pool (%s); calls run inline", strerror(-rc));
   return rc == 0;
@@ -189,23 +167,41 @@ bool ensure_pool() noexcept {
 // Constructor and destructor
 // ============================================================================
 
+// libiowq.so carries its own copy of the unwinder (-static-libgcc: no
+// libgcc_s.so to load in every process). A pthread_cancel is unwound by
+// libgcc_s, which glibc loads then, and it calls our frames' personality,
+// whose _Unwind_Set* are our copy's: that copy's register-size table is
+// filled on its first own unwind, so take one (one frame) before anything
+// can be cancelled inside the shim.
+static _Unwind_Reason_Code stop_at_first(struct _Unwind_Context*, void*) { return _URC_END_OF_STACK; }
+static void unwinder_init() noexcept { _Unwind_Backtrace(stop_at_first, nullptr); }
+
 __attribute__((constructor(101))) static void iowq_init() {
   Nest nest;  // anything called from here passes straight through
   real::resolve();
+  unwinder_init();
   g.pid = sys::getpid();
   const char* const* envp = getauxval(AT_SECURE) ? nullptr : environ;
-  parse_config(envp, &g.cfg, warn_cb, nullptr);
+  // Twice: the first pass learns IOWQ_LOG and IOWQ_LOG_FILE, so the second
+  // one's warnings go where, and only if, the user asked.
+  parse_config(envp, &g.cfg, nullptr, nullptr);
+  Config again;
+  parse_config(envp, &again, warn_cb, nullptr);
   g.program = program_invocation_short_name ? program_invocation_short_name : "";
+  if (g.cfg.log >= LogLevel::Info) {
+    log_line(LogLevel::Info, "iowq: iowq %s in pid %d (%s); effective options:", kVersion, g.pid, g.program);
+    describe_config(g.cfg, info_cb, nullptr);
+  }
   if (g.cfg.disable || !cmd_selected(g.cfg, g.program)) return;
   g.sig = g.cfg.signal ? g.cfg.signal : iowq::Options::default_cancel_signal();
   g.stall_ns = g.cfg.stall_ms * 1000000ull;
-  g_app_action.sa_handler = SIG_DFL;
-  install_cancel_handler();
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   if (g.cfg.callsites) callsites_init(g.cfg.callsites > 8 ? g.cfg.callsites : 8);
   wb_init();
   // Modes that always need the pool start it here, outside any signal handler.
-  if (g.cfg.mode == Mode::Pool || g.cfg.stall_ms || g.cfg.write_behind) ensure_pool();
+  // (auto mode with a stall timeout needs only the stall thread: sockets wait in the caller.)
+  if (g.cfg.mode == Mode::Pool || g.cfg.write_behind) ensure_pool();
+  if (g.cfg.stall_ms) stall_start();
   g.active.store(true, std::memory_order_release);
 }
 
@@ -221,39 +217,11 @@ __attribute__((destructor(101))) static void iowq_fini() {
 using namespace iowq::shim;
 
 // ============================================================================
-// Signal disposition of the cancel signal, virtualised
-// ============================================================================
-
-IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
-  if (!real::sigaction) real::resolve();
-  if (sig != g.sig || !g.active.load() || tl.depth) return real::sigaction(sig, act, old);
-  struct sigaction prev = g_app_action;
-  if (act) g_app_action = *act;
-  if (old) *old = prev;
-  return 0;
-}
-
-IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
-  // Other signals: libc's own signal() (it honours siginterrupt()).
-  if (sig != g.sig || !g.active.load() || tl.depth) {
-    static sighandler_t (*real_signal)(int, sighandler_t) =
-        reinterpret_cast<sighandler_t (*)(int, sighandler_t)>(dlsym(RTLD_NEXT, "signal"));
-    return real_signal(sig, h);
-  }
-  struct sigaction act = {}, old = {};
-  act.sa_handler = h;
-  sigemptyset(&act.sa_mask);
-  act.sa_flags = SA_RESTART;  // BSD semantics, as glibc's signal()
-  if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
-  return old.sa_handler;
-}
-
-// ============================================================================
 // fd lifecycle: what makes the fd cache trustworthy
 // ============================================================================
 
 IOWQ_EXPORT int close(int fd) {
-  if (g.active.load(std::memory_order_relaxed)) {
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     int err = wb_sync_fd(fd);
     fd_forget(fd);
     keep_stderr(fd);
@@ -264,12 +232,13 @@ IOWQ_EXPORT int close(int fd) {
     }
     return r;
   }
+  fd_forget(fd);
   return real::close(fd);
 }
 
 IOWQ_EXPORT int close_range(unsigned lo, unsigned hi, int flags) {
   if (g.active.load(std::memory_order_relaxed)) {
-    wb_sync_all();
+    if (!tl.sandboxed) wb_sync_all();
     fd_forget_range(lo, hi);
   }
   if (!real::close_range) {
@@ -283,7 +252,7 @@ IOWQ_EXPORT int close_range(unsigned lo, unsigned hi, int flags) {
 IOWQ_EXPORT void closefrom(int lo) {
   static void (*real_closefrom)(int) = reinterpret_cast<void (*)(int)>(dlsym(RTLD_NEXT, "closefrom"));
   if (g.active.load(std::memory_order_relaxed)) {
-    wb_sync_all();
+    if (!tl.sandboxed) wb_sync_all();
     if (lo >= 0) fd_forget_range(static_cast<unsigned>(lo), ~0u);
   }
   if (real_closefrom) real_closefrom(lo);
@@ -291,7 +260,7 @@ IOWQ_EXPORT void closefrom(int lo) {
 }
 
 IOWQ_EXPORT int dup2(int oldfd, int newfd) {
-  if (g.active.load(std::memory_order_relaxed)) {
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     wb_sync_fd(oldfd);
     if (oldfd != newfd) wb_sync_fd(newfd);
   }
@@ -301,7 +270,7 @@ IOWQ_EXPORT int dup2(int oldfd, int newfd) {
 }
 
 IOWQ_EXPORT int dup3(int oldfd, int newfd, int flags) {
-  if (g.active.load(std::memory_order_relaxed)) {
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     wb_sync_fd(oldfd);
     wb_sync_fd(newfd);
   }
@@ -311,7 +280,7 @@ IOWQ_EXPORT int dup3(int oldfd, int newfd, int flags) {
 }
 
 static int fcntl_common(int fd, int cmd, long arg) {
-  if (g.active.load(std::memory_order_relaxed)) {
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     int err = wb_sync_fd(fd);
     if (err) {
       errno = err;
@@ -354,7 +323,7 @@ IOWQ_EXPORT int ioctl(int fd, unsigned long req, ...) {
 // libc closes these fds internally, where the close() above never sees it.
 IOWQ_EXPORT int fclose(FILE* f) {
   if (!real::fclose) real::resolve();
-  if (f && g.active.load(std::memory_order_relaxed)) {
+  if (f && g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     int fd = fileno(f);
     if (fd >= 0) {
       wb_sync_fd(fd);
@@ -375,4 +344,36 @@ IOWQ_EXPORT int pclose(FILE* f) {
   static int (*real_pclose)(FILE*) = reinterpret_cast<int (*)(FILE*)>(dlsym(RTLD_NEXT, "pclose"));
   if (f) fd_forget(fileno(f));
   return real_pclose(f);
+}
+
+// ============================================================================
+// Sandboxed threads: after seccomp is set on a thread (strict mode allows
+// only read, write, _exit and sigreturn; a filter, whatever the program
+// chose), the shim must not issue a syscall of its own there — so every
+// call of that thread passes straight through, as a nested call does.
+// (syscall(SYS_seccomp) is not interposed: the shim's own raw syscalls go
+// through syscall(), and a filter inherited from the parent cannot be seen.)
+// ============================================================================
+
+IOWQ_EXPORT int prctl(int option, ...) {
+  static int (*real_prctl)(int, ...) = reinterpret_cast<int (*)(int, ...)>(dlsym(RTLD_NEXT, "prctl"));
+  va_list ap;
+  va_start(ap, option);
+  unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+  unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+  va_end(ap);
+  if (option == PR_SET_SECCOMP && !tl.sandboxed) {
+    // Marked first: once the call succeeds, nothing else may run here.
+    tl.sandboxed = true;
+    ++tl.depth;
+    int r = real_prctl(option, a2, a3, a4, a5);
+    if (r != 0) {
+      int e = errno;
+      --tl.depth;
+      tl.sandboxed = false;
+      errno = e;
+    }
+    return r;
+  }
+  return real_prctl(option, a2, a3, a4, a5);
 }

@@ -28,7 +28,7 @@ struct Facts {
   uint64_t workers_created = 0, workers_max_alive = 0;
   uint64_t stall_timeouts = 0, cancel_running = 0, cancel_pending = 0;
   uint64_t wb_writes = 0, wb_bytes = 0, wb_syscalls = 0, wb_deferred_errors = 0, wb_peak = 0;
-  Pct queue_wait, service, caller;
+  Pct queue_wait, service, caller, file_calls;
   std::vector<Callsite> callsites;
 };
 
@@ -60,6 +60,7 @@ Facts gather(const ReportInput& in) {
     f.wb_deferred_errors = ld(c->wb_deferred_errors);
     f.wb_peak = ld(c->wb_peak_pending_bytes);
     f.caller = {c->caller_ns.percentile(50), c->caller_ns.percentile(99)};
+    f.file_calls = {c->file_calls_ns.percentile(50), c->file_calls_ns.percentile(99)};
   }
   // The shim and the pool may both count the same cancels: never add them.
   f.cancel_running = std::max(f.cancel_running, in.pool.cancel_running);
@@ -229,6 +230,7 @@ std::string format_report_json(const ReportInput& in) {
   json_pct(o, "queue_wait", f.queue_wait, false);
   json_pct(o, "service", f.service, true);
   json_pct(o, "caller", f.caller, true);
+  json_pct(o, "file_calls", f.file_calls, true);
   o += "},\n \"worker_tids\": [";
   for (size_t i = 0; i < in.worker_tids.size(); ++i) {
     if (i) o += ", ";
@@ -279,6 +281,7 @@ std::string format_report_text(const ReportInput& in) {
   tprintf(o, "    %-14s %12lu %12lu\n", "queue wait", f.queue_wait.p50, f.queue_wait.p99);
   tprintf(o, "    %-14s %12lu %12lu\n", "service", f.service.p50, f.service.p99);
   tprintf(o, "    %-14s %12lu %12lu\n", "caller", f.caller.p50, f.caller.p99);
+  tprintf(o, "    %-14s %12lu %12lu\n", "file calls", f.file_calls.p50, f.file_calls.p99);
   o += "  worker tids     ";
   if (in.worker_tids.empty()) o += " (none)";
   for (int t : in.worker_tids) tprintf(o, " %d", t);

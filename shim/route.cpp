@@ -22,6 +22,8 @@
 #include "callsites.hpp"
 #include "fdtable.hpp"
 #include "libc.hpp"
+#include "signals.hpp"
+#include "stall.hpp"
 #include "state.hpp"
 #include "writebehind.hpp"
 
@@ -83,10 +85,22 @@ void worker_fn(iowq::Work* w) {
   tl.worker = true;
   Job* j = static_cast<Job*>(w->ctx);
   int64_t r;
+  bool again = false;
   for (;;) {
+    cancel_signal_in_call(true);
     r = exec_raw(j->op);
+    cancel_signal_in_call(false);
+    // An interrupted connect goes on in the kernel: asked again it says
+    // EALREADY while in progress and EISCONN once it succeeded.
+    if (again && j->op.kind == OpKind::Connect) {
+      if (r == -EISCONN) r = 0;
+      if (r == -EALREADY) r = sys::wait_connected(j->op.fd);
+    }
     // EINTR without a cancel: the pool's signal was meant for an earlier item.
-    if (r == -EINTR && !w->cancelled()) continue;
+    if (r == -EINTR && !w->cancelled()) {
+      again = true;
+      continue;
+    }
     break;
   }
   // The kernel sends SIGPIPE/SIGXFSZ to the thread that made the syscall; it
@@ -108,25 +122,32 @@ struct WaitGuard {
   }
 };
 
-void warn_stall(const Op& op) noexcept {
+// One warning per stall, saying truthfully what the caller got.
+void warn_stall(const Op& op, int64_t returned) noexcept {
   const char* where = "";
   char site[200], buf[256] = "";
   if (g.cfg.callsites && callsites_caller(site, sizeof site)) {
     snprintf(buf, sizeof buf, " (called from %s)", site);
     where = buf;
   }
-  log_line(LogLevel::Warn, "iowq: stall timeout: %s on fd %d made no progress for %llu ms; returned ETIMEDOUT%s",
-           kSymNames[static_cast<int>(op.sym)], op.fd,
-           static_cast<unsigned long long>(g.cfg.stall_ms), where);
+  char what[64];
+  if (returned > 0) snprintf(what, sizeof what, "the %lld bytes already transferred", static_cast<long long>(returned));
+  else snprintf(what, sizeof what, "ETIMEDOUT");
+  log_line(LogLevel::Warn, "iowq: stall timeout: %s on fd %d made no progress for %llu ms; returned %s%s",
+           kSymNames[static_cast<int>(op.sym)], op.fd, static_cast<unsigned long long>(g.cfg.stall_ms), what,
+           where);
 }
 
 // Runs `op` on the pool and waits as the plain call would have.
 // Returns the result as -errno/count, or INT64_MIN when the pool could not
 // take it (the caller runs it inline).
 int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key) {
-  if (!ensure_pool()) return INT64_MIN;
-  // A vfork child shares our memory but not our fd table or threads.
+  // A vfork child shares our memory but not our fd table or threads: it must
+  // neither use the pool nor start it (its threads would die with it).
   if (sys::getpid() != g.pid) return INT64_MIN;
+  if (!ensure_pool()) return INT64_MIN;
+  // Unbound work may need cancelling: the pool needs its signal from now on.
+  if (cls == iowq::Class::Unbound && !cancel_signal_take()) return INT64_MIN;
   pthread_testcancel();  // read/write are cancellation points
   iowq::Work& w = tl.work;
   w.rearm();
@@ -138,6 +159,9 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
   w.key = key;
   uint64_t t0 = sys::now_ns();
   w.deadline_ns = (cls == iowq::Class::Unbound && g.stall_ns) ? t0 + g.stall_ns : 0;
+  // A blocking call never queues behind blocking calls: a full class refuses
+  // it and the caller runs it.
+  w.immediate = cls == iowq::Class::Unbound;
   tl.job.op = op;
   tl.job.raise_sig = 0;
   if (g.pool->submit(&w) != 0) return INT64_MIN;
@@ -147,7 +171,9 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
     WaitGuard guard{&w};
     int oldtype;
     pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &oldtype);
+    tl.async_cancel = oldtype != PTHREAD_CANCEL_ASYNCHRONOUS;
     r = g.pool->wait(&w, cls == iowq::Class::Unbound);
+    tl.async_cancel = false;
     pthread_setcanceltype(oldtype, nullptr);
     if (r == -EINTR) {
       // A handler without SA_RESTART interrupted the caller: interrupt the
@@ -159,15 +185,13 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
     }
     guard.w = nullptr;
   }
+  // No worker could be created for it: the caller runs it.
+  if (w.handed_back()) return INT64_MIN;
   int64_t res = w.result;
   uint64_t dt = sys::now_ns() - t0;
   g_counters.caller_ns.record(dt);
   if (g.cfg.callsites) callsites_record(dt);
-  if (w.timed_out() && res <= 0) {
-    res = -ETIMEDOUT;
-    g_counters.stall_timeouts.fetch_add(1);
-    warn_stall(op);
-  }
+  if (w.timed_out() && res <= 0) res = -ETIMEDOUT;  // counted and reported by the unbound caller
   if (tl.job.raise_sig) sys::tgkill(g.pid, sys::gettid(), tl.job.raise_sig);
   return res;
 }
@@ -175,6 +199,68 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
 // ============================================================================
 // Bound (regular files, block devices)
 // ============================================================================
+
+// Runs a bound call on the pool (keyed by the file for writes, so they stay
+// in order with that file's other pooled writes); the caller runs it when the
+// pool cannot take it.
+// The file's count of calls in the pool, held for one call; dropped also when
+// pthread_cancel unwinds the caller out of the wait.
+struct BusyHold {
+  std::atomic<uint32_t>& busy;
+  explicit BusyHold(const FdInfo& fi) noexcept : busy(g_busy[fi.key() % kBusyBuckets]) {
+    busy.fetch_add(1, std::memory_order_acq_rel);
+  }
+  ~BusyHold() { busy.fetch_sub(1, std::memory_order_release); }
+  BusyHold(const BusyHold&) = delete;
+  BusyHold& operator=(const BusyHold&) = delete;
+};
+
+ssize_t pool_bound(const Op& op, const FdInfo& fi) {
+  const bool is_write = op.is_write();
+  int e = errno;
+  int64_t r;
+  {
+    BusyHold hold(fi);
+    r = submit_and_wait(op, iowq::Class::Bound, is_write, fi.key());
+  }
+  errno = e;
+  if (r == INT64_MIN) {
+    count(op.sym, Route::Inline);
+    return op.plain(op);
+  }
+  return to_libc(r);
+}
+
+// The same read for what is left after `done` bytes (positioned reads move
+// their offset; the others' file position already moved).
+Op read_rest(const Op& op, size_t done, struct iovec* tail) noexcept {
+  Op rest = op.advanced(done, tail, nullptr);
+  if (op.positioned()) rest.off = op.off + static_cast<off_t>(done);
+  return rest;
+}
+
+// A nonblocking try stops at the first page not in the cache; a plain read of
+// a regular file goes on to the count asked for, or end of file. Finish it:
+// more tries while they make progress, the rest on the pool when one would
+// wait. An error after some bytes moved returns the bytes, as the kernel does.
+ssize_t finish_read(const Op& op, const FdInfo& fi, size_t done) {
+  const size_t total = op.total_len();
+  struct iovec tail[IOV_MAX];
+  while (done < total) {
+    Op rest = read_rest(op, done, tail);
+    struct iovec one = {rest.buf, rest.len};
+    int64_t r = sys::preadv2(rest.fd, rest.iov ? rest.iov : &one, rest.iov ? rest.iovcnt : 1,
+                             rest.positioned() ? rest.off : -1, rest.flags | RWF_NOWAIT);
+    if (r == -EAGAIN) {
+      ssize_t r2 = pool_bound(rest, fi);
+      if (r2 > 0) done += static_cast<size_t>(r2);
+      break;
+    }
+    if (r <= 0) break;  // end of file, or an error after a partial count
+    done += static_cast<size_t>(r);
+  }
+  return static_cast<ssize_t>(done);
+}
 
 ssize_t route_bound(const Op& op, const FdInfo& fi) {
   const bool is_write = op.is_write();
@@ -187,9 +273,11 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
         int n = op.iov ? op.iovcnt : 1;
         off_t off = op.positioned() ? op.off : -1;
         int64_t r = sys::preadv2(op.fd, v, n, off, op.flags | RWF_NOWAIT);
-        if (r == -EAGAIN) goto pool;  // would wait for the disk
+        if (r == -EAGAIN) return pool_bound(op, fi);  // would wait for the disk
         if (r != -EOPNOTSUPP) {
           count(op.sym, Route::Inline);
+          if (r > 0 && static_cast<size_t>(r) < (op.iov ? op.total_len() : op.len))
+            return finish_read(op, fi, static_cast<size_t>(r));
           return to_libc(r);
         }
         mark_nowait_unsupported(fi.dev);  // e.g. no buffered RWF_NOWAIT: plain read
@@ -226,65 +314,132 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
       if (slow) --tl_slow_left;
     }
   }
-pool:
-  {
-    auto& busy = g_busy[fi.key() % kBusyBuckets];
-    busy.fetch_add(1, std::memory_order_acq_rel);
-    int e = errno;
-    int64_t r = submit_and_wait(op, iowq::Class::Bound, is_write, fi.key());
-    busy.fetch_sub(1, std::memory_order_release);
-    if (r == INT64_MIN) {
-      errno = e;
-      count(op.sym, Route::Inline);
-      return op.plain(op);
-    }
-    errno = e;
-    return to_libc(r);
-  }
+  return pool_bound(op, fi);
 }
 
 // ============================================================================
 // Unbound (sockets, pipes, ttys, character devices)
+//
+// auto mode: the call runs in the caller. Without a stall timeout it simply
+// is the plain call (route() sends it straight there). With one, a socket
+// call first tries without blocking; then the plain call runs with a stall
+// deadline armed (stall.hpp). pool mode: an unbound worker runs it, the pool's
+// deadline cancels it. Either way a stall is "no progress": a deadline that
+// cut off a call that moved bytes is followed by a fresh one for the rest.
 // ============================================================================
 
-ssize_t route_unbound(const Op& op, const FdInfo& fi) {
-  const bool is_write = op.is_write();
-  if (g.cfg.mode == Mode::Auto) {
-    // MSG_WAITALL asks for everything: a nonblocking try could return less.
-    if (fi.kind == FdKind::Socket && !(op.flags & MSG_WAITALL)) {
-      int64_t r = exec_raw(op, MSG_DONTWAIT | (is_write ? MSG_NOSIGNAL : 0));
+// The call is not finished after `done` bytes: a blocking send/write goes on
+// until everything is written, recv(MSG_WAITALL) until everything is read.
+bool needs_more(const Op& op, int64_t done) noexcept {
+  if (!op.moves_bytes() || static_cast<size_t>(done) >= op.total_len()) return false;
+  if (op.is_write()) return true;
+  return (op.kind == OpKind::Recv || op.kind == OpKind::Recvmsg) && (op.flags & MSG_WAITALL);
+}
+
+// A stall: count it, warn, and leave the socket as the plain call's failure
+// would (a connect cut off is aborted, as a failed connect leaves it).
+int64_t stalled(const Op& op, int64_t total) noexcept {
+  g_counters.stall_timeouts.fetch_add(1, std::memory_order_relaxed);
+  warn_stall(op, total);
+  if (total > 0) return total;
+  if (op.kind == OpKind::Connect) sys::disconnect(op.fd);
+  return -ETIMEDOUT;
+}
+
+// Runs `op` in the calling thread with the stall timeout, if any. Returns a
+// count or -errno; errno is left as the caller found it.
+int64_t in_caller(const Op& op, const FdInfo& fi) {
+  const int e0 = errno;
+  if (!g.stall_ns || sys::getpid() != g.pid) {
+    ssize_t r = op.plain(op);
+    int64_t res = r < 0 ? -errno : r;
+    errno = e0;
+    return res;
+  }
+  // A nonblocking try first, on sockets, where it is the same call: not
+  // readv/writev (a zero-length vector recvmsg would dequeue a datagram).
+  const bool try_first = fi.kind == FdKind::Socket && op.moves_bytes() && op.kind != OpKind::Readv &&
+                         op.kind != OpKind::Writev;
+  struct iovec tail[IOV_MAX];
+  struct msghdr m;
+  Op cur = op;
+  int64_t total = 0;
+  for (;;) {
+    if (try_first) {
+      const bool w = op.is_write();
+      int64_t r = exec_raw(cur, MSG_DONTWAIT | (w ? MSG_NOSIGNAL : 0));
       if (r != -EAGAIN) {
         if (r == -EPIPE && !(op.flags & MSG_NOSIGNAL)) sys::tgkill(g.pid, sys::gettid(), SIGPIPE);
-        if (is_write && r > 0 && static_cast<size_t>(r) < op.total_len()) {
-          // A blocking send goes on until everything is sent: the rest
-          // waits in the pool; the count is what was sent in all.
-          struct iovec tail[IOV_MAX];
-          struct msghdr m;
-          Op rest = op.advanced(static_cast<size_t>(r), tail, &m);
-          int64_t r2 = submit_and_wait(rest, iowq::Class::Unbound, false, 0);
-          if (r2 == INT64_MIN) r2 = exec_raw(rest);
-          if (r2 > 0) r += r2;
-          return to_libc(r);
+        if (r > 0) {
+          total += r;
+          if (!needs_more(op, total)) return total;
+          cur = op.advanced(static_cast<size_t>(total), tail, &m);
+        } else {
+          return total > 0 ? total : r;
         }
-        count(op.sym, Route::Inline);
-        return to_libc(r);
-      }
-    } else {
-      short want = is_write ? POLLOUT : POLLIN;
-      int64_t rev = sys::poll1(op.fd, want);
-      if (rev > 0 && (!is_write || op.total_len() <= PIPE_BUF)) {
-        count(op.sym, Route::Inline);
-        return op.plain(op);
       }
     }
+    // Disarmed also when pthread cancellation unwinds out of the call.
+    struct Armed {
+      bool on;
+      ~Armed() {
+        if (on) stall_disarm();
+      }
+    } armed{stall_arm(sys::now_ns() + g.stall_ns)};
+    ssize_t pr = cur.plain(cur);
+    int pe = errno;
+    bool fired = armed.on && stall_disarm();
+    armed.on = false;
+    errno = e0;
+    if (pr > 0) {
+      total += pr;
+      // Cut off after progress: the rest gets a fresh deadline.
+      if (fired && needs_more(op, total)) {
+        cur = op.advanced(static_cast<size_t>(total), tail, &m);
+        continue;
+      }
+      return total;
+    }
+    if (pr < 0 && pe == EINTR && fired) return stalled(op, total);
+    if (total > 0) return total;
+    return pr < 0 ? -pe : pr;
   }
-  int e = errno;
-  int64_t r = submit_and_wait(op, iowq::Class::Unbound, false, 0);
-  errno = e;
-  if (r == INT64_MIN) {
+}
+
+ssize_t route_unbound(const Op& op, const FdInfo& fi) {
+  if (g.cfg.mode != Mode::Pool) {
     count(op.sym, Route::Inline);
-    return op.plain(op);
+    return to_libc(in_caller(op, fi));
   }
+  const int e0 = errno;
+  struct iovec tail[IOV_MAX];
+  struct msghdr m;
+  Op cur = op;
+  int64_t total = 0, r;
+  for (;;) {
+    r = submit_and_wait(cur, iowq::Class::Unbound, false, 0);
+    if (r == INT64_MIN) {
+      // The pool refused it (class full, vfork child, no pool): the caller runs it.
+      count(op.sym, Route::Inline);
+      r = in_caller(cur, fi);
+      if (r > 0) r += total;
+      else if (total > 0) r = total;
+      break;
+    }
+    if (r > 0) {
+      total += r;
+      if (tl.work.timed_out() && needs_more(op, total)) {
+        cur = op.advanced(static_cast<size_t>(total), tail, &m);
+        continue;
+      }
+      r = total;
+      break;
+    }
+    if (r == -ETIMEDOUT) r = stalled(op, total);
+    else if (total > 0) r = total;
+    break;
+  }
+  errno = e0;
   return to_libc(r);
 }
 
@@ -362,14 +517,38 @@ int64_t exec_raw(const Op& op, int xf) noexcept {
     case OpKind::Recv: return sys::recvfrom(op.fd, op.buf, op.len, op.flags | xf, op.addr, op.addrlenp);
     case OpKind::Sendmsg: return sys::sendmsg(op.fd, op.msg, op.flags | xf);
     case OpKind::Recvmsg: return sys::recvmsg(op.fd, op.msg, op.flags | xf);
+    case OpKind::Connect: return sys::connect(op.fd, op.addr, op.addrlen);
+    case OpKind::Accept: return sys::accept4(op.fd, op.addr, op.addrlenp, op.flags);
+    case OpKind::Sendmmsg: return sys::sendmmsg(op.fd, op.mmsg, op.vlen, op.flags | xf);
+    case OpKind::Recvmmsg: return sys::recvmmsg(op.fd, op.mmsg, op.vlen, op.flags | xf, op.timeout);
+    case OpKind::Fsync: return sys::fsync(op.fd);
+    case OpKind::Fdatasync: return sys::fdatasync(op.fd);
+    case OpKind::SyncFileRange: return sys::sync_file_range(op.fd, op.off, op.off2, static_cast<unsigned>(op.flags));
+    case OpKind::Fallocate: return sys::fallocate(op.fd, op.flags, op.off, op.off2);
+    case OpKind::CopyFileRange:
+      return sys::copy_file_range(op.fd, op.offp, op.fd2, op.offp2, op.len, static_cast<unsigned>(op.flags));
+    case OpKind::Sendfile: return sys::sendfile(op.fd2, op.fd, op.offp, op.len);
   }
   return -ENOSYS;
 }
 
-ssize_t route(const Op& op) {
-  FdInfo fi = fd_info(op.fd);
-  const bool sock_op = op.kind == OpKind::Send || op.kind == OpKind::Recv ||
-                       op.kind == OpKind::Sendmsg || op.kind == OpKind::Recvmsg;
+namespace {
+
+// Errors a call on an fd of the cached kind cannot have, but one on another
+// kind can (sendto on a file, pread on a pipe, RWF_NOWAIT on a socket): the
+// number was reused behind the shim's back. Never EBADF: a retry could then
+// write into a file opened meanwhile.
+bool stale_suspect(int e) noexcept {
+  return e == ENOTSOCK || e == ESPIPE || e == EINVAL || e == EOPNOTSUPP;
+}
+
+bool same_file(const FdInfo& a, const FdInfo& b) noexcept {
+  return a.kind == b.kind && a.dev == b.dev && a.ino == b.ino && a.nonblock == b.nonblock;
+}
+
+ssize_t route_call(const Op& op, const FdInfo& fi) {
+  const bool sock_op = op.kind >= OpKind::Send && op.kind <= OpKind::Recvmmsg;  // incl. connect, accept
+  const bool msg_flags = sock_op && op.kind != OpKind::Connect && op.kind != OpKind::Accept;
   // Anything the plain call would reject or not block on goes to libc as is,
   // so errors and nonblocking semantics are libc's own.
   // O_NONBLOCK means nothing to regular files and block devices (tar and
@@ -390,14 +569,105 @@ ssize_t route(const Op& op) {
   }
   if (fi.kind == FdKind::Bad || nonblocking || !(g.cfg.route & route_bit(fi.kind)) ||
       ((op.kind == OpKind::Pread || op.kind == OpKind::Pwrite) && op.off < 0) ||
-      (sock_op && fi.kind != FdKind::Socket) || (sock_op && (op.flags & MSG_DONTWAIT)) ||
+      (sock_op && fi.kind != FdKind::Socket) || (msg_flags && (op.flags & MSG_DONTWAIT)) ||
+      // A zero-length call moves nothing and must consume nothing (a
+      // datagram socket's read(fd, b, 0) leaves the datagram queued).
+      // (Only plain buffers are looked at here: iovecs and msghdrs are the
+      // program's memory and may be invalid, which is the kernel's to report.)
+      (op.moves_bytes() && !op.iov && !op.msg && op.len == 0) ||
       (op.positioned() && !fi.bound()) || ((op.kind == OpKind::Preadv || op.kind == OpKind::Pwritev) &&
                                            (op.flags & RWF_NOWAIT))) {
     count(op.sym, Route::Passthrough);
     return op.plain(op);
   }
+  if (fi.kind == FdKind::Tty) {
+    // Job control acts on the calling thread (SIGTTIN/SIGTTOU stop a
+    // background job's read); a worker blocks those signals and would get
+    // EIO instead. Terminal calls run in the caller.
+    count(op.sym, Route::Inline);
+    return op.plain(op);
+  }
+  if (!fi.bound() && g.cfg.mode == Mode::Auto && !g.stall_ns) {
+    // Waiting for a socket or pipe holds no worker: with no stall timeout the
+    // call is the plain call, in the caller, outside the shim (so the
+    // program's handlers and siglongjmp see nothing of it).
+    count(op.sym, Route::Inline);
+    return op.plain(op);
+  }
   Nest nest;
   return fi.bound() ? route_bound(op, fi) : route_unbound(op, fi);
+}
+
+// A routed call failed. If the error is one its cached kind cannot explain
+// and the fd is now something else, the failed call moved nothing: run it
+// again as what the fd is.
+__attribute__((noinline)) ssize_t route_failed(const Op& op, const FdInfo& fi, int saved_errno) {
+  if (!stale_suspect(errno)) return -1;
+  const int e = errno;
+  FdInfo now = fd_refresh(op.fd);
+  if (same_file(fi, now)) {
+    errno = e;
+    return -1;
+  }
+  errno = saved_errno;
+  ssize_t r = route_call(op, now);
+  if (r >= 0) errno = saved_errno;
+  return r;
+}
+
+}  // namespace
+
+ssize_t route(const Op& op) {
+  // Every routed symbol is a cancellation point in glibc. The inline tries
+  // and write-behind below are raw syscalls, which are not: act on a pending
+  // cancel here, as libc's own call would on entry.
+  pthread_testcancel();
+  // A call that succeeds leaves errno as it was (nonblocking tries and the
+  // shim's own waits may set it on the way).
+  int* const err = &errno;
+  const int saved_errno = *err;
+  FdInfo fi = fd_info(op.fd);
+  ssize_t r = route_call(op, fi);
+  if (__builtin_expect(r < 0, 0)) return route_failed(op, fi, saved_errno);
+  *err = saved_errno;
+  return r;
+}
+
+
+int64_t run_bound_keyed(const Op& op, uint64_t key) {
+  auto& busy = g_busy[key % kBusyBuckets];
+  busy.fetch_add(1, std::memory_order_acq_rel);
+  int64_t r = submit_and_wait(op, iowq::Class::Bound, true, key);
+  busy.fetch_sub(1, std::memory_order_release);
+  return r;
+}
+
+bool repair_stale_depth() noexcept {
+  if (tl.private_fds || tl.sandboxed) return false;  // permanent pass-through: no syscall here
+  const uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  // Deeper than the shim's entry: the shim itself, or a handler that
+  // interrupted it on this stack — a genuine nested call.
+  if (here <= tl.nest_frame) return false;
+  stack_t ss;
+  if (sigaltstack(nullptr, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) return false;
+  // The frame that entered the shim is gone: the thread left it by
+  // siglongjmp. Take back what that call left behind before going on.
+  tl.depth = 0;
+  stall_abandon();
+  if (tl.async_cancel) {
+    tl.async_cancel = false;
+    pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, nullptr);
+  }
+  iowq::Work& w = tl.work;
+  const uint32_t st = w.state.load(std::memory_order_acquire);
+  if (g.pool && st != 0 && !(st & iowq::Work::kReleased)) {
+    if (g.pool->cancel(&w) == iowq::CancelResult::Running) g_counters.cancel_running.fetch_add(1);
+    else g_counters.cancel_pending.fetch_add(1);
+    int e = errno;
+    g.pool->wait(&w, false);
+    errno = e;
+  }
+  return true;
 }
 
 }  // namespace iowq::shim

@@ -18,6 +18,9 @@ namespace iowq::shim {
 
 enum class OpKind : uint8_t {
   Read, Write, Pread, Pwrite, Readv, Writev, Preadv, Pwritev, Send, Recv, Sendmsg, Recvmsg,
+  Connect, Accept, Sendmmsg, Recvmmsg,
+  // The blocking file calls (filecalls.cpp): bound work keyed by the file.
+  Fsync, Fdatasync, SyncFileRange, Fallocate, CopyFileRange, Sendfile,
 };
 
 struct Op {
@@ -34,13 +37,26 @@ struct Op {
   socklen_t addrlen = 0;
   socklen_t* addrlenp = nullptr;
   struct msghdr* msg = nullptr;    // Sendmsg / Recvmsg
+  struct mmsghdr* mmsg = nullptr;  // Sendmmsg / Recvmmsg (flags: MSG_*)
+  unsigned vlen = 0;
+  struct timespec* timeout = nullptr;  // Recvmmsg
+  // Connect: addr/addrlen. Accept: addr/addrlenp, flags = accept4's SOCK_*.
+  // File calls: fd (in), fd2 (out), offp/offp2 (in/out offsets), off and off2
+  // (offset and length of sync_file_range/fallocate), len, flags (or mode).
+  int fd2 = -1;
+  loff_t* offp = nullptr;
+  loff_t* offp2 = nullptr;
+  off_t off2 = 0;
   // Function that performs the call the plain way (libc), for passthrough.
   ssize_t (*plain)(const Op&) = nullptr;
 
   bool is_write() const noexcept {
     return kind == OpKind::Write || kind == OpKind::Pwrite || kind == OpKind::Writev ||
-           kind == OpKind::Pwritev || kind == OpKind::Send || kind == OpKind::Sendmsg;
+           kind == OpKind::Pwritev || kind == OpKind::Send || kind == OpKind::Sendmsg ||
+           kind == OpKind::Sendmmsg;
   }
+  // Calls that move a byte count (not connect, accept or the mmsg calls).
+  bool moves_bytes() const noexcept { return kind < OpKind::Connect; }
   bool positioned() const noexcept {
     return kind == OpKind::Pread || kind == OpKind::Pwrite ||
            ((kind == OpKind::Preadv || kind == OpKind::Pwritev) && off != -1);
@@ -54,6 +70,12 @@ struct Op {
 
 // Not noexcept: pthread cancellation unwinds through it.
 ssize_t route(const Op& op);
+
+// Runs `op` as bound work hashed by `key` (after the file's calls already in
+// the pool) and waits for it, uninterruptibly as for disk I/O. Returns the
+// result as a count or -errno, or INT64_MIN when the pool cannot take it
+// (the caller then runs the call itself).
+int64_t run_bound_keyed(const Op& op, uint64_t key);
 
 // Executes an Op with raw syscalls (used by pool workers and write-behind).
 // `extra_flags` are OR-ed into socket flags (MSG_DONTWAIT for tries).

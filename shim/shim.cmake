@@ -4,8 +4,11 @@ add_library(iowq SHARED
   ${CMAKE_CURRENT_LIST_DIR}/libc.cpp
   ${CMAKE_CURRENT_LIST_DIR}/fdtable.cpp
   ${CMAKE_CURRENT_LIST_DIR}/route.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/stall.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/filecalls.cpp
   ${CMAKE_CURRENT_LIST_DIR}/interpose.cpp
   ${CMAKE_CURRENT_LIST_DIR}/lifecycle.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/signals.cpp
   ${CMAKE_CURRENT_LIST_DIR}/writebehind.cpp
   ${CMAKE_CURRENT_LIST_DIR}/syncpoints.cpp
 )
@@ -21,5 +24,5 @@ target_compile_options(iowq PRIVATE -ftls-model=initial-exec)
 target_link_libraries(iowq PRIVATE iowq_core iowq_options iowq_report ${CMAKE_DL_LIBS} Threads::Threads
   -Wl,--version-script=${CMAKE_CURRENT_LIST_DIR}/libiowq.map
   -Wl,-z,now -Wl,--no-undefined
-  -static-libstdc++)
+  -static-libstdc++ -static-libgcc -Wl,--gc-sections)
 install(TARGETS iowq LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})

@@ -36,14 +36,29 @@ struct Job {
 struct ThreadCtx {
   int depth = 0;           // > 0: inside the shim; nested calls pass through
   bool worker = false;     // this thread is a pool worker
+  bool sandboxed = false;  // seccomp on this thread: no syscall it did not ask for
+  bool private_fds = false;  // unshare(CLONE_FILES): not the pool's; every call passes through
+  bool async_cancel = false; // inside a pool wait with asynchronous cancellation on
+  uintptr_t nest_frame = 0;  // frame of the outermost shim entry (depth 0 -> 1)
   iowq::Work work;         // the calling thread's one in-flight pool item
   Job job;
 };
 extern constinit thread_local ThreadCtx tl __attribute__((tls_model("initial-exec")));
 
+// A thread that left the shim by siglongjmp out of a signal handler keeps
+// depth > 0. Called when depth != 0: if the calling frame is above the frame
+// that entered the shim (and not on a signal stack), that frame is gone —
+// repairs the thread (depth, leftover pool item, stall deadline) and returns
+// true. False for a genuine nested call.
+bool repair_stale_depth() noexcept __attribute__((noinline));
+
+// Depth added for a thread with a private fd table: it never enters the shim.
+constexpr int kPrivateFdsDepth = 1 << 20;
+
 // True when an interposer must not touch anything but the real function.
 inline bool bypass() noexcept {
-  return !g.active.load(std::memory_order_relaxed) || tl.depth != 0;
+  if (!g.active.load(std::memory_order_relaxed)) return true;
+  return __builtin_expect(tl.depth != 0, 0) && !repair_stale_depth();
 }
 
 // ---- The interposers' fast path -----------------------------------------
@@ -80,7 +95,9 @@ inline Fast fast_path(int fd, bool plain_write) noexcept {
 
 // RAII depth guard: calls made while it lives pass straight through.
 struct Nest {
-  Nest() noexcept { ++tl.depth; }
+  Nest() noexcept {
+    if (tl.depth++ == 0) tl.nest_frame = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  }
   ~Nest() { --tl.depth; }
   Nest(const Nest&) = delete;
   Nest& operator=(const Nest&) = delete;

@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "fdtable.hpp"
+#include "libc.hpp"
+#include "signals.hpp"
 #include "state.hpp"
 #include "writebehind.hpp"
 
@@ -114,28 +116,6 @@ IOWQ_EXPORT void* mmap64(void* a, size_t n, int prot, int flags, int fd, off_t o
   return mmap(a, n, prot, flags, fd, off);
 }
 
-IOWQ_EXPORT ssize_t sendfile(int out, int in, off_t* off, size_t n) {
-  REAL(ssize_t(int, int, off_t*, size_t), "sendfile");
-  wait_fd(in);
-  wait_fd(out);
-  return rf(out, in, off, n);
-}
-IOWQ_EXPORT ssize_t sendfile64(int out, int in, off_t* off, size_t n) { return sendfile(out, in, off, n); }
-
-IOWQ_EXPORT ssize_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl) {
-  REAL(ssize_t(int, loff_t*, int, loff_t*, size_t, unsigned), "splice");
-  wait_fd(in);
-  wait_fd(out);
-  return rf(in, oin, out, oout, n, fl);
-}
-
-IOWQ_EXPORT ssize_t copy_file_range(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl) {
-  REAL(ssize_t(int, loff_t*, int, loff_t*, size_t, unsigned), "copy_file_range");
-  wait_fd(in);
-  wait_fd(out);
-  return rf(in, oin, out, oout, n, fl);
-}
-
 IOWQ_EXPORT int dup(int fd) {
   REAL(int(int), "dup");
   wait_fd(fd);
@@ -145,24 +125,10 @@ IOWQ_EXPORT int dup(int fd) {
 }
 
 // ============================================================================
-// fd sync points that report a deferred write error
+// fd sync points that report a deferred write error (the fsync family,
+// sendfile, splice, copy_file_range: filecalls.cpp, via file_sync_point)
 // ============================================================================
 
-IOWQ_EXPORT int fsync(int fd) {
-  REAL(int(int), "fsync");
-  if (report_fd(fd)) return -1;
-  return rf(fd);
-}
-IOWQ_EXPORT int fdatasync(int fd) {
-  REAL(int(int), "fdatasync");
-  if (report_fd(fd)) return -1;
-  return rf(fd);
-}
-IOWQ_EXPORT int sync_file_range(int fd, off_t off, off_t n, unsigned fl) {
-  REAL(int(int, off_t, off_t, unsigned), "sync_file_range");
-  if (report_fd(fd)) return -1;
-  return rf(fd, off, n, fl);
-}
 IOWQ_EXPORT int ftruncate(int fd, off_t len) {
   REAL(int(int, off_t), "ftruncate");
   if (report_fd(fd)) return -1;
@@ -350,16 +316,40 @@ IOWQ_EXPORT void sync(void) {
 // exec, spawn, _exit: everything pending is written first
 // ============================================================================
 
-PATH_WAIT(int, execve, (const char* p, char* const a[], char* const e[]), (p, a, e))
-PATH_WAIT(int, execv, (const char* p, char* const a[]), (p, a))
-PATH_WAIT(int, execvp, (const char* p, char* const a[]), (p, a))
-PATH_WAIT(int, execvpe, (const char* p, char* const a[], char* const e[]), (p, a, e))
-PATH_WAIT(int, fexecve, (int fd, char* const a[], char* const e[]), (fd, a, e))
-PATH_WAIT(int, posix_spawn,
+// ... and the program's SIG_IGN on the cancel signal goes with the new image.
+#define EXEC_WAIT(ret, name, params, args) \
+  IOWQ_EXPORT ret name params {            \
+    REAL(ret params, #name);               \
+    wait_all();                            \
+    cancel_signal_exec(true);              \
+    ret r_ = rf args;                      \
+    int e_ = errno;                        \
+    cancel_signal_exec(false);             \
+    errno = e_;                            \
+    return r_;                             \
+  }
+
+// execve and execv use the pointer resolved at start (libc.hpp): shells and
+// make call them in fork children, where a lookup would be paid every time.
+IOWQ_EXPORT int execve(const char* p, char* const a[], char* const e[]) {
+  if (!real::execve) real::resolve();
+  wait_all();
+  cancel_signal_exec(true);
+  int r = real::execve(p, a, e);
+  int err = errno;
+  cancel_signal_exec(false);
+  errno = err;
+  return r;
+}
+IOWQ_EXPORT int execv(const char* p, char* const a[]) { return execve(p, a, environ); }
+EXEC_WAIT(int, execvp, (const char* p, char* const a[]), (p, a))
+EXEC_WAIT(int, execvpe, (const char* p, char* const a[], char* const e[]), (p, a, e))
+EXEC_WAIT(int, fexecve, (int fd, char* const a[], char* const e[]), (fd, a, e))
+EXEC_WAIT(int, posix_spawn,
           (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
            char* const a[], char* const e[]),
           (pid, p, fa, at, a, e))
-PATH_WAIT(int, posix_spawnp,
+EXEC_WAIT(int, posix_spawnp,
           (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
            char* const a[], char* const e[]),
           (pid, p, fa, at, a, e))
@@ -396,9 +386,9 @@ IOWQ_EXPORT int execle(const char* path, const char* arg, ...) {
 }
 
 IOWQ_EXPORT __attribute__((noreturn)) void _exit(int status) {
-  static void (*real_)(int) = nullptr;
+  if (!real::_exit) real::resolve();
   wait_all();
-  if (next_fn(real_, "_exit")) real_(status);
+  if (real::_exit) real::_exit(status);
   syscall(SYS_exit_group, status);
   __builtin_unreachable();
 }

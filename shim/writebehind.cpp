@@ -114,11 +114,16 @@ bool opted_out(uint64_t dev, uint64_t ino) noexcept {
   return false;
 }
 
+// errno kept: these run inside calls that succeed (a write, lseek, fstat).
 void futex_wait(std::atomic<uint32_t>* a, uint32_t v) {
+  int e = errno;
   syscall(SYS_futex, a, FUTEX_WAIT_PRIVATE, v, nullptr, nullptr, 0);
+  errno = e;
 }
 void futex_wake_all(std::atomic<uint32_t>* a) {
+  int e = errno;
   syscall(SYS_futex, a, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+  errno = e;
 }
 
 void lock(WbFile& f) noexcept {
@@ -188,6 +193,9 @@ void chunk_fn(iowq::Work* wk) {
 }
 
 void chunk_done(iowq::Work* wk) {
+  // The pool could not start a worker: write it here, on the pool's thread
+  // that hands the file's chunks back one at a time, in order.
+  if (wk->handed_back()) chunk_fn(wk);
   Chunk* c = static_cast<Chunk*>(wk->ctx);
   WbFile& f = *c->file;
   g_counters.wb_pending_bytes.fetch_sub(c->used, std::memory_order_relaxed);

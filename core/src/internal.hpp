@@ -33,6 +33,9 @@ struct ClassPool;
 // Work::flags bit of the pool's own: the item was signalled and is counted in
 // Impl::resignal until it completes.
 constexpr uint32_t kSignalled = 4u;
+// Work::flags bit of the pool's own: the item sits in ClassPool::spill (its
+// key's state could not be allocated). Changes under the node lock only.
+constexpr uint32_t kSpilled = 16u;
 
 // Intrusive FIFO over Work::next/prev. Requires: the node lock.
 struct WorkList {
@@ -80,10 +83,15 @@ struct ClassPool {
   // last thing a worker does (what shutdown() waits for).
   std::atomic<int> alive{0}, starting{0}, threads{0};
   std::atomic<size_t> ready_hint{0};  // mirror of ready.size for lock-free peeks
+  std::atomic<int> inflight{0};       // items submitted here, not completed (Work::immediate)
   // Counters.
   std::atomic<uint64_t> created{0}, max_alive{0}, completed{0};
   // Under NodePool::mu.
   WorkList ready;
+  // Items taken from the intake whose key state could not be allocated
+  // (std::bad_alloc), in intake order; later intake items queue behind them
+  // so no key is reordered. Retried on every drain.
+  WorkList spill;
   std::unordered_map<uint64_t, KeyState> keys;
   Worker* workers = nullptr;
 };
@@ -145,10 +153,15 @@ struct Pool::Impl {
   // worker.cpp
   void manager_loop();
   void manage_node(detail::NodePool& n, uint64_t now, uint64_t* next_wake);
-  void create_worker(detail::ClassPool& c);
+  // False when no thread could be created (resources or memory).
+  bool create_worker(detail::ClassPool& c) noexcept;
+  // Completes every queued item of `c` no worker can take, without running
+  // it (-EAGAIN, handed_back()), keys in submission order. Takes n.mu.
+  void hand_back(detail::ClassPool& c) noexcept;
   void worker_loop(detail::Worker* w);
   // pool.cpp
-  void drain_intake(detail::ClassPool& c);      // requires n.mu
+  void drain_intake(detail::ClassPool& c) noexcept;  // requires n.mu
+  bool place(detail::ClassPool& c, Work* w) noexcept;  // requires n.mu; false: no memory
   Work* take_ready(detail::ClassPool& c, detail::Worker* self);  // requires n.mu
   Work* next_in_chain(detail::ClassPool& c, Work* done_item);    // requires n.mu
   void unlink_pending(detail::ClassPool& c, Work* w);           // requires n.mu

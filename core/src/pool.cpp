@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <climits>
 #include <csignal>
+#include <new>
+#include <sys/resource.h>
 
 #include "internal.hpp"
 
@@ -15,6 +17,7 @@ using detail::NodePool;
 using detail::Worker;
 using detail::WorkList;
 using detail::kSignalled;
+using detail::kSpilled;
 
 namespace {
 
@@ -34,6 +37,13 @@ void noop_handler(int) {}
 }  // namespace
 
 int Options::default_cancel_signal() { return SIGRTMIN + 3; }
+
+unsigned Options::default_unbound_max() {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NPROC, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > kMaxUnbound)
+    return kMaxUnbound;
+  return rl.rlim_cur ? static_cast<unsigned>(rl.rlim_cur) : 1;
+}
 
 // ============================================================================
 // WorkList
@@ -93,7 +103,7 @@ Pool::Impl::Impl(const Options& o) : opts(o) {
     for (int c : n->cpus) CPU_SET(c, &n->mask);
     unsigned ncpu = static_cast<unsigned>(topo.node_cpus[i].size());
     n->cls[0].cap = opts.bound_max ? opts.bound_max : 4 * ncpu;
-    n->cls[1].cap = opts.unbound_max ? opts.unbound_max : Options::kDefaultUnboundMax;
+    n->cls[1].cap = opts.unbound_max ? opts.unbound_max : Options::default_unbound_max();
     for (int k = 0; k < 2; ++k) {
       n->cls[k].node = n.get();
       n->cls[k].cls = static_cast<Class>(k);
@@ -179,6 +189,18 @@ int Pool::submit(Work* w) noexcept {
     } while (!h.compare_exchange_weak(v, nv, std::memory_order_acq_rel));
     node = static_cast<unsigned>(nv >> 48);
   }
+  ClassPool& c = p.nodes[node]->cls[static_cast<int>(w->cls)];
+  if (w->immediate) {
+    int n = c.inflight.load(std::memory_order_relaxed);
+    do {
+      if (n >= static_cast<int>(c.cap)) {
+        if (w->hashed) p.home[p.home_bucket(w->key)].fetch_sub(1);
+        return -EBUSY;
+      }
+    } while (!c.inflight.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel));
+  } else {
+    c.inflight.fetch_add(1, std::memory_order_acq_rel);
+  }
   w->node = node;
   w->worker = nullptr;
   w->cpu.store(-1, std::memory_order_relaxed);
@@ -189,9 +211,9 @@ int Pool::submit(Work* w) noexcept {
   w->t_submit = sys::now_ns();
   p.inflight.fetch_add(1, std::memory_order_seq_cst);
   if (w->deadline_ns) p.deadline_items.fetch_add(1);
-  ClassPool& c = p.nodes[node]->cls[static_cast<int>(w->cls)];
   if (!c.intake->push(w)) {
     // Intake full: undo, the caller runs the work itself.
+    c.inflight.fetch_sub(1, std::memory_order_acq_rel);
     w->state.store(0, std::memory_order_relaxed);
     if (w->deadline_ns) p.deadline_items.fetch_sub(1);
     if (w->hashed) p.home[p.home_bucket(w->key)].fetch_sub(1);
@@ -216,22 +238,50 @@ int Pool::submit(Work* w) noexcept {
 // Dispatch lists (require the node lock)
 // ============================================================================
 
-void Pool::Impl::drain_intake(ClassPool& c) {
+bool Pool::Impl::place(ClassPool& c, Work* w) noexcept {
+  if (!w->hashed) {
+    c.ready.push_back(w);
+    return true;
+  }
+  KeyState* ks;
+  try {
+    ks = &c.keys[w->key];  // may allocate; no effect when it throws
+  } catch (...) {
+    return false;
+  }
+  if (!ks->running && !ks->first) {
+    ks->first = w;
+    c.ready.push_back(w);
+  } else {
+    ks->waiting.push_back(w);
+  }
+  return true;
+}
+
+void Pool::Impl::drain_intake(ClassPool& c) noexcept {
+  // Spilled items first: they came out of the intake before anything in it.
+  while (Work* w = c.spill.head) {
+    c.spill.unlink(w);
+    if (!place(c, w)) {
+      c.spill.insert_after(nullptr, w);
+      break;
+    }
+    w->flags.fetch_and(~kSpilled);
+  }
+  bool spilled = false;
   Work* w;
   while (c.intake->pop(w)) {
-    if (!w->hashed) {
+    // A hashed item behind a spilled one waits there too: no key reordered.
+    if (w->hashed && (c.spill.head || !place(c, w))) {
+      w->flags.fetch_or(kSpilled);
+      c.spill.push_back(w);
+      spilled = true;
+    } else if (!w->hashed) {
       c.ready.push_back(w);
-      continue;
-    }
-    KeyState& ks = c.keys[w->key];
-    if (!ks.running && !ks.first) {
-      ks.first = w;
-      c.ready.push_back(w);
-    } else {
-      ks.waiting.push_back(w);
     }
   }
   c.ready_hint.store(c.ready.size, std::memory_order_relaxed);
+  if (spilled) wake_manager();  // it retries, or hands the items back
 }
 
 Work* Pool::Impl::take_ready(ClassPool& c, Worker* self) {
@@ -240,7 +290,7 @@ Work* Pool::Impl::take_ready(ClassPool& c, Worker* self) {
   c.ready_hint.store(c.ready.size, std::memory_order_relaxed);
   if (!w) return nullptr;
   if (w->hashed) {
-    KeyState& ks = c.keys[w->key];
+    KeyState& ks = c.keys.find(w->key)->second;  // placed by drain_intake
     ks.first = nullptr;
     ks.running = true;
   }
@@ -268,7 +318,10 @@ void Pool::Impl::unlink_pending(ClassPool& c, Work* w) {
   // Out of the lists means out of reach of another cancel: only the one that
   // unlinked it completes it. Release: the caller set the item's flags first.
   w->state.fetch_and(~Work::kQueued, std::memory_order_release);
-  if (!w->hashed) {
+  if (w->flags.load(std::memory_order_relaxed) & kSpilled) {
+    c.spill.unlink(w);
+    w->flags.fetch_and(~kSpilled);
+  } else if (!w->hashed) {
     c.ready.unlink(w);
   } else {
     auto it = c.keys.find(w->key);
@@ -292,6 +345,31 @@ void Pool::Impl::unlink_pending(ClassPool& c, Work* w) {
   c.ready_hint.store(c.ready.size, std::memory_order_relaxed);
 }
 
+void Pool::Impl::hand_back(ClassPool& c) noexcept {
+  WorkList out;  // intrusive: handing back needs no memory
+  {
+    std::lock_guard<std::mutex> g(c.node->mu);
+    drain_intake(c);
+    // The ready list holds unhashed items and the first item of each key
+    // whose chain is not running; unlinking a key's first puts the key's next
+    // item at the front, so each key leaves in submission order.
+    while (Work* w = c.ready.head) {
+      w->flags.fetch_or(Work::kHandedBack);
+      unlink_pending(c, w);
+      out.push_back(w);
+    }
+    // Spilled items, up to the first whose key still has items in a chain.
+    while (Work* w = c.spill.head) {
+      if (c.keys.find(w->key) != c.keys.end()) break;
+      w->flags.fetch_or(Work::kHandedBack);
+      unlink_pending(c, w);
+      out.push_back(w);
+    }
+  }
+  // In order, on this one thread: `done` callbacks of one key run in order.
+  while (Work* w = out.pop_front()) complete(w, -EAGAIN);
+}
+
 // ============================================================================
 // Completion
 // ============================================================================
@@ -301,6 +379,7 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
   const bool hashed = w->hashed;
   const uint64_t key = w->key;
   const bool had_deadline = w->deadline_ns != 0;
+  std::atomic<int>& cls_inflight = nodes[w->node]->cls[static_cast<int>(w->cls)].inflight;
   w->result = result;
   const bool callback = w->done != nullptr;
   if (callback) w->done(w);  // last access: the callback owns the item now
@@ -308,6 +387,7 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
   // In-flight counts drop after finished() is true (drain() implies finished)
   // and before wait() returns (a waiter sees the counts without its item).
   if (had_deadline) deadline_items.fetch_sub(1);
+  cls_inflight.fetch_sub(1, std::memory_order_acq_rel);
   if (hashed) {
     if ((home[home_bucket(key)].fetch_sub(1, std::memory_order_seq_cst) & kHomeCount) == 1 &&
         home_waiters.load(std::memory_order_seq_cst) > 0) {
@@ -448,11 +528,18 @@ size_t Pool::cancel_if(const std::function<bool(const Work&)>& match) {
     for (auto& c : np->cls) {
       p.drain_intake(c);
       std::vector<Work*> hits;
-      for (Work* w = c.ready.head; w; w = w->next)
-        if (match(*w)) hits.push_back(w);
-      for (auto& kv : c.keys)
-        for (Work* w = kv.second.waiting.head; w; w = w->next)
+      try {  // nothing changes until the memory is there
+        for (Work* w = c.ready.head; w; w = w->next)
           if (match(*w)) hits.push_back(w);
+        for (auto& kv : c.keys)
+          for (Work* w = kv.second.waiting.head; w; w = w->next)
+            if (match(*w)) hits.push_back(w);
+        for (Work* w = c.spill.head; w; w = w->next)
+          if (match(*w)) hits.push_back(w);
+        pending.reserve(pending.size() + hits.size());
+      } catch (const std::bad_alloc&) {
+        continue;  // out of memory: this class's pending items stay queued
+      }
       for (Work* w : hits) {
         w->flags.fetch_or(Work::kCancel);
         p.unlink_pending(c, w);
@@ -546,6 +633,7 @@ void Pool::reset_after_fork() noexcept {
       c.intake.reset(new detail::Intake(p.opts.queue_capacity ? std::min(p.opts.queue_capacity, 65534u) : 4096));
       new (&c.keys) std::unordered_map<uint64_t, KeyState>();
       c.ready = WorkList{};
+      c.spill = WorkList{};
       c.workers = nullptr;
       c.spinners = 0;
       c.sleepers = 0;
@@ -553,6 +641,7 @@ void Pool::reset_after_fork() noexcept {
       c.threads = 0;
       c.starting = 0;
       c.ready_hint = 0;
+      c.inflight = 0;
     }
   }
   new (&p.start_mu) std::mutex();

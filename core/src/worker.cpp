@@ -11,6 +11,7 @@
 #include <climits>
 #include <csignal>
 #include <cstdio>
+#include <new>
 
 #include "internal.hpp"
 
@@ -31,7 +32,10 @@ struct StartArg {
   Worker* worker;
 };
 
+thread_local bool tl_is_worker __attribute__((tls_model("initial-exec"))) = false;
+
 void* worker_main(void* arg) {
+  tl_is_worker = true;
   StartArg a = *static_cast<StartArg*>(arg);
   delete static_cast<StartArg*>(arg);
   a.pool->worker_loop(a.worker);
@@ -41,27 +45,35 @@ void* worker_main(void* arg) {
 
 }  // namespace
 
+bool Pool::on_worker_thread() noexcept { return tl_is_worker; }
+
 // ============================================================================
 // Worker creation (manager thread only)
 // ============================================================================
 
-void Pool::Impl::create_worker(ClassPool& c) {
-  auto* w = new Worker();
-  w->cls = &c;
-  w->index = worker_index.fetch_add(1);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setaffinity_np(&attr, sizeof(cpu_set_t), &c.node->mask);
-  auto* arg = new StartArg{this, w};
-  pthread_t t;
-  int rc = pthread_create(&t, &attr, worker_main, arg);
-  pthread_attr_destroy(&attr);
+bool Pool::Impl::create_worker(ClassPool& c) noexcept {
+  // Out of memory or threads (RLIMIT_NPROC, RLIMIT_AS): report it, never throw.
+  Worker* w = new (std::nothrow) Worker();
+  auto* arg = w ? new (std::nothrow) StartArg{this, w} : nullptr;
+  int rc = EAGAIN;
+  if (arg) {
+    w->cls = &c;
+    w->index = worker_index.fetch_add(1);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setaffinity_np(&attr, sizeof(cpu_set_t), &c.node->mask);
+    pthread_t t;
+    rc = pthread_create(&t, &attr, worker_main, arg);
+    pthread_attr_destroy(&attr);
+  }
   if (rc != 0) {
     delete arg;
     delete w;
     c.starting.fetch_sub(1);
+    return false;
   }
+  return true;
 }
 
 // ============================================================================
@@ -76,11 +88,12 @@ void Pool::Impl::worker_loop(Worker* self) {
     char name[16];
     snprintf(name, sizeof name, "iowq-wrk-%u", self->index);
     pthread_setname_np(pthread_self(), name);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   }
+  // The cancel signal is open only while unbound work runs: the only time a
+  // cancel is sent, and no other moment can a process-directed one land here.
+  sigset_t cancel_set;
+  sigemptyset(&cancel_set);
+  sigaddset(&cancel_set, sig);
   int slot = ntids.fetch_add(1);
   if (slot < kMaxTids) tids[slot].store(self->tid);
   c.threads.fetch_add(1);
@@ -105,7 +118,10 @@ void Pool::Impl::worker_loop(Worker* self) {
         w->cpu.store(sys::current_cpu(), std::memory_order_relaxed);
         uint64_t t0 = sys::now_ns();
         queue_wait.record(t0 - w->t_submit);
+        const bool open = w->cls == Class::Unbound;
+        if (open) pthread_sigmask(SIG_UNBLOCK, &cancel_set, nullptr);
         w->fn(w);
+        if (open) pthread_sigmask(SIG_BLOCK, &cancel_set, nullptr);
         service.record(sys::now_ns() - t0);
         c.completed.fetch_add(1, std::memory_order_relaxed);
         lk.lock();
@@ -182,24 +198,32 @@ void Pool::Impl::worker_loop(Worker* self) {
 void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
   std::vector<Work*> expired;
   int create[2] = {0, 0};
+  bool spilled[2] = {false, false};
   {
     std::lock_guard<std::mutex> g(n.mu);
     for (int k = 0; k < 2; ++k) {
       ClassPool& c = n.cls[k];
       drain_intake(c);
+      spilled[k] = c.spill.head != nullptr;
       // Deadlines (unbound only): pending items expire, running ones are
       // interrupted like a cancel.
       if (k == 1 && deadline_items.load() > 0) {
         std::vector<Work*> hits;
-        for (Work* w = c.ready.head; w; w = w->next)
+        auto scan = [&](Work* w) {
           if (w->deadline_ns) {
             if (w->deadline_ns <= now) hits.push_back(w); else *next_wake = std::min(*next_wake, w->deadline_ns);
           }
-        for (auto& kv : c.keys)
-          for (Work* w = kv.second.waiting.head; w; w = w->next)
-            if (w->deadline_ns) {
-              if (w->deadline_ns <= now) hits.push_back(w); else *next_wake = std::min(*next_wake, w->deadline_ns);
-            }
+        };
+        try {  // nothing changes until the memory is there
+          for (Work* w = c.ready.head; w; w = w->next) scan(w);
+          for (auto& kv : c.keys)
+            for (Work* w = kv.second.waiting.head; w; w = w->next) scan(w);
+          for (Work* w = c.spill.head; w; w = w->next) scan(w);
+          expired.reserve(expired.size() + hits.size());
+        } catch (const std::bad_alloc&) {
+          hits.clear();
+          *next_wake = std::min(*next_wake, now + 1000000);  // out of memory: again in 1 ms
+        }
         for (Work* w : hits) {
           // Flags first: whoever sees the item leave the queue sees why.
           w->flags.fetch_or(Work::kCancel | Work::kTimedOut);
@@ -236,8 +260,17 @@ void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
     deadline_cancels.fetch_add(1);
     complete(w, -ECANCELED);
   }
-  for (int k = 0; k < 2; ++k)
-    for (int i = 0; i < create[k]; ++i) create_worker(n.cls[k]);
+  for (int k = 0; k < 2; ++k) {
+    ClassPool& c = n.cls[k];
+    bool failed = false;
+    for (int i = 0; i < create[k]; ++i) failed |= !create_worker(c);
+    // No worker can be created for queued work: hand it back to its
+    // submitters rather than let it wait for a thread that never comes —
+    // when no worker of the class exists, or (unbound) the ones that exist
+    // may block forever. Items stuck in the spill list (no memory for their
+    // key) go back the same way.
+    if (spilled[k] || (failed && (c.alive.load() + c.starting.load() == 0 || k == 1))) hand_back(c);
+  }
 }
 
 void Pool::Impl::manager_loop() {

@@ -30,7 +30,9 @@ CORE_REQUIRED = ["direct", "iowq_pool", "iowq_pool_nospin", "mutex_condvar", "gl
 PERCALL = {"percall_passthrough_64B": ["direct", "iowq_auto"],
            "percall_auto_file_64B": ["direct", "iowq_auto"],
            "percall_report_on": ["direct", "iowq_auto", "iowq_auto_report"],
-           "percall_callsites_pool_4k": ["direct", "iowq_pool", "iowq_pool_callsites"]}
+           "percall_callsites_pool_4k": ["direct", "iowq_pool", "iowq_pool_callsites"],
+           "percall_exec_true": ["direct", "iowq_auto", "iowq_run"],
+           "percall_fork_exit": ["direct", "iowq_auto"]}
 DELTA_HEADER = "workload,system,baseline,delta_ns,ratio_to_baseline"
 
 

@@ -2,7 +2,7 @@
 // thread names and signal masks.
 //
 // Contract (iowq/pool.hpp): each class has its own cap (bound default 4 x CPUs
-// of the node, unbound kDefaultUnboundMax); workers are created lazily by a
+// of the node, unbound default_unbound_max()); workers are created lazily by a
 // manager thread, up to the cap; no thread before start(), and submit()
 // returns -EAGAIN on a pool that was not started; a worker idle for idle_ms
 // exits unless it is the last of its class; workers are named iowq-wrk-<n>
@@ -92,11 +92,42 @@ void cap_holds(Class c, unsigned cap) {
 TEST(PoolCaps, BoundCapHoldsUnderLoad) { cap_holds(Class::Bound, 3); }
 TEST(PoolCaps, UnboundCapHoldsUnderLoad) { cap_holds(Class::Unbound, 2); }
 
+// Work::immediate: a class with cap items in flight refuses the item
+// (-EBUSY) instead of queueing it behind them; with room again it is taken.
+TEST(PoolCaps, ImmediateIsRefusedWhenTheClassIsFull) {
+  Watchdog wd(30, "PoolCaps.ImmediateIsRefusedWhenTheClassIsFull");
+  BlockingItem a(Class::Unbound), b(Class::Unbound);
+  iowq::Pool pool(make_opts(2, 2));
+  HangupOnExit guard{&a.sp, &b.sp};
+  ASSERT_EQ(pool.start(), 0);
+  ASSERT_EQ(pool.submit(&a.w), 0);
+  ASSERT_EQ(pool.submit(&b.w), 0);
+  Work c;
+  c.cls = Class::Unbound;
+  c.immediate = true;
+  c.fn = [](Work* x) { x->result = 7; };
+  EXPECT_EQ(pool.submit(&c), -EBUSY);
+  EXPECT_FALSE(c.finished());
+  Work d;  // a bound item is not affected by the unbound class being full
+  d.immediate = true;
+  d.fn = [](Work* x) { x->result = 8; };
+  ASSERT_EQ(pool.submit(&d), 0);
+  ASSERT_EQ(pool.wait(&d), 0);
+  EXPECT_EQ(d.result, 8);
+  ASSERT_TRUE(a.release());
+  ASSERT_EQ(pool.wait(&a.w), 0);
+  ASSERT_EQ(pool.submit(&c), 0) << "room again after one completed";
+  ASSERT_EQ(pool.wait(&c), 0);
+  EXPECT_EQ(c.result, 7);
+  ASSERT_TRUE(b.release());
+  ASSERT_EQ(pool.wait(&b.w), 0);
+}
+
 TEST(PoolCaps, DefaultCaps) {
   iowq::Pool pool(make_opts(0, 0));
   ASSERT_EQ(pool.num_nodes(), 1u);
   EXPECT_EQ(pool.cap(0, Class::Bound), 4u * unsigned(pool.node_cpus(0).size()));
-  EXPECT_EQ(pool.cap(0, Class::Unbound), iowq::Options::kDefaultUnboundMax);
+  EXPECT_EQ(pool.cap(0, Class::Unbound), iowq::Options::default_unbound_max());
 }
 
 TEST(PoolCaps, WorkersAreCreatedLazily) {
@@ -215,13 +246,14 @@ struct MaskProbe {
   }
 };
 
-void check_mask(const sigset_t& set, int cancel_sig) {
+// The cancel signal is open only while unbound work runs.
+void check_mask(const sigset_t& set, int cancel_sig, bool cancel_open) {
   for (int sig = 1; sig <= SIGRTMAX; ++sig) {
     // Unblockable, or reserved by glibc (32, 33: never shown as blocked).
     if (sig == SIGKILL || sig == SIGSTOP || (sig >= 32 && sig < SIGRTMIN)) continue;
     bool blocked = sigismember(&set, sig) == 1;
-    if (sig == cancel_sig)
-      EXPECT_FALSE(blocked) << "the cancel signal " << sig << " is blocked in a worker";
+    if (sig == cancel_sig && cancel_open)
+      EXPECT_FALSE(blocked) << "the cancel signal " << sig << " is blocked in an unbound worker";
     else
       EXPECT_TRUE(blocked) << "signal " << sig << " is not blocked in a worker";
   }
@@ -239,11 +271,11 @@ void masks_case(int cancel_signal) {
     ASSERT_EQ(pool.wait(&p->w), 0);
     ASSERT_EQ(p->rc.load(), 0);
     SCOPED_TRACE(p->w.cls == Class::Bound ? "bound worker" : "unbound worker");
-    check_mask(p->set, expect_sig);
+    check_mask(p->set, expect_sig, p->w.cls == Class::Unbound);
   }
 }
 
-TEST(PoolCaps, WorkersBlockAllSignalsButTheCancelSignal) {
+TEST(PoolCaps, WorkersBlockAllSignalsButTheCancelSignalForUnboundWork) {
   EXPECT_EQ(iowq::Options::default_cancel_signal(), SIGRTMIN + 3);
   masks_case(0);
 }

@@ -30,6 +30,9 @@
 #                               (IOWQ_STATS=/dev/null IOWQ_CALLSITES=8)
 #     percall_callsites_pool_4k 4 KiB to a file, IOWQ_MODE=pool: direct, iowq_pool,
 #                               iowq_pool_callsites (IOWQ_CALLSITES=8)
+#     percall_exec_true         iowq-bench-spawn: posix_spawn of /bin/true + waitpid: direct,
+#                               iowq_auto (the children preloaded), iowq_run (via iowq-run)
+#     percall_fork_exit         iowq-bench-spawn: fork + _exit + waitpid: direct, iowq_auto
 #                           table.py prints each variant's ns difference to its baseline
 #                           (deltas.csv).
 # Whole processes run under iowq-run --mode=auto / --mode=pool / --write-behind. Each is
@@ -271,6 +274,33 @@ percall percall_report_on 64 "$(size 20000 1000)" "$DATA/p" "direct" "iowq_auto"
   "iowq_auto_report IOWQ_STATS=/dev/null IOWQ_CALLSITES=8"
 percall percall_callsites_pool_4k 4096 "$(size 5000 100)" "$DATA/p" "direct" \
   "iowq_pool IOWQ_MODE=pool" "iowq_pool_callsites IOWQ_MODE=pool IOWQ_CALLSITES=8"
+
+# ---- process start-up: exec of /bin/true, fork+_exit+waitpid ------------------
+# Same driver as percall (interleaved variants, ns per process). iowq_run execs
+# `iowq-run -- /bin/true` (the launcher's own exec on top of the preload).
+SPAWN=$BIN/iowq-bench-spawn
+spawn() {
+  wl=$1 what=$2 calls=$3
+  shift 3
+  args=""
+  for v in "$@"; do
+    sys=${v%% *}
+    if [ ! -x "$SPAWN" ]; then
+      measure skip --raw "$RAW" --workload "$wl" --system "$sys" --why "skipped (no iowq-bench-spawn)"
+    elif [ "$sys" != direct ] && [ "$HAVE_SHIM" = 0 ]; then
+      measure skip --raw "$RAW" --workload "$wl" --system "$sys" --why "skipped (no shim)"
+    else
+      args="$args --variant $v"
+    fi
+  done
+  [ -n "$args" ] || return 0
+  note "$wl ($preps interleaved rounds)"
+  # shellcheck disable=SC2086
+  measure percall --raw "$RAW" --workload "$wl" --reps "$preps" $WARM --preload "$BUILD/lib/libiowq.so" \
+    $args -- "$SPAWN" -n "$calls" -b "$(size 5 2)" -w 1 "$what"
+}
+spawn percall_exec_true exec "$(size 200 5)" "direct" "iowq_auto" "iowq_run BENCH_SPAWN_VIA=$BIN/iowq-run"
+spawn percall_fork_exit fork "$(size 1000 10)" "direct" "iowq_auto"
 
 # ---- results -----------------------------------------------------------------
 echo

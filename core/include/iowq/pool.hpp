@@ -10,7 +10,8 @@
 // Workers are created lazily by a manager thread (never on the submitter's
 // stack), up to the class cap, and never for work whose key is busy. A worker
 // idle for `idle_ms` exits unless it is the last of its class. Workers are
-// named "iowq-wrk-<n>" and block every signal except `cancel_signal`.
+// named "iowq-wrk-<n>" and block every signal; `cancel_signal` is unblocked
+// only while a worker runs unbound work (the only work ever signalled).
 //
 // Error convention of the core: functions return 0 or a count on success and
 // -errno on failure; nothing throws after construction.
@@ -33,10 +34,13 @@ namespace iowq {
 
 struct Options {
   // Worker caps per node pool. 0 = default: bound 4 x CPUs of the node,
-  // unbound kDefaultUnboundMax.
+  // unbound default_unbound_max(). As in the kernel, the unbound cap is the
+  // process-count limit: a small cap lets blocked readers starve the call
+  // that would unblock them.
   unsigned bound_max = 0;
   unsigned unbound_max = 0;
-  static constexpr unsigned kDefaultUnboundMax = 16;
+  static constexpr unsigned kMaxUnbound = 4096;
+  static unsigned default_unbound_max();  // RLIMIT_NPROC soft limit, 1..kMaxUnbound
   // Idle worker exit (the last worker of a class stays).
   unsigned idle_ms = 5000;
   // NUMA: -1 = real topology from libnuma (one node if unavailable), 0 = one
@@ -77,8 +81,9 @@ class Pool {
   bool started() const noexcept;
 
   // Queues `w` on the submitting CPU's node. Returns 0, -EAGAIN when the pool
-  // cannot take it (not started, intake full, shutting down) — the caller
-  // should then run the work itself. Async-signal-safe, lock-free.
+  // cannot take it (not started, intake full, shutting down), -EBUSY when
+  // `w->immediate` and its class has cap items in flight on the node — the
+  // caller should then run the work itself. Async-signal-safe, lock-free.
   int submit(Work* w) noexcept;
 
   // Waits for `w` (submitted with done == nullptr) to finish. Spins briefly
@@ -126,6 +131,10 @@ class Pool {
   // Caps in force for node `node`.
   unsigned cap(unsigned node, Class c) const noexcept;
   Stats stats() const;
+  // True on a worker thread of any Pool (from its first instruction: an
+  // embedder's signal handler can tell a cancel on a worker before the
+  // worker's first item runs). Async-signal-safe.
+  static bool on_worker_thread() noexcept;
   // Thread ids of every worker this pool ever created (first 4096), in
   // creation order; idle workers exit, their tids stay listed.
   std::vector<int> worker_tids() const;

@@ -19,6 +19,12 @@
 //   * If `done` is set, the pool calls it as its very last access to the item;
 //     the callback owns the item from then on (it may free or reuse it).
 //     finished() is not updated in that case.
+//   * Handed back: when the pool cannot start a worker for queued work (no
+//     thread can be created: RLIMIT_NPROC, RLIMIT_AS, out of memory), it
+//     completes that work without running `fn`: result = -EAGAIN and
+//     handed_back() is true. The submitter then runs the work itself. Items of
+//     one key are handed back in submission order, and `done` callbacks of
+//     handed-back items are called one at a time in that order.
 //
 // Thread safety: fields marked "submitter" are written before submit and read
 // by the pool; fields marked "pool" are internal.
@@ -60,6 +66,10 @@ struct Work {
   // it passes, the pool cancels the item (pending or running) and sets
   // timed_out().
   uint64_t deadline_ns = 0;
+  // Refuse rather than queue: submit() returns -EBUSY when the class already
+  // has `cap` items in flight on the node, so a blocking call never waits
+  // behind blocking calls (the submitter then runs it itself).
+  bool immediate = false;
 
   // ---- outcome ------------------------------------------------------------
   int64_t result = 0;
@@ -75,6 +85,10 @@ struct Work {
   // True when the item was cancelled because its deadline passed.
   bool timed_out() const noexcept {
     return (flags.load(std::memory_order_acquire) & kTimedOut) != 0;
+  }
+  // True when the pool completed the item without running it (see above).
+  bool handed_back() const noexcept {
+    return (flags.load(std::memory_order_acquire) & kHandedBack) != 0;
   }
 
   // Make a finished (or never submitted) item submittable again, keeping the
@@ -93,6 +107,7 @@ struct Work {
   static constexpr uint32_t kReleased = 16u;  // state: the pool is done with it
   static constexpr uint32_t kCancel = 1u;     // flags
   static constexpr uint32_t kTimedOut = 2u;   // flags
+  static constexpr uint32_t kHandedBack = 8u; // flags
 
   std::atomic<uint32_t> state{0};  // futex word
   std::atomic<uint32_t> flags{0};
