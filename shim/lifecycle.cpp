@@ -77,7 +77,9 @@ void keep_stderr(int fd) noexcept {
 // fork: the child gets fresh, empty pools; write-behind data is flushed first.
 // ============================================================================
 
-void atfork_prepare() { wb_sync_all(); }
+void atfork_prepare() {
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) wb_sync_all();
+}
 void atfork_parent() {}
 void atfork_child() {
   g.pid = sys::getpid();
@@ -210,7 +212,7 @@ __attribute__((constructor(101))) static void iowq_init() {
 
 __attribute__((destructor(101))) static void iowq_fini() {
   if (!g.active.load()) return;
-  wb_sync_all();
+  wb_exit();  // later writes (other threads, later destructors) run synchronously
   Nest nest;
   write_exit_report();
 }
@@ -264,8 +266,8 @@ IOWQ_EXPORT void closefrom(int lo) {
 
 IOWQ_EXPORT int dup2(int oldfd, int newfd) {
   if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
-    wb_sync_fd(oldfd);
-    if (oldfd != newfd) wb_sync_fd(newfd);
+    wb_wait_fd(oldfd);
+    if (oldfd != newfd) wb_wait_fd(newfd);
   }
   int r = real::dup2(oldfd, newfd);
   if (r >= 0) fd_forget(r);
@@ -274,21 +276,25 @@ IOWQ_EXPORT int dup2(int oldfd, int newfd) {
 
 IOWQ_EXPORT int dup3(int oldfd, int newfd, int flags) {
   if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
-    wb_sync_fd(oldfd);
-    wb_sync_fd(newfd);
+    wb_wait_fd(oldfd);
+    wb_wait_fd(newfd);
   }
   int r = real::dup3(oldfd, newfd, flags);
   if (r >= 0) fd_forget(r);
   return r;
 }
 
+static bool lock_cmd(int cmd) noexcept {
+  return cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW;
+}
+
+// fcntl cannot return an I/O error: it waits and leaves a deferred error
+// pending. A lock taken or released tells the other holders: everything
+// pending lands first.
 static int fcntl_common(int fd, int cmd, long arg) {
-  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
-    int err = wb_sync_fd(fd);
-    if (err) {
-      errno = err;
-      return -1;
-    }
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed && wb_pending()) {
+    if (lock_cmd(cmd)) wb_sync_all();
+    else wb_wait_fd(fd);
   }
   int r = real::fcntl(fd, cmd, arg);
   if (r >= 0) {
@@ -320,21 +326,28 @@ IOWQ_EXPORT int ioctl(int fd, unsigned long req, ...) {
   void* arg = va_arg(ap, void*);
   va_end(ap);
   if (req == FIONBIO) fd_forget(fd);
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed && wb_pending()) wb_wait_fd(fd);  // FIEMAP...
   return real::ioctl(fd, req, arg);
 }
 
 // libc closes these fds internally, where the close() above never sees it.
 IOWQ_EXPORT int fclose(FILE* f) {
   if (!real::fclose) real::resolve();
+  int err = 0;
   if (f && g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     int fd = fileno(f);
     if (fd >= 0) {
-      wb_sync_fd(fd);
+      err = wb_sync_fd(fd);  // fclose can fail with an I/O error: it reports
       fd_forget(fd);
       keep_stderr(fd);
     }
   }
-  return real::fclose(f);
+  int r = real::fclose(f);
+  if (err) {
+    errno = err;
+    return EOF;
+  }
+  return r;
 }
 
 IOWQ_EXPORT int closedir(DIR* d) {

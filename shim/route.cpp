@@ -573,6 +573,10 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
   // O_NONBLOCK means nothing to regular files and block devices (tar and
   // gzip set it on the files they read): only other kinds pass through for it.
   const bool nonblocking = fi.nonblock && !fi.bound();
+  // Write-behind: a write or send to anything else (pipe, socket, tty...)
+  // may tell another process that the data is there: it lands first.
+  if (g.cfg.write_behind && fi.kind != FdKind::File && (op.is_write() || op.kind == OpKind::Connect))
+    wb_before_talk(fi.kind);
   if (fi.kind == FdKind::File && g.cfg.write_behind) {
     // Write-behind: take the write, or make this call a sync point of its file.
     ssize_t res;

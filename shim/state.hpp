@@ -73,6 +73,8 @@ extern constinit thread_local int tl_slow_fd __attribute__((tls_model("initial-e
 extern constinit thread_local int tl_slow_left __attribute__((tls_model("initial-exec")));
 extern constinit thread_local unsigned tl_sample __attribute__((tls_model("initial-exec")));
 
+bool wb_pending() noexcept;  // writebehind.hpp
+
 enum class Fast : uint8_t { Route, Pass, InlineWrite };
 
 // Requires !bypass(). `plain_write`: write/pwrite with no flags.
@@ -82,7 +84,9 @@ inline Fast fast_path(int fd, bool plain_write) noexcept {
   const auto kind = static_cast<FdKind>(e.kind.load(std::memory_order_acquire));
   if (kind == FdKind::Unknown) return Fast::Route;
   const bool bound = kind == FdKind::File || kind == FdKind::Block;
-  if (kind == FdKind::File && g.cfg.write_behind) return Fast::Route;
+  // Write-behind: its files, and anything while data is pending (a write to
+  // a pipe or socket waits for it), take route().
+  if (g.cfg.write_behind && (kind == FdKind::File || (plain_write && wb_pending()))) return Fast::Route;
   const bool nonblocking = (e.flags.load(std::memory_order_relaxed) & 1) && !bound;
   if (!(g.cfg.route & route_bit(kind)) || nonblocking) return Fast::Pass;
   if (!plain_write || !bound || g.cfg.mode != Mode::Auto) return Fast::Route;
