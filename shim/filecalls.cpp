@@ -177,8 +177,7 @@ IOWQ_EXPORT int posix_fallocate(int fd, off_t off, off_t len) {
   o.off = off;
   o.off2 = len;
   o.plain = [](const Op& x) -> ssize_t {
-    REAL_FN(int(int, off_t, off_t), posix_fallocate);
-    int e = real_posix_fallocate(x.fd, x.off, x.off2);
+    int e = real_posix_fallocate(x.fd, x.off, x.off2);  // the enclosing function's static
     if (e) errno = e;
     return e ? -1 : 0;
   };

@@ -123,6 +123,7 @@ void cancel_handler(int sig, siginfo_t* si, void* uc) {
     if (si && si->si_code == SI_TKILL && si->si_pid == g.pid) {
       // The pool's cancel: the worker's call must see EINTR.
       if (tl_in_call) undo_restart(uc);
+      ++tl.cancel_sigs;  // worker_fn: a call cut short by a signal not for its item goes on
     } else {
       // Sent to the process, taken here because every program thread blocks
       // it: queue it to the process again for the program's sigwait,
@@ -136,10 +137,12 @@ void cancel_handler(int sig, siginfo_t* si, void* uc) {
     errno = saved_errno;
     return;
   }
-  if (stall_signal_ours()) {
+  bool in_call = false;
+  if (stall_signal_ours(&in_call)) {
     // A stall deadline interrupting this thread's own call: it must end
     // with EINTR whatever SA_RESTART says (route.cpp decides what follows).
-    undo_restart(uc);
+    // Outside that call (a late re-send) nothing is undone.
+    if (in_call) undo_restart(uc);
     errno = saved_errno;
     return;
   }

@@ -39,6 +39,7 @@ struct ThreadCtx {
   bool sandboxed = false;  // seccomp on this thread: no syscall it did not ask for
   bool private_fds = false;  // unshare(CLONE_FILES): not the pool's; every call passes through
   bool async_cancel = false; // inside a pool wait with asynchronous cancellation on
+  uint32_t cancel_sigs = 0;  // cancel signals a pool worker's handler took (a call was cut short)
   uintptr_t nest_frame = 0;  // frame of the outermost shim entry (depth 0 -> 1)
   iowq::Work work;         // the calling thread's one in-flight pool item
   Job job;
