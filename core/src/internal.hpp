@@ -8,6 +8,24 @@
 //       later items of a key            : KeyState list behind it
 //   worker takes from ready, runs the key's items as a chain, completes.
 // Submitters never take `mu`; only workers, the manager and cancel paths do.
+//
+// Memory ordering, in one place (each site says which side it pairs with):
+//   * Work fields a submitter writes before submit() reach the worker through
+//     the intake: Boost.Lockfree's push publishes with release and pop reads
+//     with acquire, so nothing else is needed for them.
+//   * Everything under NodePool::mu (dispatch lists, KeyState, Worker::cur,
+//     Work::worker/next/prev, the kSpilled bit) is ordered by the lock.
+//   * Three store-load handshakes need seq_cst and are the reason most of the
+//     seq_cst in the core exists: submit/notify vs an idle worker (fences),
+//     complete vs drain(), complete vs drain_key() (seq_cst RMW + load).
+//   * Futex words (wake_seq, mgr_seq, drain_seq, home_seq, Work::state) are
+//     read before the condition is checked and bumped after it changes; the
+//     kernel's compare closes the window between check and sleep.
+//   * Completion is published by Work::state (acq_rel) and, for callbacks,
+//     by the callback itself; see iowq/work.hpp.
+//   * Most counters use the default (seq_cst) ordering where relaxed would
+//     do; they are statistics or heuristics that the manager's next scan
+//     corrects. They were left as they are rather than weakened one by one.
 #pragma once
 
 #include <boost/lockfree/queue.hpp>
