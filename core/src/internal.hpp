@@ -38,6 +38,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "debug.hpp"
 #include "iowq/pool.hpp"
 #include "sys.hpp"
 #include "topology.hpp"
@@ -114,6 +115,13 @@ struct ClassPool {
   Worker* workers = nullptr;
 };
 
+// IOWQ_DEBUG: checks the dispatch state of `c` (lists, key states, workers,
+// counts); see pool.cpp for the list. Requires the node lock. No code when
+// IOWQ_DEBUG is off.
+void check_class_locked(const ClassPool& c) noexcept;
+// IOWQ_DEBUG: the flags and state of an item about to be completed.
+void check_completing(const Work* w, int64_t result) noexcept;
+
 struct NodePool {
   unsigned id = 0;
   std::vector<int> cpus;  // CPUs workers of this node may run on
@@ -182,6 +190,8 @@ struct Pool::Impl {
   bool place(detail::ClassPool& c, Work* w) noexcept;  // requires n.mu; false: no memory
   Work* take_ready(detail::ClassPool& c, detail::Worker* self);  // requires n.mu
   Work* next_in_chain(detail::ClassPool& c, Work* done_item);    // requires n.mu
+  // pending -> running on `self` (take_ready, and a chain's next item).
+  void start_running(detail::ClassPool& c, detail::Worker* self, Work* w) noexcept;  // requires n.mu
   void unlink_pending(detail::ClassPool& c, Work* w);           // requires n.mu
   void complete(Work* w, int64_t result) noexcept;  // bookkeeping + publish
   void notify(detail::ClassPool& c) noexcept;

@@ -49,21 +49,37 @@ unsigned Options::default_unbound_max() {
 // WorkList
 // ============================================================================
 
+// The O(1) checks below run on every list operation of an IOWQ_DEBUG build:
+// an item enters a list only when it is in none (its links are clear), leaves
+// only the list it is in, and the size agrees with the ends.
+#define IOWQ_CHECK_ENDS(l)                                                          \
+  IOWQ_CHECK(((l).size == 0) == ((l).head == nullptr) &&                            \
+                 ((l).head == nullptr) == ((l).tail == nullptr) &&                  \
+                 (!(l).head || ((l).head->prev == nullptr && (l).tail->next == nullptr)), \
+             "dispatch list size agrees with its ends")
+
 void WorkList::push_back(Work* w) noexcept { insert_after(tail, w); }
 
 void WorkList::insert_after(Work* pos, Work* w) noexcept {
+  IOWQ_CHECK(w->next == nullptr && w->prev == nullptr && head != w,
+             "an item enters a dispatch list only when it is in none");
   w->prev = pos;
   w->next = pos ? pos->next : head;
   if (w->next) w->next->prev = w; else tail = w;
   if (pos) pos->next = w; else head = w;
   ++size;
+  IOWQ_CHECK_ENDS(*this);
 }
 
 void WorkList::unlink(Work* w) noexcept {
+  IOWQ_CHECK(size > 0 && (w->prev ? w->prev->next == w : head == w) &&
+                 (w->next ? w->next->prev == w : tail == w),
+             "an item leaves only the dispatch list it is in");
   if (w->prev) w->prev->next = w->next; else head = w->next;
   if (w->next) w->next->prev = w->prev; else tail = w->prev;
   w->next = w->prev = nullptr;
   --size;
+  IOWQ_CHECK_ENDS(*this);
 }
 
 Work* WorkList::pop_front() noexcept {
@@ -202,6 +218,12 @@ int Pool::submit(Work* w) noexcept {
   if (!p.started.load(std::memory_order_acquire) || p.stopping.load(std::memory_order_relaxed))
     return -EAGAIN;
   if (!w || !w->fn) return -EINVAL;
+  // A waited-for item is in flight from submit() until completion replaces its
+  // state with kDone|kReleased (or rearm() clears it): kQueued means the
+  // caller submits an item the pool still owns. (Callback items keep their
+  // last state; the callback owns them, so they are not checked.)
+  IOWQ_CHECK(w->done || !(w->state.load(std::memory_order_relaxed) & Work::kQueued),
+             "an item is not submitted again while in flight");
   unsigned node = 0;
   if (p.nodes.size() > 1) node = static_cast<unsigned>(p.topo.node_of(sys::current_cpu()));
   if (w->hashed) {
@@ -218,7 +240,10 @@ int Pool::submit(Work* w) noexcept {
     int n = c.inflight.load(std::memory_order_relaxed);
     do {
       if (n >= static_cast<int>(c.cap)) {
-        if (w->hashed) p.home[p.home_bucket(w->key)].fetch_sub(1);
+        if (w->hashed) {
+          [[maybe_unused]] uint64_t old = p.home[p.home_bucket(w->key)].fetch_sub(1);
+          IOWQ_CHECK((old & kHomeCount) > 0, "a key bucket's in-flight count never goes negative");
+        }
         return -EBUSY;
       }
     } while (!c.inflight.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel));
@@ -327,18 +352,37 @@ Work* Pool::Impl::take_ready(ClassPool& c, Worker* self) {
   c.ready_hint.store(c.ready.size, std::memory_order_relaxed);
   if (!w) return nullptr;
   if (w->hashed) {
-    KeyState& ks = c.keys.find(w->key)->second;  // placed by drain_intake
+    auto it = c.keys.find(w->key);  // placed by drain_intake
+    IOWQ_CHECK(it != c.keys.end() && it->second.first == w && !it->second.running,
+               "a key's item leaves the ready list only as its key's first, key idle");
+    KeyState& ks = it->second;
     ks.first = nullptr;
     ks.running = true;
   }
+  start_running(c, self, w);
+  return w;
+}
+
+void Pool::Impl::start_running(ClassPool& c, Worker* self, Work* w) noexcept {
+  // pending -> running: only from the queued state, by a worker that runs
+  // nothing else, never for an item a cancel already took.
+  [[maybe_unused]] uint32_t st = w->state.load(std::memory_order_relaxed);
+  IOWQ_CHECK((st & Work::kQueued) && !(st & (Work::kRunning | Work::kDone | Work::kReleased)),
+             "only a pending item starts running");
+  IOWQ_CHECK(!(w->flags.load(std::memory_order_relaxed) & (Work::kCancel | kSpilled)),
+             "a cancelled or spilled item never starts running");
+  IOWQ_CHECK(self->cur == nullptr && w->worker == nullptr,
+             "a worker runs one item at a time");
   w->worker = self;
   self->cur = w;
   w->state.fetch_or(Work::kRunning, std::memory_order_relaxed);
-  return w;
+  check_class_locked(c);
 }
 
 Work* Pool::Impl::next_in_chain(ClassPool& c, Work* prev_item) {
   auto it = c.keys.find(prev_item->key);
+  IOWQ_CHECK(it != c.keys.end() && it->second.running && !it->second.first,
+             "a key whose chain runs is marked running and has no first in the ready list");
   if (it == c.keys.end()) return nullptr;
   drain_intake(c);
   KeyState& ks = it->second;
@@ -348,6 +392,7 @@ Work* Pool::Impl::next_in_chain(ClassPool& c, Work* prev_item) {
     if (!ks.first) c.keys.erase(it);
     return nullptr;
   }
+  IOWQ_CHECK(nx->hashed && nx->key == prev_item->key, "a key's chain holds only that key's items");
   return nx;
 }
 
@@ -357,7 +402,9 @@ void Pool::Impl::unlink_pending(ClassPool& c, Work* w) {
   // (kCancel, kTimedOut, kHandedBack: default seq_cst RMWs, stronger than
   // needed since this release already publishes them); a cancel() that reads
   // the state without kQueued through its acquire load sees those flags.
-  w->state.fetch_and(~Work::kQueued, std::memory_order_release);
+  [[maybe_unused]] uint32_t st = w->state.fetch_and(~Work::kQueued, std::memory_order_release);
+  IOWQ_CHECK((st & Work::kQueued) && !(st & (Work::kRunning | Work::kDone | Work::kReleased)),
+             "only a pending item is unlinked from the dispatch lists");
   if (w->flags.load(std::memory_order_relaxed) & kSpilled) {
     c.spill.unlink(w);
     w->flags.fetch_and(~kSpilled);  // under the node lock: seq_cst not needed
@@ -383,6 +430,7 @@ void Pool::Impl::unlink_pending(ClassPool& c, Work* w) {
     }
   }
   c.ready_hint.store(c.ready.size, std::memory_order_relaxed);
+  detail::check_class_locked(c);
 }
 
 void Pool::Impl::hand_back(ClassPool& c) noexcept {
@@ -411,10 +459,116 @@ void Pool::Impl::hand_back(ClassPool& c) noexcept {
 }
 
 // ============================================================================
+// Invariant checks (IOWQ_DEBUG; see debug.hpp)
+// ============================================================================
+
+namespace detail {
+
+namespace {
+// Walks at most this many list entries or keys per check, so a debug build of
+// a test with thousands of queued items stays linear-ish; the O(1) list checks
+// run on every operation regardless.
+constexpr size_t kCheckWalk = 128;
+}  // namespace
+
+void check_class_locked([[maybe_unused]] const ClassPool& c) noexcept {
+#if IOWQ_DEBUG_ON
+  IOWQ_CHECK(c.ready.size + c.spill.size <= static_cast<size_t>(c.inflight.load(std::memory_order_relaxed)),
+             "queued items are counted in the class's in-flight count");
+  // Ready list: pending items; a hashed one is its key's first, key idle.
+  if (c.ready.size <= kCheckWalk) {
+    size_t n = 0;
+    const Work* last = nullptr;
+    for (const Work* w = c.ready.head; w; w = w->next, ++n) {
+      IOWQ_CHECK(n < c.ready.size && w->prev == last, "ready list links agree with its size");
+      uint32_t st = w->state.load(std::memory_order_relaxed);
+      IOWQ_CHECK((st & Work::kQueued) && !(st & Work::kRunning), "ready items are pending");
+      if (w->hashed) {
+        auto it = c.keys.find(w->key);
+        IOWQ_CHECK(it != c.keys.end() && it->second.first == w && !it->second.running,
+                   "a hashed ready item is its key's first and the key is idle");
+      }
+      last = w;
+    }
+    IOWQ_CHECK(n == c.ready.size && c.ready.tail == last, "ready list links agree with its size");
+  }
+  for (const Work* w = c.spill.head; w && c.spill.size <= kCheckWalk; w = w->next)
+    IOWQ_CHECK(w->hashed && (w->flags.load(std::memory_order_relaxed) & kSpilled),
+               "spilled items are hashed and flagged kSpilled");
+  // Key states: a key is either waiting to start (first in ready) or running
+  // on one worker, never both, never neither (it is erased then).
+  if (c.keys.size() <= kCheckWalk) {
+    size_t budget = kCheckWalk;  // waiting items looked at, over all keys
+    for (const auto& kv : c.keys) {
+      const KeyState& ks = kv.second;
+      IOWQ_CHECK(ks.running != (ks.first != nullptr),
+                 "a key state is either running or has a first item, not both");
+      IOWQ_CHECK(!ks.first || (ks.first->key == kv.first && ks.first->hashed),
+                 "a key's first item has that key");
+      size_t n = 0;
+      for (const Work* w = ks.waiting.head; w && budget; w = w->next, ++n, --budget)
+        IOWQ_CHECK(n < ks.waiting.size && w->hashed && w->key == kv.first,
+                   "a key's waiting list holds only that key's items");
+    }
+  }
+  // Workers: each runs at most one item, that item knows it, a hashed one
+  // has its key marked running, and no two workers run the same key.
+  // Idle and listed workers are counted in `alive`, which never exceeds the
+  // cap. (alive only drops under this lock; idle counts are read first.)
+  int idle = c.spinners.load(std::memory_order_relaxed) + c.sleepers.load(std::memory_order_relaxed);
+  int listed = 0;
+  for (const Worker* wk = c.workers; wk; wk = wk->next, ++listed) {
+    const Work* w = wk->cur;
+    if (!w) continue;
+    IOWQ_CHECK(w->worker == wk && (w->state.load(std::memory_order_relaxed) & Work::kRunning),
+               "a worker's current item is running on that worker");
+    if (!w->hashed) continue;
+    auto it = c.keys.find(w->key);
+    IOWQ_CHECK(it != c.keys.end() && it->second.running, "a running hashed item's key is running");
+    if (listed < static_cast<int>(kCheckWalk))
+      for (const Worker* o = wk->next; o; o = o->next)
+        IOWQ_CHECK(!o->cur || !o->cur->hashed || o->cur->key != w->key,
+                   "a key runs on one worker at a time");
+  }
+  int alive = c.alive.load(std::memory_order_relaxed);
+  IOWQ_CHECK(idle >= 0 && listed <= alive && idle <= alive && alive <= static_cast<int>(c.cap),
+             "idle <= alive, listed workers <= alive <= cap (under the node lock)");
+  IOWQ_CHECK(c.starting.load(std::memory_order_relaxed) >= 0, "starting count is not negative");
+#endif
+}
+
+void check_completing([[maybe_unused]] const Work* w, [[maybe_unused]] int64_t result) noexcept {
+#if IOWQ_DEBUG_ON
+  uint32_t st = w->state.load(std::memory_order_relaxed);
+  uint32_t f = w->flags.load(std::memory_order_relaxed);
+  IOWQ_CHECK(!(st & (Work::kDone | Work::kReleased)), "an item completes once");
+  IOWQ_CHECK(!(f & kSpilled), "a completing item is in no dispatch list");
+  // running -> done keeps kQueued until released; pending -> cancelled or
+  // handed back was unlinked first (kQueued cleared).
+  if (st & Work::kRunning) {
+    IOWQ_CHECK(st & Work::kQueued, "a running item stays owned by the pool until it completes");
+  } else {
+    IOWQ_CHECK(!(st & Work::kQueued), "a pending item completes only after it was unlinked");
+    IOWQ_CHECK(((f & Work::kCancel) && result == -ECANCELED) ||
+                   ((f & Work::kHandedBack) && result == -EAGAIN),
+               "an item completed without running was cancelled (-ECANCELED) or handed back (-EAGAIN)");
+  }
+  IOWQ_CHECK(!(f & Work::kTimedOut) || (f & Work::kCancel), "timed out implies cancelled");
+  IOWQ_CHECK(!(f & kSignalled) || ((f & Work::kCancel) && w->cls == Class::Unbound),
+             "only cancelled unbound work is signalled");
+  IOWQ_CHECK(!(f & Work::kHandedBack) || !(f & Work::kCancel),
+             "a handed-back item was not cancelled");
+#endif
+}
+
+}  // namespace detail
+
+// ============================================================================
 // Completion
 // ============================================================================
 
 void Pool::Impl::complete(Work* w, int64_t result) noexcept {
+  detail::check_completing(w, result);
   // Copy what the bookkeeping needs: after publishing, the item is the owner's.
   const bool hashed = w->hashed;
   const uint64_t key = w->key;
@@ -428,8 +582,12 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
   // and before wait() returns (a waiter sees the counts without its item).
   // Default (seq_cst): read by manage_node() under the node lock; relaxed
   // would do.
-  if (had_deadline) deadline_items.fetch_sub(1);
-  cls_inflight.fetch_sub(1, std::memory_order_acq_rel);
+  if (had_deadline) {
+    [[maybe_unused]] int old = deadline_items.fetch_sub(1);
+    IOWQ_CHECK(old > 0, "the deadline item count never goes negative");
+  }
+  [[maybe_unused]] int cls_old = cls_inflight.fetch_sub(1, std::memory_order_acq_rel);
+  IOWQ_CHECK(cls_old > 0, "a class's in-flight count never goes negative");
   if (hashed) {
     // Store-load handshake with drain_key():
     //   here:      count -= 1  (seq_cst) ; load home_waiters (seq_cst)
@@ -437,8 +595,9 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
     // Both sides must be seq_cst: otherwise we may read no waiter while the
     // waiter reads the old non-zero count, and it sleeps on home_seq with
     // nobody left to wake it (drain_key hangs).
-    if ((home[home_bucket(key)].fetch_sub(1, std::memory_order_seq_cst) & kHomeCount) == 1 &&
-        home_waiters.load(std::memory_order_seq_cst) > 0) {
+    uint64_t old = home[home_bucket(key)].fetch_sub(1, std::memory_order_seq_cst) & kHomeCount;
+    IOWQ_CHECK(old > 0, "a key bucket's in-flight count never goes negative");
+    if (old == 1 && home_waiters.load(std::memory_order_seq_cst) > 0) {
       // Default (seq_cst); pairs with drain_key()'s home_seq load taken before
       // its checks: the futex compare turns a bump after it into no sleep.
       home_seq.fetch_add(1);
@@ -450,8 +609,9 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
   //   drain: waiters += 1  (seq_cst) ; load inflight (seq_cst), then sleep
   // Without seq_cst on both sides drain() could sleep forever on drain_seq
   // after the last item completed.
-  if (inflight.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-      drain_waiters.load(std::memory_order_seq_cst) > 0) {
+  uint64_t old_inflight = inflight.fetch_sub(1, std::memory_order_seq_cst);
+  IOWQ_CHECK(old_inflight > 0, "the pool's in-flight count never goes negative");
+  if (old_inflight == 1 && drain_waiters.load(std::memory_order_seq_cst) > 0) {
     // Default (seq_cst); pairs with drain()'s drain_seq load (futex compare).
     drain_seq.fetch_add(1);
     sys::futex_wake(&drain_seq, INT_MAX);

@@ -131,17 +131,17 @@ void Pool::Impl::worker_loop(Worker* self) {
         service.record(sys::now_ns() - t0);
         c.completed.fetch_add(1, std::memory_order_relaxed);
         lk.lock();
+        IOWQ_CHECK(self->cur == w && w->worker == self, "a worker completes the item it runs");
         self->cur = nullptr;
         // Under the node lock, like cancel_running_locked()'s increment and
         // the manager's re-signal scan: the lock orders them; seq_cst (the
         // default) is stronger than needed.
-        if (w->flags.load() & kSignalled) resignal.fetch_sub(1);
-        Work* nx = w->hashed ? next_in_chain(c, w) : nullptr;
-        if (nx) {
-          nx->worker = self;
-          self->cur = nx;
-          nx->state.fetch_or(Work::kRunning, std::memory_order_relaxed);
+        if (w->flags.load() & kSignalled) {
+          [[maybe_unused]] int old = resignal.fetch_sub(1);
+          IOWQ_CHECK(old > 0, "the re-signal count never goes negative");
         }
+        Work* nx = w->hashed ? next_in_chain(c, w) : nullptr;
+        if (nx) start_running(c, self, nx);
         lk.unlock();
         complete(w, w->result);
         w = nx;
