@@ -34,12 +34,14 @@ namespace iowq {
 
 namespace detail {
 
+#if IOWQ_DEBUG_ON
 namespace {
 // Walks at most this many list entries or keys per check, so a debug build of
 // a test with thousands of queued items stays linear-ish; the O(1) list checks
 // run on every operation regardless.
 constexpr size_t kCheckWalk = 128;
 }  // namespace
+#endif
 
 void check_class_locked([[maybe_unused]] const ClassPool& c) noexcept {
 #if IOWQ_DEBUG_ON
