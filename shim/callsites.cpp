@@ -8,6 +8,7 @@
 // load it later and ahead of glibc's `backtrace` for programs that do not link
 // it. RTLD_LOCAL keeps all of them private to us.
 #include "callsites.hpp"
+#include "libc.hpp"
 #include "options.hpp"
 
 #define UNW_LOCAL_ONLY
@@ -78,7 +79,7 @@ void warn(const char* msg) noexcept {
     return;
   }
   // Raw syscall: the shim interposes write().
-  syscall(SYS_write, 2, msg, strlen(msg));
+  sys::write(2, msg, strlen(msg));
 }
 
 // ---- Address ranges to skip ------------------------------------------------
@@ -230,11 +231,11 @@ void callsites_init(unsigned depth) {
     warn("iowq: IOWQ_CALLSITES: cannot load libunwind.so.8; call sites are not recorded\n");
     return;
   }
-  auto bt = reinterpret_cast<BacktraceFn>(dlsym(h, "unw_backtrace"));
+  auto bt = reinterpret_cast<BacktraceFn>(real::symbol(h, "unw_backtrace"));
   // The UNW_OBJ names are per architecture (_ULx86_64_...): stringify the macros.
   using CachingFn = int (*)(unw_addr_space_t, unw_caching_policy_t);
-  auto set_caching = reinterpret_cast<CachingFn>(dlsym(h, IOWQ_STR(unw_set_caching_policy)));
-  auto* local_as = static_cast<unw_addr_space_t*>(dlsym(h, IOWQ_STR(unw_local_addr_space)));
+  auto set_caching = reinterpret_cast<CachingFn>(real::symbol(h, IOWQ_STR(unw_set_caching_policy)));
+  auto* local_as = static_cast<unw_addr_space_t*>(real::symbol(h, IOWQ_STR(unw_local_addr_space)));
   if (bt == nullptr) {
     warn("iowq: IOWQ_CALLSITES: libunwind.so.8 lacks unw_backtrace; call sites are not recorded\n");
     dlclose(h);

@@ -31,7 +31,7 @@ namespace {
 #define REAL_FN(type, name)                                                   \
   using name##_fn = type;                                                     \
   static name##_fn* real_##name = nullptr;                                    \
-  if (!real_##name) real_##name = reinterpret_cast<name##_fn*>(dlsym(RTLD_NEXT, #name))
+  real::next_fn(real_##name, #name)
 
 inline int64_t neg_errno(ssize_t r) { return r < 0 ? -errno : r; }
 

@@ -285,7 +285,7 @@ IOWQ_EXPORT int recvmmsg(int fd, struct mmsghdr* v, unsigned n, int flags, struc
 // other files than the workers' and the fd cache's): from now on every call
 // it makes passes straight through.
 IOWQ_EXPORT int unshare(int flags) {
-  static int (*real_unshare)(int) = reinterpret_cast<int (*)(int)>(dlsym(RTLD_NEXT, "unshare"));
+  static int (*real_unshare)(int) = reinterpret_cast<int (*)(int)>(real::next("unshare"));
   int r = real_unshare(flags);
   if (r == 0 && (flags & CLONE_FILES) && !tl.private_fds) {
     tl.private_fds = true;

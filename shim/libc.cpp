@@ -89,6 +89,29 @@ int64_t open_ro(const char* path, int extra) noexcept {
 }
 int64_t getdents64(int fd, void* buf, size_t n) noexcept { return raw(SYS_getdents64, fd, L(buf), L(n)); }
 int64_t close(int fd) noexcept { return raw(SYS_close, fd); }
+int64_t open(const char* path, int flags, int mode) noexcept { return raw(SYS_openat, AT_FDCWD, L(path), flags, mode); }
+int64_t dup2(int oldfd, int newfd) noexcept { return raw(SYS_dup2, oldfd, newfd); }
+int64_t close_range(unsigned lo, unsigned hi, int flags) noexcept { return raw(SYS_close_range, lo, hi, flags); }
+int64_t lseek(int fd, off_t off, int whence) noexcept { return raw(SYS_lseek, fd, L(off), whence); }
+int64_t readlink(const char* path, char* buf, size_t n) noexcept {
+  return raw(SYS_readlinkat, AT_FDCWD, L(path), L(buf), L(n));
+}
+int64_t vm_read(int pid, void* dst, const void* src, size_t n) noexcept {
+  struct iovec local = {dst, n}, remote = {const_cast<void*>(src), n};
+  return raw(SYS_process_vm_readv, pid, L(&local), 1, L(&remote), 1, 0);
+}
+int64_t prlimit(int pid, int res, const struct rlimit* nw, struct rlimit* old) noexcept {
+  return raw(SYS_prlimit64, pid, res, L(nw), L(old));
+}
+int64_t mmap(void* a, size_t n, int prot, int flags, int fd, off_t off) noexcept {
+  return raw(SYS_mmap, L(a), L(n), prot, flags, fd, L(off));
+}
+int64_t execveat(int d, const char* p, char* const a[], char* const e[], int fl) noexcept {
+  return raw(SYS_execveat, d, L(p), L(a), L(e), fl);
+}
+void exit_group(int status) noexcept {
+  for (;;) raw(SYS_exit_group, status);
+}
 int64_t fcntl(int fd, int cmd, long arg) noexcept { return raw(SYS_fcntl, fd, cmd, arg); }
 int64_t ioctl(int fd, unsigned long req, void* arg) noexcept { return raw(SYS_ioctl, fd, L(req), L(arg)); }
 int64_t poll1(int fd, short events) noexcept {
@@ -163,7 +186,7 @@ int fb_sendmmsg(int fd, struct mmsghdr* v, unsigned n, int f) { return iret(sys:
 int fb_recvmmsg(int fd, struct mmsghdr* v, unsigned n, int f, struct timespec* t) {
   return iret(sys::recvmmsg(fd, v, n, f, t));
 }
-int fb_close(int fd) { return static_cast<int>(ret(syscall(SYS_close, fd) == 0 ? 0 : -errno)); }
+int fb_close(int fd) { return iret(sys::close(fd)); }
 }  // namespace
 
 namespace real {
@@ -209,6 +232,9 @@ template <class F>
 static void set(F*& slot, const char* name) {
   if (void* p = dlsym(RTLD_NEXT, name)) slot = reinterpret_cast<F*>(p);
 }
+
+void* next(const char* name) noexcept { return dlsym(RTLD_NEXT, name); }
+void* symbol(void* handle, const char* name) noexcept { return dlsym(handle, name); }
 
 void resolve() noexcept {
   set(write, "write");

@@ -13,6 +13,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -65,6 +66,19 @@ extern pid_t (*fork)(void);
 extern void (*_exit)(int);
 extern int (*execve)(const char*, char* const[], char* const[]);
 void resolve() noexcept;  // constructor only
+
+// The one lookup for functions too rarely called to resolve at start-up
+// (closedir, prctl, the write-behind ordering hooks...): dlsym(RTLD_NEXT),
+// nullptr if no later object defines `name`. Call only once libc is up.
+void* next(const char* name) noexcept;
+// `slot`, looked up on first use.
+template <class F>
+F* next_fn(F*& slot, const char* name) noexcept {
+  if (!slot) slot = reinterpret_cast<F*>(next(name));
+  return slot;
+}
+// dlsym in a library the shim opened itself (libunwind); nullptr if absent.
+void* symbol(void* handle, const char* name) noexcept;
 }  // namespace real
 
 namespace sys {
@@ -103,6 +117,19 @@ int64_t fstatfs(int fd, struct statfs* st) noexcept;
 int64_t open_ro(const char* path, int extra_flags) noexcept;  // O_RDONLY|O_CLOEXEC|extra
 int64_t getdents64(int fd, void* buf, size_t n) noexcept;
 int64_t close(int fd) noexcept;
+// openat(AT_FDCWD, path, flags, mode).
+int64_t open(const char* path, int flags, int mode) noexcept;
+int64_t dup2(int oldfd, int newfd) noexcept;
+int64_t close_range(unsigned lo, unsigned hi, int flags) noexcept;
+int64_t lseek(int fd, off_t off, int whence) noexcept;
+int64_t readlink(const char* path, char* buf, size_t n) noexcept;  // readlinkat(AT_FDCWD)
+// process_vm_readv of one local and one remote range in process `pid`.
+int64_t vm_read(int pid, void* dst, const void* src, size_t n) noexcept;
+int64_t prlimit(int pid, int res, const struct rlimit* nw, struct rlimit* old) noexcept;
+// The address, or -errno (addresses in user space are below 2^63).
+int64_t mmap(void* a, size_t n, int prot, int flags, int fd, off_t off) noexcept;
+int64_t execveat(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) noexcept;
+[[noreturn]] void exit_group(int status) noexcept;
 int64_t fcntl(int fd, int cmd, long arg) noexcept;
 int64_t ioctl(int fd, unsigned long req, void* arg) noexcept;
 int64_t poll1(int fd, short events) noexcept;  // 0 timeout; returns revents or -errno

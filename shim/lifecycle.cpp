@@ -49,11 +49,10 @@ namespace {
 
 void emit(const char* line, size_t n) noexcept {
   if (g.cfg.log_file[0]) {
-    int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, g.cfg.log_file,
-                                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    int fd = static_cast<int>(sys::open(g.cfg.log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (fd >= 0) {
       sys::write(fd, line, n);
-      syscall(SYS_close, fd);
+      sys::close(fd);
       return;
     }
   }
@@ -84,7 +83,7 @@ void atfork_parent() {}
 void atfork_child() {
   g.pid = sys::getpid();
   if (g_saved_stderr >= 0) {
-    syscall(SYS_close, g_saved_stderr);
+    sys::close(g_saved_stderr);
     g_saved_stderr = -1;
   }
   if (g.pool) g.pool->reset_after_fork();
@@ -115,7 +114,7 @@ void write_exit_report() {
   if (!g.cfg.stats[0]) return;
   bool restored = false;
   if (stats_to_stderr() && g_saved_stderr >= 0 && sys::fcntl(2, F_GETFD, 0) == -EBADF) {
-    syscall(SYS_dup2, g_saved_stderr, 2);
+    sys::dup2(g_saved_stderr, 2);
     restored = true;
   }
   ReportInput in;
@@ -131,7 +130,7 @@ void write_exit_report() {
   }
   in.callsites_top = g.cfg.callsites;
   write_report(in, g.cfg.stats, g.cfg.stats_json);
-  if (restored) syscall(SYS_close, 2);
+  if (restored) sys::close(2);
 }
 
 }  // namespace
@@ -247,7 +246,11 @@ IOWQ_EXPORT int close_range(unsigned lo, unsigned hi, int flags) {
     fd_forget_range(lo, hi);
   }
   if (!real::close_range) {
-    long r = syscall(SYS_close_range, lo, hi, flags);
+    int64_t r = sys::close_range(lo, hi, flags);
+    if (r < 0) {
+      errno = static_cast<int>(-r);
+      return -1;
+    }
     return static_cast<int>(r);
   }
   return real::close_range(lo, hi, flags);
@@ -255,13 +258,13 @@ IOWQ_EXPORT int close_range(unsigned lo, unsigned hi, int flags) {
 
 // glibc's closefrom closes with an internal close_range.
 IOWQ_EXPORT void closefrom(int lo) {
-  static void (*real_closefrom)(int) = reinterpret_cast<void (*)(int)>(dlsym(RTLD_NEXT, "closefrom"));
+  static void (*real_closefrom)(int) = reinterpret_cast<void (*)(int)>(real::next("closefrom"));
   if (g.active.load(std::memory_order_relaxed)) {
     if (!tl.sandboxed) wb_sync_all();
     if (lo >= 0) fd_forget_range(static_cast<unsigned>(lo), ~0u);
   }
   if (real_closefrom) real_closefrom(lo);
-  else syscall(SYS_close_range, lo, ~0u, 0);
+  else sys::close_range(static_cast<unsigned>(lo), ~0u, 0);
 }
 
 IOWQ_EXPORT int dup2(int oldfd, int newfd) {
@@ -351,13 +354,13 @@ IOWQ_EXPORT int fclose(FILE* f) {
 }
 
 IOWQ_EXPORT int closedir(DIR* d) {
-  static int (*real_closedir)(DIR*) = reinterpret_cast<int (*)(DIR*)>(dlsym(RTLD_NEXT, "closedir"));
+  static int (*real_closedir)(DIR*) = reinterpret_cast<int (*)(DIR*)>(real::next("closedir"));
   fd_forget(dirfd(d));
   return real_closedir(d);
 }
 
 IOWQ_EXPORT int pclose(FILE* f) {
-  static int (*real_pclose)(FILE*) = reinterpret_cast<int (*)(FILE*)>(dlsym(RTLD_NEXT, "pclose"));
+  static int (*real_pclose)(FILE*) = reinterpret_cast<int (*)(FILE*)>(real::next("pclose"));
   if (f) fd_forget(fileno(f));
   return real_pclose(f);
 }
@@ -367,12 +370,13 @@ IOWQ_EXPORT int pclose(FILE* f) {
 // only read, write, _exit and sigreturn; a filter, whatever the program
 // chose), the shim must not issue a syscall of its own there — so every
 // call of that thread passes straight through, as a nested call does.
-// (syscall(SYS_seccomp) is not interposed: the shim's own raw syscalls go
-// through syscall(), and a filter inherited from the parent cannot be seen.)
+// (The syscall(SYS_seccomp) route is not interposed: the shim's own raw
+// syscalls go through libc's syscall function, and a filter inherited from
+// the parent cannot be seen.)
 // ============================================================================
 
 IOWQ_EXPORT int prctl(int option, ...) {
-  static int (*real_prctl)(int, ...) = reinterpret_cast<int (*)(int, ...)>(dlsym(RTLD_NEXT, "prctl"));
+  static int (*real_prctl)(int, ...) = reinterpret_cast<int (*)(int, ...)>(real::next("prctl"));
   va_list ap;
   va_start(ap, option);
   unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
@@ -452,7 +456,7 @@ std::atomic<bool> g_exit_watch{false};
 }  // namespace
 
 IOWQ_EXPORT __attribute__((noreturn)) void pthread_exit(void* ret) {
-  static void (*real_exit)(void*) = reinterpret_cast<void (*)(void*)>(dlsym(RTLD_NEXT, "pthread_exit"));
+  static void (*real_exit)(void*) = reinterpret_cast<void (*)(void*)>(real::next("pthread_exit"));
   if (g.active.load(std::memory_order_relaxed) && !tl.depth && !tl.sandboxed && sys::gettid() == g.pid &&
       !g_exit_watch.exchange(true)) {
     // Whatever threads the shim has now or starts later (pool, stall thread).

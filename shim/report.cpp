@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "callsites.hpp"
+#include "libc.hpp"
 
 namespace iowq::shim {
 namespace {
@@ -174,10 +175,10 @@ __attribute__((format(printf, 2, 3))) void tprintf(std::string& o, const char* f
 int write_all(int fd, const std::string& s) {
   size_t off = 0;
   while (off < s.size()) {
-    const long n = syscall(SYS_write, fd, s.data() + off, s.size() - off);
+    const int64_t n = sys::write(fd, s.data() + off, s.size() - off);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
+      if (n == -EINTR) continue;
+      return static_cast<int>(n);
     }
     if (n == 0) return -EIO;
     off += static_cast<size_t>(n);
@@ -325,10 +326,11 @@ int write_report(const ReportInput& in, const char* dest, bool json) {
   const std::string body = json ? format_report_json(in) : format_report_text(in);
   if (strcmp(dest, "stderr") == 0) return write_all(2, body);
   const std::string path = expand_report_path(dest, in.pid);
-  const long fd = syscall(SYS_openat, AT_FDCWD, path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return -errno;
+  const int64_t fd = sys::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return static_cast<int>(fd);
   int rc = write_all(static_cast<int>(fd), body);
-  if (syscall(SYS_close, fd) != 0 && rc == 0 && errno != EINTR) rc = -errno;
+  const int64_t c = sys::close(static_cast<int>(fd));
+  if (c < 0 && rc == 0 && c != -EINTR) rc = static_cast<int>(c);
   return rc;
 }
 

@@ -5,7 +5,7 @@
 // whose first line is "iowq report: pid N (program)" — and writes it to
 // `dest`: "stderr" (fd 2), or a path in which "%p" becomes the pid and "%%"
 // a "%". The file is opened O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, mode 0644.
-// All I/O uses raw syscalls (syscall(SYS_openat/SYS_write/SYS_close)) because
+// All I/O uses raw syscalls (sys::open/write/close in libc.hpp) because
 // the shim interposes write() and open(). Returns 0 or -errno. It allocates,
 // so call it from exit (destructor/atexit), never from a signal handler.
 //

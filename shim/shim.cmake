@@ -1,7 +1,12 @@
 # shim.cmake — libiowq.so, the LD_PRELOAD library (build/lib/libiowq.so).
 # Exports only the interposed symbols (libiowq.map); everything else hidden.
+# iowq_libc: the shim's one door to the kernel and to real libc functions
+# (libc.cpp); its own library because iowq_report uses it too.
+add_library(iowq_libc STATIC ${CMAKE_CURRENT_LIST_DIR}/libc.cpp)
+set_target_properties(iowq_libc PROPERTIES POSITION_INDEPENDENT_CODE ON
+  CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
+target_link_libraries(iowq_libc PRIVATE ${CMAKE_DL_LIBS})
 add_library(iowq SHARED
-  ${CMAKE_CURRENT_LIST_DIR}/libc.cpp
   ${CMAKE_CURRENT_LIST_DIR}/fdtable.cpp
   ${CMAKE_CURRENT_LIST_DIR}/route.cpp
   ${CMAKE_CURRENT_LIST_DIR}/stall.cpp
@@ -24,7 +29,7 @@ target_include_directories(iowq PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 # Preloaded, so static TLS is available: every thread_local is one
 # %fs-relative access, never __tls_get_addr.
 target_compile_options(iowq PRIVATE -ftls-model=initial-exec)
-target_link_libraries(iowq PRIVATE iowq_core iowq_options iowq_report ${CMAKE_DL_LIBS} Threads::Threads
+target_link_libraries(iowq PRIVATE iowq_libc iowq_core iowq_options iowq_report ${CMAKE_DL_LIBS} Threads::Threads
   -Wl,--version-script=${CMAKE_CURRENT_LIST_DIR}/libiowq.map
   -Wl,-z,now -Wl,--no-undefined
   -static-libstdc++ -static-libgcc -Wl,--gc-sections)

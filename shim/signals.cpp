@@ -261,7 +261,7 @@ IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
   // Not owned: libc's own signal() (it honours siginterrupt()).
   if (sig != g.sig || g.sig == 0 || tl.depth || g_state.load(std::memory_order_acquire) != 2) {
     static sighandler_t (*real_signal)(int, sighandler_t) =
-        reinterpret_cast<sighandler_t (*)(int, sighandler_t)>(dlsym(RTLD_NEXT, "signal"));
+        reinterpret_cast<sighandler_t (*)(int, sighandler_t)>(real::next("signal"));
     return real_signal(sig, h);
   }
   struct sigaction act = {}, old = {};

@@ -34,11 +34,7 @@ namespace {
 
 // The next definition of `name`, looked up once. The interposers below only
 // run after libc is up (they are not called by the dynamic loader itself).
-template <class F>
-F* next_fn(F*& slot, const char* name) {
-  if (!slot) slot = reinterpret_cast<F*>(dlsym(RTLD_NEXT, name));
-  return slot;
-}
+using real::next_fn;
 #define REAL(type, name)     \
   using fn_t = type;         \
   static fn_t* real_ = nullptr; \
@@ -108,7 +104,14 @@ IOWQ_EXPORT void* mmap(void* a, size_t n, int prot, int flags, int fd, off_t off
   static void* (*real_)(void*, size_t, int, int, int, off_t) = nullptr;
   if (!real_) {
     // Before the shim resolved it (another library's constructor), go raw.
-    if (!g.active.load()) return reinterpret_cast<void*>(syscall(SYS_mmap, a, n, prot, flags, fd, off));
+    if (!g.active.load()) {
+      int64_t r = sys::mmap(a, n, prot, flags, fd, off);
+      if (r < 0) {
+        errno = static_cast<int>(-r);
+        return MAP_FAILED;
+      }
+      return reinterpret_cast<void*>(r);
+    }
     next_fn(real_, "mmap");
   }
   if (g.active.load(std::memory_order_relaxed) && g.cfg.write_behind) {
@@ -416,7 +419,6 @@ IOWQ_EXPORT __attribute__((noreturn)) void _exit(int status) {
   if (!real::_exit) real::resolve();
   if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) wb_exit();
   if (real::_exit) real::_exit(status);
-  syscall(SYS_exit_group, status);
-  __builtin_unreachable();
+  sys::exit_group(status);
 }
 IOWQ_EXPORT __attribute__((noreturn)) void _Exit(int status) { _exit(status); }

@@ -3,9 +3,9 @@
 // the waits, each one load when write-behind is off or nothing is pending.
 #pragma once
 
-#include <dlfcn.h>
 #include <errno.h>
 
+#include "libc.hpp"
 #include "state.hpp"
 #include "writebehind.hpp"
 
@@ -15,11 +15,7 @@ namespace iowq::shim::hooks {
 
 // The next definition of `name`, looked up once. These interposers only run
 // after libc is up (they are not called by the dynamic loader itself).
-template <class F>
-F* next_fn(F*& slot, const char* name) {
-  if (!slot) slot = reinterpret_cast<F*>(dlsym(RTLD_NEXT, name));
-  return slot;
-}
+using real::next_fn;
 
 inline bool pending() noexcept {
   return g.active.load(std::memory_order_relaxed) && !tl.sandboxed && wb_pending();

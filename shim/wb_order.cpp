@@ -141,7 +141,14 @@ IOWQ_EXPORT int execveat(int d, const char* p, char* const a[], char* const e[],
   WB_REAL(int(int, const char*, char* const[], char* const[], int), "execveat");
   bool on = g.active.load(std::memory_order_relaxed);
   if (on) wb_exec_begin();
-  int r = rf ? rf(d, p, a, e, f) : static_cast<int>(syscall(SYS_execveat, d, p, a, e, f));
+  int r;
+  if (rf) {
+    r = rf(d, p, a, e, f);
+  } else {
+    int64_t k = sys::execveat(d, p, a, e, f);
+    if (k < 0) errno = static_cast<int>(-k);
+    r = k < 0 ? -1 : static_cast<int>(k);
+  }
   if (on) wb_exec_failed();
   return r;
 }

@@ -53,13 +53,6 @@
 namespace iowq::shim {
 namespace {
 
-// errno is the program's: a call that succeeds never changes it (the raw
-// syscall() wrapper sets it on EAGAIN/EINTR).
-struct KeepErrno {
-  int e = errno;
-  ~KeepErrno() { errno = e; }
-};
-
 constexpr int kMaxSegs = 32;
 constexpr size_t kFiles = 4096;  // direct-mapped file entries
 constexpr int kMaxIov = 64;      // vectors longer than this go the plain way
@@ -191,8 +184,7 @@ bool dev_eligible(int fd, uint64_t dev) noexcept {
     if ((v >> 1) == dev + 1) return v & 1;
   }
   struct statfs sf;
-  KeepErrno k;
-  if (syscall(SYS_fstatfs, fd, &sf) != 0) return false;
+  if (sys::fstatfs(fd, &sf) != 0) return false;
   bool ok = !control_fs(sf.f_type);
   uint64_t v = ((dev + 1) << 1) | (ok ? 1 : 0);
   for (auto& s : g_dev_ok) {
@@ -216,12 +208,10 @@ bool is_stderr_file(const FdInfo& fi) noexcept {
 }
 
 void futex_wait(std::atomic<uint32_t>* a, uint32_t v) {
-  KeepErrno k;
-  syscall(SYS_futex, a, FUTEX_WAIT_PRIVATE, v, nullptr, nullptr, 0);
+  sys::futex_wait(a, v);
 }
 void futex_wake_all(std::atomic<uint32_t>* a) {
-  KeepErrno k;
-  syscall(SYS_futex, a, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+  sys::futex_wake(a, INT_MAX);
 }
 
 uint32_t my_tid() noexcept {
@@ -293,7 +283,7 @@ int64_t write_all(const Seg& s, const char* data) noexcept {
     if (r < 0) {
       // The program was told these bytes were written: later writes at the
       // fd's position go where it expects, as after a page-cache loss.
-      if (s.off < 0) syscall(SYS_lseek, s.fd, static_cast<off_t>(s.len - done), SEEK_CUR);
+      if (s.off < 0) sys::lseek(s.fd, static_cast<off_t>(s.len - done), SEEK_CUR);
       return r;
     }
     if (r == 0) return -EIO;
@@ -311,7 +301,7 @@ void record_error(WbFile& f, const Chunk& c, int fd, int e) noexcept {
   char link[40];
   snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
   char* p = g_err_path[&f - w.files];
-  long n = syscall(SYS_readlinkat, AT_FDCWD, link, p, sizeof g_err_path[0] - 1);
+  int64_t n = sys::readlink(link, p, sizeof g_err_path[0] - 1);
   p[n > 0 ? n : 0] = 0;
 }
 
@@ -398,10 +388,8 @@ bool safe_copy(void* dst, const void* src, size_t n) noexcept {
       memcpy(dst, src, n);
       return true;
     }
-  struct iovec local = {dst, n}, remote = {const_cast<void*>(src), n};
-  KeepErrno k;
-  long r = syscall(SYS_process_vm_readv, g.pid, &local, 1, &remote, 1, 0);
-  if (r != static_cast<long>(n)) return false;
+  int64_t r = sys::vm_read(g.pid, dst, src, n);
+  if (r != static_cast<int64_t>(n)) return false;
   uintptr_t lo = a & ~uintptr_t{4095}, hi = (a + n + 4095) & ~uintptr_t{4095};
   tl_ok[tl_ok_next++ & 3] = Range{lo, hi, gen};
   return true;
@@ -720,7 +708,7 @@ void wb_exec_failed() noexcept {
 
 void wb_limits_changed() noexcept {
   struct rlimit rl;
-  if (syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, nullptr, &rl) == 0)
+  if (sys::prlimit(0, RLIMIT_FSIZE, nullptr, &rl) == 0)
     w.fsize_limited.store(rl.rlim_cur != RLIM_INFINITY, std::memory_order_relaxed);
 }
 

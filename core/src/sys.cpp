@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <dlfcn.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -65,6 +66,8 @@ void write_all(int fd, const char* buf, size_t n) noexcept {
     n -= static_cast<size_t>(r);
   }
 }
+
+void* symbol(void* handle, const char* name) noexcept { return dlsym(handle, name); }
 
 void block_all_signals(SigMask* old) noexcept {
   uint64_t all[16];

@@ -32,6 +32,10 @@ uint64_t now_ns() noexcept;
 // silently on any other error. For diagnostics (debug.cpp).
 void write_all(int fd, const char* buf, size_t n) noexcept;
 
+// dlsym(handle, name) in a library the core opened itself (libnuma); nullptr
+// if absent. Not async-signal-safe (the only exception here).
+void* symbol(void* handle, const char* name) noexcept;
+
 // Blocks every signal on the calling thread; returns the previous mask in *old
 // (an opaque 128-byte kernel sigset). restore_signals() puts it back.
 struct SigMask { uint64_t bits[16]; };

@@ -1,6 +1,8 @@
 // core/src/topology.cpp — NUMA topology from libnuma, or a fake split for tests.
 #include "topology.hpp"
 
+#include "sys.hpp"
+
 #include <dlfcn.h>
 #include <numa.h>
 #include <sched.h>
@@ -39,7 +41,7 @@ bool load_numa(Numa* n) {
   void* h = dlopen("libnuma.so.1", RTLD_LAZY | RTLD_LOCAL);
   if (!h) return false;
   auto get = [h](auto& fn, const char* name) {
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(h, name));
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(sys::symbol(h, name));
     return fn != nullptr;
   };
   return get(n->available, "numa_available") && get(n->max_node, "numa_max_node") &&

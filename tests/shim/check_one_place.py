@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""One door to the kernel and to libc (issue 14, item 2).
+
+Raw syscalls and symbol look-ups live in one file per layer: shim/libc.cpp
+(the shim's sys:: and real::) and core/src/sys.cpp (the core's sys::). This
+fails if syscall(), dlsym() or dlvsym() is called anywhere else under shim/ or
+core/. Comments and string literals are ignored, so a comment may still
+name them.
+
+usage: check_one_place.py <source root>
+"""
+import os
+import re
+import sys
+
+ALLOWED = {"shim/libc.cpp", "core/src/sys.cpp"}
+DIRS = ("shim", "core")
+EXTS = (".c", ".cc", ".cpp", ".h", ".hpp", ".inc")
+CALL = re.compile(r"(?<![\w.>:])(?:::\s*)?(syscall|dlsym|dlvsym)\s*\(")
+# One token at a time: comments and literals become blanks (newlines kept, so
+# line numbers stay right), everything else is kept.
+TOKEN = re.compile(
+    r"//[^\n]*"                      # line comment
+    r"|/\*.*?\*/"                    # block comment
+    r"|\"(?:\\.|[^\"\\\n])*\""       # string literal
+    r"|'(?:\\.|[^'\\\n])*'",         # character literal
+    re.S)
+
+
+def blank(m):
+    return re.sub(r"[^\n]", " ", m.group(0))
+
+
+def strip(text):
+    return TOKEN.sub(blank, text)
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    root = sys.argv[1]
+    bad, scanned = [], 0
+    for d in DIRS:
+        for dirpath, _, files in os.walk(os.path.join(root, d)):
+            for f in sorted(files):
+                if not f.endswith(EXTS):
+                    continue
+                path = os.path.join(dirpath, f)
+                rel = os.path.relpath(path, root)
+                scanned += 1
+                if rel in ALLOWED:
+                    continue
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    code = strip(fh.read())
+                for no, line in enumerate(code.split("\n"), 1):
+                    for m in CALL.finditer(line):
+                        bad.append(f"{rel}:{no}: {m.group(1)}() outside {' / '.join(sorted(ALLOWED))}")
+    # The scan must have seen the sources it guards (a wrong root passes nothing).
+    if scanned < 10 or not all(os.path.exists(os.path.join(root, a)) for a in ALLOWED):
+        print(f"check_one_place: only {scanned} files under {root}: wrong source root?", file=sys.stderr)
+        return 1
+    for b in bad:
+        print(b)
+    if bad:
+        print(f"FAIL: {len(bad)} direct call(s); use sys:: / real:: (shim/libc.hpp, core/src/sys.hpp)")
+        return 1
+    print(f"OK: {scanned} files, syscall()/dlsym() only in {', '.join(sorted(ALLOWED))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
