@@ -78,12 +78,12 @@ int64_t file_call(const Op& op, int fd, int other) {
   bool pool_ok = fi.bound() && (g.cfg.route & kRouteFile);
   if (pool_ok && other >= 0 && !fd_info(other).bound()) pool_ok = false;
   const uint64_t t0 = sys::now_ns();
-  int64_t r = INT64_MIN;
+  int64_t r = kNotTaken;
   if (pool_ok && (g.cfg.mode == Mode::Pool || g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire))) {
     Nest nest;
     r = run_bound_keyed(op, fi.key());  // counted as routed there
   }
-  if (r == INT64_MIN) {
+  if (r == kNotTaken) {
     count(op.sym, pool_ok ? Route::Inline : Route::Passthrough);
     r = neg_errno(op.plain(op));
   }

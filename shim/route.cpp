@@ -153,15 +153,15 @@ void warn_stall(const Op& op, int64_t returned) noexcept {
 }
 
 // Runs `op` on the pool and waits as the plain call would have.
-// Returns the result as -errno/count, or INT64_MIN when the pool could not
-// take it (the caller runs it inline).
+// Returns the result as -errno/count, or kNotTaken (the caller runs it
+// inline).
 int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key) {
   // A vfork child shares our memory but not our fd table or threads: it must
   // neither use the pool nor start it (its threads would die with it).
-  if (sys::getpid() != g.pid) return INT64_MIN;
-  if (!ensure_pool()) return INT64_MIN;
+  if (sys::getpid() != g.pid) return kNotTaken;
+  if (!ensure_pool()) return kNotTaken;
   // Unbound work may need cancelling: the pool needs its signal from now on.
-  if (cls == iowq::Class::Unbound && !cancel_signal_take()) return INT64_MIN;
+  if (cls == iowq::Class::Unbound && !cancel_signal_take()) return kNotTaken;
   pthread_testcancel();  // read/write are cancellation points
   iowq::Work& w = tl.work;
   w.rearm();
@@ -178,7 +178,7 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
   w.immediate = cls == iowq::Class::Unbound;
   tl.job.op = op;
   tl.job.raise_sig = 0;
-  if (g.pool->submit(&w) != 0) return INT64_MIN;
+  if (g.pool->submit(&w) != 0) return kNotTaken;
   count(op.sym, Route::Routed);
   int r;
   {
@@ -200,7 +200,7 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
     guard.w = nullptr;
   }
   // No worker could be created for it: the caller runs it.
-  if (w.handed_back()) return INT64_MIN;
+  if (w.handed_back()) return kNotTaken;
   int64_t res = w.result;
   uint64_t dt = sys::now_ns() - t0;
   g_counters.caller_ns.record(dt);
@@ -238,7 +238,7 @@ ssize_t pool_bound(const Op& op, const FdInfo& fi) {
     r = submit_and_wait(op, iowq::Class::Bound, is_write, fi.key());
   }
   errno = e;
-  if (r == INT64_MIN) {
+  if (r == kNotTaken) {
     count(op.sym, Route::Inline);
     return op.plain(op);
   }
@@ -437,7 +437,7 @@ ssize_t route_unbound(const Op& op, const FdInfo& fi) {
   int64_t total = 0, r;
   for (;;) {
     r = submit_and_wait(cur, iowq::Class::Unbound, false, 0);
-    if (r == INT64_MIN) {
+    if (r == kNotTaken) {
       // The pool refused it (class full, vfork child, no pool): the caller runs it.
       count(op.sym, Route::Inline);
       r = in_caller(cur, fi);

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <climits>
 #include <cstdint>
 
 #include "counters.hpp"
@@ -71,10 +72,16 @@ struct Op {
 // Not noexcept: pthread cancellation unwinds through it.
 ssize_t route(const Op& op);
 
+// What the pool paths return when the pool could not take a call (no pool,
+// a vfork child, its class full, no worker could be started): the caller
+// runs it itself. Not an -errno, since every -errno (-EAGAIN included) can be
+// a call's own result.
+inline constexpr int64_t kNotTaken = INT64_MIN;
+
 // Runs `op` as bound work hashed by `key` (after the file's calls already in
 // the pool) and waits for it, uninterruptibly as for disk I/O. Returns the
-// result as a count or -errno, or INT64_MIN when the pool cannot take it
-// (the caller then runs the call itself).
+// result as a count or -errno, or kNotTaken (the caller then runs the call
+// itself).
 int64_t run_bound_keyed(const Op& op, uint64_t key);
 
 // Executes an Op with raw syscalls (used by pool workers and write-behind).

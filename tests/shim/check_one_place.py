@@ -7,6 +7,10 @@ fails if syscall(), dlsym() or dlvsym() is called anywhere else under shim/ or
 core/. Comments and string literals are ignored, so a comment may still
 name them.
 
+Also one error convention (item 3): inside the shim a call's result is a count
+or -errno; "the pool could not take it" is route.hpp's kNotTaken, so the raw
+INT64_MIN sentinel appears nowhere else under shim/.
+
 usage: check_one_place.py <source root>
 """
 import os
@@ -16,6 +20,8 @@ import sys
 ALLOWED = {"shim/libc.cpp", "core/src/sys.cpp"}
 DIRS = ("shim", "core")
 EXTS = (".c", ".cc", ".cpp", ".h", ".hpp", ".inc")
+SENTINEL = re.compile(r"\bINT64_MIN\b")
+SENTINEL_HOME = "shim/route.hpp"
 CALL = re.compile(r"(?<![\w.>:])(?:::\s*)?(syscall|dlsym|dlvsym)\s*\(")
 # One token at a time: comments and literals become blanks (newlines kept, so
 # line numbers stay right), everything else is kept.
@@ -56,6 +62,8 @@ def main():
                 for no, line in enumerate(code.split("\n"), 1):
                     for m in CALL.finditer(line):
                         bad.append(f"{rel}:{no}: {m.group(1)}() outside {' / '.join(sorted(ALLOWED))}")
+                    if rel.startswith("shim/") and rel != SENTINEL_HOME and SENTINEL.search(line):
+                        bad.append(f"{rel}:{no}: INT64_MIN sentinel; use kNotTaken ({SENTINEL_HOME})")
     # The scan must have seen the sources it guards (a wrong root passes nothing).
     if scanned < 10 or not all(os.path.exists(os.path.join(root, a)) for a in ALLOWED):
         print(f"check_one_place: only {scanned} files under {root}: wrong source root?", file=sys.stderr)
@@ -63,7 +71,7 @@ def main():
     for b in bad:
         print(b)
     if bad:
-        print(f"FAIL: {len(bad)} direct call(s); use sys:: / real:: (shim/libc.hpp, core/src/sys.hpp)")
+        print(f"FAIL: {len(bad)} finding(s); use sys:: / real:: (shim/libc.hpp, core/src/sys.hpp), kNotTaken (shim/route.hpp)")
         return 1
     print(f"OK: {scanned} files, syscall()/dlsym() only in {', '.join(sorted(ALLOWED))}")
     return 0
