@@ -231,7 +231,7 @@ IOWQ_EXPORT int close(int fd) {
     keep_stderr(fd);
     int r = real::close(fd);
     if (err) {
-      errno = err;
+      errno = -err;
       return -1;
     }
     return r;
@@ -347,7 +347,7 @@ IOWQ_EXPORT int fclose(FILE* f) {
   }
   int r = real::fclose(f);
   if (err) {
-    errno = err;
+    errno = -err;
     return EOF;
   }
   return r;

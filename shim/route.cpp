@@ -586,7 +586,7 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
     }
     if (int e = wb_sync_file(fi)) {
       count(op.sym, Route::Passthrough);
-      errno = e;
+      errno = -e;
       return -1;
     }
   }

@@ -51,7 +51,7 @@ inline void wait_fd(int fd) {
 inline int report_fd(int fd) {
   if (!pending()) return 0;
   if (int e = wb_sync_fd(fd)) {
-    errno = e;
+    errno = -e;
     return -1;
   }
   return 0;
@@ -252,7 +252,7 @@ IOWQ_EXPORT int fflush(FILE* s) {
     } else if (int e = wb_sync_fd(fileno(s))) {
       // fflush can fail with an I/O error: it reports the file's deferred one.
       rf(s);
-      errno = e;
+      errno = -e;
       return EOF;
     }
   }

@@ -28,7 +28,7 @@ inline void wait_fd(int fd) noexcept {
 inline int report_fd(int fd) noexcept {
   if (!pending()) return 0;
   if (int e = wb_sync_fd(fd)) {
-    errno = e;
+    errno = -e;
     return -1;
   }
   return 0;

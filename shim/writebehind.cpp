@@ -643,7 +643,7 @@ int wb_sync_file(const FdInfo& fi) noexcept {
   lock(*f);
   int e = (f->dev == fi.dev && f->ino == fi.ino) ? take_error(*f) : 0;
   unlock(*f);
-  return e;
+  return -e;
 }
 
 int wb_sync_fd(int fd) noexcept {

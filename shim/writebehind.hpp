@@ -2,7 +2,7 @@
 //
 // Two kinds of sync point (DESIGN §5 "Errors"):
 //   wb_sync_*  wait for the file's writes queued before now and *take* its
-//              deferred write error, if any (returned as an errno, once):
+//              deferred write error, if any (returned as -errno, once):
 //              for calls that can return an I/O error (read, write, fsync,
 //              close, fflush, ...);
 //   wb_wait_*  wait the same way and leave the error pending: for calls that
@@ -21,7 +21,7 @@ namespace iowq::shim {
 void wb_init() noexcept;
 // Tries to take `op` behind. Returns true and sets *result when taken.
 bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept;
-// The file behind `fd` / identified by `fi`: see above. Return 0 or errno.
+// The file behind `fd` / identified by `fi`: see above. Return 0 or -errno.
 int wb_sync_fd(int fd) noexcept;
 int wb_sync_file(const FdInfo& fi) noexcept;
 void wb_wait_fd(int fd) noexcept;
