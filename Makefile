@@ -8,7 +8,7 @@ DEB_PKGS := libboost-dev libunwind-dev libnuma-dev libgtest-dev libbenchmark-dev
             liburing-dev libuv1-dev libfuse3-dev fuse3
 BENCH_PKGS := gnuplot-nox
 
-.PHONY: all deps bench-deps build test sanitize asan tsan demo bench bench-sockets bench-slowfs clean
+.PHONY: all deps bench-deps build test sanitize asan tsan clang demo bench bench-sockets bench-slowfs clean
 
 all: build
 
@@ -59,6 +59,18 @@ tsan: deps
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
 	  ctest --output-on-failure -j $(JOBS) -L core --timeout 300
 
+# clang as well as gcc, with -Wshadow and warnings as errors (build-clang/): the
+# whole tree must build; the unit tests run (the program-level tests are gcc's).
+CLANG_PKGS := clang-14
+clang: deps
+	@dpkg-query -W -f='$${Status}' $(CLANG_PKGS) 2>/dev/null | grep -q "ok installed" || \
+	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CLANG_PKGS); } || \
+	  { echo "iowq: run: sudo apt-get install $(CLANG_PKGS)"; exit 1; }
+	CC=clang-14 CXX=clang++-14 cmake -S . -B build-clang -DIOWQ_WERROR=ON -DIOWQ_BUILD_BENCH=OFF \
+	  -DCMAKE_C_FLAGS=-Wshadow -DCMAKE_CXX_FLAGS=-Wshadow
+	cmake --build build-clang -j $(JOBS)
+	cd build-clang && ctest --output-on-failure -j $(JOBS) --timeout 300 -L 'core|shim'
+
 demo: build
 	@sh tools/demo.sh $(BUILD)
 
@@ -74,7 +86,7 @@ bench-slowfs: build
 	@python3 tools/bench/slowfs/bench.py $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-clang
 
 # Differential conformance fuzzer (tests/conformance/README.md): every seed
 # plain and under the shim in every mode. CONFORMANCE_SEEDS per run (all modes).

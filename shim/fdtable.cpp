@@ -2,7 +2,9 @@
 #include "fdtable.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 
@@ -15,6 +17,31 @@ namespace iowq::shim {
 FdEntry g_fdtab[kMaxFd];
 
 namespace {
+
+// Files of kernel pseudo-filesystems are regular only in name: some block
+// until an event (/proc/kmsg, trace_pipe), so they are routed and waited for
+// as character devices (interruptible), not as disk files. Per device,
+// remembered: one fstatfs per filesystem.
+constexpr size_t kFsSlots = 32;
+std::atomic<uint64_t> g_fs_kind[kFsSlots];  // (dev + 1) << 1 | pseudo, 0 = empty
+
+bool pseudo_fs(int fd, uint64_t dev) noexcept {
+  for (auto& s : g_fs_kind) {
+    uint64_t v = s.load(std::memory_order_relaxed);
+    if (v == 0) break;
+    if ((v >> 1) == dev + 1) return v & 1;
+  }
+  struct statfs sf;
+  if (sys::fstatfs(fd, &sf) < 0) return false;
+  const bool pseudo = sf.f_type == PROC_SUPER_MAGIC || sf.f_type == SYSFS_MAGIC ||
+                      sf.f_type == TRACEFS_MAGIC || sf.f_type == DEBUGFS_MAGIC;
+  const uint64_t nv = ((dev + 1) << 1) | (pseudo ? 1 : 0);
+  for (auto& s : g_fs_kind) {
+    uint64_t expect = 0;
+    if (s.compare_exchange_strong(expect, nv) || (expect >> 1) == dev + 1) break;
+  }
+  return pseudo;
+}
 
 FdInfo classify(int fd) noexcept {
   FdInfo fi;
@@ -31,7 +58,7 @@ FdInfo classify(int fd) noexcept {
   fi.dev = st.st_dev;
   fi.ino = st.st_ino;
   switch (st.st_mode & S_IFMT) {
-    case S_IFREG: fi.kind = FdKind::File; break;
+    case S_IFREG: fi.kind = pseudo_fs(fd, st.st_dev) ? FdKind::Chr : FdKind::File; break;
     case S_IFBLK: fi.kind = FdKind::Block; break;
     case S_IFSOCK: fi.kind = FdKind::Socket; break;
     case S_IFIFO: fi.kind = FdKind::Pipe; break;

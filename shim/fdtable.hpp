@@ -1,6 +1,7 @@
 // shim/fdtable.hpp — what each fd is, cached.
 //
-// The first routed call on an fd classifies it (fstat + F_GETFL, ~0.3 us);
+// The first routed call on an fd classifies it (fstat + F_GETFL, ~0.3 us;
+// files of kernel pseudo-filesystems, which may block, count as char devices);
 // later calls read the cache (two loads). An entry is dropped when the shim
 // sees the fd change meaning: close, close_range, dup2/dup3/F_DUPFD* onto it,
 // fcntl(F_SETFL)/ioctl(FIONBIO) on it, and the libc calls that close fds

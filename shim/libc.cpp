@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <linux/futex.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -82,6 +83,12 @@ int64_t disconnect(int fd) noexcept {
   return raw(SYS_connect, fd, L(&unspec), sizeof unspec);
 }
 int64_t fstat(int fd, struct stat* st) noexcept { return raw(SYS_fstat, fd, L(st)); }
+int64_t fstatfs(int fd, struct statfs* st) noexcept { return raw(SYS_fstatfs, fd, L(st)); }
+int64_t open_ro(const char* path, int extra) noexcept {
+  return raw(SYS_openat, AT_FDCWD, L(path), O_RDONLY | O_CLOEXEC | extra);
+}
+int64_t getdents64(int fd, void* buf, size_t n) noexcept { return raw(SYS_getdents64, fd, L(buf), L(n)); }
+int64_t close(int fd) noexcept { return raw(SYS_close, fd); }
 int64_t fcntl(int fd, int cmd, long arg) noexcept { return raw(SYS_fcntl, fd, cmd, arg); }
 int64_t ioctl(int fd, unsigned long req, void* arg) noexcept { return raw(SYS_ioctl, fd, L(req), L(arg)); }
 int64_t poll1(int fd, short events) noexcept {
@@ -100,6 +107,17 @@ bool take_pending(int sig) noexcept {
   struct timespec zero = {0, 0};
   return raw(SYS_rt_sigtimedwait, L(&set), 0, L(&zero), 8) == sig;
 }
+int64_t rt_sigaction(int sig, const KSigaction* act, KSigaction* old) noexcept {
+  return raw(SYS_rt_sigaction, sig, L(act), L(old), 8);
+}
+int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept {
+  return raw(SYS_rt_sigqueueinfo, pid, sig, L(info));
+}
+void sigmask_all(uint64_t* old) noexcept {
+  uint64_t all = ~0ull;
+  raw(SYS_rt_sigprocmask, SIG_SETMASK, L(&all), L(old), 8);
+}
+void sigmask_set(uint64_t mask) noexcept { raw(SYS_rt_sigprocmask, SIG_SETMASK, L(&mask), 0, 8); }
 uint64_t now_ns() noexcept {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

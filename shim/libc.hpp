@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -98,6 +99,10 @@ int64_t wait_connected(int fd) noexcept;
 // Aborts a pending connect: the socket is left as after a failed connect.
 int64_t disconnect(int fd) noexcept;
 int64_t fstat(int fd, struct stat* st) noexcept;
+int64_t fstatfs(int fd, struct statfs* st) noexcept;
+int64_t open_ro(const char* path, int extra_flags) noexcept;  // O_RDONLY|O_CLOEXEC|extra
+int64_t getdents64(int fd, void* buf, size_t n) noexcept;
+int64_t close(int fd) noexcept;
 int64_t fcntl(int fd, int cmd, long arg) noexcept;
 int64_t ioctl(int fd, unsigned long req, void* arg) noexcept;
 int64_t poll1(int fd, short events) noexcept;  // 0 timeout; returns revents or -errno
@@ -108,6 +113,27 @@ int tgkill(int tgid, int tid, int sig) noexcept;
 int64_t thread_sigmask(int how, const uint64_t* set, uint64_t* old) noexcept;
 // Consumes a pending `sig` of the calling thread, if any (it must be blocked).
 bool take_pending(int sig) noexcept;
+// The kernel's struct sigaction (x86-64, aarch64 layout).
+struct KSigaction {
+  void* handler;
+  unsigned long flags;
+  void* restorer;
+  uint64_t mask;
+};
+int64_t rt_sigaction(int sig, const KSigaction* act, KSigaction* old) noexcept;
+int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept;
+// Blocks every signal on the calling thread (old mask in *old); set restores.
+void sigmask_all(uint64_t* old) noexcept;
+void sigmask_set(uint64_t mask) noexcept;
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#else
+  asm volatile("" ::: "memory");
+#endif
+}
 uint64_t now_ns() noexcept;
 // FUTEX_WAIT_PRIVATE while *w == expected; timeout_ns relative, 0 = none.
 int64_t futex_wait(std::atomic<uint32_t>* w, uint32_t expected, uint64_t timeout_ns = 0) noexcept;

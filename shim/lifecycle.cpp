@@ -1,7 +1,9 @@
 // shim/lifecycle.cpp — the shim's life in a process: constructor, options,
-// logging, starting the pool, fork, the cancel signal's protection, the fd
-// hooks that keep fdtable honest, and the report at exit.
+// logging, starting the pool, fork, the fd hooks that keep fdtable honest,
+// and the report at exit. (The cancel signal: signals.cpp.)
 #include <dirent.h>
+#include <stdlib.h>
+#include <time.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <unwind.h>
@@ -32,7 +35,9 @@ extern char** environ;
 
 namespace iowq::shim {
 
-Shim g;
+// constinit: a dynamic initialiser would run after iowq_init (priority 101)
+// and wipe the state it set up.
+constinit Shim g;
 constinit thread_local ThreadCtx tl __attribute__((tls_model("initial-exec")));
 
 namespace {
@@ -55,43 +60,9 @@ void emit(const char* line, size_t n) noexcept {
   sys::write(2, line, n);
 }
 
-void warn_cb(const char* msg, void*) noexcept {
-  char buf[1200];
-  int n = snprintf(buf, sizeof buf, "%s\n", msg);
-  if (n > 0) emit(buf, static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1);
-}
-
-// ============================================================================
-// The cancel signal: the pool owns the real disposition; the program sees
-// and sets a virtual one, which the shim's handler honours on its threads.
-// ============================================================================
-
-struct sigaction g_app_action;  // the program's view (SIG_DFL at start)
-
-void cancel_handler(int sig, siginfo_t* si, void* uc) {
-  if (tl.worker) return;  // a pool cancel: interrupting the syscall is the point
-  if (stall_signal_ours()) return;  // a stall deadline interrupting the caller's own call
-  struct sigaction a = g_app_action;
-  if (a.sa_handler == SIG_IGN) return;
-  if (a.sa_handler == SIG_DFL) {
-    // Default action of a real-time signal (or SIGUSR*) is to terminate.
-    struct sigaction d = {};
-    d.sa_handler = SIG_DFL;
-    real::sigaction(sig, &d, nullptr);
-    sys::tgkill(sys::getpid(), sys::gettid(), sig);
-    return;
-  }
-  if (a.sa_flags & SA_SIGINFO) a.sa_sigaction(sig, si, uc);
-  else a.sa_handler(sig);
-}
-
-void install_cancel_handler() noexcept {
-  struct sigaction sa = {};
-  sa.sa_sigaction = cancel_handler;
-  sa.sa_flags = SA_SIGINFO;  // never SA_RESTART: it must interrupt syscalls
-  sigemptyset(&sa.sa_mask);
-  real::sigaction(g.sig, &sa, nullptr);
-}
+// Option warnings and the IOWQ_LOG=info lines go through log_line too.
+void warn_cb(const char* msg, void*) noexcept { log_line(LogLevel::Warn, "%s", msg); }
+void info_cb(const char* msg, void*) noexcept { log_line(LogLevel::Info, "iowq:   %s", msg); }
 
 // IOWQ_STATS=stderr, but programs (coreutils' close_stdout) close fd 2 on the
 // way out: keep a close-on-exec copy taken at that moment for the report.
@@ -106,7 +77,9 @@ void keep_stderr(int fd) noexcept {
 // fork: the child gets fresh, empty pools; write-behind data is flushed first.
 // ============================================================================
 
-void atfork_prepare() { wb_sync_all(); }
+void atfork_prepare() {
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) wb_sync_all();
+}
 void atfork_parent() {}
 void atfork_child() {
   g.pid = sys::getpid();
@@ -213,25 +186,33 @@ __attribute__((constructor(101))) static void iowq_init() {
   unwinder_init();
   g.pid = sys::getpid();
   const char* const* envp = getauxval(AT_SECURE) ? nullptr : environ;
-  parse_config(envp, &g.cfg, warn_cb, nullptr);
+  // The first pass learns IOWQ_LOG and IOWQ_LOG_FILE; only when it found bad
+  // entries does a second one report them, where and if the user asked.
+  if (parse_config(envp, &g.cfg, nullptr, nullptr) > 0) {
+    Config again;
+    parse_config(envp, &again, warn_cb, nullptr);
+  }
   g.program = program_invocation_short_name ? program_invocation_short_name : "";
+  if (g.cfg.log >= LogLevel::Info) {
+    log_line(LogLevel::Info, "iowq: iowq %s in pid %d (%s); effective options:", kVersion, g.pid, g.program);
+    describe_config(g.cfg, info_cb, nullptr);
+  }
   if (g.cfg.disable || !cmd_selected(g.cfg, g.program)) return;
   g.sig = g.cfg.signal ? g.cfg.signal : iowq::Options::default_cancel_signal();
   g.stall_ns = g.cfg.stall_ms * 1000000ull;
-  g_app_action.sa_handler = SIG_DFL;
-  install_cancel_handler();
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   if (g.cfg.callsites) callsites_init(g.cfg.callsites > 8 ? g.cfg.callsites : 8);
   wb_init();
   // Modes that always need the pool start it here, outside any signal handler.
-  if (g.cfg.mode == Mode::Pool || g.cfg.stall_ms || g.cfg.write_behind) ensure_pool();
+  // (auto mode with a stall timeout needs only the stall thread: sockets wait in the caller.)
+  if (g.cfg.mode == Mode::Pool || g.cfg.write_behind) ensure_pool();
   if (g.cfg.stall_ms) stall_start();
   g.active.store(true, std::memory_order_release);
 }
 
 __attribute__((destructor(101))) static void iowq_fini() {
   if (!g.active.load()) return;
-  wb_sync_all();
+  wb_exit();  // later writes (other threads, later destructors) run synchronously
   Nest nest;
   write_exit_report();
 }
@@ -241,39 +222,11 @@ __attribute__((destructor(101))) static void iowq_fini() {
 using namespace iowq::shim;
 
 // ============================================================================
-// Signal disposition of the cancel signal, virtualised
-// ============================================================================
-
-IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
-  if (!real::sigaction) real::resolve();
-  if (sig != g.sig || !g.active.load() || tl.depth) return real::sigaction(sig, act, old);
-  struct sigaction prev = g_app_action;
-  if (act) g_app_action = *act;
-  if (old) *old = prev;
-  return 0;
-}
-
-IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
-  // Other signals: libc's own signal() (it honours siginterrupt()).
-  if (sig != g.sig || !g.active.load() || tl.depth) {
-    static sighandler_t (*real_signal)(int, sighandler_t) =
-        reinterpret_cast<sighandler_t (*)(int, sighandler_t)>(dlsym(RTLD_NEXT, "signal"));
-    return real_signal(sig, h);
-  }
-  struct sigaction act = {}, old = {};
-  act.sa_handler = h;
-  sigemptyset(&act.sa_mask);
-  act.sa_flags = SA_RESTART;  // BSD semantics, as glibc's signal()
-  if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
-  return old.sa_handler;
-}
-
-// ============================================================================
 // fd lifecycle: what makes the fd cache trustworthy
 // ============================================================================
 
 IOWQ_EXPORT int close(int fd) {
-  if (g.active.load(std::memory_order_relaxed)) {
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     int err = wb_sync_fd(fd);
     fd_forget(fd);
     keep_stderr(fd);
@@ -284,12 +237,13 @@ IOWQ_EXPORT int close(int fd) {
     }
     return r;
   }
+  fd_forget(fd);
   return real::close(fd);
 }
 
 IOWQ_EXPORT int close_range(unsigned lo, unsigned hi, int flags) {
   if (g.active.load(std::memory_order_relaxed)) {
-    wb_sync_all();
+    if (!tl.sandboxed) wb_sync_all();
     fd_forget_range(lo, hi);
   }
   if (!real::close_range) {
@@ -303,7 +257,7 @@ IOWQ_EXPORT int close_range(unsigned lo, unsigned hi, int flags) {
 IOWQ_EXPORT void closefrom(int lo) {
   static void (*real_closefrom)(int) = reinterpret_cast<void (*)(int)>(dlsym(RTLD_NEXT, "closefrom"));
   if (g.active.load(std::memory_order_relaxed)) {
-    wb_sync_all();
+    if (!tl.sandboxed) wb_sync_all();
     if (lo >= 0) fd_forget_range(static_cast<unsigned>(lo), ~0u);
   }
   if (real_closefrom) real_closefrom(lo);
@@ -311,9 +265,9 @@ IOWQ_EXPORT void closefrom(int lo) {
 }
 
 IOWQ_EXPORT int dup2(int oldfd, int newfd) {
-  if (g.active.load(std::memory_order_relaxed)) {
-    wb_sync_fd(oldfd);
-    if (oldfd != newfd) wb_sync_fd(newfd);
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
+    wb_wait_fd(oldfd);
+    if (oldfd != newfd) wb_wait_fd(newfd);
   }
   int r = real::dup2(oldfd, newfd);
   if (r >= 0) fd_forget(r);
@@ -321,22 +275,26 @@ IOWQ_EXPORT int dup2(int oldfd, int newfd) {
 }
 
 IOWQ_EXPORT int dup3(int oldfd, int newfd, int flags) {
-  if (g.active.load(std::memory_order_relaxed)) {
-    wb_sync_fd(oldfd);
-    wb_sync_fd(newfd);
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
+    wb_wait_fd(oldfd);
+    wb_wait_fd(newfd);
   }
   int r = real::dup3(oldfd, newfd, flags);
   if (r >= 0) fd_forget(r);
   return r;
 }
 
+static bool lock_cmd(int cmd) noexcept {
+  return cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW;
+}
+
+// fcntl cannot return an I/O error: it waits and leaves a deferred error
+// pending. A lock taken or released tells the other holders: everything
+// pending lands first.
 static int fcntl_common(int fd, int cmd, long arg) {
-  if (g.active.load(std::memory_order_relaxed)) {
-    int err = wb_sync_fd(fd);
-    if (err) {
-      errno = err;
-      return -1;
-    }
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed && wb_pending()) {
+    if (lock_cmd(cmd)) wb_sync_all();
+    else wb_wait_fd(fd);
   }
   int r = real::fcntl(fd, cmd, arg);
   if (r >= 0) {
@@ -368,21 +326,28 @@ IOWQ_EXPORT int ioctl(int fd, unsigned long req, ...) {
   void* arg = va_arg(ap, void*);
   va_end(ap);
   if (req == FIONBIO) fd_forget(fd);
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed && wb_pending()) wb_wait_fd(fd);  // FIEMAP...
   return real::ioctl(fd, req, arg);
 }
 
 // libc closes these fds internally, where the close() above never sees it.
 IOWQ_EXPORT int fclose(FILE* f) {
   if (!real::fclose) real::resolve();
-  if (f && g.active.load(std::memory_order_relaxed)) {
+  int err = 0;
+  if (f && g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     int fd = fileno(f);
     if (fd >= 0) {
-      wb_sync_fd(fd);
+      err = wb_sync_fd(fd);  // fclose can fail with an I/O error: it reports
       fd_forget(fd);
       keep_stderr(fd);
     }
   }
-  return real::fclose(f);
+  int r = real::fclose(f);
+  if (err) {
+    errno = err;
+    return EOF;
+  }
+  return r;
 }
 
 IOWQ_EXPORT int closedir(DIR* d) {
@@ -395,4 +360,115 @@ IOWQ_EXPORT int pclose(FILE* f) {
   static int (*real_pclose)(FILE*) = reinterpret_cast<int (*)(FILE*)>(dlsym(RTLD_NEXT, "pclose"));
   if (f) fd_forget(fileno(f));
   return real_pclose(f);
+}
+
+// ============================================================================
+// Sandboxed threads: after seccomp is set on a thread (strict mode allows
+// only read, write, _exit and sigreturn; a filter, whatever the program
+// chose), the shim must not issue a syscall of its own there — so every
+// call of that thread passes straight through, as a nested call does.
+// (syscall(SYS_seccomp) is not interposed: the shim's own raw syscalls go
+// through syscall(), and a filter inherited from the parent cannot be seen.)
+// ============================================================================
+
+IOWQ_EXPORT int prctl(int option, ...) {
+  static int (*real_prctl)(int, ...) = reinterpret_cast<int (*)(int, ...)>(dlsym(RTLD_NEXT, "prctl"));
+  va_list ap;
+  va_start(ap, option);
+  unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+  unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+  va_end(ap);
+  if (option == PR_SET_SECCOMP && !tl.sandboxed) {
+    // Marked first: once the call succeeds, nothing else may run here.
+    tl.sandboxed = true;
+    ++tl.depth;
+    int r = real_prctl(option, a2, a3, a4, a5);
+    if (r != 0) {
+      int e = errno;
+      --tl.depth;
+      tl.sandboxed = false;
+      errno = e;
+    }
+    return r;
+  }
+  return real_prctl(option, a2, a3, a4, a5);
+}
+
+// ============================================================================
+// main's pthread_exit: glibc ends the process (exit(0)) when the last thread
+// it counts ends, and it counts the shim's threads too, which never end.
+// Once main has called pthread_exit, a watcher thread of the shim's looks at
+// the process's threads every 50 ms and calls exit(0) when none is the
+// program's any more (the shim's are named "iowq-*"; zombies do not count).
+// ============================================================================
+
+namespace {
+
+bool program_thread_left(int self) noexcept {
+  int64_t dfd = sys::open_ro("/proc/self/task", O_DIRECTORY);
+  if (dfd < 0) return true;  // cannot tell: keep the process
+  bool left = false;
+  alignas(8) char buf[4096];
+  for (int64_t n; !left && (n = sys::getdents64(static_cast<int>(dfd), buf, sizeof buf)) > 0;) {
+    for (int64_t off = 0; off < n && !left;) {
+      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
+      off += d->d_reclen;
+      int tid = atoi(d->d_name);
+      if (tid <= 0 || tid == self) continue;
+      char path[64], st[512];
+      snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+      int64_t fd = sys::open_ro(path, 0);
+      if (fd < 0) continue;  // gone meanwhile
+      int64_t r = sys::read(static_cast<int>(fd), st, sizeof st - 1);
+      sys::close(static_cast<int>(fd));
+      if (r <= 0) continue;
+      st[r] = '\0';
+      const char* open = strchr(st, '(');
+      const char* close = strrchr(st, ')');
+      if (!open || !close || close[1] != ' ') continue;
+      const char state = close[2];
+      if (state == 'Z' || state == 'X') continue;
+      if (strncmp(open + 1, "iowq-", 5) == 0) continue;
+      left = true;
+    }
+  }
+  sys::close(static_cast<int>(dfd));
+  return left;
+}
+
+void* exit_watch(void*) {
+  pthread_setname_np(pthread_self(), "iowq-exit");
+  const int self = sys::gettid();
+  for (;;) {
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+    if (!program_thread_left(self)) exit(0);  // what glibc's last thread does
+  }
+  return nullptr;
+}
+
+std::atomic<bool> g_exit_watch{false};
+
+}  // namespace
+
+IOWQ_EXPORT __attribute__((noreturn)) void pthread_exit(void* ret) {
+  static void (*real_exit)(void*) = reinterpret_cast<void (*)(void*)>(dlsym(RTLD_NEXT, "pthread_exit"));
+  if (g.active.load(std::memory_order_relaxed) && !tl.depth && !tl.sandboxed && sys::gettid() == g.pid &&
+      !g_exit_watch.exchange(true)) {
+    // Whatever threads the shim has now or starts later (pool, stall thread).
+    Nest nest;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&at, 64 * 1024);
+    pthread_t t;
+    if (pthread_create(&t, &at, exit_watch, nullptr) != 0) g_exit_watch.store(false);
+    pthread_attr_destroy(&at);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  real_exit(ret);
+  __builtin_unreachable();
 }

@@ -9,3 +9,5 @@ set_target_properties(iowq_options PROPERTIES
   VISIBILITY_INLINES_HIDDEN ON)
 # Runs in an LD_PRELOAD constructor: no exceptions or RTTI needed.
 target_compile_options(iowq_options PRIVATE -fno-exceptions -fno-rtti)
+# kVersion: the one place the version reaches the shim and iowq-run.
+target_compile_definitions(iowq_options PRIVATE IOWQ_VERSION="${PROJECT_VERSION}")

@@ -26,68 +26,69 @@ constexpr size_t kStrCap = sizeof(Config::stats);  // every string field has thi
 using K = OptionKind;
 
 // Order is DESIGN §6's order; it is also the order of --help and the README.
+// def is parsed at start (default_config()): the one place each default lives.
 const OptionDef kOptions[] = {
-    {"IOWQ_DISABLE", "disable", "BOOL", "off",
+    {"IOWQ_DISABLE", "disable", "BOOL", "off", nullptr,
      "pass every call straight through (the library stays loaded but does nothing)",
      K::Bool, "1", IOWQ_F(disable), 0, 1},
-    {"IOWQ_ROUTE", "route", "LIST", "file,socket",
+    {"IOWQ_ROUTE", "route", "LIST", "file,socket", nullptr,
      "fd kinds routed to the pools: comma list of file, socket, pipe, tty, chr; or all, none",
      K::Route, nullptr, IOWQ_F(route), 0, 0},
-    {"IOWQ_MODE", "mode", "auto|pool", "auto",
+    {"IOWQ_MODE", "mode", "auto|pool", "auto", nullptr,
      "auto: run a call in the caller when it will not block, in the pool when it would block, "
      "its file is busy or it must be cancellable; pool: every routed call goes to the pool",
      K::Mode, nullptr, IOWQ_F(mode), 0, 0},
-    {"IOWQ_BOUND_MAX", "bound-max", "N", "4 x CPUs of node",
+    {"IOWQ_BOUND_MAX", "bound-max", "N", "", "4 x CPUs of node",
      "bound workers (regular files, block devices) per NUMA node, 1..4096",
      K::Count, nullptr, IOWQ_F(bound_max), 1, 4096},
-    {"IOWQ_UNBOUND_MAX", "unbound-max", "N", "RLIMIT_NPROC soft limit (clamped to 4096)",
+    {"IOWQ_UNBOUND_MAX", "unbound-max", "N", "", "RLIMIT_NPROC soft limit (clamped to 4096)",
      "unbound workers (sockets, pipes, ttys) per NUMA node, 1..4096 (pool mode; a call the "
      "class cannot take at once runs in the caller)",
      K::Count, nullptr, IOWQ_F(unbound_max), 1, 4096},
-    {"IOWQ_IDLE_MS", "idle", "MS", "5000",
+    {"IOWQ_IDLE_MS", "idle", "MS", "5000", nullptr,
      "milliseconds an idle worker waits for work before it exits (the last one of its class stays)",
      K::Count, nullptr, IOWQ_F(idle_ms), 0, kMaxDurationMs},
-    {"IOWQ_NUMA", "numa", "auto|off|N", "auto",
+    {"IOWQ_NUMA", "numa", "auto|off|N", "auto", nullptr,
      "one pool per NUMA node (auto), a single pool (off), or N fake nodes made by splitting "
      "the CPUs, 1..64 (for testing)",
      K::Numa, nullptr, IOWQ_F(numa), 0, 0},
-    {"IOWQ_CPUS", "cpus", "LIST", "all allowed",
+    {"IOWQ_CPUS", "cpus", "LIST", "", "all allowed",
      "CPUs the workers may run on, e.g. 0-3,6",
      K::Cpus, nullptr, IOWQ_F(cpu_mask), 0, 0},
-    {"IOWQ_WRITE_BEHIND", "write-behind", "BOOL", "off",
+    {"IOWQ_WRITE_BEHIND", "write-behind", "BOOL", "off", nullptr,
      "regular-file writes return once the data is copied; the pool writes them in order and "
      "errors surface at the next sync point",
      K::Bool, "1", IOWQ_F(write_behind), 0, 1},
-    {"IOWQ_WB_MAX_BYTES", "wb-max", "SIZE", "64M",
+    {"IOWQ_WB_MAX_BYTES", "wb-max", "SIZE", "64M", nullptr,
      "pending write-behind bytes before writers wait; K, M, G suffixes (powers of 1024)",
      K::Size, nullptr, IOWQ_F(wb_max_bytes), 1, kMaxSize},
-    {"IOWQ_STALL_MS", "stall", "DURATION", "0 (none)",
+    {"IOWQ_STALL_MS", "stall", "DURATION", "0", "none",
      "a socket or pipe call making no progress this long fails with ETIMEDOUT; "
      "milliseconds, or a number with suffix ms, s or m",
      K::Duration, nullptr, IOWQ_F(stall_ms), 0, kMaxDurationMs},
-    {"IOWQ_SIGNAL", "signal", "SIG", "SIGRTMIN+3",
+    {"IOWQ_SIGNAL", "signal", "SIG", "SIGRTMIN+3", nullptr,
      "signal that interrupts a worker to cancel its call: SIGRTMIN..SIGRTMAX (e.g. SIGRTMIN+3), "
      "SIGUSR1 or SIGUSR2",
      K::Signal, nullptr, IOWQ_F(signal), 0, 0},
-    {"IOWQ_STATS", "stats", "FILE", "none",
+    {"IOWQ_STATS", "stats", "FILE", "", "none",
      "write a report at exit to stderr or to FILE (%p in FILE becomes the pid)",
      K::Stats, "stderr", IOWQ_F(stats), 0, 0},
-    {"IOWQ_STATS_FORMAT", "stats-format", "text|json", "text",
+    {"IOWQ_STATS_FORMAT", "stats-format", "text|json", "text", nullptr,
      "format of the report",
      K::StatsFormat, nullptr, IOWQ_F(stats_json), 0, 0},
-    {"IOWQ_CALLSITES", "callsites", "N", "0",
+    {"IOWQ_CALLSITES", "callsites", "N", "0", nullptr,
      "list the N call sites that blocked longest in the report, 0..64",
      K::Count, nullptr, IOWQ_F(callsites), 0, 64},
-    {"IOWQ_LOG", "log", "LEVEL", "warn",
+    {"IOWQ_LOG", "log", "LEVEL", "warn", nullptr,
      "diagnostics level: off, error, warn, info, debug",
      K::LogLevel, nullptr, IOWQ_F(log), 0, 0},
-    {"IOWQ_LOG_FILE", "log-file", "FILE", "stderr",
+    {"IOWQ_LOG_FILE", "log-file", "FILE", "stderr", nullptr,
      "where diagnostics go",
      K::Path, nullptr, IOWQ_F(log_file), 0, 0},
-    {"IOWQ_ONLY_CMDS", "only", "LIST", "none",
+    {"IOWQ_ONLY_CMDS", "only", "LIST", "", "none",
      "comma list of program names iowq acts in; other programs run untouched",
      K::CmdList, nullptr, IOWQ_F(only_cmds), 0, 0},
-    {"IOWQ_SKIP_CMDS", "skip", "LIST", "none",
+    {"IOWQ_SKIP_CMDS", "skip", "LIST", "", "none",
      "comma list of program names iowq leaves alone",
      K::CmdList, nullptr, IOWQ_F(skip_cmds), 0, 0},
 };
@@ -495,6 +496,159 @@ bool name_eq(const char* s, size_t n, const char* name) {
 
 /* ---- Public entry points ------------------------------------------------ */
 
+#ifndef IOWQ_VERSION
+#define IOWQ_VERSION "unknown"
+#endif
+const char kVersion[] = IOWQ_VERSION;
+
+Config default_config() noexcept {
+  Config c = {};
+  char why_buf[8];
+  for (size_t i = 0; i < kNumOptions; ++i) {
+    Out why(why_buf, sizeof why_buf);
+    if (kOptions[i].def[0]) apply(kOptions[i], kOptions[i].def, &c, why);  // tests check each one parses
+  }
+  return c;
+}
+
+void default_text(const OptionDef& o, char* buf, size_t len) noexcept {
+  Out out(buf, len);
+  out.put(o.def);
+  if (o.note && o.def[0]) {
+    out.put(" (");
+    out.put(o.note);
+    out.put(")");
+  } else if (o.note) {
+    out.put(o.note);
+  }
+}
+
+void format_value(const OptionDef& o, const Config& c, char* buf, size_t len) noexcept {
+  Out out(buf, len);
+  const char* field = reinterpret_cast<const char*>(&c) + o.field;
+  switch (o.kind) {
+    case K::Bool:
+      out.put(*reinterpret_cast<const bool*>(field) ? "on" : "off");
+      return;
+    case K::Count: {
+      unsigned n = *reinterpret_cast<const unsigned*>(field);
+      if (n || o.def[0]) out.num(n);  // 0 of a default not fixed here: unset
+      return;
+    }
+    case K::Size: {
+      uint64_t n = *reinterpret_cast<const uint64_t*>(field);
+      static const char kSuffix[] = {'T', 'G', 'M', 'K'};
+      for (unsigned i = 0, shift = 40; i < 4; ++i, shift -= 10)
+        if (n && n % (1ull << shift) == 0) {
+          out.num(n >> shift);
+          out.ch(kSuffix[i]);
+          return;
+        }
+      out.num(n);
+      return;
+    }
+    case K::Duration: {
+      uint64_t ms = *reinterpret_cast<const uint64_t*>(field);
+      out.num(ms);
+      if (ms) out.put("ms");
+      return;
+    }
+    case K::Route: {
+      static const struct { const char* name; unsigned bit; } kKinds[] = {
+          {"file", kRouteFile}, {"socket", kRouteSocket}, {"pipe", kRoutePipe}, {"tty", kRouteTty},
+          {"chr", kRouteChr}};
+      if (c.route == 0) return out.put("none");
+      bool first = true;
+      for (const auto& k : kKinds)
+        if (c.route & k.bit) {
+          if (!first) out.ch(',');
+          out.put(k.name);
+          first = false;
+        }
+      return;
+    }
+    case K::Mode:
+      return out.put(c.mode == Mode::Pool ? "pool" : "auto");
+    case K::Numa:
+      if (c.numa < 0) return out.put("auto");
+      if (c.numa == 0) return out.put("off");
+      return out.num(static_cast<uint64_t>(c.numa));
+    case K::Cpus: {
+      bool first = true;
+      for (unsigned cpu = 0; cpu < kMaxCpus;) {
+        if (!(c.cpu_mask[cpu / 64] & (1ull << (cpu % 64)))) {
+          ++cpu;
+          continue;
+        }
+        unsigned end = cpu;
+        while (end + 1 < kMaxCpus && (c.cpu_mask[(end + 1) / 64] & (1ull << ((end + 1) % 64)))) ++end;
+        if (!first) out.ch(',');
+        out.num(cpu);
+        if (end > cpu) {
+          out.ch('-');
+          out.num(end);
+        }
+        first = false;
+        cpu = end + 1;
+      }
+      return;
+    }
+    case K::Signal: {
+      const int sig = c.signal, rtmin = SIGRTMIN, rtmax = SIGRTMAX;
+      if (sig == SIGUSR1) return out.put("SIGUSR1");
+      if (sig == SIGUSR2) return out.put("SIGUSR2");
+      if (sig >= rtmin && sig <= rtmax) {
+        out.put("SIGRTMIN");
+        if (sig > rtmin) {
+          out.ch('+');
+          out.num(static_cast<uint64_t>(sig - rtmin));
+        }
+        return;
+      }
+      if (sig > 0) out.num(static_cast<uint64_t>(sig));
+      return;
+    }
+    case K::StatsFormat:
+      return out.put(c.stats_json ? "json" : "text");
+    case K::LogLevel: {
+      static const char* const kNames[] = {"off", "error", "warn", "info", "debug"};
+      return out.put(kNames[static_cast<unsigned>(c.log) < 5 ? static_cast<unsigned>(c.log) : 2]);
+    }
+    case K::Path:
+      return out.put(field[0] ? field : "stderr");
+    case K::Stats:
+    case K::CmdList:
+      return out.put(field);
+  }
+}
+
+void describe_config(const Config& c, WarnFn line, void* ctx) noexcept {
+  constexpr size_t kWidth = 100;
+  char buf[kWidth + 1100];  // one word may be a 1023-byte path
+  Out out(buf, sizeof buf);
+  char value[1100];
+  for (size_t i = 0; i < kNumOptions; ++i) {
+    const OptionDef& o = kOptions[i];
+    format_value(o, c, value, sizeof value);
+    size_t word = strlen(o.env) + 1 + (value[0] ? strlen(value) : (o.note ? strlen(o.note) + 2 : 0));
+    if (out.len && out.len + 1 + word > kWidth) {
+      if (line) line(buf, ctx);
+      out = Out(buf, sizeof buf);
+    }
+    if (out.len) out.ch(' ');
+    out.put(o.env);
+    out.ch('=');
+    if (value[0]) {
+      out.put(value);
+    } else if (o.note) {
+      out.ch('(');
+      out.put(o.note);
+      out.ch(')');
+    }
+  }
+  if (out.len && line) line(buf, ctx);
+}
+
 const OptionDef* find_option_by_env(const char* env) {
   for (size_t i = 0; i < kNumOptions; ++i)
     if (strcmp(kOptions[i].env, env) == 0) return &kOptions[i];
@@ -515,6 +669,7 @@ int check_option_value(const OptionDef& o, const char* value, char* msg, size_t 
 }
 
 int parse_config(const char* const* envp, Config* out, WarnFn warn, void* ctx) {
+  *out = default_config();
   int bad = 0;
   bool seen[sizeof(kOptions) / sizeof(kOptions[0])] = {};
   char line[512];
@@ -562,7 +717,9 @@ int parse_config(const char* const* envp, Config* out, WarnFn warn, void* ctx) {
     msg.put("' ");
     msg.put(why_buf);
     msg.put("; using ");
-    msg.put(o.def);
+    char def_buf[64];
+    default_text(o, def_buf, sizeof def_buf);
+    msg.put(def_buf);
     if (warn) warn(line, ctx);
   }
   return bad;

@@ -1,13 +1,20 @@
 // shim/options.hpp — the one table of IOWQ_* options, and its parser.
 //
 // Every user-visible setting of iowq is one row of kOptions (DESIGN §6): the
-// environment variable, the iowq-run flag, a metavar, the default as shown to
-// people, and a one-line doc. The shim's parser, `iowq-run --help`, the
-// launcher's strict validation and the README options table are all generated
-// from that one array, so they cannot drift apart.
+// environment variable, the iowq-run flag, a metavar, the default, and a
+// one-line doc. The shim's parser, `iowq-run --help`, the launcher's strict
+// validation, the README options table and the IOWQ_LOG=info start-up lines
+// are all generated from that one array, so they cannot drift apart.
+//
+// Defaults have one source: each row's `def`, a value in the option's own
+// syntax that is parsed like one from the environment (default_config()).
+// Config's members have no initialisers of their own. A default the shim does
+// not fix (bound workers per node: the pool computes it) has an empty `def`
+// and says in `note` how it is computed.
 //
 // Contract of parse_config():
-//   * Reads only the IOWQ_* entries of the given envp (null envp = defaults).
+//   * Sets *out to default_config(), then applies the IOWQ_* entries of the
+//     given envp (null envp = defaults only).
 //   * Never allocates and calls no getenv/locale/stdio: it runs inside an
 //     LD_PRELOAD constructor, possibly before libc is fully initialised.
 //   * "The host program is never broken": an invalid value, or an IOWQ_* name
@@ -50,33 +57,42 @@ enum class Mode : uint8_t { Auto, Pool };
 enum class LogLevel : uint8_t { Off, Error, Warn, Info, Debug };
 
 // The parsed configuration. Trivially copyable, no heap: the shim keeps one
-// in static storage.
+// in static storage. Config{} is all zero, not the defaults: those come from
+// the table only (default_config(), parse_config()). The members' {} keep it
+// constant-initialised: the shim's state must not be re-initialised by a
+// dynamic initialiser running after the shim's constructor.
 struct Config {
-  bool disable = false;
-  unsigned route = kRouteFile | kRouteSocket;
-  Mode mode = Mode::Auto;
-  unsigned bound_max = 0;               // 0 = core default (4 x CPUs of node)
-  unsigned unbound_max = 0;             // 0 = core default (RLIMIT_NPROC, clamped)
-  unsigned idle_ms = 5000;
-  int numa = -1;                        // -1 auto, 0 off, N = N fake nodes
-  uint64_t cpu_mask[16] = {};           // IOWQ_CPUS as a bitset of up to 1024 CPUs; all zero = not set
-  bool write_behind = false;
-  uint64_t wb_max_bytes = 64ull << 20;  // bytes
-  uint64_t stall_ms = 0;                // 0 = no stall timeout
-  int signal = 0;                       // 0 = default (SIGRTMIN+3); else the signal number
-  char stats[1024] = "";                // "" none, "stderr", or a path (may contain %p)
-  bool stats_json = false;              // IOWQ_STATS_FORMAT=json
-  unsigned callsites = 0;               // 0..64
-  LogLevel log = LogLevel::Warn;
-  char log_file[1024] = "";             // "" = stderr ("stderr" is stored as "")
-  char only_cmds[1024] = "";            // comma lists of program names
-  char skip_cmds[1024] = "";
+  bool disable{};
+  unsigned route{};                       // RouteBits
+  Mode mode{};
+  unsigned bound_max{};                   // 0 = the pool's default (4 x CPUs of node)
+  unsigned unbound_max{};                 // 0 = the pool's default (RLIMIT_NPROC, clamped)
+  unsigned idle_ms{};
+  int numa{};                             // -1 auto, 0 off, N = N fake nodes
+  uint64_t cpu_mask[16]{};                // IOWQ_CPUS as a bitset of up to 1024 CPUs; all zero = not set
+  bool write_behind{};
+  uint64_t wb_max_bytes{};                // bytes
+  uint64_t stall_ms{};                    // 0 = no stall timeout
+  int signal{};                           // the cancel signal's number
+  char stats[1024]{};                     // "" none, "stderr", or a path (may contain %p)
+  bool stats_json{};                      // IOWQ_STATS_FORMAT=json
+  unsigned callsites{};                   // 0..64
+  LogLevel log{};
+  char log_file[1024]{};                  // "" = stderr ("stderr" is stored as "")
+  char only_cmds[1024]{};                 // comma lists of program names
+  char skip_cmds[1024]{};
 };
+
+// The configuration without any IOWQ_* variable: every row's def parsed.
+Config default_config() noexcept;
+
+// iowq's version ("0.1.0"), the project version of the build.
+extern const char kVersion[];
 
 // Receives one complete warning line (no trailing newline). ctx is passed through.
 using WarnFn = void (*)(const char* msg, void* ctx);
 
-// Parses every IOWQ_* entry of envp into *out (which should start as Config{}).
+// Sets *out to default_config() and parses every IOWQ_* entry of envp into it.
 // Returns the number of invalid entries (bad values plus unknown names); each
 // one was reported by exactly one warn() call (warn may be null).
 int parse_config(const char* const* envp, Config* out, WarnFn warn, void* ctx);
@@ -97,7 +113,8 @@ struct OptionDef {
   const char* env;       // "IOWQ_MODE"
   const char* flag;      // iowq-run long option without dashes: "mode"
   const char* metavar;   // "auto|pool"
-  const char* def;       // default as shown to people: "auto"
+  const char* def;       // default, in the option's own syntax: "auto"; "" = not fixed here
+  const char* note;      // how an unfixed default is computed, or what a fixed one means; or null
   const char* doc;       // one line, no trailing period
   OptionKind kind;
   const char* implicit;  // value when the flag is given without =VALUE; null = value required
@@ -132,5 +149,18 @@ const OptionDef* find_option_by_flag(const char* flag);
 // predicate on the value, e.g. "is not one of auto, pool", so callers can say
 // "IOWQ_MODE='fast' is not one of auto, pool" or "--mode='fast' is not ...".
 int check_option_value(const OptionDef& o, const char* value, char* msg, size_t msglen);
+
+// The default as shown to people: def, "def (note)", or the note alone when
+// def is empty ("4 x CPUs of node"). Always NUL-terminated when len > 0.
+void default_text(const OptionDef& o, char* buf, size_t len) noexcept;
+
+// The value of row o in c, written in the option's own syntax (it parses back
+// to the same value), or "" for a default not fixed here that is still unset.
+void format_value(const OptionDef& o, const Config& c, char* buf, size_t len) noexcept;
+
+// Every option's effective value as "IOWQ_X=value" words (an unset computed
+// default as "IOWQ_X=(note)"), packed into lines of at most ~100 bytes, each
+// passed to `line` without a prefix or newline. Allocation-free.
+void describe_config(const Config& c, WarnFn line, void* ctx) noexcept;
 
 }  // namespace iowq::shim

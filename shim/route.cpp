@@ -22,6 +22,7 @@
 #include "callsites.hpp"
 #include "fdtable.hpp"
 #include "libc.hpp"
+#include "signals.hpp"
 #include "stall.hpp"
 #include "state.hpp"
 #include "writebehind.hpp"
@@ -80,13 +81,21 @@ inline ssize_t to_libc(int64_t r) noexcept {
 // The worker side
 // ============================================================================
 
+bool needs_more(const Op& op, int64_t done) noexcept;
+
 void worker_fn(iowq::Work* w) {
   tl.worker = true;
   Job* j = static_cast<Job*>(w->ctx);
-  int64_t r;
+  int64_t r, done = 0;
   bool again = false;
+  Op cur = j->op;
+  struct iovec tail[IOV_MAX];
+  struct msghdr m;
   for (;;) {
-    r = exec_raw(j->op);
+    const uint32_t sigs = tl.cancel_sigs;
+    cancel_signal_in_call(true);
+    r = exec_raw(cur);
+    cancel_signal_in_call(false);
     // An interrupted connect goes on in the kernel: asked again it says
     // EALREADY while in progress and EISCONN once it succeeded.
     if (again && j->op.kind == OpKind::Connect) {
@@ -98,8 +107,16 @@ void worker_fn(iowq::Work* w) {
       again = true;
       continue;
     }
+    // Cut short by such a signal after moving bytes: a blocking send, write
+    // or recv(MSG_WAITALL) goes on with the rest, as the plain call would.
+    if (r > 0 && !w->cancelled() && tl.cancel_sigs != sigs && needs_more(j->op, done + r)) {
+      done += r;
+      cur = j->op.advanced(static_cast<size_t>(done), tail, &m);
+      continue;
+    }
     break;
   }
+  if (done) r = r > 0 ? done + r : done;
   // The kernel sends SIGPIPE/SIGXFSZ to the thread that made the syscall; it
   // is blocked here. Take it and let the caller raise it on itself.
   if (r == -EPIPE && sys::take_pending(SIGPIPE)) j->raise_sig = SIGPIPE;
@@ -143,6 +160,8 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
   // neither use the pool nor start it (its threads would die with it).
   if (sys::getpid() != g.pid) return INT64_MIN;
   if (!ensure_pool()) return INT64_MIN;
+  // Unbound work may need cancelling: the pool needs its signal from now on.
+  if (cls == iowq::Class::Unbound && !cancel_signal_take()) return INT64_MIN;
   pthread_testcancel();  // read/write are cancellation points
   iowq::Work& w = tl.work;
   w.rearm();
@@ -271,7 +290,8 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
         if (r == -EAGAIN) return pool_bound(op, fi);  // would wait for the disk
         if (r != -EOPNOTSUPP) {
           count(op.sym, Route::Inline);
-          if (r > 0 && static_cast<size_t>(r) < op.total_len()) return finish_read(op, fi, static_cast<size_t>(r));
+          if (r > 0 && static_cast<size_t>(r) < (op.iov ? op.total_len() : op.len))
+            return finish_read(op, fi, static_cast<size_t>(r));
           return to_libc(r);
         }
         mark_nowait_unsupported(fi.dev);  // e.g. no buffered RWF_NOWAIT: plain read
@@ -380,21 +400,26 @@ int64_t in_caller(const Op& op, const FdInfo& fi) {
         if (on) stall_disarm();
       }
     } armed{stall_arm(sys::now_ns() + g.stall_ns)};
+    const uint32_t taken = stall_signals_taken();
     ssize_t pr = cur.plain(cur);
     int pe = errno;
     bool fired = armed.on && stall_disarm();
     armed.on = false;
+    // Interrupted by a stall signal of an earlier arm, delivered late: not
+    // the program's signal, not a stall of this call.
+    const bool late = !fired && stall_signals_taken() != taken;
     errno = e0;
     if (pr > 0) {
       total += pr;
       // Cut off after progress: the rest gets a fresh deadline.
-      if (fired && needs_more(op, total)) {
+      if ((fired || late) && needs_more(op, total)) {
         cur = op.advanced(static_cast<size_t>(total), tail, &m);
         continue;
       }
       return total;
     }
     if (pr < 0 && pe == EINTR && fired) return stalled(op, total);
+    if (pr < 0 && pe == EINTR && late) continue;
     if (total > 0) return total;
     return pr < 0 ? -pe : pr;
   }
@@ -548,6 +573,10 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
   // O_NONBLOCK means nothing to regular files and block devices (tar and
   // gzip set it on the files they read): only other kinds pass through for it.
   const bool nonblocking = fi.nonblock && !fi.bound();
+  // Write-behind: a write or send to anything else (pipe, socket, tty...)
+  // may tell another process that the data is there: it lands first.
+  if (g.cfg.write_behind && fi.kind != FdKind::File && (op.is_write() || op.kind == OpKind::Connect))
+    wb_before_talk(fi.kind);
   if (fi.kind == FdKind::File && g.cfg.write_behind) {
     // Write-behind: take the write, or make this call a sync point of its file.
     ssize_t res;
@@ -574,6 +603,13 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
     count(op.sym, Route::Passthrough);
     return op.plain(op);
   }
+  if (fi.kind == FdKind::Tty) {
+    // Job control acts on the calling thread (SIGTTIN/SIGTTOU stop a
+    // background job's read); a worker blocks those signals and would get
+    // EIO instead. Terminal calls run in the caller.
+    count(op.sym, Route::Inline);
+    return op.plain(op);
+  }
   if (!fi.bound() && g.cfg.mode == Mode::Auto && !g.stall_ns) {
     // Waiting for a socket or pipe holds no worker: with no stall timeout the
     // call is the plain call, in the caller, outside the shim (so the
@@ -585,6 +621,23 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
   return fi.bound() ? route_bound(op, fi) : route_unbound(op, fi);
 }
 
+// A routed call failed. If the error is one its cached kind cannot explain
+// and the fd is now something else, the failed call moved nothing: run it
+// again as what the fd is.
+__attribute__((noinline)) ssize_t route_failed(const Op& op, const FdInfo& fi, int saved_errno) {
+  if (!stale_suspect(errno)) return -1;
+  const int e = errno;
+  FdInfo now = fd_refresh(op.fd);
+  if (same_file(fi, now)) {
+    errno = e;
+    return -1;
+  }
+  errno = saved_errno;
+  ssize_t r = route_call(op, now);
+  if (r >= 0) errno = saved_errno;
+  return r;
+}
+
 }  // namespace
 
 ssize_t route(const Op& op) {
@@ -594,22 +647,12 @@ ssize_t route(const Op& op) {
   pthread_testcancel();
   // A call that succeeds leaves errno as it was (nonblocking tries and the
   // shim's own waits may set it on the way).
-  const int saved_errno = errno;
+  int* const err = &errno;
+  const int saved_errno = *err;
   FdInfo fi = fd_info(op.fd);
   ssize_t r = route_call(op, fi);
-  if (r < 0 && stale_suspect(errno)) {
-    // The failed call moved nothing: if the fd is now something else, run
-    // the call again as what it is.
-    int e = errno;
-    FdInfo now = fd_refresh(op.fd);
-    if (!same_file(fi, now)) {
-      errno = saved_errno;
-      r = route_call(op, now);
-    } else {
-      errno = e;
-    }
-  }
-  if (r >= 0) errno = saved_errno;
+  if (__builtin_expect(r < 0, 0)) return route_failed(op, fi, saved_errno);
+  *err = saved_errno;
   return r;
 }
 
@@ -623,7 +666,7 @@ int64_t run_bound_keyed(const Op& op, uint64_t key) {
 }
 
 bool repair_stale_depth() noexcept {
-  if (tl.private_fds) return false;
+  if (tl.private_fds || tl.sandboxed) return false;  // permanent pass-through: no syscall here
   const uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   // Deeper than the shim's entry: the shim itself, or a handler that
   // interrupted it on this stack — a genuine nested call.

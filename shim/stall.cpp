@@ -9,6 +9,7 @@
 #include <atomic>
 
 #include "libc.hpp"
+#include "signals.hpp"
 #include "state.hpp"
 
 namespace iowq::shim {
@@ -37,6 +38,7 @@ std::atomic<uint32_t> g_seq{0};              // bumped by every arm; the thread 
 std::atomic<uint64_t> g_next_wake{~0ull};    // when the thread will next look
 std::atomic<int> g_thread_pid{0};            // process whose stall thread runs (0: none)
 std::atomic<int> g_starting{0};
+std::atomic<bool> g_warned{false};
 
 constinit thread_local int tl_slot __attribute__((tls_model("initial-exec"))) = -1;
 constinit thread_local int tl_tid __attribute__((tls_model("initial-exec"))) = 0;
@@ -44,6 +46,7 @@ constinit thread_local int tl_tid_pid __attribute__((tls_model("initial-exec")))
 constinit thread_local bool tl_unblocked __attribute__((tls_model("initial-exec"))) = false;
 // Stall signals sent to this thread and not yet taken by its handler.
 constinit thread_local std::atomic<uint32_t> tl_owed __attribute__((tls_model("initial-exec"))){0};
+constinit thread_local uint32_t tl_taken __attribute__((tls_model("initial-exec"))) = 0;
 
 void* stall_main(void*) {
   for (;;) {
@@ -102,8 +105,8 @@ bool ensure_thread() noexcept {
   if (rc == 0) {
     pthread_setname_np(t, "iowq-stall");
     g_thread_pid.store(g.pid, std::memory_order_release);
-  } else {
-    log_line(LogLevel::Warn, "iowq: cannot start the stall thread; stall timeouts are off for now");
+  } else if (!g_warned.exchange(true)) {
+    log_line(LogLevel::Warn, "iowq: cannot start the stall thread; calls wait without a stall timeout");
   }
   g_starting.store(0);
   return rc == 0;
@@ -114,7 +117,7 @@ bool ensure_thread() noexcept {
 void stall_start() noexcept { ensure_thread(); }
 
 bool stall_arm(uint64_t deadline_ns) noexcept {
-  if (!ensure_thread()) return false;
+  if (!cancel_signal_take() || !ensure_thread()) return false;  // the signal must be the shim's
   if (tl_tid_pid != g.pid) {
     tl_tid = sys::gettid();
     tl_tid_pid = g.pid;
@@ -178,13 +181,24 @@ bool stall_disarm() noexcept {
   return fired;
 }
 
-bool stall_signal_ours() noexcept {
+bool stall_signal_ours(bool* in_call) noexcept {
   uint32_t n = tl_owed.load(std::memory_order_relaxed);
   while (n > 0) {
-    if (tl_owed.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) return true;
+    if (tl_owed.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+      ++tl_taken;
+      if (in_call) {
+        // The slot may have been freed and taken by another thread since.
+        const Slot* sl = tl_slot >= 0 ? &g_slots[tl_slot] : nullptr;
+        *in_call = sl && sl->state.load(std::memory_order_relaxed) >= kArmed &&
+                   sl->tid.load(std::memory_order_relaxed) == tl_tid;
+      }
+      return true;
+    }
   }
   return false;
 }
+
+uint32_t stall_signals_taken() noexcept { return tl_taken; }
 
 void stall_abandon() noexcept {
   tl_unblocked = false;  // siglongjmp restored the program's mask

@@ -32,7 +32,10 @@ struct StartArg {
   Worker* worker;
 };
 
+thread_local bool tl_is_worker __attribute__((tls_model("initial-exec"))) = false;
+
 void* worker_main(void* arg) {
+  tl_is_worker = true;
   StartArg a = *static_cast<StartArg*>(arg);
   delete static_cast<StartArg*>(arg);
   a.pool->worker_loop(a.worker);
@@ -41,6 +44,8 @@ void* worker_main(void* arg) {
 
 
 }  // namespace
+
+bool Pool::on_worker_thread() noexcept { return tl_is_worker; }
 
 // ============================================================================
 // Worker creation (manager thread only)
@@ -83,11 +88,12 @@ void Pool::Impl::worker_loop(Worker* self) {
     char name[16];
     snprintf(name, sizeof name, "iowq-wrk-%u", self->index);
     pthread_setname_np(pthread_self(), name);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   }
+  // The cancel signal is open only while unbound work runs: the only time a
+  // cancel is sent, and no other moment can a process-directed one land here.
+  sigset_t cancel_set;
+  sigemptyset(&cancel_set);
+  sigaddset(&cancel_set, sig);
   int slot = ntids.fetch_add(1);
   if (slot < kMaxTids) tids[slot].store(self->tid);
   c.threads.fetch_add(1);
@@ -112,7 +118,10 @@ void Pool::Impl::worker_loop(Worker* self) {
         w->cpu.store(sys::current_cpu(), std::memory_order_relaxed);
         uint64_t t0 = sys::now_ns();
         queue_wait.record(t0 - w->t_submit);
+        const bool open = w->cls == Class::Unbound;
+        if (open) pthread_sigmask(SIG_UNBLOCK, &cancel_set, nullptr);
         w->fn(w);
+        if (open) pthread_sigmask(SIG_BLOCK, &cancel_set, nullptr);
         service.record(sys::now_ns() - t0);
         c.completed.fetch_add(1, std::memory_order_relaxed);
         lk.lock();

@@ -27,7 +27,7 @@ sys.path.insert(0, HERE)
 import fuzz  # noqa: E402
 import known  # noqa: E402
 
-FIXED_SEEDS = [1, 2, 3, 5, 8, 13]
+FIXED_SEEDS = list(range(1, 21))
 
 
 def self_check():
@@ -54,9 +54,9 @@ def main():
     ap.add_argument("--runner", required=True)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--workdir", default=None)
-    ap.add_argument("--budget-s", type=float, default=float(os.environ.get("CONFORMANCE_CI_BUDGET", "60")),
+    ap.add_argument("--budget-s", type=float, default=float(os.environ.get("CONFORMANCE_CI_BUDGET", "75")),
                     help="seconds for fixed + fresh seeds (regression scripts always run)")
-    ap.add_argument("--fresh", type=int, default=2, help="fresh seeds per mode (at most)")
+    ap.add_argument("--fresh", type=int, default=3, help="fresh seeds per mode (at most)")
     args = ap.parse_args()
     fargs = argparse.Namespace(runner=os.path.abspath(args.runner), lib=os.path.abspath(args.lib),
                                keep=False, verbose=False, budget=40)

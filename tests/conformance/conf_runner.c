@@ -280,6 +280,23 @@ static void peer_main(int cmd_pipe, int cmd_sock, int reply)
         if (c == 'q')
             _exit(0);
         char out[512];
+        if (c == 'l') { /* "l<name>\n": wait for the file's flock, then report it */
+            char name[32];
+            int k = 0;
+            while (k < 31 && read(fd, &name[k], 1) == 1 && name[k] != '\n')
+                k++;
+            name[k] = 0;
+            int lf = open(name, O_RDONLY);
+            if (lf >= 0)
+                flock(lf, LOCK_EX);
+            struct stat st;
+            long size = lf >= 0 && fstat(lf, &st) == 0 ? (long)st.st_size : -1;
+            if (lf >= 0)
+                close(lf); /* releases the lock */
+            int n = snprintf(out, sizeof out, "locked-size=%ld\n", size);
+            raw_write_all(reply, out, (size_t)n);
+            continue;
+        }
         describe_files(out, sizeof out - 2);
         size_t n = strlen(out);
         out[n++] = '\n';
@@ -662,6 +679,29 @@ static void *exit_thread(void *arg)
     exit(0);
 }
 
+/* send_big: a blocking send of 1 MiB to a reader thread that takes 64 KiB
+ * every 10 ms: plain the whole count. */
+static void *slow_reader(void *arg)
+{
+    int fd = *(int *)arg;
+    static unsigned char rb[65536];
+    long tot = 0;
+    while (tot < (1 << 20)) {
+        msleep(10);
+        long r = read(fd, rb, sizeof rb);
+        if (r <= 0)
+            break;
+        tot += r;
+    }
+    return (void *)tot;
+}
+
+static void sigterm_exit_handler(int sig)
+{
+    (void)sig;
+    exit(0);
+}
+
 /* unshare_write NAME: a thread with its own fd table (unshare(CLONE_FILES))
  * closes the lowest fd it has of the script's and opens NAME on that number,
  * then writes: the bytes must go to NAME, not to the process's file. */
@@ -798,7 +838,7 @@ static int is_write_op(const char *op)
                               "fallocate", "posix_fallocate", "copy_file_range", "sendfile",
                               "fork_child", "threads", "printf", "eprintf", "write1", "write2",
                               "fprintf", "fputs", "fwrite", "fflush", "fclose", "open", "openat",
-                              "thread_exit_writes", NULL};
+                              "thread_exit_writes", "peer_flock", "unshare_write", "seccomp_write", "vfork_write", NULL};
     for (int i = 0; w[i]; i++)
         if (!strcmp(op, w[i]))
             return 1;
@@ -840,6 +880,17 @@ static void end_script(const char *how)
     }
     if (!strcmp(how, "pthread_exit"))
         pthread_exit(NULL); /* last thread: process exits 0 */
+    if (!strcmp(how, "sigterm_exit")) { /* a handler that calls exit() */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = sigterm_exit_handler;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        kill(getpid(), SIGTERM);
+        for (int i = 0; i < 200; i++)
+            msleep(10);
+        _exit(4);
+    }
     if (!strcmp(how, "execve") || !strcmp(how, "execveat")) {
         /* the image is replaced by one that only exits 0: nothing pending may be lost */
         char *argv[] = {(char *)"true", NULL};
@@ -1265,10 +1316,59 @@ static void run_op(char *line)
             (void)!write(fd, data, (size_t)atol(a[3]));
             _exit(0);
         }
-        int st = -1;
+        int wst = -1;
         if (pid > 0)
-            waitpid(pid, &st, 0);
-        logf_("%d %s %d", step, op, st);
+            waitpid(pid, &wst, 0);
+        logf_("%d %s %d", step, op, wst);
+    } else if (IS("send_big")) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+            LOGR(-1);
+            return;
+        }
+        pthread_t t;
+        if (pthread_create(&t, NULL, slow_reader, &sv[1])) {
+            logf_("%d %s nothread", step, op);
+        } else {
+            static unsigned char big[1 << 20];
+            memset(big, 'B', sizeof big);
+            errno = SENTINEL;
+            r = send(sv[0], big, sizeof big, 0);
+            int e = errno;
+            void *got = NULL;
+            pthread_join(t, &got);
+            logf_("%d %s %ld %d got=%ld", step, op, r, e, (long)got);
+        }
+        close(sv[0]);
+        close(sv[1]);
+    } else if (IS("peer_flock")) {
+        /* hold the file's flock, tell the peer to wait for it, write, unlock:
+         * the peer must see the written size once it gets the lock */
+        int s = S(a[1]);
+        if (fds[s] < 0 || !slot_name[s][0] || peer_cmd_pipe < 0) {
+            logf_("%d %s skip", step, op);
+            return;
+        }
+        int lr = flock(fds[s], LOCK_EX | LOCK_NB);
+        char cmd[40];
+        int cmd_len = snprintf(cmd, sizeof cmd, "l%s\n", slot_name[s]);
+        (void)!write(peer_cmd_pipe, cmd, (size_t)cmd_len);
+        msleep(30);
+        fill(atoi(a[2]), (size_t)atol(a[3]));
+        long w = write(fds[s], data, (size_t)atol(a[3]));
+        flock(fds[s], LOCK_UN);
+        long tot = 0;
+        struct pollfd p = {peer_reply, POLLIN, 0};
+        while (tot < 100 && poll(&p, 1, 3000) == 1) {
+            long k = read(peer_reply, buf + tot, 100 - (size_t)tot);
+            if (k <= 0)
+                break;
+            tot += k;
+            if (buf[tot - 1] == '\n')
+                break;
+        }
+        buf[tot > 0 ? tot - 1 : 0] = 0;
+        logf_("%d %s lock=%d wrote=%ld %s", step, op, lr, w, tot > 0 ? (char *)buf : "NO-REPLY");
     } else if (IS("end")) {
         end_script(a[1]);
     } else {

@@ -1,8 +1,9 @@
 /* stall_progress.c — contract: the stall timeout means "no progress", not a
  * deadline, and covers connect and accept (DESIGN §1, IOWQ_STALL_MS).
  *
- *   stall_progress nostall  (plain, or the shim without a stall timeout)
- *   stall_progress stall    (IOWQ_STALL_MS=300)
+ *   stall_progress nostall [CASE]  (plain, or the shim without a stall timeout)
+ *   stall_progress stall [CASE]    (IOWQ_STALL_MS=300)
+ * CASE runs one case only (to see each fail on its own).
  * Cases, on 127.0.0.1 / socketpairs:
  *   trickle   a peer sends 100 bytes every 100 ms; recv(1000, MSG_WAITALL)
  *             gets all 1000 bytes (it got 200 when the stall was a deadline).
@@ -12,10 +13,13 @@
  *             must not have been needed.
  *   bigsend   a 4 MiB blocking send to a slow, steady reader (64 KiB every
  *             20 ms) returns 4194304.
+ *   bigpipe   the same with a 1 MiB write() to a pipe (the runner routes pipes).
  *   connect   (stall only) connect to a listener whose backlog is full fails
  *             with ETIMEDOUT, and the socket can then connect elsewhere, as
  *             after a failed connect.
  *   accept    (stall only) accept with no client fails with ETIMEDOUT.
+ *   masked    (stall only) a thread that blocks every signal: its recv from a
+ *             silent peer still fails with ETIMEDOUT, and its mask is intact.
  */
 #include "contract.h"
 
@@ -142,6 +146,41 @@ static void bigsend(void)
     close(sv[1]);
 }
 
+static void *slow_pipe_reader(void *arg)
+{
+    (void)arg;
+    static char b[32768];
+    size_t total = 0;
+    while (total < (1u << 20)) {
+        pace_ms(20);
+        ssize_t r = read(peer_fd, b, sizeof b);
+        if (r <= 0)
+            ct_fail("slow pipe reader: %zd", r);
+        total += (size_t)r;
+    }
+    return NULL;
+}
+
+static void bigpipe(void)
+{
+    int p[2];
+    ct_step = "bigpipe";
+    CT_CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe2");
+    peer_fd = p[0];
+    size_t n = 1u << 20;
+    char *big = malloc(n);
+    CT_CHECK(big != NULL, "malloc");
+    memset(big, 'p', n);
+    pthread_t t = ct_spawn_masked(slow_pipe_reader, NULL);
+    ssize_t r = write(p[1], big, n);
+    CT_CHECK(r == (ssize_t)n, "blocking write of 1 MiB to a slow pipe reader returned %zd (%s), want %zu", r,
+             r < 0 ? strerrorname_np(errno) : "-", n);
+    pthread_join(t, NULL);
+    free(big);
+    close(p[0]);
+    close(p[1]);
+}
+
 static int loopback_listener(int backlog, struct sockaddr_in *a)
 {
     int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -212,19 +251,52 @@ static void accept_nothing(void)
     close(ls);
 }
 
+static void *masked_main(void *arg)
+{
+    int fd = *(int *)arg;
+    char c;
+    ssize_t r = recv(fd, &c, 1, 0);
+    if (r != -1 || errno != ETIMEDOUT)
+        ct_fail("recv in a thread blocking every signal: got %zd (%s), want -1/ETIMEDOUT", r,
+                r < 0 ? strerrorname_np(errno) : "-");
+    sigset_t now;
+    pthread_sigmask(SIG_SETMASK, NULL, &now);
+    for (int s = 1; s <= SIGRTMAX; s++)
+        if (s != SIGKILL && s != SIGSTOP && (s < 32 || s >= SIGRTMIN) && !sigismember(&now, s))
+            ct_fail("signal %d unblocked in the masked thread after the call", s);
+    return NULL;
+}
+
+static void masked(void)
+{
+    int sv[2];
+    ct_step = "masked thread";
+    CT_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+    pthread_t t = ct_spawn_masked(masked_main, &sv[0]);
+    pthread_join(t, NULL);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(int argc, char **argv)
 {
     ct_name = "stall_progress";
-    if (argc != 2 || (strcmp(argv[1], "stall") != 0 && strcmp(argv[1], "nostall") != 0))
-        ct_fail("usage: stall_progress stall|nostall");
+    if ((argc != 2 && argc != 3) || (strcmp(argv[1], "stall") != 0 && strcmp(argv[1], "nostall") != 0))
+        ct_fail("usage: stall_progress stall|nostall [CASE]");
     int stall = strcmp(argv[1], "stall") == 0;
+    const char *only = argc == 3 ? argv[2] : NULL;
+#define CASE(name, call)                                                      \
+    if (!only || strcmp(only, name) == 0)                                     \
+        call
     ct_start_watchdog(45);
-    trickle();
-    silence(stall);
-    bigsend();
+    CASE("trickle", trickle());
+    CASE("silence", silence(stall));
+    CASE("bigsend", bigsend());
+    CASE("bigpipe", bigpipe());
     if (stall) {
-        connect_full();
-        accept_nothing();
+        CASE("connect", connect_full());
+        CASE("accept", accept_nothing());
+        CASE("masked", masked());
     }
     return 0;
 }

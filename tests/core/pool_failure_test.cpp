@@ -28,8 +28,15 @@ void* operator new(std::size_t n) {
   if (!p) throw std::bad_alloc();
   return p;
 }
+void* operator new[](std::size_t n) { return operator new(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  return tl_fail_alloc ? nullptr : std::malloc(n ? n : 1);
+}
+void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -79,6 +86,9 @@ int in_child(F body) {
 // items complete without running (-EAGAIN, handed_back()), callback items of
 // one key are handed back in submission order, and nothing hangs.
 TEST(PoolFailure, NoWorkerCanStartHandsWorkBack) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "sanitizer runtimes map memory of their own: no tight RLIMIT_AS (runs in the plain build)";
+#endif
   int rc = in_child([]() -> int {
     Pool pool(make_opts(2, 2, 0));
     if (pool.start() != 0) return 2;

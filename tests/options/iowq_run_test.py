@@ -8,6 +8,8 @@ MODE is one of:
   setuid   the "setuid" warning (needs root and a suid-capable tmp; 77 otherwise)
   readme   README.md's options table equals `iowq-run --options-markdown`
   man      man/iowq-run.1 and man/iowq.7 render cleanly and document every option
+  log      IOWQ_LOG=info: the shim prints its version and every effective option once
+           at start; every diagnostic (option warnings too) obeys IOWQ_LOG and IOWQ_LOG_FILE
 Exit 0 = pass, 1 = fail, 77 = skipped (the environment cannot run the check).
 
 The expected flag of every IOWQ_* variable is written out below on purpose,
@@ -284,9 +286,69 @@ def mode_man(a, tmp):
                 check(sec.lower() in text.lower(), f"{name} mentions {sec}")
 
 
+def mode_log(a, tmp):
+    if not check(os.path.exists(a.lib), f"library {a.lib} exists (build the iowq target)"):
+        return
+    true = shutil.which("true") or "/bin/true"
+
+    def under_shim(env):
+        return run([true], env=dict(env, LD_PRELOAD=a.lib))
+
+    r = under_shim({"IOWQ_LOG": "info", "IOWQ_MODE": "pool", "IOWQ_WB_MAX_BYTES": "16M"})
+    lines = r.stderr.splitlines()
+    check(r.returncode == 0, "true under the shim with IOWQ_LOG=info exits 0")
+    check(all(l.startswith("iowq: ") for l in lines), f"every line starts 'iowq: ': {lines!r}")
+    check(len(lines) <= 8, f"a few lines, not one per option: {len(lines)}")
+    version = [l for l in lines if l.startswith("iowq: iowq ")]
+    check(len(version) == 1 and (not a.version or (" " + a.version + " ") in version[0]),
+          f"one line with the version {a.version}: {version!r}")
+    words = " ".join(lines).split()
+    for var in FLAGS:
+        n = sum(1 for w in words if w.startswith(var + "="))
+        check(n == 1, f"{var} printed once ({n})")
+    check("IOWQ_MODE=pool" in words, "the effective value from the environment (IOWQ_MODE=pool)")
+    check("IOWQ_WB_MAX_BYTES=16M" in words, "sizes as they are written (IOWQ_WB_MAX_BYTES=16M)")
+    check("IOWQ_IDLE_MS=5000" in words, "defaults from the table (IOWQ_IDLE_MS=5000)")
+
+    r = under_shim({})
+    check(r.stderr == "", f"nothing at the default level (warn): {r.stderr!r}")
+    r = under_shim({"IOWQ_LOG": "off", "IOWQ_MODE": "fast"})
+    check(r.stderr == "", f"IOWQ_LOG=off silences option warnings too: {r.stderr!r}")
+    r = under_shim({"IOWQ_MODE": "fast", "IOWQ_LOG": "error"})
+    check(r.stderr == "", f"IOWQ_LOG=error: no warnings, whatever the order of the variables: {r.stderr!r}")
+    log = os.path.join(tmp, "log")
+    r = under_shim({"IOWQ_MODE": "fast", "IOWQ_LOG_FILE": log})
+    text = open(log).read() if os.path.exists(log) else ""
+    check(r.stderr == "" and "IOWQ_MODE='fast'" in text,
+          f"option warnings go to IOWQ_LOG_FILE: stderr {r.stderr!r}, file {text!r}")
+
+    # The call-site warnings too: a libunwind.so.8 without unw_backtrace found
+    # first on LD_LIBRARY_PATH makes IOWQ_CALLSITES warn.
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not check(cc is not None, "a C compiler to build a fake libunwind.so.8"):
+        return
+    src = os.path.join(tmp, "fake.c")
+    with open(src, "w") as f:
+        f.write("int iowq_fake_unwind;\n")
+    fake = os.path.join(tmp, "libunwind.so.8")
+    r = subprocess.run([cc, "-shared", "-fPIC", "-o", fake, src], capture_output=True, text=True, timeout=60)
+    if not check(r.returncode == 0, f"cc builds the fake library: {r.stderr}"):
+        return
+    base = {"IOWQ_CALLSITES": "4", "LD_LIBRARY_PATH": tmp}
+    r = under_shim(base)
+    check(r.stderr.count("iowq: IOWQ_CALLSITES:") == 1, f"one call-site warning by default: {r.stderr!r}")
+    r = under_shim(dict(base, IOWQ_LOG="off"))
+    check(r.stderr == "", f"IOWQ_LOG=off silences the call-site warning: {r.stderr!r}")
+    log2 = os.path.join(tmp, "log2")
+    r = under_shim(dict(base, IOWQ_LOG_FILE=log2))
+    text = open(log2).read() if os.path.exists(log2) else ""
+    check(r.stderr == "" and "IOWQ_CALLSITES:" in text,
+          f"the call-site warning goes to IOWQ_LOG_FILE: stderr {r.stderr!r}, file {text!r}")
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["cli", "static", "setuid", "readme", "man"])
+    p.add_argument("mode", choices=["cli", "static", "setuid", "readme", "man", "log"])
     p.add_argument("--run", required=True)
     p.add_argument("--lib", default="")
     p.add_argument("--src", default="")

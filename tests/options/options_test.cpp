@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "iowq/pool.hpp"
 #include "options.hpp"
 
 using namespace iowq::shim;
@@ -88,7 +89,7 @@ void bad(const std::string& name, const std::string& value) {
   ASSERT_EQ(p.warnings.size(), 1u) << name << "=" << value;
   EXPECT_EQ(p.warnings[0].rfind("iowq: " + name + "='", 0), 0u) << p.warnings[0];
   EXPECT_NE(p.warnings[0].find("; using "), std::string::npos) << p.warnings[0];
-  EXPECT_TRUE(same(p.cfg, Config{})) << name << "=" << value << " changed the config";
+  EXPECT_TRUE(same(p.cfg, default_config())) << name << "=" << value << " changed the config";
 }
 
 }  // namespace
@@ -130,16 +131,117 @@ TEST(OptionsTable, RowsAreCompleteAndFlagsUnique) {
   }
 }
 
+
+// Defaults the shim hands to the pool are the pool's own (the note is what
+// people read; the pool computes the value).
+TEST(OptionsDefaults, AgreeWithThePool) {
+  const Config d = default_config();
+  EXPECT_EQ(d.idle_ms, iowq::Options{}.idle_ms);
+  EXPECT_EQ(d.signal, iowq::Options::default_cancel_signal());
+  EXPECT_EQ(d.bound_max, 0u);  // unset: the pool's 4 x CPUs of node
+  EXPECT_EQ(d.unbound_max, 0u);
+  const OptionDef* unbound = find_option_by_env("IOWQ_UNBOUND_MAX");
+  ASSERT_NE(unbound, nullptr);
+  EXPECT_NE(std::string(unbound->note).find("RLIMIT_NPROC"), std::string::npos);
+}
+
+TEST(OptionsDefaults, ShownAsBefore) {
+  const std::map<std::string, std::string> shown = {
+      {"IOWQ_BOUND_MAX", "4 x CPUs of node"}, {"IOWQ_STALL_MS", "0 (none)"}, {"IOWQ_STATS", "none"},
+      {"IOWQ_MODE", "auto"}, {"IOWQ_WB_MAX_BYTES", "64M"}, {"IOWQ_LOG_FILE", "stderr"}};
+  for (const auto& [env, text] : shown) {
+    char buf[64];
+    default_text(*find_option_by_env(env.c_str()), buf, sizeof buf);
+    EXPECT_EQ(text, buf) << env;
+  }
+}
+
+// Every option's effective value, as IOWQ_LOG=info prints it, parses back to
+// the same configuration (defaults and a changed value of each option).
+TEST(OptionsDescribe, ValuesParseBack) {
+  const std::vector<std::vector<std::string>> envs = {
+      {},
+      {"IOWQ_DISABLE=1", "IOWQ_ROUTE=pipe,chr,file", "IOWQ_MODE=pool", "IOWQ_BOUND_MAX=3",
+       "IOWQ_UNBOUND_MAX=4096", "IOWQ_IDLE_MS=0", "IOWQ_NUMA=2", "IOWQ_CPUS=0-3,6,8-9",
+       "IOWQ_WRITE_BEHIND=yes", "IOWQ_WB_MAX_BYTES=1536K", "IOWQ_STALL_MS=2s", "IOWQ_SIGNAL=SIGUSR2",
+       "IOWQ_STATS=/tmp/r.%p.json", "IOWQ_STATS_FORMAT=json", "IOWQ_CALLSITES=8", "IOWQ_LOG=debug",
+       "IOWQ_LOG_FILE=/tmp/log", "IOWQ_ONLY_CMDS=dd,cp", "IOWQ_SKIP_CMDS=sh"},
+      {"IOWQ_ROUTE=none", "IOWQ_NUMA=off", "IOWQ_SIGNAL=SIGRTMAX", "IOWQ_WB_MAX_BYTES=12345",
+       "IOWQ_STATS=stderr", "IOWQ_CPUS=1023"},
+  };
+  for (const auto& env : envs) {
+    Parsed p = parse(env);
+    ASSERT_EQ(p.rc, 0);
+    std::vector<std::string> back;
+    for (size_t i = 0; i < kNumOptions; ++i) {
+      char v[1100];
+      format_value(kOptions[i], p.cfg, v, sizeof v);
+      back.push_back(std::string(kOptions[i].env) + "=" + v);
+    }
+    Parsed q = parse(back);
+    EXPECT_EQ(q.rc, 0);
+    EXPECT_TRUE(same(q.cfg, p.cfg)) << (env.empty() ? "defaults" : env[0]);
+  }
+}
+
+void collect_lines(const char* msg, void* ctx) {
+  bool was = g_counting;  // the test's own vector may allocate; describe_config may not
+  g_counting = false;
+  static_cast<std::vector<std::string>*>(ctx)->push_back(msg);
+  g_counting = was;
+}
+
+TEST(OptionsDescribe, EveryOptionOnceInShortLines) {
+  std::vector<std::string> lines;
+  g_counting = true;
+  g_allocs = 0;
+  describe_config(default_config(), collect_lines, &lines);
+  g_counting = false;
+  int allocs = g_allocs;
+  EXPECT_EQ(allocs, 0);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_LE(lines.size(), 6u);
+  std::string all;
+  for (const auto& l : lines) {
+    EXPECT_LE(l.size(), 100u) << l;
+    all += l + " ";
+  }
+  for (size_t i = 0; i < kNumOptions; ++i) {
+    std::string word = std::string(kOptions[i].env) + "=";
+    size_t at = all.find(word);
+    EXPECT_NE(at, std::string::npos) << word;
+    EXPECT_EQ(all.find(word, at + 1), std::string::npos) << word << " twice";
+  }
+  EXPECT_NE(all.find("IOWQ_MODE=auto "), std::string::npos) << all;
+  EXPECT_NE(all.find("IOWQ_BOUND_MAX=(4 x CPUs of node) "), std::string::npos) << all;
+  EXPECT_NE(all.find("IOWQ_WB_MAX_BYTES=64M "), std::string::npos) << all;
+}
+
 /* ---- Defaults and generic rules ----------------------------------------- */
+
+// One source for each default: the table's def is a value in the option's own
+// syntax, and the configuration without environment is exactly what parsing
+// every def gives (no second copy in Config's initialisers or elsewhere).
+TEST(OptionsDefaults, EachDefaultIsAValueTheParserTakes) {
+  Parsed none = parse({});
+  for (size_t i = 0; i < kNumOptions; ++i) {
+    const OptionDef& o = kOptions[i];
+    Parsed p = parse1(o.env, o.def);
+    EXPECT_EQ(p.rc, 0) << o.env << "='" << o.def << "'";
+    EXPECT_TRUE(p.warnings.empty()) << o.env << "='" << o.def << "'";
+    EXPECT_TRUE(same(p.cfg, none.cfg)) << o.env << "='" << o.def << "' is not the default";
+  }
+}
+
 
 TEST(OptionsParse, DefaultsWithoutEnvironment) {
   Config c;
   EXPECT_EQ(parse_config(nullptr, &c, collect, nullptr), 0);
-  EXPECT_TRUE(same(c, Config{}));
+  EXPECT_TRUE(same(c, default_config()));
   Parsed p = parse({"PATH=/bin", "HOME=/root", "IOWQ", "IOWQX=1", "iowq_mode=pool"});
   EXPECT_EQ(p.rc, 0);
   EXPECT_TRUE(p.warnings.empty());
-  EXPECT_TRUE(same(p.cfg, Config{}));
+  EXPECT_TRUE(same(p.cfg, default_config()));
 }
 
 TEST(OptionsParse, EmptyValueMeansUnset) {
@@ -147,7 +249,7 @@ TEST(OptionsParse, EmptyValueMeansUnset) {
     Parsed p = parse1(kOptions[i].env, "");
     EXPECT_EQ(p.rc, 0) << kOptions[i].env;
     EXPECT_TRUE(p.warnings.empty());
-    EXPECT_TRUE(same(p.cfg, Config{}));
+    EXPECT_TRUE(same(p.cfg, default_config()));
   }
 }
 
@@ -402,7 +504,7 @@ TEST(OptionsBad, BadValueDoesNotDisturbOtherOptions) {
   Parsed p = parse({"IOWQ_MODE=pool", "IOWQ_SIGNAL=SIGKILL", "IOWQ_STALL_MS=100"});
   EXPECT_EQ(p.rc, 1);
   EXPECT_EQ(p.cfg.mode, Mode::Pool);
-  EXPECT_EQ(p.cfg.signal, 0);
+  EXPECT_EQ(p.cfg.signal, default_config().signal);  // the default kept
   EXPECT_EQ(p.cfg.stall_ms, 100u);
 }
 
@@ -425,7 +527,7 @@ TEST(OptionsCheck, ReportsReasonWithoutPrefix) {
 /* ---- cmd_selected -------------------------------------------------------- */
 
 TEST(OptionsCmds, NoListsSelectEverything) {
-  Config c;
+  Config c = default_config();
   EXPECT_TRUE(cmd_selected(c, "/usr/bin/dd"));
   EXPECT_TRUE(cmd_selected(c, nullptr));
 }

@@ -4,6 +4,7 @@
 // library's frames are skipped and no libunwind name leaks into the program;
 // and the cost of one record (printed, bounded).
 #include "callsites.hpp"
+#include "noipa.hpp"
 
 #include <dlfcn.h>
 #include <execinfo.h>
@@ -31,15 +32,15 @@ int fake_shim_report(const char* dest, unsigned top);
 // Not static, not inlined, not cloned: -rdynamic exports them under these
 // names so dladdr can name the frames. The asm after each call keeps it from
 // being a tail call, which would drop the frame.
-__attribute__((noipa)) void blocking_site_a(uint64_t ns) {
+__attribute__((IOWQ_NOIPA)) void blocking_site_a(uint64_t ns) {
   callsites_record(ns);
   asm volatile("" ::: "memory");
 }
-__attribute__((noipa)) void blocking_site_b(uint64_t ns) {
+__attribute__((IOWQ_NOIPA)) void blocking_site_b(uint64_t ns) {
   callsites_record(ns);
   asm volatile("" ::: "memory");
 }
-__attribute__((noipa)) void recurse_then_block(int depth, int site, uint64_t ns) {
+__attribute__((IOWQ_NOIPA)) void recurse_then_block(int depth, int site, uint64_t ns) {
   if (depth > 0)
     recurse_then_block(depth - 1, site, ns);
   else if (site == 0)
@@ -48,15 +49,15 @@ __attribute__((noipa)) void recurse_then_block(int depth, int site, uint64_t ns)
     blocking_site_b(ns);
   asm volatile("" ::: "memory");
 }
-__attribute__((noipa)) void host_call_site(uint64_t ns) {
+__attribute__((IOWQ_NOIPA)) void host_call_site(uint64_t ns) {
   fake_shim_blocking_call(ns);
   asm volatile("" ::: "memory");
 }
-__attribute__((noipa)) void host_deep_call_site(uint64_t ns) {
+__attribute__((IOWQ_NOIPA)) void host_deep_call_site(uint64_t ns) {
   fake_shim_deep_call(10, ns);
   asm volatile("" ::: "memory");
 }
-__attribute__((noipa)) void deep_stack(int levels, uint64_t ns) {
+__attribute__((IOWQ_NOIPA)) void deep_stack(int levels, uint64_t ns) {
   if (levels > 0)
     deep_stack(levels - 1, ns);
   else

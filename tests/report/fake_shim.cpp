@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "callsites.hpp"
+#include "noipa.hpp"
 #include "report.hpp"
 
 using namespace iowq::shim;
@@ -14,7 +15,7 @@ using namespace iowq::shim;
 namespace {
 // Two frames of "shim" between the host's call and callsites_record, as an
 // interposer -> routing -> wait chain would have.
-__attribute__((noipa)) void fake_route(uint64_t ns) {
+__attribute__((IOWQ_NOIPA)) void fake_route(uint64_t ns) {
   callsites_record(ns);
   asm volatile("" ::: "memory");  // not a tail call: keep this frame
 }
@@ -27,13 +28,13 @@ __attribute__((visibility("default"))) void fake_shim_init(unsigned depth) {
   callsites_reset();  // each test starts from an empty table
 }
 
-__attribute__((visibility("default"), noipa)) void fake_shim_blocking_call(uint64_t ns) {
+__attribute__((visibility("default"), IOWQ_NOIPA)) void fake_shim_blocking_call(uint64_t ns) {
   fake_route(ns);
   asm volatile("" ::: "memory");
 }
 
 // `levels` more frames of "shim" (more than callsites_record expects at first).
-__attribute__((visibility("default"), noipa)) void fake_shim_deep_call(int levels, uint64_t ns) {
+__attribute__((visibility("default"), IOWQ_NOIPA)) void fake_shim_deep_call(int levels, uint64_t ns) {
   if (levels > 0)
     fake_shim_deep_call(levels - 1, ns);
   else

@@ -14,6 +14,11 @@
  *       connect() to a 127.0.0.1 listener whose accept backlog is full, RUNS
  *       times; each must fail (ETIMEDOUT under IOWQ_STALL_MS). Prints
  *       runs=N ok=K p50_ns=.. p99_ns=.. errno=NAME
+ *   iowq-bench-sockets trickle INTERVAL_MS BYTES
+ *       A peer thread sends 1 byte every INTERVAL_MS; recv(BYTES, MSG_WAITALL)
+ *       must get all BYTES (a stall timeout longer than the interval must never
+ *       cut it off). Prints got=N errno=NAME ms=T max_gap_ms=G (G: the longest
+ *       gap between two sends as the peer made them, up to the cut-off)
  * Exit 0 on success, 1 on failure, 2 usage. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -211,13 +216,56 @@ static int connect_stall(int runs) {
   return ok == runs ? 0 : 1;
 }
 
+/* ---- a trickling peer --------------------------------------------------------- */
+
+static int g_trickle_fd, g_trickle_ms, g_trickle_n;
+static long long g_trickle_max_gap;  /* ns between two sends, as the trickler saw them */
+
+static void* trickler(void* arg) {
+  (void)arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, NULL);
+  long long last = now_ns();
+  for (int i = 0; i < g_trickle_n; i++) {
+    struct timespec ts = {0, (long)g_trickle_ms * 1000000L};
+    nanosleep(&ts, NULL);
+    if (send(g_trickle_fd, "t", 1, MSG_NOSIGNAL) != 1) break;
+    long long t = now_ns();
+    if (t - last > g_trickle_max_gap) g_trickle_max_gap = t - last;
+    last = t;
+  }
+  return NULL;
+}
+
+static int trickle(int interval_ms, int bytes) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return 1;
+  g_trickle_fd = sv[1];
+  g_trickle_ms = interval_ms;
+  g_trickle_n = bytes;
+  pthread_t t;
+  pthread_create(&t, NULL, trickler, NULL);
+  char* buf = malloc((size_t)bytes);
+  long long t0 = now_ns();
+  ssize_t r = recv(sv[0], buf, (size_t)bytes, MSG_WAITALL);
+  int e = r < 0 ? errno : 0;
+  long long ms = (now_ns() - t0) / 1000000;
+  shutdown(sv[1], SHUT_RDWR);
+  pthread_join(t, NULL);
+  printf("got=%zd errno=%s ms=%lld max_gap_ms=%.1f\n", r, e ? strerrorname_np(e) : "0", ms,
+         (double)g_trickle_max_gap / 1e6);
+  return r == bytes ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   if (argc == 3 && strcmp(argv[1], "server") == 0) return server(argv[2]);
   if (argc == 6 && strcmp(argv[1], "client") == 0)
     return client(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atof(argv[5]));
   if (argc == 3 && strcmp(argv[1], "connect-stall") == 0) return connect_stall(atoi(argv[2]));
+  if (argc == 4 && strcmp(argv[1], "trickle") == 0) return trickle(atoi(argv[2]), atoi(argv[3]));
   fprintf(stderr, "usage: iowq-bench-sockets server PORTFILE | client PORT CONNS ACTIVE SECS | "
-                  "connect-stall RUNS\n");
+                  "connect-stall RUNS | trickle INTERVAL_MS BYTES\n");
   return 2;
 }

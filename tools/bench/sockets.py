@@ -13,6 +13,8 @@
                   (iowq-bench-stall): p50/p99 time from call to ETIMEDOUT.
   stall_connect_50ms connect() to a listener with a full backlog,
                   IOWQ_STALL_MS=50: p50/p99 time to ETIMEDOUT.
+  trickle_40ms    a peer sends 1 byte every 40 ms (50 bytes); recv(MSG_WAITALL)
+                  with IOWQ_STALL_MS=50 must get all of them (never cut off).
 Variants are interleaved, --runs times (default 5); medians of the runs are
 printed with the machine load (uptime) before and after. Numbers only: this
 script asserts nothing about timing.
@@ -130,6 +132,14 @@ def stall_run(build, mode, kind, runs):
     return {"ok": int(m.group(1)), "p50": int(m.group(2)), "p99": int(m.group(3))}
 
 
+def trickle_run(build, mode):
+    cmd = [os.path.join(build, "bin", "iowq-bench-sockets"), "trickle", "40", "50"]
+    env = shim_env(build, mode, {"IOWQ_STALL_MS": "50", "IOWQ_LOG": "off"})
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60).stdout
+    m = re.search(r"got=(-?\d+) .*max_gap_ms=([\d.]+)", out)
+    return (int(m.group(1)), float(m.group(2))) if m else None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
@@ -144,6 +154,7 @@ def main():
     echo = {m: [] for m in modes}
     stall = {(m, k): [] for m in ("auto", "pool") for k in ("recv", "connect")}
     redis = {m: [] for m in modes}
+    trick = {m: [] for m in ("auto", "pool")}
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(a.runs):
             for m in modes:
@@ -152,6 +163,8 @@ def main():
                 r = redis_run(build, m, tmp)
                 if r:
                     redis[m].append(r)
+            for m in trick:
+                trick[m].append(trickle_run(build, m))
             for (m, k) in stall:
                 r = stall_run(build, m, k, 20)
                 if r:
@@ -178,6 +191,12 @@ def main():
                     print(f"  {op} {m:6s} req/s {v:9.0f}  ratio {v / base:5.2f}")
     else:
         print("\nredis: skipped (redis-server/redis-benchmark not installed)")
+    print("\ntrickle: 1 byte every 40 ms, recv(50, MSG_WAITALL), IOWQ_STALL_MS=50")
+    for m, rs in trick.items():
+        rs = [r for r in rs if r]
+        full = sum(1 for r in rs if r[0] == 50)
+        cut = [f"{g} bytes, longest gap between the peer's sends {gap:.1f} ms" for g, gap in rs if g != 50]
+        print(f"  {m:5s} got all 50 bytes in {full}/{len(rs)} runs" + (f"; cut off: {cut}" if cut else ""))
     print("\nstall 50 ms: time from call to ETIMEDOUT (medians over runs of 20 calls each)")
     for (m, k), rs in stall.items():
         if not rs:

@@ -31,6 +31,7 @@
 namespace {
 
 using iowq::shim::check_option_value;
+using iowq::shim::default_text;
 using iowq::shim::find_option_by_flag;
 using iowq::shim::kFlagAliases;
 using iowq::shim::kNumFlagAliases;
@@ -42,9 +43,6 @@ constexpr int kExitFailed = 125;
 constexpr int kExitCannotRun = 126;
 constexpr int kExitNotFound = 127;
 
-#ifndef IOWQ_VERSION
-#define IOWQ_VERSION "unknown"
-#endif
 #ifndef IOWQ_RUN_LIBDIR_REL
 #define IOWQ_RUN_LIBDIR_REL "../lib"
 #endif
@@ -56,6 +54,12 @@ constexpr int kExitNotFound = 127;
 }
 
 /* ---- Help, generated from the table ------------------------------------- */
+
+std::string default_of(const OptionDef& o) {
+  char buf[128];
+  default_text(o, buf, sizeof buf);
+  return buf;
+}
 
 // "--write-behind[=BOOL]", "--mode=auto|pool"
 std::string flag_usage(const OptionDef& o) {
@@ -100,7 +104,7 @@ void print_help() {
       "Options:\n");
   for (size_t i = 0; i < kNumOptions; ++i) {
     const OptionDef& o = kOptions[i];
-    std::string text = std::string(o.doc) + " [" + o.env + "; default: " + o.def + "]";
+    std::string text = std::string(o.doc) + " [" + o.env + "; default: " + default_of(o) + "]";
     print_entry(flag_usage(o), text);
   }
   for (size_t i = 0; i < kNumFlagAliases; ++i)
@@ -141,7 +145,7 @@ void print_markdown() {
       if (std::strcmp(kFlagAliases[a].env, o.env) == 0)
         flags += std::string(", `--") + kFlagAliases[a].flag + "`";
     std::printf("| `%s` | %s | %s | %s |\n", o.env, flags.c_str(), md_cell(o.doc).c_str(),
-                md_cell(o.def).c_str());
+                md_cell(default_of(o)).c_str());
   }
 }
 
@@ -277,7 +281,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (std::strcmp(a, "--version") == 0) {
-      std::printf("iowq-run (iowq) %s\n", IOWQ_VERSION);
+      std::printf("iowq-run (iowq) %s\n", iowq::shim::kVersion);
       return 0;
     }
     if (std::strcmp(a, "--options-markdown") == 0) {

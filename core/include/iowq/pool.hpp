@@ -10,7 +10,8 @@
 // Workers are created lazily by a manager thread (never on the submitter's
 // stack), up to the class cap, and never for work whose key is busy. A worker
 // idle for `idle_ms` exits unless it is the last of its class. Workers are
-// named "iowq-wrk-<n>" and block every signal except `cancel_signal`.
+// named "iowq-wrk-<n>" and block every signal; `cancel_signal` is unblocked
+// only while a worker runs unbound work (the only work ever signalled).
 //
 // Error convention of the core: functions return 0 or a count on success and
 // -errno on failure; nothing throws after construction.
@@ -130,6 +131,10 @@ class Pool {
   // Caps in force for node `node`.
   unsigned cap(unsigned node, Class c) const noexcept;
   Stats stats() const;
+  // True on a worker thread of any Pool (from its first instruction: an
+  // embedder's signal handler can tell a cancel on a worker before the
+  // worker's first item runs). Async-signal-safe.
+  static bool on_worker_thread() noexcept;
   // Thread ids of every worker this pool ever created (first 4096), in
   // creation order; idle workers exit, their tids stay listed.
   std::vector<int> worker_tids() const;
