@@ -18,6 +18,12 @@
 // So stdout's file stays eligible (where `prog > file` gets its speed) and
 // its stdio writes stay in order. libc-internal stdio output to a file other
 // than stderr's (none in glibc's normal paths) is not ordered.
+// This file defines putchar, vprintf, putc_unlocked... itself: keep glibc's
+// optimised builds from also defining them as extern inline functions
+// (clang rejects the second definition).
+#ifndef __NO_INLINE__
+#define __NO_INLINE__ 1
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <wchar.h>
