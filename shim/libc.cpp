@@ -204,6 +204,8 @@ int (*sigaction)(int, const struct sigaction*, struct sigaction*) = nullptr;
 pid_t (*fork)(void) = nullptr;
 void (*_exit)(int) = nullptr;
 int (*execve)(const char*, char* const[], char* const[]) = nullptr;
+void (*siglongjmp)(struct __jmp_buf_tag*, int) = nullptr;
+void (*longjmp_chk)(struct __jmp_buf_tag*, int) = nullptr;
 
 template <class F>
 static void set(F*& slot, const char* name) {
@@ -249,6 +251,8 @@ void resolve() noexcept {
   set(fork, "fork");
   set(_exit, "_exit");
   set(execve, "execve");
+  set(siglongjmp, "siglongjmp");
+  set(longjmp_chk, "__longjmp_chk");
 }
 }  // namespace real
 }  // namespace iowq::shim

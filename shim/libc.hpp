@@ -11,6 +11,7 @@
 // everything inside returns int64_t results with -errno.
 #pragma once
 
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -64,6 +65,9 @@ extern pid_t (*fork)(void);
 // pay a dlsym (and its page faults) every time.
 extern void (*_exit)(int);
 extern int (*execve)(const char*, char* const[], char* const[]);
+// A handler's jump out of an interposed call (longjmp.cpp): no dlsym there.
+extern void (*siglongjmp)(struct __jmp_buf_tag*, int);
+extern void (*longjmp_chk)(struct __jmp_buf_tag*, int);
 void resolve() noexcept;  // constructor only
 }  // namespace real
 

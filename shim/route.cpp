@@ -675,8 +675,16 @@ bool repair_stale_depth() noexcept {
   if (sigaltstack(nullptr, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) return false;
   // The frame that entered the shim is gone: the thread left it by
   // siglongjmp. Take back what that call left behind before going on.
+  abandon_call(true);
+  return true;
+}
+
+void abandon_call(bool mask_restored) noexcept {
   tl.depth = 0;
-  stall_abandon();
+  // The jump restores the program's mask when its sigsetjmp saved one;
+  // otherwise the deadline's unblocking of the cancel signal is undone here.
+  if (mask_restored) stall_abandon();
+  else stall_disarm();
   if (tl.async_cancel) {
     tl.async_cancel = false;
     pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, nullptr);
@@ -690,7 +698,6 @@ bool repair_stale_depth() noexcept {
     g.pool->wait(&w, false);
     errno = e;
   }
-  return true;
 }
 
 }  // namespace iowq::shim
