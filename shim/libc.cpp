@@ -82,6 +82,12 @@ int64_t disconnect(int fd) noexcept {
   unspec.sa_family = AF_UNSPEC;
   return raw(SYS_connect, fd, L(&unspec), sizeof unspec);
 }
+int64_t sock_type(int fd) noexcept {
+  int type = 0;
+  socklen_t len = sizeof type;
+  int64_t r = raw(SYS_getsockopt, fd, SOL_SOCKET, SO_TYPE, L(&type), L(&len));
+  return r < 0 ? r : type;
+}
 int64_t fstat(int fd, struct stat* st) noexcept { return raw(SYS_fstat, fd, L(st)); }
 int64_t fstatfs(int fd, struct statfs* st) noexcept { return raw(SYS_fstatfs, fd, L(st)); }
 int64_t open_ro(const char* path, int extra) noexcept {

@@ -102,6 +102,8 @@ int64_t tee(int in, int out, size_t n, unsigned flags) noexcept;
 int64_t wait_connected(int fd) noexcept;
 // Aborts a pending connect: the socket is left as after a failed connect.
 int64_t disconnect(int fd) noexcept;
+// The socket's type (SOCK_STREAM, SOCK_DGRAM...), or -errno.
+int64_t sock_type(int fd) noexcept;
 int64_t fstat(int fd, struct stat* st) noexcept;
 int64_t fstatfs(int fd, struct statfs* st) noexcept;
 int64_t open_ro(const char* path, int extra_flags) noexcept;  // O_RDONLY|O_CLOEXEC|extra

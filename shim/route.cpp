@@ -343,11 +343,14 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
 // ============================================================================
 
 // The call is not finished after `done` bytes: a blocking send/write goes on
-// until everything is written, recv(MSG_WAITALL) until everything is read.
+// until everything is written, recv(MSG_WAITALL) on a byte stream until
+// everything is read (on datagram and seqpacket sockets MSG_WAITALL changes
+// nothing: one call takes one message, never part of the next).
 bool needs_more(const Op& op, int64_t done) noexcept {
   if (!op.moves_bytes() || static_cast<size_t>(done) >= op.total_len()) return false;
   if (op.is_write()) return true;
-  return (op.kind == OpKind::Recv || op.kind == OpKind::Recvmsg) && (op.flags & MSG_WAITALL);
+  return (op.kind == OpKind::Recv || op.kind == OpKind::Recvmsg) && (op.flags & MSG_WAITALL) &&
+         sys::sock_type(op.fd) == SOCK_STREAM;
 }
 
 // A stall: count it, warn, and leave the socket as the plain call's failure
