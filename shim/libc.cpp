@@ -119,6 +119,9 @@ int64_t rt_sigaction(int sig, const KSigaction* act, KSigaction* old) noexcept {
 int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept {
   return raw(SYS_rt_sigqueueinfo, pid, sig, L(info));
 }
+int64_t rt_tgsigqueueinfo(int pid, int tid, int sig, siginfo_t* info) noexcept {
+  return raw(SYS_rt_tgsigqueueinfo, pid, tid, sig, L(info));
+}
 void sigmask_all(uint64_t* old) noexcept {
   uint64_t all = ~0ull;
   raw(SYS_rt_sigprocmask, SIG_SETMASK, L(&all), L(old), 8);

@@ -128,6 +128,7 @@ struct KSigaction {
 };
 int64_t rt_sigaction(int sig, const KSigaction* act, KSigaction* old) noexcept;
 int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept;
+int64_t rt_tgsigqueueinfo(int pid, int tid, int sig, siginfo_t* info) noexcept;
 // Blocks every signal on the calling thread (old mask in *old); set restores.
 void sigmask_all(uint64_t* old) noexcept;
 void sigmask_set(uint64_t mask) noexcept;
