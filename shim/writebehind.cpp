@@ -12,9 +12,12 @@
 // capacity is IOWQ_WB_MAX_BYTES; when none is free the writer waits.
 // No malloc and no blocking lock on the write path: the per-file lock is a
 // spin lock held for a memcpy, never taken by a nested (signal handler) call.
-// A worker never takes it: appenders and the worker meet on the chunk's
-// `closed` flag and `busy` count, so a thread that a signal handler took out
-// of an append (exit from the handler) cannot block the workers.
+// A worker never takes it: it sets the chunk's `closed` flag, then waits
+// until it sees the file's lock free once (an appender checks `closed` under
+// the lock), so a thread that a signal handler took out of an append (exit
+// from the handler) cannot block the workers once its lock is released.
+// The exit/exec/shared-memory switch is checked under the lock too, so
+// "every lock seen free once" means no append that missed it is running.
 //
 // Syncs are tickets: a file counts chunks queued (`enq`) and finished
 // (`done`); chunks of one file finish in order, so a sync waits until `done`
@@ -76,7 +79,6 @@ struct Chunk {
   int nseg;
   uint64_t seq;  // the file's enq count that queued it
   std::atomic<uint32_t> closed{0};  // set by the worker: no more appends
-  std::atomic<int32_t> busy{0};     // appenders inside (see release_interrupted)
   Seg segs[kMaxSegs];
   char* data;
 };
@@ -109,7 +111,6 @@ struct Wb {
   std::atomic<int> errors{0};         // files holding an unreported error
   std::atomic<uint32_t> seq{0};       // bumped when a chunk finishes
   std::atomic<int> waiters{0};
-  std::atomic<int> writers{0};        // threads inside wb_try's accepting part
   std::atomic<bool> closed{false};    // exit/exec: no more writes behind
   std::atomic<bool> shared_off{false};  // shared memory: off for good
   std::atomic<bool> fsize_limited{false};
@@ -121,14 +122,9 @@ char g_err_path[kFiles][128];
 
 // This thread's place inside wb_try, so that an exit from a signal handler
 // that interrupted it can undo what it holds (wb_exit).
-// Each is set *before* the step it records (a signal can come between any
-// two instructions): tl_held before taking the lock (the lock word holds
-// the owner's tid, so release can tell), tl_busy before counting in,
-// tl_writer before counting in (a miscount by one at exit is harmless: the
-// waits below are "> 0").
+// Set *before* taking the lock (a signal can come between any two
+// instructions); the lock word holds the owner's tid, so release can tell.
 thread_local WbFile* tl_held __attribute__((tls_model("initial-exec"))) = nullptr;
-thread_local Chunk* tl_busy __attribute__((tls_model("initial-exec"))) = nullptr;
-thread_local bool tl_writer __attribute__((tls_model("initial-exec"))) = false;
 thread_local uint32_t tl_tid __attribute__((tls_model("initial-exec"))) = 0;
 
 // Files that are read where the shim cannot see it — through a stdio FILE
@@ -233,6 +229,17 @@ uint32_t my_tid() noexcept {
   return tl_tid;
 }
 
+// Returns once the file's lock was seen free (or held by this thread, which
+// is not appending: a chunk handed back inside its own submit).
+void wait_lock_free(WbFile& f) noexcept {
+  uint32_t me = my_tid();
+  for (unsigned i = 0;; ++i) {
+    uint32_t v = f.lock.load(std::memory_order_seq_cst);
+    if (v == 0 || v == me) return;
+    if ((i & 63) == 63) sched_yield();
+  }
+}
+
 void lock(WbFile& f) noexcept {
   uint32_t me = my_tid();
   tl_held = &f;
@@ -326,8 +333,7 @@ void chunk_fn(iowq::Work* wk) {
   c->closed.store(1, std::memory_order_seq_cst);
   Chunk* expect = c;
   f.open.compare_exchange_strong(expect, nullptr, std::memory_order_seq_cst);
-  for (unsigned i = 0; c->busy.load(std::memory_order_seq_cst) > 0; ++i)
-    if ((i & 63) == 63) sched_yield();
+  wait_lock_free(f);
   for (int i = 0; i < c->nseg; ++i) {
     int64_t r = write_all(c->segs[i], c->data + c->segs[i].start);
     if (r < 0) {
@@ -438,18 +444,16 @@ bool copy_in(const Src& s, char* dst) noexcept {
 // Undoes what this thread holds inside wb_try (a signal handler interrupted
 // it and is ending the process): the interrupted write never returned.
 void release_interrupted() noexcept {
-  if (tl_busy) {
-    tl_busy->busy.fetch_sub(1, std::memory_order_seq_cst);
-    tl_busy = nullptr;
-  }
   if (tl_held) {
     if (tl_held->lock.load() == my_tid()) tl_held->lock.store(0, std::memory_order_release);
     tl_held = nullptr;
   }
-  if (tl_writer) {
-    tl_writer = false;
-    w.writers.fetch_sub(1, std::memory_order_seq_cst);
-  }
+}
+
+// After a switch checked under the file locks (closed, shared_off) was set:
+// every append that missed it has finished once each lock was seen free.
+void wait_all_locks_free() noexcept {
+  for (auto& f : w.files) wait_lock_free(f);
 }
 
 void print_unreported_errors() noexcept {
@@ -463,28 +467,10 @@ void print_unreported_errors() noexcept {
   }
 }
 
-// Ends this thread's part as an accepting writer.
-struct WriterGuard {
-  WriterGuard() noexcept {
-    tl_writer = true;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    w.writers.fetch_add(1, std::memory_order_seq_cst);
-  }
-  ~WriterGuard() {
-    if (tl_writer) {
-      w.writers.fetch_sub(1, std::memory_order_seq_cst);
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-      tl_writer = false;
-    }
-  }
-};
-
 void close_and_drain() noexcept {
   w.closed.store(true, std::memory_order_seq_cst);
   release_interrupted();
-  // Writers that passed the `closed` check finish accepting first.
-  for (unsigned i = 0; w.writers.load(std::memory_order_seq_cst) > 0; ++i)
-    if ((i & 15) == 15) sched_yield();
+  wait_all_locks_free();  // appends that missed `closed` finish first
   wb_sync_all();
 }
 
@@ -521,14 +507,12 @@ void wb_init() noexcept {
 }
 
 bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
-  if (!w.on || tl_held || tl_writer || fi.kind != FdKind::File || fi.sync_io || !fi.writable) return false;
+  if (!w.on || tl_held || fi.kind != FdKind::File || fi.sync_io || !fi.writable) return false;
   if (op.kind == OpKind::Pwritev && op.flags != 0) return false;  // RWF_SYNC & co: as asked
   // Under RLIMIT_FSIZE a write's partial count and SIGXFSZ must come at once.
   if (w.fsize_limited.load(std::memory_order_relaxed) || w.shared_off.load(std::memory_order_relaxed)) return false;
   if (op.positioned() && op.off < 0) return false;  // EINVAL, the plain way
   if (opted_out(fi.dev, fi.ino) || is_stderr_file(fi) || !dev_eligible(op.fd, fi.dev)) return false;
-  WriterGuard wg;
-  if (w.closed.load(std::memory_order_seq_cst)) return false;  // exit/exec under way: run it now
   Src src;
   if (!load_src(op, &src)) return false;
   const size_t n = src.total;
@@ -540,6 +524,12 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
   for (;;) {
     if (armed) s_armed.store(true, std::memory_order_relaxed);
     lock(f);
+    // Exit/exec under way, or shared memory: run it now (checked under the
+    // lock: see wait_all_locks_free).
+    if (w.closed.load(std::memory_order_seq_cst) || w.shared_off.load(std::memory_order_seq_cst)) {
+      unlock(f);
+      return false;
+    }
     if (!f.used || f.dev != fi.dev || f.ino != fi.ino) {
       // Direct-mapped: take the entry over only when its file has nothing
       // queued and nothing to report; else this write goes the plain way.
@@ -551,7 +541,7 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
       f.dev = fi.dev;
       f.ino = fi.ino;
     }
-    if (int e = take_error(f)) {
+    if (int e = f.error.load(std::memory_order_relaxed) ? take_error(f) : 0) {
       // A write is a call that can report the file's deferred error: this
       // one fails with it (and writes nothing); later writes run again.
       unlock(f);
@@ -561,18 +551,12 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
     }
     bool taken = false;
     if (Chunk* c = f.open.load(std::memory_order_seq_cst)) {
-      tl_busy = c;
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-      c->busy.fetch_add(1, std::memory_order_seq_cst);
       if (f.open.load(std::memory_order_seq_cst) == c && !c->closed.load(std::memory_order_seq_cst)) {
         Seg& last = c->segs[c->nseg - 1];
         bool merge = last.fd == op.fd &&
                      ((off < 0 && last.off < 0) || (off >= 0 && last.off >= 0 && last.off + last.len == off));
         if (c->used + n <= w.chunk_size && (merge || c->nseg < kMaxSegs)) {
           if (!copy_in(src, c->data + c->used)) {
-            c->busy.fetch_sub(1, std::memory_order_seq_cst);
-            std::atomic_signal_fence(std::memory_order_seq_cst);
-            tl_busy = nullptr;
             unlock(f);
             return false;  // EFAULT, the plain way
           }
@@ -582,9 +566,6 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
           taken = true;
         }
       }
-      c->busy.fetch_sub(1, std::memory_order_seq_cst);
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-      tl_busy = nullptr;
     }
     if (!taken) {
       if (!armed) {
@@ -622,19 +603,21 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
       wk.key = fi.key();
       wk.deadline_ns = 0;
       size_t ix = static_cast<size_t>(&f - w.files);
-      c->seq = f.enq.fetch_add(1, std::memory_order_seq_cst) + 1;
-      w.inflight.fetch_add(1, std::memory_order_seq_cst);
+      c->seq = f.enq.load(std::memory_order_relaxed) + 1;  // enq changes only under the lock
       w.active[ix / 64].fetch_or(uint64_t{1} << (ix % 64), std::memory_order_seq_cst);
       f.open.store(c, std::memory_order_seq_cst);
       if (!ensure_pool() || g.pool->submit(&wk) != 0) {
         f.open.store(nullptr);
-        f.enq.fetch_sub(1);
-        w.inflight.fetch_sub(1);
         w.free_list->push(idx);
         unlock(f);
         wb_wait_file(fi);
         return false;
       }
+      // Counted once submitted: a thread taken out of here by a signal
+      // handler that ends the process never leaves a count that no chunk
+      // will finish (the chunk may finish first: waits compare done >= enq).
+      f.enq.store(c->seq, std::memory_order_seq_cst);
+      w.inflight.fetch_add(1, std::memory_order_seq_cst);
     }
     unlock(f);
     break;
@@ -765,9 +748,8 @@ void wb_off_shared() noexcept {
   if (!w.on || w.shared_off.load(std::memory_order_relaxed)) return;
   w.shared_off.store(true, std::memory_order_seq_cst);
   g_counters.wb_shared_off.store(1, std::memory_order_relaxed);
-  // Writers that passed the check finish; then everything lands.
-  for (unsigned i = 0; w.writers.load(std::memory_order_seq_cst) > (tl_writer ? 1 : 0); ++i)
-    if ((i & 15) == 15) sched_yield();
+  // Appends that missed the switch finish; then everything lands.
+  wait_all_locks_free();
   wb_sync_all();
 }
 
@@ -793,10 +775,7 @@ void wb_after_fork_child() noexcept {
   w.inflight.store(0);
   w.errors.store(0);
   w.waiters.store(0);
-  w.writers.store(0);
   tl_held = nullptr;
-  tl_busy = nullptr;
-  tl_writer = false;
   tl_tid = 0;  // the forking thread's copy held the parent's tid
 }
 
