@@ -82,6 +82,12 @@ int64_t disconnect(int fd) noexcept {
   unspec.sa_family = AF_UNSPEC;
   return raw(SYS_connect, fd, L(&unspec), sizeof unspec);
 }
+int64_t sock_type(int fd) noexcept {
+  int type = 0;
+  socklen_t len = sizeof type;
+  int64_t r = raw(SYS_getsockopt, fd, SOL_SOCKET, SO_TYPE, L(&type), L(&len));
+  return r < 0 ? r : type;
+}
 int64_t fstat(int fd, struct stat* st) noexcept { return raw(SYS_fstat, fd, L(st)); }
 int64_t fstatfs(int fd, struct statfs* st) noexcept { return raw(SYS_fstatfs, fd, L(st)); }
 int64_t open_ro(const char* path, int extra) noexcept {
@@ -135,6 +141,9 @@ int64_t rt_sigaction(int sig, const KSigaction* act, KSigaction* old) noexcept {
 }
 int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept {
   return raw(SYS_rt_sigqueueinfo, pid, sig, L(info));
+}
+int64_t rt_tgsigqueueinfo(int pid, int tid, int sig, siginfo_t* info) noexcept {
+  return raw(SYS_rt_tgsigqueueinfo, pid, tid, sig, L(info));
 }
 void sigmask_all(uint64_t* old) noexcept {
   uint64_t all = ~0ull;
@@ -227,6 +236,8 @@ int (*sigaction)(int, const struct sigaction*, struct sigaction*) = nullptr;
 pid_t (*fork)(void) = nullptr;
 void (*_exit)(int) = nullptr;
 int (*execve)(const char*, char* const[], char* const[]) = nullptr;
+void (*siglongjmp)(struct __jmp_buf_tag*, int) = nullptr;
+void (*longjmp_chk)(struct __jmp_buf_tag*, int) = nullptr;
 
 template <class F>
 static void set(F*& slot, const char* name) {
@@ -275,6 +286,8 @@ void resolve() noexcept {
   set(fork, "fork");
   set(_exit, "_exit");
   set(execve, "execve");
+  set(siglongjmp, "siglongjmp");
+  set(longjmp_chk, "__longjmp_chk");
 }
 }  // namespace real
 }  // namespace iowq::shim

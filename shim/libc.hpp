@@ -11,6 +11,7 @@
 // everything inside returns int64_t results with -errno.
 #pragma once
 
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
@@ -65,6 +66,9 @@ extern pid_t (*fork)(void);
 // pay a dlsym (and its page faults) every time.
 extern void (*_exit)(int);
 extern int (*execve)(const char*, char* const[], char* const[]);
+// A handler's jump out of an interposed call (longjmp.cpp): no dlsym there.
+extern void (*siglongjmp)(struct __jmp_buf_tag*, int);
+extern void (*longjmp_chk)(struct __jmp_buf_tag*, int);
 void resolve() noexcept;  // constructor only
 
 // The one lookup for functions too rarely called to resolve at start-up
@@ -112,6 +116,8 @@ int64_t tee(int in, int out, size_t n, unsigned flags) noexcept;
 int64_t wait_connected(int fd) noexcept;
 // Aborts a pending connect: the socket is left as after a failed connect.
 int64_t disconnect(int fd) noexcept;
+// The socket's type (SOCK_STREAM, SOCK_DGRAM...), or -errno.
+int64_t sock_type(int fd) noexcept;
 int64_t fstat(int fd, struct stat* st) noexcept;
 int64_t fstatfs(int fd, struct statfs* st) noexcept;
 int64_t open_ro(const char* path, int extra_flags) noexcept;  // O_RDONLY|O_CLOEXEC|extra
@@ -149,6 +155,7 @@ struct KSigaction {
 };
 int64_t rt_sigaction(int sig, const KSigaction* act, KSigaction* old) noexcept;
 int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept;
+int64_t rt_tgsigqueueinfo(int pid, int tid, int sig, siginfo_t* info) noexcept;
 // Blocks every signal on the calling thread (old mask in *old); set restores.
 void sigmask_all(uint64_t* old) noexcept;
 void sigmask_set(uint64_t mask) noexcept;

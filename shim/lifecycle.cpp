@@ -355,7 +355,11 @@ IOWQ_EXPORT int fclose(FILE* f) {
 
 IOWQ_EXPORT int closedir(DIR* d) {
   static int (*real_closedir)(DIR*) = reinterpret_cast<int (*)(DIR*)>(real::next("closedir"));
-  fd_forget(dirfd(d));
+  // closedir(NULL) is libc's to answer (EINVAL). The declaration says
+  // nonnull, so hide the pointer from the optimiser before testing it.
+  DIR* p = d;
+  __asm__("" : "+r"(p));
+  if (p) fd_forget(dirfd(p));
   return real_closedir(d);
 }
 

@@ -343,11 +343,14 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
 // ============================================================================
 
 // The call is not finished after `done` bytes: a blocking send/write goes on
-// until everything is written, recv(MSG_WAITALL) until everything is read.
+// until everything is written, recv(MSG_WAITALL) on a byte stream until
+// everything is read (on datagram and seqpacket sockets MSG_WAITALL changes
+// nothing: one call takes one message, never part of the next).
 bool needs_more(const Op& op, int64_t done) noexcept {
   if (!op.moves_bytes() || static_cast<size_t>(done) >= op.total_len()) return false;
   if (op.is_write()) return true;
-  return (op.kind == OpKind::Recv || op.kind == OpKind::Recvmsg) && (op.flags & MSG_WAITALL);
+  return (op.kind == OpKind::Recv || op.kind == OpKind::Recvmsg) && (op.flags & MSG_WAITALL) &&
+         sys::sock_type(op.fd) == SOCK_STREAM;
 }
 
 // A stall: count it, warn, and leave the socket as the plain call's failure
@@ -675,8 +678,16 @@ bool repair_stale_depth() noexcept {
   if (sigaltstack(nullptr, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) return false;
   // The frame that entered the shim is gone: the thread left it by
   // siglongjmp. Take back what that call left behind before going on.
+  abandon_call(true);
+  return true;
+}
+
+void abandon_call(bool mask_restored) noexcept {
   tl.depth = 0;
-  stall_abandon();
+  // The jump restores the program's mask when its sigsetjmp saved one;
+  // otherwise the deadline's unblocking of the cancel signal is undone here.
+  if (mask_restored) stall_abandon();
+  else stall_disarm();
   if (tl.async_cancel) {
     tl.async_cancel = false;
     pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, nullptr);
@@ -690,7 +701,6 @@ bool repair_stale_depth() noexcept {
     g.pool->wait(&w, false);
     errno = e;
   }
-  return true;
 }
 
 }  // namespace iowq::shim

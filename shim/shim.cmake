@@ -14,6 +14,7 @@ add_library(iowq SHARED
   ${CMAKE_CURRENT_LIST_DIR}/interpose.cpp
   ${CMAKE_CURRENT_LIST_DIR}/lifecycle.cpp
   ${CMAKE_CURRENT_LIST_DIR}/signals.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/longjmp.cpp
   ${CMAKE_CURRENT_LIST_DIR}/writebehind.cpp
   ${CMAKE_CURRENT_LIST_DIR}/syncpoints.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wb_order.cpp

@@ -146,6 +146,22 @@ void cancel_handler(int sig, siginfo_t* si, void* uc) {
     errno = saved_errno;
     return;
   }
+  if (stall_unblocked_here()) {
+    // The program blocks the signal on this thread; only the stall deadline
+    // opened it for the call. Pending it is, as without the shim: queued
+    // again where it was sent (the process for sigwait/signalfd/another
+    // thread, or this thread) and kept out of this thread until the call
+    // ends (the disarm blocks it again). The kernel lets only the main
+    // thread re-send a kernel/kill code (as for a worker, above).
+    siginfo_t info = *si;
+    const int tid = static_cast<int>(sys::gettid());
+    if ((info.si_code >= 0 || info.si_code == SI_TKILL) && tid != g.pid) info.si_code = SI_QUEUE;
+    if (si->si_code == SI_TKILL) sys::rt_tgsigqueueinfo(g.pid, tid, sig, &info);
+    else sys::rt_sigqueueinfo(g.pid, sig, &info);
+    sigaddset(&static_cast<ucontext_t*>(uc)->uc_sigmask, sig);
+    errno = saved_errno;
+    return;
+  }
   AppAction a;
   if (tl.sandboxed) {
     a = g_app;  // seccomp: no syscall of the shim's own (the lock masks signals)

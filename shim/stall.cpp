@@ -200,6 +200,8 @@ bool stall_signal_ours(bool* in_call) noexcept {
 
 uint32_t stall_signals_taken() noexcept { return tl_taken; }
 
+bool stall_unblocked_here() noexcept { return tl_unblocked; }
+
 void stall_abandon() noexcept {
   tl_unblocked = false;  // siglongjmp restored the program's mask
   stall_disarm();

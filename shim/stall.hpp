@@ -41,6 +41,9 @@ uint32_t stall_signals_taken() noexcept;
 // The armed call was left by siglongjmp: disarm and restore the signal mask
 // bookkeeping (the jump restored the program's own mask already).
 void stall_abandon() noexcept;
+// True while this thread's armed call runs with the cancel signal unblocked
+// although the program blocks it here (for the program, it is blocked).
+bool stall_unblocked_here() noexcept;
 // Starts the stall thread now (constructor, outside any signal handler).
 void stall_start() noexcept;
 

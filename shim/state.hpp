@@ -52,6 +52,11 @@ extern constinit thread_local ThreadCtx tl __attribute__((tls_model("initial-exe
 // repairs the thread (depth, leftover pool item, stall deadline) and returns
 // true. False for a genuine nested call.
 bool repair_stale_depth() noexcept __attribute__((noinline));
+// Takes back what an interposed call left behind when its frame is being
+// left for good (depth, pool item, stall deadline): for repair_stale_depth
+// and the siglongjmp interposers (longjmp.cpp). `mask_restored`: the jump
+// puts back the program's signal mask itself.
+void abandon_call(bool mask_restored) noexcept;
 
 // Depth added for a thread with a private fd table: it never enters the shim.
 constexpr int kPrivateFdsDepth = 1 << 20;
