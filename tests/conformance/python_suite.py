@@ -29,7 +29,10 @@ IGNORE = ["*VSOCK*", "*Vsock*", "*vsock*"]
 # (test_socket's testInsideTimeout sleeps 3 s), so the stall mode runs here
 # with a timeout above any such pause.
 MODE_ENV = dict(fuzz.MODES, stall={"IOWQ_STALL_MS": "10000"})
-RESULT = re.compile(r"^(test\w*) \(([\w.]+)\)(?:\s.*)? \.\.\. (ok|FAIL|ERROR|skipped.*|expected failure)\s*$")
+# unittest's failure summary ("FAIL: test_x (module.Class.test_x)") is one
+# line per failure whatever the test printed; "Ran N tests" counts them.
+FAILED = re.compile(r"^(FAIL|ERROR): (\w+) \(([\w.]+)\)")
+RAN = re.compile(r"^Ran (\d+) tests?")
 MODULE_TIMEOUT = 1800
 
 
@@ -64,11 +67,13 @@ def run_module(py, module, env_extra, lib, only=None):
     failed = set()
     ran = 0
     for line in out.splitlines():
-        m = RESULT.match(line.strip())
-        ran += bool(m)
-        if m and m.group(3) in ("FAIL", "ERROR"):
-            name = m.group(2)  # "module.Class.method" (3.11) or "module.Class"
-            failed.add(name if name.endswith("." + m.group(1)) else f"{name}.{m.group(1)}")
+        m = FAILED.match(line)
+        if m:
+            name = m.group(3)  # "module.Class.method" (3.11) or "module.Class"
+            failed.add(name if name.endswith("." + m.group(2)) else f"{name}.{m.group(2)}")
+        r = RAN.match(line)
+        if r:
+            ran += int(r.group(1))
     return failed, hung, time.time() - t0, f"{ran} tests"
 
 
