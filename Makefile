@@ -45,16 +45,17 @@ build: deps $(BUILD)/CMakeCache.txt
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
-# ThreadSanitizer and AddressSanitizer builds of the tests, each in its own tree.
+# ThreadSanitizer and AddressSanitizer builds of the tests, each in its own tree,
+# with the core's invariant checks on (IOWQ_DEBUG).
 sanitize: asan tsan
 
 asan: deps
-	cmake -S . -B build-asan -DIOWQ_SANITIZE=asan -DIOWQ_BUILD_BENCH=OFF
+	cmake -S . -B build-asan -DIOWQ_SANITIZE=asan -DIOWQ_BUILD_BENCH=OFF -DIOWQ_DEBUG=ON
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS) -L core --timeout 300
 
 tsan: deps
-	cmake -S . -B build-tsan -DIOWQ_SANITIZE=tsan -DIOWQ_BUILD_BENCH=OFF
+	cmake -S . -B build-tsan -DIOWQ_SANITIZE=tsan -DIOWQ_BUILD_BENCH=OFF -DIOWQ_DEBUG=ON
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
 	  ctest --output-on-failure -j $(JOBS) -L core --timeout 300

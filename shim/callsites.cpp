@@ -8,6 +8,7 @@
 // load it later and ahead of glibc's `backtrace` for programs that do not link
 // it. RTLD_LOCAL keeps all of them private to us.
 #include "callsites.hpp"
+#include "options.hpp"
 
 #define UNW_LOCAL_ONLY
 #include <cxxabi.h>
@@ -26,6 +27,12 @@
 #include <new>
 
 namespace iowq::shim {
+
+// The shim's logger (lifecycle.cpp), so these warnings obey IOWQ_LOG and
+// IOWQ_LOG_FILE like every other diagnostic. Weak: the report tests link this
+// file into a library of their own, without the logger.
+void log_line(LogLevel level, const char* fmt, ...) noexcept __attribute__((weak, format(printf, 2, 3)));
+
 namespace {
 
 // ---- State -------------------------------------------------------------------
@@ -66,6 +73,10 @@ State g;
 std::atomic<bool> g_enabled{false};
 
 void warn(const char* msg) noexcept {
+  if (log_line) {
+    log_line(LogLevel::Warn, "%.*s", static_cast<int>(strcspn(msg, "\n")), msg);
+    return;
+  }
   // Raw syscall: the shim interposes write().
   syscall(SYS_write, 2, msg, strlen(msg));
 }

@@ -40,8 +40,14 @@ inline int64_t neg_errno(ssize_t r) { return r < 0 ? -errno : r; }
 // result (the fsync family), as at any other sync point (DESIGN §5).
 int file_sync_point(int fd, bool report) noexcept {
   if (!g.cfg.write_behind || !wb_pending()) return 0;
-  int e = wb_sync_fd(fd);
-  return report ? e : 0;
+  FdInfo fi = fd_info(fd);
+  if (fi.kind != FdKind::File) {
+    wb_before_talk(fi.kind);  // a pipe or socket end: another process is told
+    return 0;
+  }
+  if (report) return wb_sync_file(fi);
+  wb_wait_file(fi);  // the error stays for a call that can return it
+  return 0;
 }
 
 // The plain libc calls (cancellation points and all), for the caller.
@@ -171,8 +177,7 @@ IOWQ_EXPORT int posix_fallocate(int fd, off_t off, off_t len) {
   o.off = off;
   o.off2 = len;
   o.plain = [](const Op& x) -> ssize_t {
-    REAL_FN(int(int, off_t, off_t), posix_fallocate);
-    int e = real_posix_fallocate(x.fd, x.off, x.off2);
+    int e = real_posix_fallocate(x.fd, x.off, x.off2);  // the enclosing function's static
     if (e) errno = e;
     return e ? -1 : 0;
   };
@@ -229,6 +234,8 @@ IOWQ_EXPORT ssize_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n,
 IOWQ_EXPORT ssize_t tee(int in, int out, size_t n, unsigned flags) {
   REAL_FN(ssize_t(int, int, size_t, unsigned), tee);
   if (!active() || !real_tee) return ret_ssize(sys::tee(in, out, n, flags));
+  file_sync_point(in, false);
+  file_sync_point(out, false);
   count(Sym::Tee, Route::Inline);
   const uint64_t t0 = sys::now_ns();
   ssize_t r = real_tee(in, out, n, flags);

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <linux/futex.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -83,6 +84,11 @@ int64_t disconnect(int fd) noexcept {
 }
 int64_t fstat(int fd, struct stat* st) noexcept { return raw(SYS_fstat, fd, L(st)); }
 int64_t fstatfs(int fd, struct statfs* st) noexcept { return raw(SYS_fstatfs, fd, L(st)); }
+int64_t open_ro(const char* path, int extra) noexcept {
+  return raw(SYS_openat, AT_FDCWD, L(path), O_RDONLY | O_CLOEXEC | extra);
+}
+int64_t getdents64(int fd, void* buf, size_t n) noexcept { return raw(SYS_getdents64, fd, L(buf), L(n)); }
+int64_t close(int fd) noexcept { return raw(SYS_close, fd); }
 int64_t fcntl(int fd, int cmd, long arg) noexcept { return raw(SYS_fcntl, fd, cmd, arg); }
 int64_t ioctl(int fd, unsigned long req, void* arg) noexcept { return raw(SYS_ioctl, fd, L(req), L(arg)); }
 int64_t poll1(int fd, short events) noexcept {

@@ -100,6 +100,9 @@ int64_t wait_connected(int fd) noexcept;
 int64_t disconnect(int fd) noexcept;
 int64_t fstat(int fd, struct stat* st) noexcept;
 int64_t fstatfs(int fd, struct statfs* st) noexcept;
+int64_t open_ro(const char* path, int extra_flags) noexcept;  // O_RDONLY|O_CLOEXEC|extra
+int64_t getdents64(int fd, void* buf, size_t n) noexcept;
+int64_t close(int fd) noexcept;
 int64_t fcntl(int fd, int cmd, long arg) noexcept;
 int64_t ioctl(int fd, unsigned long req, void* arg) noexcept;
 int64_t poll1(int fd, short events) noexcept;  // 0 timeout; returns revents or -errno

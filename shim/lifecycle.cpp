@@ -2,6 +2,8 @@
 // logging, starting the pool, fork, the fd hooks that keep fdtable honest,
 // and the report at exit. (The cancel signal: signals.cpp.)
 #include <dirent.h>
+#include <stdlib.h>
+#include <time.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -75,7 +77,9 @@ void keep_stderr(int fd) noexcept {
 // fork: the child gets fresh, empty pools; write-behind data is flushed first.
 // ============================================================================
 
-void atfork_prepare() { wb_sync_all(); }
+void atfork_prepare() {
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) wb_sync_all();
+}
 void atfork_parent() {}
 void atfork_child() {
   g.pid = sys::getpid();
@@ -182,11 +186,12 @@ __attribute__((constructor(101))) static void iowq_init() {
   unwinder_init();
   g.pid = sys::getpid();
   const char* const* envp = getauxval(AT_SECURE) ? nullptr : environ;
-  // Twice: the first pass learns IOWQ_LOG and IOWQ_LOG_FILE, so the second
-  // one's warnings go where, and only if, the user asked.
-  parse_config(envp, &g.cfg, nullptr, nullptr);
-  Config again;
-  parse_config(envp, &again, warn_cb, nullptr);
+  // The first pass learns IOWQ_LOG and IOWQ_LOG_FILE; only when it found bad
+  // entries does a second one report them, where and if the user asked.
+  if (parse_config(envp, &g.cfg, nullptr, nullptr) > 0) {
+    Config again;
+    parse_config(envp, &again, warn_cb, nullptr);
+  }
   g.program = program_invocation_short_name ? program_invocation_short_name : "";
   if (g.cfg.log >= LogLevel::Info) {
     log_line(LogLevel::Info, "iowq: iowq %s in pid %d (%s); effective options:", kVersion, g.pid, g.program);
@@ -207,7 +212,7 @@ __attribute__((constructor(101))) static void iowq_init() {
 
 __attribute__((destructor(101))) static void iowq_fini() {
   if (!g.active.load()) return;
-  wb_sync_all();
+  wb_exit();  // later writes (other threads, later destructors) run synchronously
   Nest nest;
   write_exit_report();
 }
@@ -261,8 +266,8 @@ IOWQ_EXPORT void closefrom(int lo) {
 
 IOWQ_EXPORT int dup2(int oldfd, int newfd) {
   if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
-    wb_sync_fd(oldfd);
-    if (oldfd != newfd) wb_sync_fd(newfd);
+    wb_wait_fd(oldfd);
+    if (oldfd != newfd) wb_wait_fd(newfd);
   }
   int r = real::dup2(oldfd, newfd);
   if (r >= 0) fd_forget(r);
@@ -271,21 +276,25 @@ IOWQ_EXPORT int dup2(int oldfd, int newfd) {
 
 IOWQ_EXPORT int dup3(int oldfd, int newfd, int flags) {
   if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
-    wb_sync_fd(oldfd);
-    wb_sync_fd(newfd);
+    wb_wait_fd(oldfd);
+    wb_wait_fd(newfd);
   }
   int r = real::dup3(oldfd, newfd, flags);
   if (r >= 0) fd_forget(r);
   return r;
 }
 
+static bool lock_cmd(int cmd) noexcept {
+  return cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW;
+}
+
+// fcntl cannot return an I/O error: it waits and leaves a deferred error
+// pending. A lock taken or released tells the other holders: everything
+// pending lands first.
 static int fcntl_common(int fd, int cmd, long arg) {
-  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
-    int err = wb_sync_fd(fd);
-    if (err) {
-      errno = err;
-      return -1;
-    }
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed && wb_pending()) {
+    if (lock_cmd(cmd)) wb_sync_all();
+    else wb_wait_fd(fd);
   }
   int r = real::fcntl(fd, cmd, arg);
   if (r >= 0) {
@@ -317,21 +326,28 @@ IOWQ_EXPORT int ioctl(int fd, unsigned long req, ...) {
   void* arg = va_arg(ap, void*);
   va_end(ap);
   if (req == FIONBIO) fd_forget(fd);
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed && wb_pending()) wb_wait_fd(fd);  // FIEMAP...
   return real::ioctl(fd, req, arg);
 }
 
 // libc closes these fds internally, where the close() above never sees it.
 IOWQ_EXPORT int fclose(FILE* f) {
   if (!real::fclose) real::resolve();
+  int err = 0;
   if (f && g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     int fd = fileno(f);
     if (fd >= 0) {
-      wb_sync_fd(fd);
+      err = wb_sync_fd(fd);  // fclose can fail with an I/O error: it reports
       fd_forget(fd);
       keep_stderr(fd);
     }
   }
-  return real::fclose(f);
+  int r = real::fclose(f);
+  if (err) {
+    errno = err;
+    return EOF;
+  }
+  return r;
 }
 
 IOWQ_EXPORT int closedir(DIR* d) {
@@ -376,4 +392,83 @@ IOWQ_EXPORT int prctl(int option, ...) {
     return r;
   }
   return real_prctl(option, a2, a3, a4, a5);
+}
+
+// ============================================================================
+// main's pthread_exit: glibc ends the process (exit(0)) when the last thread
+// it counts ends, and it counts the shim's threads too, which never end.
+// Once main has called pthread_exit, a watcher thread of the shim's looks at
+// the process's threads every 50 ms and calls exit(0) when none is the
+// program's any more (the shim's are named "iowq-*"; zombies do not count).
+// ============================================================================
+
+namespace {
+
+bool program_thread_left(int self) noexcept {
+  int64_t dfd = sys::open_ro("/proc/self/task", O_DIRECTORY);
+  if (dfd < 0) return true;  // cannot tell: keep the process
+  bool left = false;
+  alignas(8) char buf[4096];
+  for (int64_t n; !left && (n = sys::getdents64(static_cast<int>(dfd), buf, sizeof buf)) > 0;) {
+    for (int64_t off = 0; off < n && !left;) {
+      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
+      off += d->d_reclen;
+      int tid = atoi(d->d_name);
+      if (tid <= 0 || tid == self) continue;
+      char path[64], st[512];
+      snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+      int64_t fd = sys::open_ro(path, 0);
+      if (fd < 0) continue;  // gone meanwhile
+      int64_t r = sys::read(static_cast<int>(fd), st, sizeof st - 1);
+      sys::close(static_cast<int>(fd));
+      if (r <= 0) continue;
+      st[r] = '\0';
+      const char* open = strchr(st, '(');
+      const char* close = strrchr(st, ')');
+      if (!open || !close || close[1] != ' ') continue;
+      const char state = close[2];
+      if (state == 'Z' || state == 'X') continue;
+      if (strncmp(open + 1, "iowq-", 5) == 0) continue;
+      left = true;
+    }
+  }
+  sys::close(static_cast<int>(dfd));
+  return left;
+}
+
+void* exit_watch(void*) {
+  pthread_setname_np(pthread_self(), "iowq-exit");
+  const int self = sys::gettid();
+  for (;;) {
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+    if (!program_thread_left(self)) exit(0);  // what glibc's last thread does
+  }
+  return nullptr;
+}
+
+std::atomic<bool> g_exit_watch{false};
+
+}  // namespace
+
+IOWQ_EXPORT __attribute__((noreturn)) void pthread_exit(void* ret) {
+  static void (*real_exit)(void*) = reinterpret_cast<void (*)(void*)>(dlsym(RTLD_NEXT, "pthread_exit"));
+  if (g.active.load(std::memory_order_relaxed) && !tl.depth && !tl.sandboxed && sys::gettid() == g.pid &&
+      !g_exit_watch.exchange(true)) {
+    // Whatever threads the shim has now or starts later (pool, stall thread).
+    Nest nest;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&at, 64 * 1024);
+    pthread_t t;
+    if (pthread_create(&t, &at, exit_watch, nullptr) != 0) g_exit_watch.store(false);
+    pthread_attr_destroy(&at);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  real_exit(ret);
+  __builtin_unreachable();
 }

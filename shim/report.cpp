@@ -27,7 +27,7 @@ struct Facts {
   uint64_t totals[kRouteCount] = {};
   uint64_t workers_created = 0, workers_max_alive = 0;
   uint64_t stall_timeouts = 0, cancel_running = 0, cancel_pending = 0;
-  uint64_t wb_writes = 0, wb_bytes = 0, wb_syscalls = 0, wb_deferred_errors = 0, wb_peak = 0;
+  uint64_t wb_writes = 0, wb_bytes = 0, wb_syscalls = 0, wb_deferred_errors = 0, wb_peak = 0, wb_shared_off = 0;
   Pct queue_wait, service, caller, file_calls;
   std::vector<Callsite> callsites;
 };
@@ -59,6 +59,7 @@ Facts gather(const ReportInput& in) {
     f.wb_syscalls = ld(c->wb_syscalls);
     f.wb_deferred_errors = ld(c->wb_deferred_errors);
     f.wb_peak = ld(c->wb_peak_pending_bytes);
+    f.wb_shared_off = ld(c->wb_shared_off);
     f.caller = {c->caller_ns.percentile(50), c->caller_ns.percentile(99)};
     f.file_calls = {c->file_calls_ns.percentile(50), c->file_calls_ns.percentile(99)};
   }
@@ -226,6 +227,7 @@ std::string format_report_json(const ReportInput& in) {
   json_num(o, "syscalls", f.wb_syscalls);
   json_num(o, "deferred_errors", f.wb_deferred_errors);
   json_num(o, "peak_pending_bytes", f.wb_peak);
+  json_num(o, "off_shared_memory", f.wb_shared_off);
   o += "},\n \"latency_ns\": {";
   json_pct(o, "queue_wait", f.queue_wait, false);
   json_pct(o, "service", f.service, true);

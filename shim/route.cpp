@@ -81,14 +81,20 @@ inline ssize_t to_libc(int64_t r) noexcept {
 // The worker side
 // ============================================================================
 
+bool needs_more(const Op& op, int64_t done) noexcept;
+
 void worker_fn(iowq::Work* w) {
   tl.worker = true;
   Job* j = static_cast<Job*>(w->ctx);
-  int64_t r;
+  int64_t r, done = 0;
   bool again = false;
+  Op cur = j->op;
+  struct iovec tail[IOV_MAX];
+  struct msghdr m;
   for (;;) {
+    const uint32_t sigs = tl.cancel_sigs;
     cancel_signal_in_call(true);
-    r = exec_raw(j->op);
+    r = exec_raw(cur);
     cancel_signal_in_call(false);
     // An interrupted connect goes on in the kernel: asked again it says
     // EALREADY while in progress and EISCONN once it succeeded.
@@ -101,8 +107,16 @@ void worker_fn(iowq::Work* w) {
       again = true;
       continue;
     }
+    // Cut short by such a signal after moving bytes: a blocking send, write
+    // or recv(MSG_WAITALL) goes on with the rest, as the plain call would.
+    if (r > 0 && !w->cancelled() && tl.cancel_sigs != sigs && needs_more(j->op, done + r)) {
+      done += r;
+      cur = j->op.advanced(static_cast<size_t>(done), tail, &m);
+      continue;
+    }
     break;
   }
+  if (done) r = r > 0 ? done + r : done;
   // The kernel sends SIGPIPE/SIGXFSZ to the thread that made the syscall; it
   // is blocked here. Take it and let the caller raise it on itself.
   if (r == -EPIPE && sys::take_pending(SIGPIPE)) j->raise_sig = SIGPIPE;
@@ -386,21 +400,26 @@ int64_t in_caller(const Op& op, const FdInfo& fi) {
         if (on) stall_disarm();
       }
     } armed{stall_arm(sys::now_ns() + g.stall_ns)};
+    const uint32_t taken = stall_signals_taken();
     ssize_t pr = cur.plain(cur);
     int pe = errno;
     bool fired = armed.on && stall_disarm();
     armed.on = false;
+    // Interrupted by a stall signal of an earlier arm, delivered late: not
+    // the program's signal, not a stall of this call.
+    const bool late = !fired && stall_signals_taken() != taken;
     errno = e0;
     if (pr > 0) {
       total += pr;
       // Cut off after progress: the rest gets a fresh deadline.
-      if (fired && needs_more(op, total)) {
+      if ((fired || late) && needs_more(op, total)) {
         cur = op.advanced(static_cast<size_t>(total), tail, &m);
         continue;
       }
       return total;
     }
     if (pr < 0 && pe == EINTR && fired) return stalled(op, total);
+    if (pr < 0 && pe == EINTR && late) continue;
     if (total > 0) return total;
     return pr < 0 ? -pe : pr;
   }
@@ -554,6 +573,10 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
   // O_NONBLOCK means nothing to regular files and block devices (tar and
   // gzip set it on the files they read): only other kinds pass through for it.
   const bool nonblocking = fi.nonblock && !fi.bound();
+  // Write-behind: a write or send to anything else (pipe, socket, tty...)
+  // may tell another process that the data is there: it lands first.
+  if (g.cfg.write_behind && fi.kind != FdKind::File && (op.is_write() || op.kind == OpKind::Connect))
+    wb_before_talk(fi.kind);
   if (fi.kind == FdKind::File && g.cfg.write_behind) {
     // Write-behind: take the write, or make this call a sync point of its file.
     ssize_t res;

@@ -11,6 +11,9 @@ add_library(iowq SHARED
   ${CMAKE_CURRENT_LIST_DIR}/signals.cpp
   ${CMAKE_CURRENT_LIST_DIR}/writebehind.cpp
   ${CMAKE_CURRENT_LIST_DIR}/syncpoints.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/wb_order.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/wb_stdio.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/wb_signals.cpp
 )
 set_target_properties(iowq PROPERTIES
   OUTPUT_NAME iowq

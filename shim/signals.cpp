@@ -11,6 +11,7 @@
 #include "libc.hpp"
 #include "stall.hpp"
 #include "state.hpp"
+#include "writebehind.hpp"
 
 #define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -122,6 +123,7 @@ void cancel_handler(int sig, siginfo_t* si, void* uc) {
     if (si && si->si_code == SI_TKILL && si->si_pid == g.pid) {
       // The pool's cancel: the worker's call must see EINTR.
       if (tl_in_call) undo_restart(uc);
+      ++tl.cancel_sigs;  // worker_fn: a call cut short by a signal not for its item goes on
     } else {
       // Sent to the process, taken here because every program thread blocks
       // it: queue it to the process again for the program's sigwait,
@@ -135,10 +137,12 @@ void cancel_handler(int sig, siginfo_t* si, void* uc) {
     errno = saved_errno;
     return;
   }
-  if (stall_signal_ours()) {
+  bool in_call = false;
+  if (stall_signal_ours(&in_call)) {
     // A stall deadline interrupting this thread's own call: it must end
     // with EINTR whatever SA_RESTART says (route.cpp decides what follows).
-    undo_restart(uc);
+    // Outside that call (a late re-send) nothing is undone.
+    if (in_call) undo_restart(uc);
     errno = saved_errno;
     return;
   }
@@ -228,6 +232,7 @@ using namespace iowq::shim;
 
 IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   if (!real::sigaction) real::resolve();
+  if (!tl.depth && wb_sig_owned(sig)) return wb_sigaction(sig, act, old);  // write-behind's fatal signals
   if (sig != g.sig || g.sig == 0 || tl.depth || g_state.load(std::memory_order_acquire) != 2)
     return real::sigaction(sig, act, old);
   AppAction prev;
@@ -244,6 +249,15 @@ IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction
 }
 
 IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
+  if (!tl.depth && wb_sig_owned(sig)) {  // write-behind's fatal signals: the program's view
+    struct sigaction act = {}, old = {};
+    act.sa_handler = h;
+    sigemptyset(&act.sa_mask);
+    sigaddset(&act.sa_mask, sig);
+    act.sa_flags = SA_RESTART;
+    if (wb_sigaction(sig, &act, &old) != 0) return SIG_ERR;
+    return old.sa_handler;
+  }
   // Not owned: libc's own signal() (it honours siginterrupt()).
   if (sig != g.sig || g.sig == 0 || tl.depth || g_state.load(std::memory_order_acquire) != 2) {
     static sighandler_t (*real_signal)(int, sighandler_t) =

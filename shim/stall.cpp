@@ -46,6 +46,7 @@ constinit thread_local int tl_tid_pid __attribute__((tls_model("initial-exec")))
 constinit thread_local bool tl_unblocked __attribute__((tls_model("initial-exec"))) = false;
 // Stall signals sent to this thread and not yet taken by its handler.
 constinit thread_local std::atomic<uint32_t> tl_owed __attribute__((tls_model("initial-exec"))){0};
+constinit thread_local uint32_t tl_taken __attribute__((tls_model("initial-exec"))) = 0;
 
 void* stall_main(void*) {
   for (;;) {
@@ -184,6 +185,7 @@ bool stall_signal_ours(bool* in_call) noexcept {
   uint32_t n = tl_owed.load(std::memory_order_relaxed);
   while (n > 0) {
     if (tl_owed.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+      ++tl_taken;
       if (in_call) {
         // The slot may have been freed and taken by another thread since.
         const Slot* sl = tl_slot >= 0 ? &g_slots[tl_slot] : nullptr;
@@ -195,6 +197,8 @@ bool stall_signal_ours(bool* in_call) noexcept {
   }
   return false;
 }
+
+uint32_t stall_signals_taken() noexcept { return tl_taken; }
 
 void stall_abandon() noexcept {
   tl_unblocked = false;  // siglongjmp restored the program's mask

@@ -33,6 +33,11 @@ bool stall_disarm() noexcept;
 // handler installed with SA_RESTART must then make the interrupted syscall
 // return EINTR instead of restarting it.
 bool stall_signal_ours(bool* in_call = nullptr) noexcept;
+// How many stall signals this thread's handler has taken so far: a call that
+// saw one while its own deadline had not fired was interrupted by a late
+// re-send for an earlier arm (queued before that arm was disarmed), not by
+// the program.
+uint32_t stall_signals_taken() noexcept;
 // The armed call was left by siglongjmp: disarm and restore the signal mask
 // bookkeeping (the jump restored the program's own mask already).
 void stall_abandon() noexcept;

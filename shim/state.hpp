@@ -39,6 +39,7 @@ struct ThreadCtx {
   bool sandboxed = false;  // seccomp on this thread: no syscall it did not ask for
   bool private_fds = false;  // unshare(CLONE_FILES): not the pool's; every call passes through
   bool async_cancel = false; // inside a pool wait with asynchronous cancellation on
+  uint32_t cancel_sigs = 0;  // cancel signals a pool worker's handler took (a call was cut short)
   uintptr_t nest_frame = 0;  // frame of the outermost shim entry (depth 0 -> 1)
   iowq::Work work;         // the calling thread's one in-flight pool item
   Job job;
@@ -72,6 +73,8 @@ extern constinit thread_local int tl_slow_fd __attribute__((tls_model("initial-e
 extern constinit thread_local int tl_slow_left __attribute__((tls_model("initial-exec")));
 extern constinit thread_local unsigned tl_sample __attribute__((tls_model("initial-exec")));
 
+bool wb_pending() noexcept;  // writebehind.hpp
+
 enum class Fast : uint8_t { Route, Pass, InlineWrite };
 
 // Requires !bypass(). `plain_write`: write/pwrite with no flags.
@@ -81,7 +84,9 @@ inline Fast fast_path(int fd, bool plain_write) noexcept {
   const auto kind = static_cast<FdKind>(e.kind.load(std::memory_order_acquire));
   if (kind == FdKind::Unknown) return Fast::Route;
   const bool bound = kind == FdKind::File || kind == FdKind::Block;
-  if (kind == FdKind::File && g.cfg.write_behind) return Fast::Route;
+  // Write-behind: its files, and anything while data is pending (a write to
+  // a pipe or socket waits for it), take route().
+  if (g.cfg.write_behind && (kind == FdKind::File || (plain_write && wb_pending()))) return Fast::Route;
   const bool nonblocking = (e.flags.load(std::memory_order_relaxed) & 1) && !bound;
   if (!(g.cfg.route & route_bit(kind)) || nonblocking) return Fast::Pass;
   if (!plain_write || !bound || g.cfg.mode != Mode::Auto) return Fast::Route;

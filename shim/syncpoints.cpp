@@ -44,11 +44,14 @@ F* next_fn(F*& slot, const char* name) {
   static fn_t* real_ = nullptr; \
   fn_t* rf = next_fn(real_, name)
 
-inline bool pending() { return g.active.load(std::memory_order_relaxed) && wb_pending(); }
+// A sandboxed thread (seccomp) is never made to issue a syscall it did not ask for.
+inline bool pending() { return g.active.load(std::memory_order_relaxed) && !tl.sandboxed && wb_pending(); }
+// Waits for the file's queued writes; its deferred error stays pending.
 inline void wait_fd(int fd) {
-  if (pending()) wb_sync_fd(fd);
+  if (pending()) wb_wait_fd(fd);
 }
-// Returns -1 with errno set when the file has an unreported deferred error.
+// Waits, and returns -1 with errno set when the file has an unreported
+// deferred error (taken: reported once).
 inline int report_fd(int fd) {
   if (!pending()) return 0;
   if (int e = wb_sync_fd(fd)) {
@@ -108,8 +111,16 @@ IOWQ_EXPORT void* mmap(void* a, size_t n, int prot, int flags, int fd, off_t off
     if (!g.active.load()) return reinterpret_cast<void*>(syscall(SYS_mmap, a, n, prot, flags, fd, off));
     next_fn(real_, "mmap");
   }
-  if (fd >= 0 && !(flags & MAP_ANONYMOUS) && g.active.load(std::memory_order_relaxed) && g.cfg.write_behind)
-    wb_opt_out(fd);  // a mapping sees later writes at once: none go behind
+  if (g.active.load(std::memory_order_relaxed) && g.cfg.write_behind) {
+    if ((flags & MAP_TYPE) == MAP_SHARED && (prot & PROT_WRITE)) {
+      // Memory another process may read (a shared file mapping, or shared
+      // anonymous memory across fork) tells it things with no syscall.
+      wb_off_shared();
+    } else if (fd >= 0 && !(flags & MAP_ANONYMOUS)) {
+      wb_opt_out(fd);  // a mapping sees later writes at once: none go behind
+    }
+  }
+  if (a && (flags & MAP_FIXED)) wb_memory_changed();
   return real_(a, n, prot, flags, fd, off);
 }
 IOWQ_EXPORT void* mmap64(void* a, size_t n, int prot, int flags, int fd, off_t off) {
@@ -233,8 +244,14 @@ IOWQ_EXPORT FILE* fdopen(int fd, const char* mode) {
 IOWQ_EXPORT int fflush(FILE* s) {
   REAL(int(FILE*), "fflush");
   if (pending()) {
-    if (s) wait_fd(fileno(s));
-    else wb_sync_all();
+    if (!s) {
+      wb_sync_all();
+    } else if (int e = wb_sync_fd(fileno(s))) {
+      // fflush can fail with an I/O error: it reports the file's deferred one.
+      rf(s);
+      errno = e;
+      return EOF;
+    }
   }
   return rf(s);
 }
@@ -316,40 +333,50 @@ IOWQ_EXPORT void sync(void) {
 // exec, spawn, _exit: everything pending is written first
 // ============================================================================
 
-// ... and the program's SIG_IGN on the cancel signal goes with the new image.
-#define EXEC_WAIT(ret, name, params, args) \
-  IOWQ_EXPORT ret name params {            \
-    REAL(ret params, #name);               \
-    wait_all();                            \
-    cancel_signal_exec(true);              \
-    ret r_ = rf args;                      \
-    int e_ = errno;                        \
-    cancel_signal_exec(false);             \
-    errno = e_;                            \
-    return r_;                             \
+// exec replaces the process: writes from other threads racing it run
+// synchronously and everything accepted lands first (a failed exec resumes
+// write-behind); posix_spawn only waits. The program's SIG_IGN on the
+// cancel signal goes with the new image.
+static inline void exec_begin(bool replaces) {
+  if (replaces && g.active.load(std::memory_order_relaxed)) wb_exec_begin();
+  else wait_all();
+  cancel_signal_exec(true);
+}
+static inline void exec_end(bool replaces) {
+  int e = errno;
+  cancel_signal_exec(false);
+  if (replaces && g.active.load(std::memory_order_relaxed)) wb_exec_failed();
+  errno = e;
+}
+#define EXEC_WAIT(ret, name, params, args) EXEC_CALL(ret, name, params, args, true)
+#define SPAWN_WAIT(ret, name, params, args) EXEC_CALL(ret, name, params, args, false)
+#define EXEC_CALL(ret, name, params, args, replaces) \
+  IOWQ_EXPORT ret name params {                      \
+    REAL(ret params, #name);                         \
+    exec_begin(replaces);                            \
+    ret r_ = rf args;                                \
+    exec_end(replaces);                              \
+    return r_;                                       \
   }
 
 // execve and execv use the pointer resolved at start (libc.hpp): shells and
 // make call them in fork children, where a lookup would be paid every time.
 IOWQ_EXPORT int execve(const char* p, char* const a[], char* const e[]) {
   if (!real::execve) real::resolve();
-  wait_all();
-  cancel_signal_exec(true);
+  exec_begin(true);
   int r = real::execve(p, a, e);
-  int err = errno;
-  cancel_signal_exec(false);
-  errno = err;
+  exec_end(true);
   return r;
 }
 IOWQ_EXPORT int execv(const char* p, char* const a[]) { return execve(p, a, environ); }
 EXEC_WAIT(int, execvp, (const char* p, char* const a[]), (p, a))
 EXEC_WAIT(int, execvpe, (const char* p, char* const a[], char* const e[]), (p, a, e))
 EXEC_WAIT(int, fexecve, (int fd, char* const a[], char* const e[]), (fd, a, e))
-EXEC_WAIT(int, posix_spawn,
+SPAWN_WAIT(int, posix_spawn,
           (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
            char* const a[], char* const e[]),
           (pid, p, fa, at, a, e))
-EXEC_WAIT(int, posix_spawnp,
+SPAWN_WAIT(int, posix_spawnp,
           (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
            char* const a[], char* const e[]),
           (pid, p, fa, at, a, e))
@@ -387,7 +414,7 @@ IOWQ_EXPORT int execle(const char* path, const char* arg, ...) {
 
 IOWQ_EXPORT __attribute__((noreturn)) void _exit(int status) {
   if (!real::_exit) real::resolve();
-  wait_all();
+  if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) wb_exit();
   if (real::_exit) real::_exit(status);
   syscall(SYS_exit_group, status);
   __builtin_unreachable();

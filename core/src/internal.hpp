@@ -8,6 +8,24 @@
 //       later items of a key            : KeyState list behind it
 //   worker takes from ready, runs the key's items as a chain, completes.
 // Submitters never take `mu`; only workers, the manager and cancel paths do.
+//
+// Memory ordering, in one place (each site says which side it pairs with):
+//   * Work fields a submitter writes before submit() reach the worker through
+//     the intake: Boost.Lockfree's push publishes with release and pop reads
+//     with acquire, so nothing else is needed for them.
+//   * Everything under NodePool::mu (dispatch lists, KeyState, Worker::cur,
+//     Work::worker/next/prev, the kSpilled bit) is ordered by the lock.
+//   * Three store-load handshakes need seq_cst and are the reason most of the
+//     seq_cst in the core exists: submit/notify vs an idle worker (fences),
+//     complete vs drain(), complete vs drain_key() (seq_cst RMW + load).
+//   * Futex words (wake_seq, mgr_seq, drain_seq, home_seq, Work::state) are
+//     read before the condition is checked and bumped after it changes; the
+//     kernel's compare closes the window between check and sleep.
+//   * Completion is published by Work::state (acq_rel) and, for callbacks,
+//     by the callback itself; see iowq/work.hpp.
+//   * Most counters use the default (seq_cst) ordering where relaxed would
+//     do; they are statistics or heuristics that the manager's next scan
+//     corrects. They were left as they are rather than weakened one by one.
 #pragma once
 
 #include <boost/lockfree/queue.hpp>
@@ -20,6 +38,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "debug.hpp"
 #include "iowq/pool.hpp"
 #include "sys.hpp"
 #include "topology.hpp"
@@ -96,6 +115,13 @@ struct ClassPool {
   Worker* workers = nullptr;
 };
 
+// IOWQ_DEBUG: checks the dispatch state of `c` (lists, key states, workers,
+// counts); see pool.cpp for the list. Requires the node lock. No code when
+// IOWQ_DEBUG is off.
+void check_class_locked(const ClassPool& c) noexcept;
+// IOWQ_DEBUG: the flags and state of an item about to be completed.
+void check_completing(const Work* w, int64_t result) noexcept;
+
 struct NodePool {
   unsigned id = 0;
   std::vector<int> cpus;  // CPUs workers of this node may run on
@@ -164,6 +190,8 @@ struct Pool::Impl {
   bool place(detail::ClassPool& c, Work* w) noexcept;  // requires n.mu; false: no memory
   Work* take_ready(detail::ClassPool& c, detail::Worker* self);  // requires n.mu
   Work* next_in_chain(detail::ClassPool& c, Work* done_item);    // requires n.mu
+  // pending -> running on `self` (take_ready, and a chain's next item).
+  void start_running(detail::ClassPool& c, detail::Worker* self, Work* w) noexcept;  // requires n.mu
   void unlink_pending(detail::ClassPool& c, Work* w);           // requires n.mu
   void complete(Work* w, int64_t result) noexcept;  // bookkeeping + publish
   void notify(detail::ClassPool& c) noexcept;

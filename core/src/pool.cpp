@@ -49,21 +49,37 @@ unsigned Options::default_unbound_max() {
 // WorkList
 // ============================================================================
 
+// The O(1) checks below run on every list operation of an IOWQ_DEBUG build:
+// an item enters a list only when it is in none (its links are clear), leaves
+// only the list it is in, and the size agrees with the ends.
+#define IOWQ_CHECK_ENDS(l)                                                          \
+  IOWQ_CHECK(((l).size == 0) == ((l).head == nullptr) &&                            \
+                 ((l).head == nullptr) == ((l).tail == nullptr) &&                  \
+                 (!(l).head || ((l).head->prev == nullptr && (l).tail->next == nullptr)), \
+             "dispatch list size agrees with its ends")
+
 void WorkList::push_back(Work* w) noexcept { insert_after(tail, w); }
 
 void WorkList::insert_after(Work* pos, Work* w) noexcept {
+  IOWQ_CHECK(w->next == nullptr && w->prev == nullptr && head != w,
+             "an item enters a dispatch list only when it is in none");
   w->prev = pos;
   w->next = pos ? pos->next : head;
   if (w->next) w->next->prev = w; else tail = w;
   if (pos) pos->next = w; else head = w;
   ++size;
+  IOWQ_CHECK_ENDS(*this);
 }
 
 void WorkList::unlink(Work* w) noexcept {
+  IOWQ_CHECK(size > 0 && (w->prev ? w->prev->next == w : head == w) &&
+                 (w->next ? w->next->prev == w : tail == w),
+             "an item leaves only the dispatch list it is in");
   if (w->prev) w->prev->next = w->next; else head = w->next;
   if (w->next) w->next->prev = w->prev; else tail = w->prev;
   w->next = w->prev = nullptr;
   --size;
+  IOWQ_CHECK_ENDS(*this);
 }
 
 Work* WorkList::pop_front() noexcept {
@@ -158,18 +174,42 @@ size_t Pool::Impl::home_bucket(uint64_t key) const noexcept {
 }
 
 void Pool::Impl::wake_manager() noexcept {
+  // Pairs with the manager's mgr_seq load at the top of manager_loop(), taken
+  // before it scans: a bump after that load makes its futex_wait return at
+  // once, so whatever the caller published before this call (an intake push,
+  // a deadline, a resignal count) is seen by the next scan. Without the bump
+  // the manager could sleep through it. seq_cst is stronger than needed
+  // (release here, acquire there would do); kept.
   mgr_seq.fetch_add(1, std::memory_order_seq_cst);
   sys::futex_wake(&mgr_seq, 1);
 }
 
 void Pool::Impl::notify(ClassPool& c) noexcept {
+  // Store-load handshake with an idle worker (worker_loop, idle path):
+  //   here:   push to intake ; FENCE ; load spinners/sleepers
+  //   worker: sleepers += 1  ; FENCE ; check ready_hint/intake, then sleep
+  // This fence pairs with the worker's fence before its last check. Without
+  // both, each side could read the other's stale value: we see no sleeper,
+  // the worker sees an empty intake and sleeps with work queued (up to
+  // idle_ms, or until the next submit). The same pairing covers a spinner:
+  // if we read spinners > 0 the spinner's later decrement comes after this
+  // fence in the total order, so its own fenced check still finds the item.
   std::atomic_thread_fence(std::memory_order_seq_cst);
+  // After the fence these two loads could be relaxed (the fence orders them);
+  // seq_cst is stronger than needed, kept.
   if (c.spinners.load(std::memory_order_seq_cst) > 0) return;  // a spinning worker sees it
   if (c.sleepers.load(std::memory_order_seq_cst) > 0) {
+    // Pairs with the worker's wake_seq load before its futex_wait: a bump
+    // after that load makes the wait return at once (the futex compares the
+    // word), so the wake cannot fall between its check and its sleep. Only
+    // atomicity is needed here; seq_cst is stronger than needed, kept.
     c.wake_seq.fetch_add(1, std::memory_order_seq_cst);
     sys::futex_wake(&c.wake_seq, 1);
     return;
   }
+  // Default (seq_cst) loads, a hint only: a stale count either wakes the
+  // manager for nothing or skips a wake the manager's next scan makes good
+  // (every worker start and exit bumps mgr_seq). Relaxed would do.
   if (c.alive.load() + c.starting.load() < static_cast<int>(c.cap)) wake_manager();
 }
 
@@ -178,6 +218,12 @@ int Pool::submit(Work* w) noexcept {
   if (!p.started.load(std::memory_order_acquire) || p.stopping.load(std::memory_order_relaxed))
     return -EAGAIN;
   if (!w || !w->fn) return -EINVAL;
+  // A waited-for item is in flight from submit() until completion replaces its
+  // state with kDone|kReleased (or rearm() clears it): kQueued means the
+  // caller submits an item the pool still owns. (Callback items keep their
+  // last state; the callback owns them, so they are not checked.)
+  IOWQ_CHECK(w->done || !(w->state.load(std::memory_order_relaxed) & Work::kQueued),
+             "an item is not submitted again while in flight");
   unsigned node = 0;
   if (p.nodes.size() > 1) node = static_cast<unsigned>(p.topo.node_of(sys::current_cpu()));
   if (w->hashed) {
@@ -194,7 +240,10 @@ int Pool::submit(Work* w) noexcept {
     int n = c.inflight.load(std::memory_order_relaxed);
     do {
       if (n >= static_cast<int>(c.cap)) {
-        if (w->hashed) p.home[p.home_bucket(w->key)].fetch_sub(1);
+        if (w->hashed) {
+          [[maybe_unused]] uint64_t old = p.home[p.home_bucket(w->key)].fetch_sub(1);
+          IOWQ_CHECK((old & kHomeCount) > 0, "a key bucket's in-flight count never goes negative");
+        }
         return -EBUSY;
       }
     } while (!c.inflight.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel));
@@ -209,7 +258,14 @@ int Pool::submit(Work* w) noexcept {
   w->flags.store(0, std::memory_order_relaxed);
   w->state.store(Work::kQueued, std::memory_order_relaxed);
   w->t_submit = sys::now_ns();
+  // Counted before the push makes the item visible to a worker, so its
+  // decrement in complete() (reached through the queue's release/acquire)
+  // always finds this increment: the count never goes below zero. Pairs with
+  // drain()'s inflight loads; a drain that began after submit() returned
+  // sees it by happens-before alone. seq_cst is stronger than needed, kept.
   p.inflight.fetch_add(1, std::memory_order_seq_cst);
+  // Default (seq_cst): the manager reads it under the node lock after
+  // draining the intake, which already orders it; relaxed would do.
   if (w->deadline_ns) p.deadline_items.fetch_add(1);
   if (!c.intake->push(w)) {
     // Intake full: undo, the caller runs the work itself.
@@ -217,6 +273,8 @@ int Pool::submit(Work* w) noexcept {
     w->state.store(0, std::memory_order_relaxed);
     if (w->deadline_ns) p.deadline_items.fetch_sub(1);
     if (w->hashed) p.home[p.home_bucket(w->key)].fetch_sub(1);
+    // Default (seq_cst) on purpose: the same store-load handshake with
+    // drain() as the decrement in complete() (see there).
     if (p.inflight.fetch_sub(1) == 1 && p.drain_waiters.load() > 0) {
       p.drain_seq.fetch_add(1);
       sys::futex_wake(&p.drain_seq, INT_MAX);
@@ -226,6 +284,8 @@ int Pool::submit(Work* w) noexcept {
   p.submitted.fetch_add(1, std::memory_order_relaxed);
   p.notify(c);
   if (w->deadline_ns && w->deadline_ns < p.next_deadline.load(std::memory_order_relaxed)) {
+    // Default (seq_cst) load and CAS: only the value matters (the manager is
+    // woken right after and rescans every item); relaxed would do.
     uint64_t cur = p.next_deadline.load();
     while (w->deadline_ns < cur && !p.next_deadline.compare_exchange_weak(cur, w->deadline_ns)) {
     }
@@ -273,6 +333,8 @@ void Pool::Impl::drain_intake(ClassPool& c) noexcept {
   while (c.intake->pop(w)) {
     // A hashed item behind a spilled one waits there too: no key reordered.
     if (w->hashed && (c.spill.head || !place(c, w))) {
+      // kSpilled is only read and written under the node lock: the lock
+      // orders it, the default seq_cst is stronger than needed.
       w->flags.fetch_or(kSpilled);
       c.spill.push_back(w);
       spilled = true;
@@ -290,18 +352,37 @@ Work* Pool::Impl::take_ready(ClassPool& c, Worker* self) {
   c.ready_hint.store(c.ready.size, std::memory_order_relaxed);
   if (!w) return nullptr;
   if (w->hashed) {
-    KeyState& ks = c.keys.find(w->key)->second;  // placed by drain_intake
+    auto it = c.keys.find(w->key);  // placed by drain_intake
+    IOWQ_CHECK(it != c.keys.end() && it->second.first == w && !it->second.running,
+               "a key's item leaves the ready list only as its key's first, key idle");
+    KeyState& ks = it->second;
     ks.first = nullptr;
     ks.running = true;
   }
+  start_running(c, self, w);
+  return w;
+}
+
+void Pool::Impl::start_running(ClassPool& c, Worker* self, Work* w) noexcept {
+  // pending -> running: only from the queued state, by a worker that runs
+  // nothing else, never for an item a cancel already took.
+  [[maybe_unused]] uint32_t st = w->state.load(std::memory_order_relaxed);
+  IOWQ_CHECK((st & Work::kQueued) && !(st & (Work::kRunning | Work::kDone | Work::kReleased)),
+             "only a pending item starts running");
+  IOWQ_CHECK(!(w->flags.load(std::memory_order_relaxed) & (Work::kCancel | kSpilled)),
+             "a cancelled or spilled item never starts running");
+  IOWQ_CHECK(self->cur == nullptr && w->worker == nullptr,
+             "a worker runs one item at a time");
   w->worker = self;
   self->cur = w;
   w->state.fetch_or(Work::kRunning, std::memory_order_relaxed);
-  return w;
+  check_class_locked(c);
 }
 
 Work* Pool::Impl::next_in_chain(ClassPool& c, Work* prev_item) {
   auto it = c.keys.find(prev_item->key);
+  IOWQ_CHECK(it != c.keys.end() && it->second.running && !it->second.first,
+             "a key whose chain runs is marked running and has no first in the ready list");
   if (it == c.keys.end()) return nullptr;
   drain_intake(c);
   KeyState& ks = it->second;
@@ -311,16 +392,22 @@ Work* Pool::Impl::next_in_chain(ClassPool& c, Work* prev_item) {
     if (!ks.first) c.keys.erase(it);
     return nullptr;
   }
+  IOWQ_CHECK(nx->hashed && nx->key == prev_item->key, "a key's chain holds only that key's items");
   return nx;
 }
 
 void Pool::Impl::unlink_pending(ClassPool& c, Work* w) {
   // Out of the lists means out of reach of another cancel: only the one that
-  // unlinked it completes it. Release: the caller set the item's flags first.
-  w->state.fetch_and(~Work::kQueued, std::memory_order_release);
+  // unlinked it completes it. Release: the caller set the item's flags first
+  // (kCancel, kTimedOut, kHandedBack: default seq_cst RMWs, stronger than
+  // needed since this release already publishes them); a cancel() that reads
+  // the state without kQueued through its acquire load sees those flags.
+  [[maybe_unused]] uint32_t st = w->state.fetch_and(~Work::kQueued, std::memory_order_release);
+  IOWQ_CHECK((st & Work::kQueued) && !(st & (Work::kRunning | Work::kDone | Work::kReleased)),
+             "only a pending item is unlinked from the dispatch lists");
   if (w->flags.load(std::memory_order_relaxed) & kSpilled) {
     c.spill.unlink(w);
-    w->flags.fetch_and(~kSpilled);
+    w->flags.fetch_and(~kSpilled);  // under the node lock: seq_cst not needed
   } else if (!w->hashed) {
     c.ready.unlink(w);
   } else {
@@ -343,6 +430,7 @@ void Pool::Impl::unlink_pending(ClassPool& c, Work* w) {
     }
   }
   c.ready_hint.store(c.ready.size, std::memory_order_relaxed);
+  detail::check_class_locked(c);
 }
 
 void Pool::Impl::hand_back(ClassPool& c) noexcept {
@@ -375,6 +463,7 @@ void Pool::Impl::hand_back(ClassPool& c) noexcept {
 // ============================================================================
 
 void Pool::Impl::complete(Work* w, int64_t result) noexcept {
+  detail::check_completing(w, result);
   // Copy what the bookkeeping needs: after publishing, the item is the owner's.
   const bool hashed = w->hashed;
   const uint64_t key = w->key;
@@ -386,17 +475,39 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
   else w->state.fetch_or(Work::kDone, std::memory_order_acq_rel);
   // In-flight counts drop after finished() is true (drain() implies finished)
   // and before wait() returns (a waiter sees the counts without its item).
-  if (had_deadline) deadline_items.fetch_sub(1);
-  cls_inflight.fetch_sub(1, std::memory_order_acq_rel);
+  // Default (seq_cst): read by manage_node() under the node lock; relaxed
+  // would do.
+  if (had_deadline) {
+    [[maybe_unused]] int old = deadline_items.fetch_sub(1);
+    IOWQ_CHECK(old > 0, "the deadline item count never goes negative");
+  }
+  [[maybe_unused]] int cls_old = cls_inflight.fetch_sub(1, std::memory_order_acq_rel);
+  IOWQ_CHECK(cls_old > 0, "a class's in-flight count never goes negative");
   if (hashed) {
-    if ((home[home_bucket(key)].fetch_sub(1, std::memory_order_seq_cst) & kHomeCount) == 1 &&
-        home_waiters.load(std::memory_order_seq_cst) > 0) {
+    // Store-load handshake with drain_key():
+    //   here:      count -= 1  (seq_cst) ; load home_waiters (seq_cst)
+    //   drain_key: waiters += 1 (seq_cst) ; load count (seq_cst), then sleep
+    // Both sides must be seq_cst: otherwise we may read no waiter while the
+    // waiter reads the old non-zero count, and it sleeps on home_seq with
+    // nobody left to wake it (drain_key hangs).
+    uint64_t old = home[home_bucket(key)].fetch_sub(1, std::memory_order_seq_cst) & kHomeCount;
+    IOWQ_CHECK(old > 0, "a key bucket's in-flight count never goes negative");
+    if (old == 1 && home_waiters.load(std::memory_order_seq_cst) > 0) {
+      // Default (seq_cst); pairs with drain_key()'s home_seq load taken before
+      // its checks: the futex compare turns a bump after it into no sleep.
       home_seq.fetch_add(1);
       sys::futex_wake(&home_seq, INT_MAX);
     }
   }
-  if (inflight.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-      drain_waiters.load(std::memory_order_seq_cst) > 0) {
+  // Store-load handshake with drain(), the same shape as the key's above:
+  //   here:  inflight -= 1 (seq_cst) ; load drain_waiters (seq_cst)
+  //   drain: waiters += 1  (seq_cst) ; load inflight (seq_cst), then sleep
+  // Without seq_cst on both sides drain() could sleep forever on drain_seq
+  // after the last item completed.
+  uint64_t old_inflight = inflight.fetch_sub(1, std::memory_order_seq_cst);
+  IOWQ_CHECK(old_inflight > 0, "the pool's in-flight count never goes negative");
+  if (old_inflight == 1 && drain_waiters.load(std::memory_order_seq_cst) > 0) {
+    // Default (seq_cst); pairs with drain()'s drain_seq load (futex compare).
     drain_seq.fetch_add(1);
     sys::futex_wake(&drain_seq, INT_MAX);
   }
@@ -451,6 +562,12 @@ int Pool::wait(Work* w, bool interruptible) {
 // ============================================================================
 
 bool Pool::Impl::cancel_running_locked(Worker* wk, Work* w, uint32_t extra_flags) noexcept {
+  // Flags use the default (seq_cst) here. What matters: kCancel is set
+  // before the signal is sent (program order plus the RMW), so the worker's
+  // fn, woken by EINTR, reads cancelled() == true through its acquire load;
+  // otherwise it would retry the syscall and the cancel would wait for the
+  // manager's re-signal. Release would do; kept. resignal pairs with the
+  // worker's decrement and the manager's load, both under the node lock.
   if (w->flags.load() & Work::kCancel) return false;  // already cancelled
   if (w->cls == Class::Unbound) {
     // Interrupt it; the manager re-signals until the item completes.
@@ -574,25 +691,39 @@ size_t Pool::cancel_all() {
 void Pool::drain() noexcept {
   Impl& p = *impl_;
   for (;;) {
+    // Read before the count: a drain_seq bump by the last completion after
+    // this load makes the futex_wait below return at once. Pairs with the
+    // bump in complete(); acquire would do, seq_cst is stronger than needed.
     uint32_t seq = p.drain_seq.load(std::memory_order_seq_cst);
     if (p.inflight.load(std::memory_order_seq_cst) == 0) return;
+    // The waiter side of the handshake in complete(): announce, then re-read
+    // the count. Both seq_cst, or we may miss the last decrement while it
+    // misses us (drain() sleeps forever).
     p.drain_waiters.fetch_add(1, std::memory_order_seq_cst);
     if (p.inflight.load(std::memory_order_seq_cst) != 0) sys::futex_wait(&p.drain_seq, seq);
+    // No pairing needed: a stale non-zero count only costs a spurious wake.
+    // seq_cst is stronger than needed, kept.
     p.drain_waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
 
 uint64_t Pool::inflight_key(uint64_t key) const noexcept {
+  // seq_cst: this is the load of drain_key()'s handshake with complete()'s
+  // decrement (see there). A caller outside drain_key only reads a count.
   return impl_->home[impl_->home_bucket(key)].load(std::memory_order_seq_cst) & kHomeCount;
 }
 
 void Pool::drain_key(uint64_t key) noexcept {
   Impl& p = *impl_;
   for (;;) {
+    // Same protocol as drain(): the futex word first (pairs with complete()'s
+    // home_seq bump; acquire would do), then announce-and-recheck, which is
+    // the seq_cst handshake with complete()'s bucket decrement.
     uint32_t seq = p.home_seq.load(std::memory_order_seq_cst);
     if (inflight_key(key) == 0) return;
     p.home_waiters.fetch_add(1, std::memory_order_seq_cst);
     if (inflight_key(key) != 0) sys::futex_wait(&p.home_seq, seq);
+    // A stale count only costs a spurious wake; stronger than needed, kept.
     p.home_waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
@@ -604,6 +735,10 @@ void Pool::drain_key(uint64_t key) noexcept {
 void Pool::shutdown() {
   Impl& p = *impl_;
   std::lock_guard<std::mutex> g(p.start_mu);
+  // Default (seq_cst). stopping is read without a lock by submit() (relaxed:
+  // a submit racing shutdown may still get in; its item is run or cancelled
+  // like any other) and by idle workers and the manager, which are woken
+  // through wake_seq/mgr_seq bumps sequenced after this store.
   bool was = p.stopping.exchange(true);
   if (!p.started.load() || !p.mgr_running) return;
   if (!was) {
@@ -612,6 +747,9 @@ void Pool::shutdown() {
     cancel_if([](const Work& w) { return w.cls == Class::Unbound; });
     for (auto& np : p.nodes)
       for (auto& c : np->cls) {
+        // Default (seq_cst); pairs with an idle worker's wake_seq load: a
+        // worker that read the old value cannot sleep (futex compare) and
+        // will re-read stopping.
         c.wake_seq.fetch_add(1);
         sys::futex_wake(&c.wake_seq, INT_MAX);
       }

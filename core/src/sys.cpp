@@ -56,6 +56,16 @@ uint64_t now_ns() noexcept {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+void write_all(int fd, const char* buf, size_t n) noexcept {
+  while (n > 0) {
+    long r = raw(SYS_write, fd, reinterpret_cast<long>(buf), static_cast<long>(n));
+    if (r == -EINTR) continue;
+    if (r <= 0) return;
+    buf += r;
+    n -= static_cast<size_t>(r);
+  }
+}
+
 void block_all_signals(SigMask* old) noexcept {
   uint64_t all[16];
   for (auto& w : all) w = ~0ull;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <ctime>
 
@@ -27,6 +28,9 @@ int tgkill(int tgid, int tid, int sig) noexcept;
 int current_cpu() noexcept;
 // CLOCK_MONOTONIC in nanoseconds (vDSO).
 uint64_t now_ns() noexcept;
+// write(2) of all `n` bytes to `fd`, retrying short writes and EINTR; gives up
+// silently on any other error. For diagnostics (debug.cpp).
+void write_all(int fd, const char* buf, size_t n) noexcept;
 
 // Blocks every signal on the calling thread; returns the previous mask in *old
 // (an opaque 128-byte kernel sigset). restore_signals() puts it back.

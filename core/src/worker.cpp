@@ -94,6 +94,12 @@ void Pool::Impl::worker_loop(Worker* self) {
   sigset_t cancel_set;
   sigemptyset(&cancel_set);
   sigaddset(&cancel_set, sig);
+  // Default (seq_cst) counters below. tids/ntids are read by worker_tids()
+  // for reporting only; created/max_alive are statistics. threads/alive/
+  // starting are read by the manager to size the class and to decide that
+  // shutdown is complete: alive moves before starting drops, so alive +
+  // starting never undercounts a worker being born. Relaxed would suffice
+  // for the statistics; the counts are kept seq_cst.
   int slot = ntids.fetch_add(1);
   if (slot < kMaxTids) tids[slot].store(self->tid);
   c.threads.fetch_add(1);
@@ -125,14 +131,17 @@ void Pool::Impl::worker_loop(Worker* self) {
         service.record(sys::now_ns() - t0);
         c.completed.fetch_add(1, std::memory_order_relaxed);
         lk.lock();
+        IOWQ_CHECK(self->cur == w && w->worker == self, "a worker completes the item it runs");
         self->cur = nullptr;
-        if (w->flags.load() & kSignalled) resignal.fetch_sub(1);
-        Work* nx = w->hashed ? next_in_chain(c, w) : nullptr;
-        if (nx) {
-          nx->worker = self;
-          self->cur = nx;
-          nx->state.fetch_or(Work::kRunning, std::memory_order_relaxed);
+        // Under the node lock, like cancel_running_locked()'s increment and
+        // the manager's re-signal scan: the lock orders them; seq_cst (the
+        // default) is stronger than needed.
+        if (w->flags.load() & kSignalled) {
+          [[maybe_unused]] int old = resignal.fetch_sub(1);
+          IOWQ_CHECK(old > 0, "the re-signal count never goes negative");
         }
+        Work* nx = w->hashed ? next_in_chain(c, w) : nullptr;
+        if (nx) start_running(c, self, nx);
         lk.unlock();
         complete(w, w->result);
         w = nx;
@@ -140,6 +149,8 @@ void Pool::Impl::worker_loop(Worker* self) {
       lk.lock();
       continue;
     }
+    // Default (seq_cst) load; pairs with shutdown()'s exchange, which is
+    // followed by a wake_seq bump that gets us here again.
     if (stopping.load()) {
       c.alive.fetch_sub(1);
       break;
@@ -152,6 +163,12 @@ void Pool::Impl::worker_loop(Worker* self) {
     if (!spin && ++self->spin_fail > kIdleSpinProbe) self->spin_fail = 0;
     bool found = false;
     if (spin) {
+      // Pairs with notify()'s spinners load (after its fence): while we count
+      // here, a submitter skips the futex wake and relies on our polling. A
+      // submitter that still reads 0 only falls through to the sleeper or
+      // manager path, and our poll or the fenced re-check below finds its
+      // item anyway. Atomicity is what matters; seq_cst is stronger than
+      // needed, kept. (The poll loop reads relaxed for the same reason.)
       c.spinners.fetch_add(1, std::memory_order_seq_cst);
       uint64_t end = sys::now_ns() + opts.spin_us * 1000ull;
       for (unsigned i = 1;; ++i) {
@@ -162,17 +179,37 @@ void Pool::Impl::worker_loop(Worker* self) {
         sys::cpu_relax();
         if ((i & 31) == 0 && sys::now_ns() > end) break;
       }
+      // Pairs with notify(): a submitter that read our count before this
+      // decrement returned without waking anyone; that read is ordered before
+      // this seq_cst RMW, hence before our fence below, so the fenced check
+      // of the sleep path finds its item. Needed as seq_cst (a relaxed
+      // decrement is not in the total order the argument uses).
       c.spinners.fetch_sub(1, std::memory_order_seq_cst);
       self->spin_fail = found ? 0 : self->spin_fail + 1;
     }
     if (!found) {
+      // Announce, read the futex word, FENCE, re-check: the worker half of
+      // the store-load handshake whose other half is notify()'s fence (see
+      // there). The fence is what makes it work: without it the check below
+      // may read an empty intake while the submitter reads sleepers == 0,
+      // and the item waits up to idle_ms. The seq_cst on the increment and
+      // on the wake_seq load (which pairs with notify()'s and shutdown()'s
+      // bumps through the futex compare; it must precede the check, which
+      // the fence also ensures) is stronger than needed given the fence.
       c.sleepers.fetch_add(1, std::memory_order_seq_cst);
       uint32_t seq = c.wake_seq.load(std::memory_order_seq_cst);
       std::atomic_thread_fence(std::memory_order_seq_cst);
+      // Default (seq_cst) loads of ready_hint and stopping: after the fence
+      // relaxed would do.
       if (!c.ready_hint.load() && c.intake->empty() && !stopping.load()) {
         int r = sys::futex_wait(&c.wake_seq, seq, static_cast<uint64_t>(opts.idle_ms) * 1000000ull);
         timed_out = r == -ETIMEDOUT;
       }
+      // Pairs with notify()'s sleepers load: a submitter that read our count
+      // only bumped wake_seq, so we must still look at the queue, which the
+      // locked take_ready() below does. The seq_cst orders this decrement
+      // after the futex_wait returned; whether relaxed would do is not argued
+      // here, so it stays.
       c.sleepers.fetch_sub(1, std::memory_order_seq_cst);
     }
     lk.lock();
@@ -187,7 +224,13 @@ void Pool::Impl::worker_loop(Worker* self) {
   if (self->next) self->next->prev = self->prev;
   lk.unlock();
   delete self;
+  // Default (seq_cst) bump; pairs with manager_loop()'s mgr_seq load: the
+  // manager rescans (may create a replacement, or see shutdown progress).
   mgr_seq.fetch_add(1);
+  // Pairs with the manager's threads load when stopping: once it reads 0,
+  // every access of this thread to the pool happened before (release here,
+  // acquire there is what is needed), so shutdown() may return and the Pool
+  // be destroyed. seq_cst is stronger than needed, kept.
   c.threads.fetch_sub(1, std::memory_order_seq_cst);
 }
 
@@ -207,6 +250,10 @@ void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
       spilled[k] = c.spill.head != nullptr;
       // Deadlines (unbound only): pending items expire, running ones are
       // interrupted like a cancel.
+      // Default (seq_cst) counter loads in this block (deadline_items,
+      // resignal, spinners, sleepers, alive, starting, stopping): heuristics
+      // read under the node lock; a stale value is made good by the next
+      // scan, which every change that matters triggers with wake_manager().
       if (k == 1 && deadline_items.load() > 0) {
         std::vector<Work*> hits;
         auto scan = [&](Work* w) {
@@ -277,6 +324,9 @@ void Pool::Impl::manager_loop() {
   pthread_setname_np(pthread_self(), "iowq-manager");
   uint64_t backoff = 50000;  // re-signal interval, ns; doubles to 5 ms
   for (;;) {
+    // Pairs with wake_manager() and the worker-exit bump: read before the
+    // scan, so a bump during the scan makes futex_wait below return at once
+    // instead of sleeping past the news. Acquire would do; kept seq_cst.
     uint32_t seq = mgr_seq.load(std::memory_order_seq_cst);
     uint64_t now = sys::now_ns();
     uint64_t next_wake = ~0ull;
@@ -293,6 +343,9 @@ void Pool::Impl::manager_loop() {
     } else {
       backoff = 50000;
     }
+    // Default (seq_cst) loads: threads pairs with each worker's final
+    // decrement (see there); inflight pairs with complete()'s decrement
+    // (shutdown waits for bound work to finish).
     if (stopping.load()) {
       int alive = 0;
       for (auto& n : nodes)
@@ -300,6 +353,7 @@ void Pool::Impl::manager_loop() {
       if (alive == 0 && inflight.load() == 0) break;
       for (auto& n : nodes)
         for (auto& c : n->cls) {
+          // Pairs with an idle worker's wake_seq load (futex compare).
           c.wake_seq.fetch_add(1);
           sys::futex_wake(&c.wake_seq, INT_MAX);
         }

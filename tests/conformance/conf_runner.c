@@ -1316,10 +1316,10 @@ static void run_op(char *line)
             (void)!write(fd, data, (size_t)atol(a[3]));
             _exit(0);
         }
-        int st = -1;
+        int wst = -1;
         if (pid > 0)
-            waitpid(pid, &st, 0);
-        logf_("%d %s %d", step, op, st);
+            waitpid(pid, &wst, 0);
+        logf_("%d %s %d", step, op, wst);
     } else if (IS("send_big")) {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
@@ -1351,8 +1351,8 @@ static void run_op(char *line)
         }
         int lr = flock(fds[s], LOCK_EX | LOCK_NB);
         char cmd[40];
-        int n = snprintf(cmd, sizeof cmd, "l%s\n", slot_name[s]);
-        (void)!write(peer_cmd_pipe, cmd, (size_t)n);
+        int cmd_len = snprintf(cmd, sizeof cmd, "l%s\n", slot_name[s]);
+        (void)!write(peer_cmd_pipe, cmd, (size_t)cmd_len);
         msleep(30);
         fill(atoi(a[2]), (size_t)atol(a[3]));
         long w = write(fds[s], data, (size_t)atol(a[3]));

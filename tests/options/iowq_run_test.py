@@ -322,6 +322,29 @@ def mode_log(a, tmp):
     check(r.stderr == "" and "IOWQ_MODE='fast'" in text,
           f"option warnings go to IOWQ_LOG_FILE: stderr {r.stderr!r}, file {text!r}")
 
+    # The call-site warnings too: a libunwind.so.8 without unw_backtrace found
+    # first on LD_LIBRARY_PATH makes IOWQ_CALLSITES warn.
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not check(cc is not None, "a C compiler to build a fake libunwind.so.8"):
+        return
+    src = os.path.join(tmp, "fake.c")
+    with open(src, "w") as f:
+        f.write("int iowq_fake_unwind;\n")
+    fake = os.path.join(tmp, "libunwind.so.8")
+    r = subprocess.run([cc, "-shared", "-fPIC", "-o", fake, src], capture_output=True, text=True, timeout=60)
+    if not check(r.returncode == 0, f"cc builds the fake library: {r.stderr}"):
+        return
+    base = {"IOWQ_CALLSITES": "4", "LD_LIBRARY_PATH": tmp}
+    r = under_shim(base)
+    check(r.stderr.count("iowq: IOWQ_CALLSITES:") == 1, f"one call-site warning by default: {r.stderr!r}")
+    r = under_shim(dict(base, IOWQ_LOG="off"))
+    check(r.stderr == "", f"IOWQ_LOG=off silences the call-site warning: {r.stderr!r}")
+    log2 = os.path.join(tmp, "log2")
+    r = under_shim(dict(base, IOWQ_LOG_FILE=log2))
+    text = open(log2).read() if os.path.exists(log2) else ""
+    check(r.stderr == "" and "IOWQ_CALLSITES:" in text,
+          f"the call-site warning goes to IOWQ_LOG_FILE: stderr {r.stderr!r}, file {text!r}")
+
 
 def main():
     p = argparse.ArgumentParser()

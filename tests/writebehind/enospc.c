@@ -1,7 +1,7 @@
 /* enospc.c — a deferred write error is never lost and reported exactly once
  * (DESIGN §5 "Errors are never lost").
  *
- * Usage: enospc DIR fsync|close|pread — DIR is a tiny filesystem (see
+ * Usage: enospc DIR fsync|close|pread|waits — DIR is a tiny filesystem (see
  * with_small_fs.sh). The program writes twice its free space to DIR/data in
  * 1..1500-byte writes, stopping at the first error, then calls the sync
  * point the mode names. The error may come at either place:
@@ -9,6 +9,9 @@
  *                 and the sync point then succeeds;
  *   at the sync point (write-behind): every write returned its full count
  *                 and fsync / close / pread returns -1/ENOSPC.
+ * waits: lseek, fstat, dup, fcntl(F_GETFL) and mmap come first — they wait
+ * for the data but cannot return an I/O error, so they must leave it for
+ * the fsync after them.
  * Either way: ENOSPC is seen exactly once (the calls after it — a second
  * fsync, close — succeed: the program wrote nothing after seeing the error),
  * and the file is a prefix of the bytes written, no longer than what the
@@ -16,6 +19,7 @@
  */
 #include "wb.h"
 
+#include <sys/mman.h>
 #include <sys/statvfs.h>
 
 #define SEED 7
@@ -37,7 +41,7 @@ static void expect_ok_or_enospc(long r, long ok, int may_fail, const char *what)
 int main(int argc, char **argv)
 {
     ct_name = "enospc";
-    CT_CHECK(argc == 3, "usage: enospc DIR fsync|close|pread");
+    CT_CHECK(argc == 3, "usage: enospc DIR fsync|close|pread|waits");
     const char *dir = argv[1], *mode = argv[2];
     ct_start_watchdog(50);
     ct_step = "setup";
@@ -81,6 +85,19 @@ int main(int argc, char **argv)
         expect_ok_or_enospc(close(fd), 0, 0, "close after fsync");
     } else if (!strcmp(mode, "close")) {
         expect_ok_or_enospc(close(fd), 0, !err_at_write, "close");
+    } else if (!strcmp(mode, "waits")) {
+        struct stat st;
+        expect_ok_or_enospc(lseek(fd, 0, SEEK_CUR), (long)accepted, 0, "lseek");
+        expect_ok_or_enospc(fstat(fd, &st), 0, 0, "fstat");
+        int d = dup(fd);
+        CT_CHECK(d >= 0, "dup: %s", strerror(errno));
+        CT_CHECK(fcntl(fd, F_GETFL) >= 0, "fcntl(F_GETFL): %s", strerror(errno));
+        void *m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+        CT_CHECK(m != MAP_FAILED, "mmap: %s", strerror(errno));
+        munmap(m, 4096);
+        expect_ok_or_enospc(fsync(fd), 0, !err_at_write, "fsync after the waits");
+        expect_ok_or_enospc(close(d), 0, 0, "close of the dup");
+        expect_ok_or_enospc(close(fd), 0, 0, "close");
     } else if (!strcmp(mode, "pread")) {
         char c;
         expect_ok_or_enospc(pread(fd, &c, 1, 0), 1, !err_at_write, "pread (a sync point)");

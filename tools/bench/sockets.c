@@ -17,7 +17,8 @@
  *   iowq-bench-sockets trickle INTERVAL_MS BYTES
  *       A peer thread sends 1 byte every INTERVAL_MS; recv(BYTES, MSG_WAITALL)
  *       must get all BYTES (a stall timeout longer than the interval must never
- *       cut it off). Prints got=N errno=NAME ms=T
+ *       cut it off). Prints got=N errno=NAME ms=T max_gap_ms=G (G: the longest
+ *       gap between two sends as the peer made them, up to the cut-off)
  * Exit 0 on success, 1 on failure, 2 usage. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -218,16 +219,21 @@ static int connect_stall(int runs) {
 /* ---- a trickling peer --------------------------------------------------------- */
 
 static int g_trickle_fd, g_trickle_ms, g_trickle_n;
+static long long g_trickle_max_gap;  /* ns between two sends, as the trickler saw them */
 
 static void* trickler(void* arg) {
   (void)arg;
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, NULL);
+  long long last = now_ns();
   for (int i = 0; i < g_trickle_n; i++) {
     struct timespec ts = {0, (long)g_trickle_ms * 1000000L};
     nanosleep(&ts, NULL);
     if (send(g_trickle_fd, "t", 1, MSG_NOSIGNAL) != 1) break;
+    long long t = now_ns();
+    if (t - last > g_trickle_max_gap) g_trickle_max_gap = t - last;
+    last = t;
   }
   return NULL;
 }
@@ -247,7 +253,8 @@ static int trickle(int interval_ms, int bytes) {
   long long ms = (now_ns() - t0) / 1000000;
   shutdown(sv[1], SHUT_RDWR);
   pthread_join(t, NULL);
-  printf("got=%zd errno=%s ms=%lld\n", r, e ? strerrorname_np(e) : "0", ms);
+  printf("got=%zd errno=%s ms=%lld max_gap_ms=%.1f\n", r, e ? strerrorname_np(e) : "0", ms,
+         (double)g_trickle_max_gap / 1e6);
   return r == bytes ? 0 : 1;
 }
 

@@ -136,8 +136,8 @@ def trickle_run(build, mode):
     cmd = [os.path.join(build, "bin", "iowq-bench-sockets"), "trickle", "40", "50"]
     env = shim_env(build, mode, {"IOWQ_STALL_MS": "50", "IOWQ_LOG": "off"})
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60).stdout
-    m = re.search(r"got=(-?\d+)", out)
-    return int(m.group(1)) if m else None
+    m = re.search(r"got=(-?\d+) .*max_gap_ms=([\d.]+)", out)
+    return (int(m.group(1)), float(m.group(2))) if m else None
 
 
 def main():
@@ -193,8 +193,10 @@ def main():
         print("\nredis: skipped (redis-server/redis-benchmark not installed)")
     print("\ntrickle: 1 byte every 40 ms, recv(50, MSG_WAITALL), IOWQ_STALL_MS=50")
     for m, rs in trick.items():
-        full = sum(1 for r in rs if r == 50)
-        print(f"  {m:5s} got all 50 bytes in {full}/{len(rs)} runs (got: {rs})")
+        rs = [r for r in rs if r]
+        full = sum(1 for r in rs if r[0] == 50)
+        cut = [f"{g} bytes, longest gap between the peer's sends {gap:.1f} ms" for g, gap in rs if g != 50]
+        print(f"  {m:5s} got all 50 bytes in {full}/{len(rs)} runs" + (f"; cut off: {cut}" if cut else ""))
     print("\nstall 50 ms: time from call to ETIMEDOUT (medians over runs of 20 calls each)")
     for (m, k), rs in stall.items():
         if not rs:

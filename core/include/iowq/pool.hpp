@@ -19,6 +19,18 @@
 // Thread safety: every member function may be called from any thread.
 // submit() and wait() are additionally async-signal-safe (no malloc, no mutex,
 // no thread creation): an interposed write() may run inside a signal handler.
+// shutdown() and reset_after_fork() are the exceptions to "any time":
+// shutdown() must not run on a worker thread (it joins them), and
+// reset_after_fork() only in a fork child before any other call.
+//
+// Memory ordering: submit() happens before the item's `fn` runs; `fn`
+// happens before wait() returns, finished() reads true, or `done` is called
+// (see iowq/work.hpp). drain() / drain_key() returning happens after every
+// completion they waited for (seq_cst handshake on the in-flight counts), so
+// the results of all items submitted before the call are visible. started()
+// is an acquire load paired with start()'s release store. stats() reads
+// counters without a lock: each value is current, but two values may come
+// from slightly different moments.
 #pragma once
 
 #include <cstddef>

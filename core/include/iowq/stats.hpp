@@ -3,6 +3,13 @@
 // Histogram: log2 buckets of nanoseconds, lock-free (relaxed atomic adds),
 // safe to record from any thread including a signal handler. Percentiles are
 // estimated by linear interpolation inside the bucket that holds them.
+//
+// Thread safety: every Histogram member may be called concurrently. Memory
+// ordering: relaxed throughout. No other data is published through a
+// bucket, so a reader needs only each bucket's own value; a read concurrent
+// with record() may see a total that is one sample behind in any bucket.
+// reset() concurrent with record() may lose that sample. Stats and
+// ClassStats are plain values (a copy taken by Pool::stats()).
 #pragma once
 
 #include <array>

@@ -27,7 +27,19 @@
 //     handed-back items are called one at a time in that order.
 //
 // Thread safety: fields marked "submitter" are written before submit and read
-// by the pool; fields marked "pool" are internal.
+// by the pool; fields marked "pool" are internal. One item is never run by two
+// workers at once, and items of one key never run at the same time.
+//
+// Memory ordering: everything the submitter wrote before submit() happens
+// before `fn` runs (the intake queue's push is a release, a worker's pop an
+// acquire). Everything `fn` wrote, and `result`, happens before finished()
+// returns true or Pool::wait() returns (release on completion, acquire in
+// both readers), and before `done` is called (on the worker that ran `fn`;
+// an item completed without running gets `done` on the thread that took it
+// out of the queue under the pool lock). cancelled(),
+// timed_out() and handed_back() are acquire loads: a flag set before the
+// pool interrupted or completed the item is visible to `fn` after EINTR and
+// to the owner after completion.
 #pragma once
 
 #include <atomic>
