@@ -74,7 +74,7 @@ def run_module(py, module, env_extra, lib, only=None):
         r = RAN.match(line)
         if r:
             ran += int(r.group(1))
-    return failed, hung, time.time() - t0, f"{ran} tests"
+    return failed, hung, time.time() - t0, ran
 
 
 def main():
@@ -94,9 +94,12 @@ def main():
     added = []
     for module in args.modules.split(","):
         base, hung, dt, ran = run_module(py, module, {}, None)
-        print(f"{module} plain: {ran}, {len(base)} failing{' (TIMEOUT)' if hung else ''}, {dt:.0f}s")
+        print(f"{module} plain: {ran} tests, {len(base)} failing{' (TIMEOUT)' if hung else ''}, {dt:.0f}s")
         for mode in args.modes.split(","):
-            got, mhung, mdt, out = run_module(py, module, MODE_ENV[mode], lib)
+            got, mhung, mdt, mran = run_module(py, module, MODE_ENV[mode], lib)
+            # fewer tests ran than plain: regrtest's own --timeout killed a
+            # hung test, or the interpreter died; that is a difference too
+            mhung = mhung or mran < ran
             new = sorted(got - base)
             confirmed = []
             for t in new:  # flaky or the shim? re-run alone
@@ -106,10 +109,10 @@ def main():
                 if s_fail and not p_fail:
                     confirmed.append(t)
             status = "TIMEOUT" if mhung and not hung else ("ok" if not confirmed else "ADDED FAILURES")
-            print(f"{module} {mode}: {out}, {len(got)} failing, {mdt:.0f}s: {status}"
+            print(f"{module} {mode}: {mran} tests, {len(got)} failing, {mdt:.0f}s: {status}"
                   + "".join(f"\n    {t}" for t in confirmed))
             if mhung and not hung:
-                confirmed.append("(module timed out)")
+                confirmed.append(f"(module timed out or died: {mran} of {ran} tests ran)")
             added += [(module, mode, t) for t in confirmed]
     print(f"python_suite: {len(added)} failures added by the shim")
     return 1 if added else 0
