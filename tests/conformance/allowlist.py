@@ -31,13 +31,22 @@ def _deferred_write(mode, plain, shim, ops):
     if mode not in WB_MODES:
         return False
     a, b = _fields(plain), _fields(shim)
+    faulty = any(o.startswith(("# fault", "rlimit_fsize")) for o in ops)
+    if a and b and a[0] == b[0] == "peer_flock" and faulty:
+        # the op's own write ("wrote=N"): the same rule, the rest of the line equal
+        pa, pb = plain.split(), shim.split()
+        wa = [x for x in pa if x.startswith("wrote=")]
+        wb = [x for x in pb if x.startswith("wrote=")]
+        rest_a = [x for x in pa if not x.startswith("wrote=")]
+        rest_b = [x for x in pb if not x.startswith("wrote=")]
+        return (rest_a == rest_b and wa == ["wrote=-1"] and len(wb) == 1
+                and wb[0] != "wrote=-1")
     if not a or not b or a[0] != b[0] or a[0] not in WRITE_OPS:
         return False
     if a[1] == "-1" and a[2] in DEVICE_ERRNOS and b[1] != "-1":
         return True
     # a short count where the device filled up (full disk, RLIMIT_FSIZE):
     # the kernel's way of saying "error after these bytes"
-    faulty = any(o.startswith(("# fault", "rlimit_fsize")) for o in ops)
     try:
         return faulty and b[1] != "-1" and int(b[1]) > int(a[1]) >= 0
     except ValueError:

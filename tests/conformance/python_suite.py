@@ -29,7 +29,10 @@ IGNORE = ["*VSOCK*", "*Vsock*", "*vsock*"]
 # (test_socket's testInsideTimeout sleeps 3 s), so the stall mode runs here
 # with a timeout above any such pause.
 MODE_ENV = dict(fuzz.MODES, stall={"IOWQ_STALL_MS": "10000"})
-RESULT = re.compile(r"^(test\w*) \(([\w.]+)\)(?:\s.*)? \.\.\. (ok|FAIL|ERROR|skipped.*|expected failure)\s*$")
+# unittest's failure summary ("FAIL: test_x (module.Class.test_x)") is one
+# line per failure whatever the test printed; "Ran N tests" counts them.
+FAILED = re.compile(r"^(FAIL|ERROR): (\w+) \(([\w.]+)\)")
+RAN = re.compile(r"^Ran (\d+) tests?")
 MODULE_TIMEOUT = 1800
 
 
@@ -64,12 +67,14 @@ def run_module(py, module, env_extra, lib, only=None):
     failed = set()
     ran = 0
     for line in out.splitlines():
-        m = RESULT.match(line.strip())
-        ran += bool(m)
-        if m and m.group(3) in ("FAIL", "ERROR"):
-            name = m.group(2)  # "module.Class.method" (3.11) or "module.Class"
-            failed.add(name if name.endswith("." + m.group(1)) else f"{name}.{m.group(1)}")
-    return failed, hung, time.time() - t0, f"{ran} tests"
+        m = FAILED.match(line)
+        if m:
+            name = m.group(3)  # "module.Class.method" (3.11) or "module.Class"
+            failed.add(name if name.endswith("." + m.group(2)) else f"{name}.{m.group(2)}")
+        r = RAN.match(line)
+        if r:
+            ran += int(r.group(1))
+    return failed, hung, time.time() - t0, ran
 
 
 def main():
@@ -89,9 +94,12 @@ def main():
     added = []
     for module in args.modules.split(","):
         base, hung, dt, ran = run_module(py, module, {}, None)
-        print(f"{module} plain: {ran}, {len(base)} failing{' (TIMEOUT)' if hung else ''}, {dt:.0f}s")
+        print(f"{module} plain: {ran} tests, {len(base)} failing{' (TIMEOUT)' if hung else ''}, {dt:.0f}s")
         for mode in args.modes.split(","):
-            got, mhung, mdt, out = run_module(py, module, MODE_ENV[mode], lib)
+            got, mhung, mdt, mran = run_module(py, module, MODE_ENV[mode], lib)
+            # fewer tests ran than plain: regrtest's own --timeout killed a
+            # hung test, or the interpreter died; that is a difference too
+            mhung = mhung or mran < ran
             new = sorted(got - base)
             confirmed = []
             for t in new:  # flaky or the shim? re-run alone
@@ -101,10 +109,10 @@ def main():
                 if s_fail and not p_fail:
                     confirmed.append(t)
             status = "TIMEOUT" if mhung and not hung else ("ok" if not confirmed else "ADDED FAILURES")
-            print(f"{module} {mode}: {out}, {len(got)} failing, {mdt:.0f}s: {status}"
+            print(f"{module} {mode}: {mran} tests, {len(got)} failing, {mdt:.0f}s: {status}"
                   + "".join(f"\n    {t}" for t in confirmed))
             if mhung and not hung:
-                confirmed.append("(module timed out)")
+                confirmed.append(f"(module timed out or died: {mran} of {ran} tests ran)")
             added += [(module, mode, t) for t in confirmed]
     print(f"python_suite: {len(added)} failures added by the shim")
     return 1 if added else 0
