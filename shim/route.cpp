@@ -580,7 +580,11 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
   // may tell another process that the data is there: it lands first.
   if (g.cfg.write_behind && fi.kind != FdKind::File && (op.is_write() || op.kind == OpKind::Connect))
     wb_before_talk(fi.kind);
-  if (fi.kind == FdKind::File && g.cfg.write_behind) {
+  if (fi.kind == FdKind::File && g.cfg.write_behind && sock_op) {
+    // A socket call on a regular file fails in the kernel (ENOTSOCK): never
+    // taken as a write; it waits for the file's data but leaves its error.
+    wb_wait_file(fi);
+  } else if (fi.kind == FdKind::File && g.cfg.write_behind) {
     // Write-behind: take the write, or make this call a sync point of its file.
     ssize_t res;
     if (op.is_write() && wb_try(op, fi, &res)) {
