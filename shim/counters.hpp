@@ -20,7 +20,7 @@ enum class Sym : uint8_t {
   Write, Read, Pwrite, Pread, Pwrite64, Pread64, Writev, Readv, Pwritev, Preadv,
   Pwritev2, Preadv2, Send, Sendto, Sendmsg, Recv, Recvfrom, Recvmsg, ReadChk, PreadChk, Pread64Chk,
   RecvChk, RecvfromChk, Connect, Accept, Accept4, Sendmmsg, Recvmmsg,
-  // The blocking file calls (DESIGN §4), bound work keyed by the file.
+  // The blocking file calls (docs/design.md §4), bound work keyed by the file.
   Fsync, Fdatasync, SyncFileRange, Fallocate, PosixFallocate, CopyFileRange, Sendfile, Splice, Tee,
   kCount
 };

@@ -1,5 +1,5 @@
 // shim/filecalls.cpp — the blocking file calls io_uring also hands to io-wq
-// (DESIGN §4): fsync fdatasync sync_file_range fallocate posix_fallocate
+// (docs/design.md §4): fsync fdatasync sync_file_range fallocate posix_fallocate
 // copy_file_range sendfile splice tee.
 //
 // Each is bound work keyed by the file it changes, so it runs in order with
@@ -37,7 +37,7 @@ inline int64_t neg_errno(ssize_t r) { return r < 0 ? -errno : r; }
 
 // The one place where a file call meets write-behind: the file's pending
 // writes are written first; `report` makes a deferred write error the call's
-// result (the fsync family), as at any other sync point (DESIGN §5).
+// result (the fsync family), as at any other sync point (docs/design.md §5).
 int file_sync_point(int fd, bool report) noexcept {
   if (!g.cfg.write_behind || !wb_pending()) return 0;
   FdInfo fi = fd_info(fd);

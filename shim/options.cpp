@@ -25,7 +25,7 @@ constexpr size_t kStrCap = sizeof(Config::stats);  // every string field has thi
 #define IOWQ_F(m) offsetof(Config, m)
 using K = OptionKind;
 
-// Order is DESIGN §6's order; it is also the order of --help and the README.
+// Order is docs/design.md §6's order; it is also the order of --help and the README.
 // def is parsed at start (default_config()): the one place each default lives.
 const OptionDef kOptions[] = {
     {"IOWQ_DISABLE", "disable", "BOOL", "off", nullptr,

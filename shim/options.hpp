@@ -1,6 +1,6 @@
 // shim/options.hpp — the one table of IOWQ_* options, and its parser.
 //
-// Every user-visible setting of iowq is one row of kOptions (DESIGN §6): the
+// Every user-visible setting of iowq is one row of kOptions (docs/design.md §6): the
 // environment variable, the iowq-run flag, a metavar, the default, and a
 // one-line doc. The shim's parser, `iowq-run --help`, the launcher's strict
 // validation, the README options table and the IOWQ_LOG=info start-up lines

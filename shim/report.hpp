@@ -1,6 +1,6 @@
 // shim/report.hpp — the report the shim writes at process exit (IOWQ_STATS).
 //
-// Contract: write_report() formats one report — JSON exactly as DESIGN §7 and
+// Contract: write_report() formats one report — JSON exactly as docs/design.md §7 and
 // briefs/report_format.md, or a text form with the same facts for people,
 // whose first line is "iowq report: pid N (program)" — and writes it to
 // `dest`: "stderr" (fd 2), or a path in which "%p" becomes the pid and "%%"

@@ -1,6 +1,6 @@
 // shim/syncpoints.cpp — the calls that must see write-behind data written.
 //
-// DESIGN §5: fd calls that observe a file wait for that file's pending
+// docs/design.md §5: fd calls that observe a file wait for that file's pending
 // writes (and the I/O-error ones report a deferred error); path calls that
 // can observe any file wait for every pending write; exec, spawn and _exit
 // wait for everything. Each interposer costs one load when write-behind is

@@ -1,5 +1,5 @@
 // shim/wb_order.cpp — write-behind ordering against calls that are not
-// reads or writes (DESIGN §5 "Ordering against everything else").
+// reads or writes (docs/design.md §5 "Ordering against everything else").
 //
 //  * metadata of a file (timestamps, mode, owner, xattrs): the
 //    file's pending writes land first — a deferred write landing after

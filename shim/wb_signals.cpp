@@ -1,5 +1,5 @@
 // shim/wb_signals.cpp — a signal whose default action ends the process
-// first has the pending write-behind data written (DESIGN §5 "Signals and
+// first has the pending write-behind data written (docs/design.md §5 "Signals and
 // exits lose nothing").
 //
 // When write-behind first has data pending, the shim takes every signal of

@@ -1,4 +1,4 @@
-// shim/wb_stdio.cpp — stdio's writes in order with write-behind (DESIGN §5).
+// shim/wb_stdio.cpp — stdio's writes in order with write-behind (docs/design.md §5).
 //
 // stdio writes its buffer with libc-internal write() calls that no
 // interposer sees; one that overtook a pending write to the same file would

@@ -1,4 +1,4 @@
-// shim/writebehind.cpp — write-behind for regular files (DESIGN §5).
+// shim/writebehind.cpp — write-behind for regular files (docs/design.md §5).
 //
 // A write is copied into the file's open *chunk* and returns its full count.
 // A chunk is submitted to the pool when it is opened (hashed by the file's

@@ -1,6 +1,6 @@
 // shim/writebehind.hpp — write-behind for regular files (IOWQ_WRITE_BEHIND=1).
 //
-// Two kinds of sync point (DESIGN §5 "Errors"):
+// Two kinds of sync point (docs/design.md §5 "Errors"):
 //   wb_sync_*  wait for the file's writes queued before now and *take* its
 //              deferred write error, if any (returned as -errno, once):
 //              for calls that can return an I/O error (read, write, fsync,
@@ -51,7 +51,7 @@ void wb_limits_changed() noexcept;
 // mapping): flush it and never write it behind again.
 void wb_opt_out(int fd) noexcept;
 // The process holds memory shared with other processes (a writable shared
-// mapping, shm, memfd): drain and stay off for good (DESIGN §5).
+// mapping, shm, memfd): drain and stay off for good (docs/design.md §5).
 void wb_off_shared() noexcept;
 // Memory protections may have changed (munmap, mprotect, mremap): forget
 // which buffers were known readable.

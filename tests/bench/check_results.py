@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tests/bench/check_results.py OUT BUILD — is run.sh's output complete and well-formed?
 
-Checks OUT/results.csv against the workload/system list of DESIGN §10 (kept
+Checks OUT/results.csv against the workload/system list of docs/design.md §10 (kept
 here on purpose, independent of run.sh):
   * the header is exactly the documented one;
   * every expected (workload, system) has exactly one row;

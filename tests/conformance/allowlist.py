@@ -1,16 +1,16 @@
-"""allowlist.py — the differences DESIGN accepts, and only those.
+"""allowlist.py — the differences docs/design.md accepts, and only those.
 
-Each entry: a name, the DESIGN passage that accepts it, and a predicate over
+Each entry: a name, the docs/design.md passage that accepts it, and a predicate over
 one differing item. fuzz.py consults accepted() for every difference it
 finds; nothing else is skipped. Keep this list short: an entry here is a
 promise the README makes to users.
 """
 
 WB_MODES = ("wb", "wb_tiny")
-# errno values of the device (DESIGN §5: "only the device's errors are deferred")
+# errno values of the device (docs/design.md §5: "only the device's errors are deferred")
 DEVICE_ERRNOS = {"28", "27", "5", "122"}  # ENOSPC EFBIG EIO EDQUOT
 WRITE_OPS = {"write", "pwrite", "writev", "pwritev", "pwritev2"}
-# calls that can return an I/O error, where a deferred one is reported (DESIGN §5)
+# calls that can return an I/O error, where a deferred one is reported (docs/design.md §5)
 REPORTING_OPS = WRITE_OPS | {"read", "pread", "readv", "preadv", "preadv2", "fsync",
                              "fdatasync", "close", "fclose", "fflush", "fprintf", "fputs",
                              "fwrite"}
@@ -26,7 +26,7 @@ def _fields(line):
 
 def _deferred_write(mode, plain, shim, ops):
     """write-behind returns the full count at once; a device error of the
-    deferred write comes later (DESIGN §5 'Errors, as the kernel reports
+    deferred write comes later (docs/design.md §5 'Errors, as the kernel reports
     writeback errors')."""
     if mode not in WB_MODES:
         return False
@@ -65,23 +65,23 @@ def _deferred_report(mode, plain, shim):
 
 def _unreported_at_exit(mode, plain, shim):
     """'An error still unreported when the process exits is printed as an
-    iowq: error line' (DESIGN §5)."""
+    iowq: error line' (docs/design.md §5)."""
     return mode in WB_MODES and "error" in shim
 
 
 ENTRIES = [
     # (kind, name, predicate, reason)
     ("step", "wb-deferred-device-error", _deferred_write,
-     "DESIGN §5: write-behind defers device errors (ENOSPC/EFBIG/EIO/EDQUOT) to a later call"),
+     "docs/design.md §5: write-behind defers device errors (ENOSPC/EFBIG/EIO/EDQUOT) to a later call"),
     ("step", "wb-deferred-error-reported", _deferred_report,
-     "DESIGN §5: the deferred error is reported by the next call that can return one"),
+     "docs/design.md §5: the deferred error is reported by the next call that can return one"),
     ("iowq-line", "wb-unreported-error-line", _unreported_at_exit,
-     "DESIGN §5: an error unreported at exit is printed as an iowq: error line"),
+     "docs/design.md §5: an error unreported at exit is printed as an iowq: error line"),
 ]
 
 
 def accepted(kind, mode, plain, shim, ops):
-    """The reason string if DESIGN accepts this difference, else None."""
+    """The reason string if docs/design.md accepts this difference, else None."""
     for k, _name, pred, reason in ENTRIES:
         if k == kind and (pred(mode, plain, shim, ops) if pred is _deferred_write
                           else pred(mode, plain, shim)):

@@ -1,5 +1,5 @@
 /* conf_runner.c — the interpreter of the differential conformance fuzzer
- * (tests/conformance/fuzz.py, DESIGN §4/§5, issue 9).
+ * (tests/conformance/fuzz.py, docs/design.md §4/§5, issue 9).
  *
  *   conf_runner SCRIPT        run SCRIPT (one op per line) in the current
  *                             directory, log to fd 3

@@ -9,7 +9,7 @@ lines) and the final files (contents, sizes, modes, explicitly set mtimes)
 must be equal. The first difference fails the seed; it is re-checked (a
 script whose plain runs differ from each other is dropped as
 nondeterministic) and delta-debugged down to the few ops that still differ.
-Differences DESIGN accepts are in allowlist.py, each with its reason.
+Differences docs/design.md accepts are in allowlist.py, each with its reason.
 
   fuzz.py --runner R --lib L [--seeds N] [--first S] [--modes a,b] [--no-min]
   fuzz.py --runner R --lib L --seed S [--mode M]     one seed, print script

@@ -24,7 +24,7 @@ import fuzz  # noqa: E402
 MODULES = ["test_fileio", "test_os", "test_io", "test_signal", "test_socket", "test_subprocess",
            "test_fcntl", "test_mmap", "test_posix", "test_select", "test_pty"]
 IGNORE = ["*VSOCK*", "*Vsock*", "*vsock*"]
-# The stall timeout declares a peer silent that long stalled (DESIGN §6): the
+# The stall timeout declares a peer silent that long stalled (docs/design.md §6): the
 # suite's own tests keep sockets silent for seconds on purpose
 # (test_socket's testInsideTimeout sleeps 3 s), so the stall mode runs here
 # with a timeout above any such pause.

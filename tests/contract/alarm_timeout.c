@@ -1,5 +1,5 @@
 /* alarm_timeout.c — contract: the classic alarm() timeout around a blocking
- * read still works (DESIGN §4 "alarm()-style timeouts still work").
+ * read still works (docs/design.md §4 "alarm()-style timeouts still work").
  *
  * SIGALRM handler without SA_RESTART, alarm(1), read() on an empty pipe:
  * the read returns -1/EINTR after about one second (0.9 s .. 5 s). Then the

@@ -1,4 +1,4 @@
-/* bad_fd.c — contract: error returns and errno are exactly libc's (DESIGN §4
+/* bad_fd.c — contract: error returns and errno are exactly libc's (docs/design.md §4
  * "Same results": errno copied back from the worker; pitfall 8).
  *
  * Each call below has a fixed expected result on Linux; the .plain run proves

@@ -1,5 +1,5 @@
 /* cancel_busy.c — contract: pthread_cancel of a thread waiting for a file
- * read in the pool leaves nothing of that call behind (DESIGN §4 "Same
+ * read in the pool leaves nothing of that call behind (docs/design.md §4 "Same
  * threading behaviour"): later writes to the file run as if the cancelled
  * call never happened.
  *

@@ -1,5 +1,5 @@
 /* cancel_points.c — contract: every interposed call that is a cancellation
- * point in glibc stays one on every path (DESIGN §4 "Same threading
+ * point in glibc stays one on every path (docs/design.md §4 "Same threading
  * behaviour"): the inline RWF_NOWAIT read of a cached file, the MSG_DONTWAIT
  * socket try, write-behind, and the pool.
  *

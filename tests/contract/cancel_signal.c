@@ -1,7 +1,7 @@
 /* cancel_signal.c — contract: the pool's cancel signal (SIGRTMIN+3 by
  * default) stays usable by the pool whatever the program does with it, and
  * the program keeps working with the signal as if the shim were not there
- * (DESIGN §4 "The cancel signal is protected from the program").
+ * (docs/design.md §4 "The cancel signal is protected from the program").
  *
  * The program installs its own handler for SIGRTMIN+3 with sigaction, reads
  * it back, raises the signal (its handler must run, on its thread), replaces

@@ -1,5 +1,5 @@
 /* cap_deadlock.c — contract: blocked socket readers never starve the call
- * that would unblock them (DESIGN §1: the unbound cap is RLIMIT_NPROC and a
+ * that would unblock them (docs/design.md §1: the unbound cap is RLIMIT_NPROC and a
  * blocking call is never queued behind blocking calls).
  *
  *   cap_deadlock pairs N   N threads each block in recv() on their own

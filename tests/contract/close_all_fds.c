@@ -1,6 +1,6 @@
 /* close_all_fds.c — contract: a program that closes every fd above 2 at start
  * (daemons, shells) keeps working, and the shim holds no fds of its own in
- * steady state (DESIGN §4: "opens no file descriptors of its own in steady
+ * steady state (docs/design.md §4: "opens no file descriptors of its own in steady
  * state", fd cache invalidated by close_range).
  *
  * close_range(3, ~0U, 0) (fallback: close() loop), then file and pipe I/O,

@@ -1,6 +1,6 @@
 /* contract.h — helpers shared by the shim contract programs in tests/contract/.
  *
- * Every program here encodes one point of DESIGN §4/§5 as plain libc/kernel
+ * Every program here encodes one point of docs/design.md §4/§5 as plain libc/kernel
  * behaviour: it must pass without the shim (".plain") and identically under
  * LD_PRELOAD=libiowq.so (".iowq"). Exit status: 0 pass, 1 fail (one line on
  * stderr saying what differed), 77 skip (environment cannot run it).

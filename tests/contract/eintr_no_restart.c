@@ -1,6 +1,6 @@
 /* eintr_no_restart.c — contract: a signal whose handler lacks SA_RESTART
  * interrupts a read() blocked on a pipe: -1/EINTR, and nothing is lost
- * (DESIGN §4 "Same signal behaviour": unbound work returns EINTR).
+ * (docs/design.md §4 "Same signal behaviour": unbound work returns EINTR).
  *
  * Thread T blocks in read() on an empty pipe; main waits until T sleeps,
  * pthread_kill(T, SIGUSR1) (handler without SA_RESTART); T's read must

@@ -1,4 +1,4 @@
-/* errno_kept.c — contract: a call that succeeds never changes errno (DESIGN
+/* errno_kept.c — contract: a call that succeeds never changes errno (docs/design.md
  * §4 "Same results"). errno is set to a sentinel before each successful call
  * (file write/pwrite/writev/read/pread/readv, lseek, fstat, socket
  * send/recv, pipe write/read) and must still hold it afterwards — also when

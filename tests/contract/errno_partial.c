@@ -1,5 +1,5 @@
 /* errno_partial.c — contract: return values, short counts, EOF and file
- * offsets are exactly libc's (DESIGN §4 "Same results: ... partial counts,
+ * offsets are exactly libc's (docs/design.md §4 "Same results: ... partial counts,
  * errno, file offsets, O_APPEND behaviour").
  *
  *  - read at EOF returns 0 (errno untouched); short reads; readv partial fill;

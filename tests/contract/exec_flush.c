@@ -1,4 +1,4 @@
-/* exec_flush.c — contract: nothing written before exec is lost (DESIGN §4
+/* exec_flush.c — contract: nothing written before exec is lost (docs/design.md §4
  * "exec and exit (nothing pending is lost)", §5 exec* waits for everything).
  *
  * A forked child writes many small chunks to a file and then execv()s

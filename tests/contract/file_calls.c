@@ -1,7 +1,7 @@
 /* file_calls.c — contract: the blocking file calls io_uring hands to io-wq
  * (fsync fdatasync sync_file_range fallocate posix_fallocate copy_file_range
  * sendfile splice tee) return what they return without the shim and act on
- * the right file, in order with its writes (DESIGN §4). The runner checks
+ * the right file, in order with its writes (docs/design.md §4). The runner checks
  * from the report that the shim saw them.
  */
 #include "contract.h"

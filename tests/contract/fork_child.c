@@ -1,5 +1,5 @@
 /* fork_child.c — contract: fork gives the child fresh, working I/O and leaves
- * the parent's running (DESIGN §4 "Process lifecycle": child gets fresh,
+ * the parent's running (docs/design.md §4 "Process lifecycle": child gets fresh,
  * empty pools; pitfall 9: locks held at fork, dead threads).
  *
  * Part 1: the parent writes a file through the shim (so a pool has workers),

@@ -1,6 +1,6 @@
 /* fortify_chk.c — contract: programs built with -D_FORTIFY_SOURCE=2 call
  * __read_chk, __pread_chk, __pread64_chk, __recv_chk and __recvfrom_chk
- * instead of read/pread/recv...; the shim interposes them (DESIGN §4,
+ * instead of read/pread/recv...; the shim interposes them (docs/design.md §4,
  * pitfall 2) with the same results. Built with -O2 -D_FORTIFY_SOURCE=2; the
  * runner checks with nm that the binary really imports the _chk symbols.
  *

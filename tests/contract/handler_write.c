@@ -1,6 +1,6 @@
 /* handler_write.c — contract: write() called from a signal handler that
  * interrupted a thread inside write() works: no deadlock, nothing lost
- * (DESIGN §3: submission is async-signal-safe; §4 bound work is waited for).
+ * (docs/design.md §3: submission is async-signal-safe; §4 bound work is waited for).
  *
  * Thread A loops writing 16-byte records to a file. Main sends SIGNALS
  * SIGUSR1s to A with pthread_kill, one at a time (waits for each handler to

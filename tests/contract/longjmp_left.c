@@ -1,6 +1,6 @@
 /* longjmp_left.c — contract: a call left by siglongjmp out of a signal
  * handler is over at once, not at the thread's next interposed call
- * (DESIGN §4: a worker never touches a caller's buffer after the call
+ * (docs/design.md §4: a worker never touches a caller's buffer after the call
  * returned; the program's own blocking calls are not disturbed by the
  * shim's signal).
  *

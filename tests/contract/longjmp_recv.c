@@ -1,5 +1,5 @@
 /* longjmp_recv.c — contract: leaving a blocked recv() by siglongjmp out of a
- * signal handler loses nothing and leaves the shim working (DESIGN §4: a
+ * signal handler loses nothing and leaves the shim working (docs/design.md §4: a
  * worker never touches a caller's buffer after the caller left).
  *
  * Thread T sets a sigsetjmp point and recv()s on a silent socketpair; main

@@ -1,5 +1,5 @@
 /* mmsg_calls.c — contract: sendmmsg/recvmmsg behave as without the shim,
- * including a recvmmsg that blocks until a peer sends (DESIGN §4).
+ * including a recvmmsg that blocks until a peer sends (docs/design.md §4).
  */
 #include "contract.h"
 

@@ -1,5 +1,5 @@
 /* no_worker.c — contract: when the pool cannot create a worker, the call runs
- * in the caller — never a hang (DESIGN §4 "never broken").
+ * in the caller — never a hang (docs/design.md §4 "never broken").
  *
  * The program lowers RLIMIT_AS (soft limit) to its current size plus 1 MiB:
  * no thread stack fits any more, so no worker can start. Then file writes

@@ -1,5 +1,5 @@
 /* partial_cache_read.c — contract: a regular-file read returns what the plain
- * call returns (DESIGN §4 "Same threading behaviour"): the kernel fills the
+ * call returns (docs/design.md §4 "Same threading behaviour"): the kernel fills the
  * whole buffer unless it meets end of file, so a read of a partly cached file
  * must not return the short count of a nonblocking (RWF_NOWAIT) try.
  *

@@ -1,5 +1,5 @@
 /* preload_ctor.c — contract: another preloaded library doing I/O in its
- * constructor and destructor works, in both LD_PRELOAD orders (DESIGN §4:
+ * constructor and destructor works, in both LD_PRELOAD orders (docs/design.md §4:
  * calls before the shim is initialised pass straight through; pitfall 5).
  *
  * Run with LD_PRELOAD containing libctor.so (preload_ctor_lib.c): checks

@@ -1,7 +1,7 @@
 /* preload_ctor_lib.c — libctor.so, a second preloaded library for
  * preload_ctor: its constructor does file and pipe I/O (possibly before
  * libiowq's constructor ran), its destructor writes at exit (possibly after
- * libiowq's destructor ran). DESIGN §4: calls made before the shim is
+ * libiowq's destructor ran). docs/design.md §4: calls made before the shim is
  * initialised pass straight through; pitfall 5.
  *
  * Exports ctor_contract_result() (what the constructor saw) and

@@ -1,6 +1,6 @@
 /* proc_blocking.c — contract: a read of a procfs "regular" file that blocks
  * (/proc/kmsg: until the kernel logs something) stays interruptible as
- * without the shim (DESIGN §4 "Same signal behaviour"): a SIGALRM handler
+ * without the shim (docs/design.md §4 "Same signal behaviour"): a SIGALRM handler
  * without SA_RESTART makes it return EINTR. Such files are regular only in
  * name; the shim must not treat them as disk files (whose waits it does not
  * interrupt).

@@ -1,5 +1,5 @@
 /* pthread_cancel_read.c — contract: read() stays a cancellation point, and no
- * one touches the cancelled caller's buffer afterwards (DESIGN §4 "Same
+ * one touches the cancelled caller's buffer afterwards (docs/design.md §4 "Same
  * threading behaviour"; pitfall 12: a worker may still hold the buffer).
  *
  * Thread T blocks in read(pipe, heapbuf, 64) with heapbuf filled with a

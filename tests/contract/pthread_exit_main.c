@@ -1,6 +1,6 @@
 /* pthread_exit_main.c — contract: when main calls pthread_exit and the last
  * program thread ends, the process exits with status 0 and runs its atexit
- * handlers, as without the shim (DESIGN §4 "Process lifecycle"): the shim's
+ * handlers, as without the shim (docs/design.md §4 "Process lifecycle"): the shim's
  * own threads (pool workers, manager) must not keep it alive.
  *
  * main does routed I/O (workers start in pool mode), starts one thread that

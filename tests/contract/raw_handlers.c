@@ -1,5 +1,5 @@
 /* raw_handlers.c — contract: whatever reaches the kernel without passing
- * through libc must not break the shim or the program (DESIGN §4 "Process
+ * through libc must not break the shim or the program (docs/design.md §4 "Process
  * lifecycle"). Like test suites and language runtimes, the program installs
  * a handler for every catchable signal with the raw rt_sigaction system
  * call (libc's restorer, SA_SIGINFO), the shim's cancel signal included

@@ -1,6 +1,6 @@
 /* sa_restart.c — contract: a signal whose handler has SA_RESTART does not
  * end a read() blocked on a pipe; the read keeps waiting and then returns the
- * data (DESIGN §4 "Same signal behaviour": continues when it has SA_RESTART).
+ * data (docs/design.md §4 "Same signal behaviour": continues when it has SA_RESTART).
  *
  * Thread T blocks in read(); main waits until it sleeps, pthread_kill(T,
  * SIGUSR1) (SA_RESTART handler sets a flag), waits for the flag, checks T has

@@ -1,5 +1,5 @@
 /* seccomp_strict.c — contract: a thread the program sandboxed is never made
- * to issue a system call it did not ask for (DESIGN §4 "never broken").
+ * to issue a system call it did not ask for (docs/design.md §4 "never broken").
  * In SECCOMP_MODE_STRICT only read, write, _exit and sigreturn are allowed;
  * any other system call kills the process.
  *

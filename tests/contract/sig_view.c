@@ -1,5 +1,5 @@
 /* sig_view.c — contract: the pool's cancel signal (SIGRTMIN+3) is invisible
- * to the program (DESIGN §4 "Process lifecycle"): its disposition as the
+ * to the program (docs/design.md §4 "Process lifecycle"): its disposition as the
  * program sees it, and its effect on the program's own blocking calls, are
  * exactly as without the shim — also once the shim has taken it over (after
  * the first blocking pipe read below, which waits in the pool).

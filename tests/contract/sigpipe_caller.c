@@ -1,5 +1,5 @@
 /* sigpipe_caller.c — contract: SIGPIPE raised by a write reaches the CALLING
- * thread, exactly as without the shim (DESIGN §4 "Same signal behaviour").
+ * thread, exactly as without the shim (docs/design.md §4 "Same signal behaviour").
  *
  * From a non-main thread: write() to a pipe whose read end is closed and
  * send() without MSG_NOSIGNAL on a socket whose peer is closed must

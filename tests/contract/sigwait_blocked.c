@@ -1,7 +1,7 @@
 /* sigwait_blocked.c — contract: the cancel signal (IOWQ_SIGNAL, SIGRTMIN+3
  * by default), blocked by the program in every thread and taken with
  * sigwait, stays pending for sigwait also while a thread blocks in a socket
- * call under a stall deadline (DESIGN §4: the signal's effect on the
+ * call under a stall deadline (docs/design.md §4: the signal's effect on the
  * program's masks and sigwait is exactly as without the shim).
  *
  * Thread T blocks in recv() on a silent socketpair; main sends T the signal

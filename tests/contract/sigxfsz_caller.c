@@ -1,5 +1,5 @@
 /* sigxfsz_caller.c — contract: RLIMIT_FSIZE behaves as without the shim
- * (DESIGN §4 "Same signal behaviour", "Same results").
+ * (docs/design.md §4 "Same signal behaviour", "Same results").
  *
  * With RLIMIT_FSIZE = LIMIT, from a non-main thread:
  *   - a write that crosses the limit returns the partial count up to it, no signal;

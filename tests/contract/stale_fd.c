@@ -1,5 +1,5 @@
 /* stale_fd.c — contract: a stale fd cache entry never changes a call's
- * result (DESIGN §4 "Routing by fd kind"). libc duplicates fds internally
+ * result (docs/design.md §4 "Routing by fd kind"). libc duplicates fds internally
  * where no interposer sees it (daemon() puts /dev/null on 0-2 with its own
  * dup2); the raw dup3 system call below does the same.
  *

@@ -1,5 +1,5 @@
 /* stall_progress.c — contract: the stall timeout means "no progress", not a
- * deadline, and covers connect and accept (DESIGN §1, IOWQ_STALL_MS).
+ * deadline, and covers connect and accept (docs/design.md §1, IOWQ_STALL_MS).
  *
  *   stall_progress nostall [CASE]  (plain, or the shim without a stall timeout)
  *   stall_progress stall [CASE]    (IOWQ_STALL_MS=300)

@@ -1,5 +1,5 @@
 /* stall_timeout.c — contract: the stall timeout cancels a stuck socket recv
- * with -1/ETIMEDOUT, and without it nothing is cancelled (DESIGN §1, §4,
+ * with -1/ETIMEDOUT, and without it nothing is cancelled (docs/design.md §1, §4,
  * IOWQ_STALL_MS).
  *
  * A local TCP server (127.0.0.1, ephemeral port) accepts and never answers;

@@ -1,5 +1,5 @@
 /* tty_background.c — contract: job control on a terminal works as without
- * the shim (DESIGN §4 "Same signal behaviour"): a process of a background
+ * the shim (docs/design.md §4 "Same signal behaviour"): a process of a background
  * process group that reads its controlling terminal is stopped by SIGTTIN.
  * (Under the shim a tty read always runs in the calling thread: a pool
  * worker blocks SIGTTIN, so the kernel would fail its read with EIO.)

@@ -1,5 +1,5 @@
 /* unshare_files.c — contract: a thread with its own fd table
- * (unshare(CLONE_FILES)) has its calls run on its own fds (DESIGN §4).
+ * (unshare(CLONE_FILES)) has its calls run on its own fds (docs/design.md §4).
  *
  * main opens file A as fd N. Thread T unshares its fd table, puts file B on
  * fd N (dup2), and writes to and reads from fd N: the data must land in B.

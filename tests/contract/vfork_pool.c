@@ -1,5 +1,5 @@
 /* vfork_pool.c — contract: a vfork child never starts or marks the pool it
- * shares (in memory) with its parent (DESIGN §4 "Process lifecycle": vfork
+ * shares (in memory) with its parent (docs/design.md §4 "Process lifecycle": vfork
  * children pass straight through).
  *
  * Run in auto mode, where the pool starts on first need. A file is written,

@@ -1,5 +1,5 @@
 /* vfork_spawn.c — contract: vfork()/posix_spawn() children work and see the
- * parent's data (DESIGN §4 "Process lifecycle": vfork/posix_spawn children
+ * parent's data (docs/design.md §4 "Process lifecycle": vfork/posix_spawn children
  * pass straight through; §5: nothing pending is lost).
  *
  *  1. vfork+execve and posix_spawn of /bin/sh -c 'echo ok > FILE': FILE is "ok\n".

@@ -1,5 +1,5 @@
 /* zero_read_dgram.c — contract: a zero-length read() on a datagram socket
- * consumes nothing (DESIGN §4: a zero-length read consumes nothing). It
+ * consumes nothing (docs/design.md §4: a zero-length read consumes nothing). It
  * became a nonblocking recvfrom that dequeued the next datagram.
  */
 #include "contract.h"

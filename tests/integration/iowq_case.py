@@ -61,7 +61,7 @@ VARIANTS = {
     "wb-pool": {"IOWQ_WRITE_BEHIND": "1", "IOWQ_MODE": "pool"},
 }
 
-# Every DESIGN section 6 variable that can have an invalid value, set to
+# Every docs/design.md §6 variable that can have an invalid value, set to
 # nonsense, plus one unknown IOWQ_ name.
 # Left out on purpose: IOWQ_STATS / IOWQ_STATS_FORMAT (the harness needs the
 # JSON report), IOWQ_LOG_FILE and IOWQ_ONLY_CMDS / IOWQ_SKIP_CMDS (any string

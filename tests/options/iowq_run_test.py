@@ -25,7 +25,7 @@ import tempfile
 
 SKIP = 77
 
-# variable -> (flag, a valid value); the contract of DESIGN §6 and the brief.
+# variable -> (flag, a valid value); the contract of docs/design.md §6 and the brief.
 FLAGS = {
     "IOWQ_DISABLE": ("disable", "1"),
     "IOWQ_ROUTE": ("route", "file,pipe"),

@@ -1,6 +1,6 @@
 // tests/options/options_test.cpp — the IOWQ_* options table and parser.
 //
-// Covers: the table itself (DESIGN §6 names, unique flags), good values of
+// Covers: the table itself (docs/design.md §6 names, unique flags), good values of
 // every option, nonsense values of every option (exactly one "iowq: " warning,
 // default kept), unknown IOWQ_* names, size and duration suffixes, overflow,
 // cmd_selected, check_option_value, and that parse_config never allocates.

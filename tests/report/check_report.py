@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check one iowq JSON report (briefs/report_format.md, DESIGN §7).
+"""Check one iowq JSON report (briefs/report_format.md, docs/design.md §7).
 
 usage: check_report.py REPORT.json [--callsites|--no-callsites]
 Exits 1 with a message on the first missing key or wrong type; otherwise

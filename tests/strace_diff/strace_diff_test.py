@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Tests of iowq-strace-diff (DESIGN §8), run by CTest, one case per test:
+# Tests of iowq-strace-diff (docs/design.md §8), run by CTest, one case per test:
 #   strace_diff_test.py --tool build/bin/iowq-strace-diff CASE
 # CASE: equivalent_dd, equivalent_cp, equivalent_lines (same bytes -> exit 0,
 # the output file listed, and with --mode=pool the shim's workers did syscalls),

@@ -1,6 +1,6 @@
 /* atomic_save.c — the write-tmp-then-rename idiom: another process that
  * opens the final name right after rename() sees the complete new content
- * (DESIGN §5: rename* waits for every pending write).
+ * (docs/design.md §5: rename* waits for every pending write).
  *
  * The program writes a temporary file in many small writes (fd left open,
  * no fsync: rename is the only sync point), renames it over the final name,

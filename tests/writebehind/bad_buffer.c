@@ -1,5 +1,5 @@
 /* bad_buffer.c — a write from a bad buffer fails with EFAULT as the plain
- * call does (DESIGN §5: argument errors at the call), never a crash in the
+ * call does (docs/design.md §5: argument errors at the call), never a crash in the
  * shim's copy. Buffers: a PROT_NONE page, an unmapped page, a page made
  * PROT_NONE after a write from it succeeded (the shim remembers buffers it
  * copied from; mprotect must make it forget), an iovec pointing at a

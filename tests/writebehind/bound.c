@@ -1,5 +1,5 @@
 /* bound.c — write-behind memory stays bounded when the writer is faster
- * than the disk (DESIGN §5 "Memory is bounded": past IOWQ_WB_MAX_BYTES
+ * than the disk (docs/design.md §5 "Memory is bounded": past IOWQ_WB_MAX_BYTES
  * pending, writers wait).
  *
  * Writes 64 MiB in 4 KiB write()s as fast as it can, then checks the file.

@@ -1,5 +1,5 @@
 /* closefrom.c — closing fds by a range call does not lose their pending
- * writes (DESIGN §5: close is a sync point; "errors are never lost").
+ * writes (docs/design.md §5: close is a sync point; "errors are never lost").
  *
  * glibc's closefrom() closes with an internal close_range() that no
  * interposer sees. The program writes two files in many small writes, then

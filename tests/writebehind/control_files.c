@@ -1,5 +1,5 @@
 /* control_files.c — files of proc (and sysfs, cgroup...) are control
- * interfaces, never written behind (DESIGN §5 "Eligible"): a write there
+ * interfaces, never written behind (docs/design.md §5 "Eligible"): a write there
  * acts, or fails, at once.
  *   /proc/self/comm          renamed by write(2): prctl(PR_GET_NAME) sees
  *                            the new name right after;

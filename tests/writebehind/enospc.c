@@ -1,5 +1,5 @@
 /* enospc.c — a deferred write error is never lost and reported exactly once
- * (DESIGN §5 "Errors are never lost").
+ * (docs/design.md §5 "Errors are never lost").
  *
  * Usage: enospc DIR fsync|close|pread|waits — DIR is a tiny filesystem (see
  * with_small_fs.sh). The program writes twice its free space to DIR/data in

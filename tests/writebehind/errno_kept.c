@@ -1,4 +1,4 @@
-/* errno_kept.c — errno is never changed by a call that succeeds (DESIGN
+/* errno_kept.c — errno is never changed by a call that succeeds (docs/design.md
  * §5), also when the call waits for write-behind data (the wait sleeps on a
  * futex, whose raw wrapper sets errno on EAGAIN/EINTR).
  * With errno set to a marker before each call, fstat, lseek, stat, fsync

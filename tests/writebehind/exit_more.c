@@ -1,4 +1,4 @@
-/* exit_more.c — ways out of a process that lose nothing (DESIGN §5
+/* exit_more.c — ways out of a process that lose nothing (docs/design.md §5
  * "Signals and exits lose nothing").
  *
  * Usage: exit_more MODE. Each round forks a child that writes files in

@@ -1,5 +1,5 @@
 /* exit_paths.c — nothing pending is lost when a process ends or execs
- * (DESIGN §5: exec*, exit, _exit and the end of main wait for everything).
+ * (docs/design.md §5: exec*, exit, _exit and the end of main wait for everything).
  *
  * Each case is a child that writes two files in many small writes (fds left
  * open, no sync point) and then leaves by:

@@ -1,5 +1,5 @@
 /* fork_order.c — fork is a sync point and a child's writes on an inherited
- * fd land in order (DESIGN §5: fork and exit wait for everything).
+ * fd land in order (docs/design.md §5: fork and exit wait for everything).
  *
  * The parent writes part A (many small writes), forks; the child writes part
  * B through the same fd (shared offset) and exits; the parent waits for it

@@ -1,5 +1,5 @@
 /* lock_counter.c — taking or releasing a lock tells other processes the
- * data is there (DESIGN §5: flock, fcntl locks and lockf wait for every
+ * data is there (docs/design.md §5: flock, fcntl locks and lockf wait for every
  * pending write).
  *
  * Usage: lock_counter flock_data|flock_file|lockf_file|fcntl_file. Two

@@ -1,5 +1,5 @@
 /* order_threads.c — write-behind keeps every appended record, whole and in
- * each writer's order (DESIGN §5: per-file order; O_APPEND as without it).
+ * each writer's order (docs/design.md §5: per-file order; O_APPEND as without it).
  *
  * 8 threads append numbered fixed-size records to each of 4 files, round
  * robin over the files, with write() and (every third record) a 3-piece

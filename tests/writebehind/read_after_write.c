@@ -1,5 +1,5 @@
 /* read_after_write.c — a read of a file sees every write made before it,
- * through any fd (DESIGN §5: any I/O on the file is a sync point; mmap too).
+ * through any fd (docs/design.md §5: any I/O on the file is a sync point; mmap too).
  *
  * fd1 writes a stream of 1..200-byte pieces; fd2 (opened separately, before
  * the writes) follows with read() at its own offset, pread() at the start of

@@ -1,5 +1,5 @@
 /* shared_map.c — memory shared with another process tells it things with
- * no system call (DESIGN §5: while the process holds a writable shared
+ * no system call (docs/design.md §5: while the process holds a writable shared
  * mapping, write-behind drains and stays off).
  *
  * Usage: shared_map file|anon. The parent writes a data file (small writes,

@@ -1,4 +1,4 @@
-/* stdio_mix.c — write(2) and stdio on one file keep their order (DESIGN §4:
+/* stdio_mix.c — write(2) and stdio on one file keep their order (docs/design.md §4:
  * same bytes; §5: per-file order). Programs mix write(1, ...) with printf()
  * on a stdout redirected to a file; glibc's fflush() writes with an
  * internal write() that no interposer sees, so it must still land after

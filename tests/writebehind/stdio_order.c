@@ -1,5 +1,5 @@
 /* stdio_order.c — stdio and write(2) mixed on stdout/stderr redirected to
- * files give the same bytes as without the shim (DESIGN §5: stderr's file
+ * files give the same bytes as without the shim (docs/design.md §5: stderr's file
  * is never written behind, whichever fd reaches it; stdout's file is, and
  * stdio's internal writes to it stay in order).
  *

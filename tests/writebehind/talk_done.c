@@ -1,5 +1,5 @@
 /* talk_done.c — telling another process "done" lets it see the data
- * (DESIGN §5: a write or send to a pipe or socket, kill, ... waits for every
+ * (docs/design.md §5: a write or send to a pipe or socket, kill, ... waits for every
  * pending write).
  *
  * Usage: talk_done pipe|socket|kill|fprintf. A child writes a file in many

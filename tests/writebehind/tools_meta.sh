@@ -1,6 +1,6 @@
 #!/bin/sh
 # tools_meta.sh CASE — real tools whose result includes metadata, compared
-# with the same tools run without the shim (DESIGN §5: a deferred write
+# with the same tools run without the shim (docs/design.md §5: a deferred write
 # landing after futimens/fchmod would change the mtime or the mode).
 #
 # Run by run_contract.py: under .iowq LD_PRELOAD holds the shim and this

@@ -1,6 +1,6 @@
 /* two_fds.c — write-behind keeps file offsets, sizes and content exactly as
- * without it when one file is written through several fds (DESIGN §5:
- * per-file order across fds; lseek and fstat are sync points; DESIGN §4
+ * without it when one file is written through several fds (docs/design.md §5:
+ * per-file order across fds; lseek and fstat are sync points; docs/design.md §4
  * "same file offsets").
  *
  * Three fds: A and B from two open()s of one file (own offsets), C = dup(A)

@@ -1,6 +1,6 @@
 /* wb.h — helpers shared by the write-behind tests in tests/writebehind/.
  *
- * Each program encodes one point of the write-behind contract (DESIGN §5) as
+ * Each program encodes one point of the write-behind contract (docs/design.md §5) as
  * plain kernel behaviour: it passes without the shim (".plain") and must
  * pass the same under LD_PRELOAD=libiowq.so with IOWQ_WRITE_BEHIND=1
  * (".iowq"), where run_contract.py also checks from the JSON report that

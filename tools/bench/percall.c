@@ -1,5 +1,5 @@
 /* tools/bench/percall.c — iowq-bench-percall: the per-call cost of one
- * interposed write(2), measured in-process (DESIGN §10 "passthrough").
+ * interposed write(2), measured in-process (docs/design.md §10 "passthrough").
  *
  *   iowq-bench-percall [-n CALLS] [-b BATCHES] [-w WARMUP] [-s SIZE] PATH
  *

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tools/bench/run.sh BUILD — the DESIGN §10 benchmarks, side by side in one run.
+# tools/bench/run.sh BUILD — the docs/design.md §10 benchmarks, side by side in one run.
 #
 # Runs every workload against every system on this machine, then writes
 #   $BENCH_OUT/results.csv  workload,system,median_ns,p99_ns,cpu_ns_per_op,ratio_to_direct,runs

@@ -1,5 +1,5 @@
 /* tools/bench/stall.c — iowq-bench-stall: how long a stalled recv() takes to
- * come back with its error (DESIGN §10 "a stalled socket cancelled").
+ * come back with its error (docs/design.md §10 "a stalled socket cancelled").
  *
  *   iowq-bench-stall [--runs N] [--rcvtimeo-ms MS] [--guard-ms MS]
  *

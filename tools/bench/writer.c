@@ -1,5 +1,5 @@
 /* tools/bench/writer.c — iowq-bench-writer: the "many small writes" workload
- * of DESIGN §10, as a plain program to run directly or under iowq-run.
+ * of docs/design.md §10, as a plain program to run directly or under iowq-run.
  *
  *   iowq-bench-writer [-n OPS] [-s SIZE] [-t THREADS] [-f FILES]
  *                     [--shared-fd] [--append] [--verify] [-v] PREFIX

@@ -6,7 +6,7 @@
 # iowq worker threads (worker_tids from the shim's JSON reports), wall time and
 # exit status of each run.
 #
-# Contract (DESIGN §8, man page iowq-strace-diff(1)):
+# Contract (docs/design.md §8, man page iowq-strace-diff(1)):
 #   exit 0  both runs wrote the same bytes to the same files, same exit status
 #   exit 1  they did not
 #   exit 2  usage error, or the comparison could not be made (strace/iowq-run
