@@ -139,13 +139,17 @@ IOWQ_EXPORT int dup(int fd) {
 }
 
 // ============================================================================
-// fd sync points that report a deferred write error (the fsync family,
+// ftruncate (waits, leaves the error), and the fd sync points that report
+// a deferred write error (the fsync family,
 // sendfile, splice, copy_file_range: filecalls.cpp, via file_sync_point)
 // ============================================================================
 
+// ftruncate waits for the file's pending writes (they must land before the
+// size changes) but leaves a deferred error pending: the kernel's ftruncate
+// never reports writeback errors, so plain would return 0 here.
 IOWQ_EXPORT int ftruncate(int fd, off_t len) {
   REAL(int(int, off_t), "ftruncate");
-  if (report_fd(fd)) return -1;
+  wait_fd(fd);
   return rf(fd, len);
 }
 IOWQ_EXPORT int ftruncate64(int fd, off_t len) { return ftruncate(fd, len); }
