@@ -46,16 +46,6 @@ inline bool pending() { return g.active.load(std::memory_order_relaxed) && !tl.s
 inline void wait_fd(int fd) {
   if (pending()) wb_wait_fd(fd);
 }
-// Waits, and returns -1 with errno set when the file has an unreported
-// deferred error (taken: reported once).
-inline int report_fd(int fd) {
-  if (!pending()) return 0;
-  if (int e = wb_sync_fd(fd)) {
-    errno = -e;
-    return -1;
-  }
-  return 0;
-}
 inline void wait_all() {
   if (pending()) wb_sync_all();
 }
@@ -139,9 +129,9 @@ IOWQ_EXPORT int dup(int fd) {
 }
 
 // ============================================================================
-// ftruncate (waits, leaves the error), and the fd sync points that report
-// a deferred write error (the fsync family,
-// sendfile, splice, copy_file_range: filecalls.cpp, via file_sync_point)
+// ftruncate: waits, leaves the error. (The fd sync points that report a
+// deferred write error — the fsync family, sendfile, splice,
+// copy_file_range — are in filecalls.cpp, via file_sync_point.)
 // ============================================================================
 
 // ftruncate waits for the file's pending writes (they must land before the
