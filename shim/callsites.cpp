@@ -14,8 +14,8 @@
 #define UNW_LOCAL_ONLY
 #include <cxxabi.h>
 #include <dlfcn.h>
-#include <link.h>
 #include <libunwind.h>
+#include <link.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -65,7 +65,7 @@ struct State {
   size_t map_bytes = 0;
   Range skip[kMaxRanges] = {};  // leading frames inside these are dropped
   int nskip = 0;
-  unsigned skip_extra = 0;  // then this many more (our own frame, when linked into the executable)
+  unsigned skip_extra = 0;             // then this many more (our own frame, when linked into the executable)
   std::atomic<unsigned> skip_hint{4};  // most frames dropped so far, learned (grows only)
   std::atomic<uint64_t> other_count{0}, other_ns{0};
 };
@@ -246,8 +246,8 @@ void callsites_init(unsigned depth) {
 
   const size_t entries_bytes = sizeof(Entry) * kCallsiteEntries;
   const size_t pcs_bytes = sizeof(uintptr_t) * kCallsiteEntries * depth;
-  void* mem = mmap(nullptr, entries_bytes + pcs_bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* mem =
+      mmap(nullptr, entries_bytes + pcs_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) {
     warn("iowq: IOWQ_CALLSITES: cannot allocate the call-site table; call sites are not recorded\n");
     return;

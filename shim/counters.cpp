@@ -4,13 +4,43 @@
 namespace iowq::shim {
 
 const char* const kSymNames[] = {
-    "write",     "read",       "pwrite",      "pread",         "pwrite64",   "pread64",
-    "writev",    "readv",      "pwritev",     "preadv",        "pwritev2",   "preadv2",
-    "send",      "sendto",     "sendmsg",     "recv",          "recvfrom",   "recvmsg",
-    "__read_chk", "__pread_chk", "__pread64_chk", "__recv_chk", "__recvfrom_chk",
-    "connect",   "accept",     "accept4",     "sendmmsg",      "recvmmsg",
-    "fsync",     "fdatasync",  "sync_file_range", "fallocate", "posix_fallocate",
-    "copy_file_range", "sendfile", "splice",  "tee",
+    "write",
+    "read",
+    "pwrite",
+    "pread",
+    "pwrite64",
+    "pread64",
+    "writev",
+    "readv",
+    "pwritev",
+    "preadv",
+    "pwritev2",
+    "preadv2",
+    "send",
+    "sendto",
+    "sendmsg",
+    "recv",
+    "recvfrom",
+    "recvmsg",
+    "__read_chk",
+    "__pread_chk",
+    "__pread64_chk",
+    "__recv_chk",
+    "__recvfrom_chk",
+    "connect",
+    "accept",
+    "accept4",
+    "sendmmsg",
+    "recvmmsg",
+    "fsync",
+    "fdatasync",
+    "sync_file_range",
+    "fallocate",
+    "posix_fallocate",
+    "copy_file_range",
+    "sendfile",
+    "splice",
+    "tee",
 };
 static_assert(sizeof(kSymNames) / sizeof(kSymNames[0]) == kSymCount, "one name per Sym");
 
@@ -58,9 +88,9 @@ void reset_counters(Counters& c) noexcept {
       for (auto& r : s) clear(r);
   for (auto& s : c.calls)
     for (auto& r : s) clear(r);
-  for (auto* a : {&c.stall_timeouts, &c.cancel_running, &c.cancel_pending, &c.wb_writes, &c.wb_bytes,
-                  &c.wb_syscalls, &c.wb_deferred_errors, &c.wb_pending_bytes, &c.wb_peak_pending_bytes,
-                  &c.wb_shared_off})
+  for (auto* a :
+       {&c.stall_timeouts, &c.cancel_running, &c.cancel_pending, &c.wb_writes, &c.wb_bytes, &c.wb_syscalls,
+        &c.wb_deferred_errors, &c.wb_pending_bytes, &c.wb_peak_pending_bytes, &c.wb_shared_off})
     clear(*a);
   if (c.caller_ns.count()) c.caller_ns.reset();
   if (c.file_calls_ns.count()) c.file_calls_ns.reset();

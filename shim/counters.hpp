@@ -17,11 +17,44 @@ namespace iowq::shim {
 
 // Every interposed I/O entry point. Order is the report's order.
 enum class Sym : uint8_t {
-  Write, Read, Pwrite, Pread, Pwrite64, Pread64, Writev, Readv, Pwritev, Preadv,
-  Pwritev2, Preadv2, Send, Sendto, Sendmsg, Recv, Recvfrom, Recvmsg, ReadChk, PreadChk, Pread64Chk,
-  RecvChk, RecvfromChk, Connect, Accept, Accept4, Sendmmsg, Recvmmsg,
+  Write,
+  Read,
+  Pwrite,
+  Pread,
+  Pwrite64,
+  Pread64,
+  Writev,
+  Readv,
+  Pwritev,
+  Preadv,
+  Pwritev2,
+  Preadv2,
+  Send,
+  Sendto,
+  Sendmsg,
+  Recv,
+  Recvfrom,
+  Recvmsg,
+  ReadChk,
+  PreadChk,
+  Pread64Chk,
+  RecvChk,
+  RecvfromChk,
+  Connect,
+  Accept,
+  Accept4,
+  Sendmmsg,
+  Recvmmsg,
   // The blocking file calls (docs/design.md §4), bound work keyed by the file.
-  Fsync, Fdatasync, SyncFileRange, Fallocate, PosixFallocate, CopyFileRange, Sendfile, Splice, Tee,
+  Fsync,
+  Fdatasync,
+  SyncFileRange,
+  Fallocate,
+  PosixFallocate,
+  CopyFileRange,
+  Sendfile,
+  Splice,
+  Tee,
   kCount
 };
 constexpr int kSymCount = static_cast<int>(Sym::kCount);
@@ -40,7 +73,7 @@ struct Counters {
   std::atomic<uint64_t> stall_timeouts, cancel_running, cancel_pending;
   std::atomic<uint64_t> wb_writes, wb_bytes, wb_syscalls, wb_deferred_errors, wb_pending_bytes,
       wb_peak_pending_bytes, wb_shared_off;
-  iowq::Histogram caller_ns;  // caller-observed latency of routed calls
+  iowq::Histogram caller_ns;      // caller-observed latency of routed calls
   iowq::Histogram file_calls_ns;  // caller-observed latency of the blocking file calls
 };
 
@@ -66,8 +99,10 @@ inline void count(Sym s, Route r) noexcept {
   // A thread's own block has one writer: a plain increment (a signal handler
   // interrupting it on the same thread may lose one count). The shared
   // overflow block needs the locked add.
-  if (__builtin_expect(b == &g_call_blocks[kCallBlocks - 1], 0)) c.fetch_add(1, std::memory_order_relaxed);
-  else c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (__builtin_expect(b == &g_call_blocks[kCallBlocks - 1], 0))
+    c.fetch_add(1, std::memory_order_relaxed);
+  else
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 // Zero every counter (e.g. in a fork child, whose report is its own).

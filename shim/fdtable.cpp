@@ -3,9 +3,9 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/ioctl.h>
 #include <termios.h>
 
 #include "libc.hpp"
@@ -95,8 +95,8 @@ FdInfo fd_info(int fd) noexcept {
     e.dev.store(fi.dev, std::memory_order_relaxed);
     e.ino.store(fi.ino, std::memory_order_relaxed);
     e.flags.store(static_cast<uint8_t>((fi.nonblock ? 1 : 0) | (fi.append ? 2 : 0) | (fi.sync_io ? 4 : 0) |
-                                         (fi.writable ? 8 : 0)),
-                 std::memory_order_relaxed);
+                                       (fi.writable ? 8 : 0)),
+                  std::memory_order_relaxed);
     e.kind.store(static_cast<uint8_t>(fi.kind), std::memory_order_release);
   }
   return fi;
@@ -113,8 +113,8 @@ void fd_forget(int fd) noexcept {
 
 void fd_forget_range(unsigned lo, unsigned hi) noexcept {
   for (unsigned fd = lo; fd <= hi && fd < static_cast<unsigned>(kMaxFd); ++fd)
-    if (g_fdtab[fd].kind.load(std::memory_order_relaxed)) g_fdtab[fd].kind.store(0, std::memory_order_release);
+    if (g_fdtab[fd].kind.load(std::memory_order_relaxed))
+      g_fdtab[fd].kind.store(0, std::memory_order_release);
 }
-
 
 }  // namespace iowq::shim

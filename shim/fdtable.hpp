@@ -24,8 +24,8 @@ struct FdInfo {
   FdKind kind = FdKind::Unknown;
   bool nonblock = false;
   bool append = false;
-  bool sync_io = false;  // O_DIRECT, O_SYNC or O_DSYNC: never written behind
-  bool writable = false; // opened for writing (else write fails with EBADF)
+  bool sync_io = false;   // O_DIRECT, O_SYNC or O_DSYNC: never written behind
+  bool writable = false;  // opened for writing (else write fails with EBADF)
   uint64_t dev = 0, ino = 0;
   // Key for hashed work: the file's identity (st_dev, st_ino) mixed into 64 bits.
   uint64_t key() const noexcept { return (dev * 0x9E3779B97F4A7C15ull) ^ ino; }
@@ -54,7 +54,8 @@ void fd_forget(int fd) noexcept;
 void fd_forget_range(unsigned lo, unsigned hi) noexcept;
 // Route bit (RouteBits) of a kind; 0 for kinds never routed.
 inline unsigned route_bit(FdKind k) noexcept {
-  constexpr unsigned bits[] = {0, 1 /*File*/, 1 /*Block*/, 2 /*Socket*/, 4 /*Pipe*/, 8 /*Tty*/, 16 /*Chr*/, 0, 0};
+  constexpr unsigned bits[] = {0, 1 /*File*/, 1 /*Block*/, 2 /*Socket*/, 4 /*Pipe*/, 8 /*Tty*/, 16 /*Chr*/,
+                               0, 0};
   return bits[static_cast<unsigned>(k)];
 }
 

@@ -28,9 +28,9 @@ using namespace iowq::shim;
 namespace {
 
 // The next definition of `name`, looked up once (after the constructor).
-#define REAL_FN(type, name)                                                   \
-  using name##_fn = type;                                                     \
-  static name##_fn* real_##name = nullptr;                                    \
+#define REAL_FN(type, name)                \
+  using name##_fn = type;                  \
+  static name##_fn* real_##name = nullptr; \
   real::next_fn(real_##name, #name)
 
 inline int64_t neg_errno(ssize_t r) { return r < 0 ? -errno : r; }
@@ -51,8 +51,14 @@ int file_sync_point(int fd, bool report) noexcept {
 }
 
 // The plain libc calls (cancellation points and all), for the caller.
-ssize_t p_fsync(const Op& o) { REAL_FN(int(int), fsync); return real_fsync(o.fd); }
-ssize_t p_fdatasync(const Op& o) { REAL_FN(int(int), fdatasync); return real_fdatasync(o.fd); }
+ssize_t p_fsync(const Op& o) {
+  REAL_FN(int(int), fsync);
+  return real_fsync(o.fd);
+}
+ssize_t p_fdatasync(const Op& o) {
+  REAL_FN(int(int), fdatasync);
+  return real_fdatasync(o.fd);
+}
 ssize_t p_sync_file_range(const Op& o) {
   REAL_FN(int(int, off_t, off_t, unsigned), sync_file_range);
   return real_sync_file_range(o.fd, o.off, o.off2, static_cast<unsigned>(o.flags));
@@ -79,7 +85,8 @@ int64_t file_call(const Op& op, int fd, int other) {
   if (pool_ok && other >= 0 && !fd_info(other).bound()) pool_ok = false;
   const uint64_t t0 = sys::now_ns();
   int64_t r = kNotTaken;
-  if (pool_ok && (g.cfg.mode == Mode::Pool || g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire))) {
+  if (pool_ok &&
+      (g.cfg.mode == Mode::Pool || g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire))) {
     Nest nest;
     r = run_bound_keyed(op, fi.key());  // counted as routed there
   }

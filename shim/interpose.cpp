@@ -70,23 +70,20 @@ inline Op vec_op(OpKind k, Sym s, int fd, const struct iovec* v, int n, off_t of
 
 // The fast path (state.hpp): a call the shim leaves alone, or an auto-mode
 // file write that can run in the caller, without building an Op.
-#define FAST_PASS(sym, call)                       \
-  if (fast_path(fd, false) == Fast::Pass) {        \
-    count(sym, Route::Passthrough);                \
-    return call;                                   \
+#define FAST_PASS(sym, call)                \
+  if (fast_path(fd, false) == Fast::Pass) { \
+    count(sym, Route::Passthrough);         \
+    return call;                            \
   }
-#define FAST_WRITE(sym, call)                      \
-  switch (fast_path(fd, true)) {                   \
-    case Fast::Pass:                               \
-      count(sym, Route::Passthrough);              \
-      return call;                                 \
-    case Fast::InlineWrite: {                      \
-      ssize_t r_ = call;                           \
-      count(sym, Route::Inline);                   \
-      return r_;                                   \
-    }                                              \
-    case Fast::Route:                              \
-      break;                                       \
+#define FAST_WRITE(sym, call)                                     \
+  switch (fast_path(fd, true)) {                                  \
+    case Fast::Pass: count(sym, Route::Passthrough); return call; \
+    case Fast::InlineWrite: {                                     \
+      ssize_t r_ = call;                                          \
+      count(sym, Route::Inline);                                  \
+      return r_;                                                  \
+    }                                                             \
+    case Fast::Route: break;                                      \
   }
 
 IOWQ_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
@@ -117,10 +114,18 @@ static ssize_t do_pread(Sym s, int fd, void* buf, size_t n, off_t off) {
   return route(o);
 }
 
-IOWQ_EXPORT ssize_t pwrite(int fd, const void* b, size_t n, off_t off) { return do_pwrite(Sym::Pwrite, fd, b, n, off); }
-IOWQ_EXPORT ssize_t pwrite64(int fd, const void* b, size_t n, off_t off) { return do_pwrite(Sym::Pwrite64, fd, b, n, off); }
-IOWQ_EXPORT ssize_t pread(int fd, void* b, size_t n, off_t off) { return do_pread(Sym::Pread, fd, b, n, off); }
-IOWQ_EXPORT ssize_t pread64(int fd, void* b, size_t n, off_t off) { return do_pread(Sym::Pread64, fd, b, n, off); }
+IOWQ_EXPORT ssize_t pwrite(int fd, const void* b, size_t n, off_t off) {
+  return do_pwrite(Sym::Pwrite, fd, b, n, off);
+}
+IOWQ_EXPORT ssize_t pwrite64(int fd, const void* b, size_t n, off_t off) {
+  return do_pwrite(Sym::Pwrite64, fd, b, n, off);
+}
+IOWQ_EXPORT ssize_t pread(int fd, void* b, size_t n, off_t off) {
+  return do_pread(Sym::Pread, fd, b, n, off);
+}
+IOWQ_EXPORT ssize_t pread64(int fd, void* b, size_t n, off_t off) {
+  return do_pread(Sym::Pread64, fd, b, n, off);
+}
 
 IOWQ_EXPORT ssize_t writev(int fd, const struct iovec* v, int n) {
   if (bypass()) return real::writev(fd, v, n);
@@ -149,8 +154,12 @@ IOWQ_EXPORT ssize_t preadv(int fd, const struct iovec* v, int n, off_t off) {
   return route(vec_op(OpKind::Preadv, Sym::Preadv, fd, v, n, off, 0, p_preadv));
 }
 
-IOWQ_EXPORT ssize_t pwritev64(int fd, const struct iovec* v, int n, off_t off) { return pwritev(fd, v, n, off); }
-IOWQ_EXPORT ssize_t preadv64(int fd, const struct iovec* v, int n, off_t off) { return preadv(fd, v, n, off); }
+IOWQ_EXPORT ssize_t pwritev64(int fd, const struct iovec* v, int n, off_t off) {
+  return pwritev(fd, v, n, off);
+}
+IOWQ_EXPORT ssize_t preadv64(int fd, const struct iovec* v, int n, off_t off) {
+  return preadv(fd, v, n, off);
+}
 
 IOWQ_EXPORT ssize_t pwritev2(int fd, const struct iovec* v, int n, off_t off, int flags) {
   if (bypass()) return real::pwritev2(fd, v, n, off, flags);
@@ -181,7 +190,8 @@ IOWQ_EXPORT ssize_t send(int fd, const void* b, size_t n, int flags) {
   return route(o);
 }
 
-IOWQ_EXPORT ssize_t sendto(int fd, const void* b, size_t n, int flags, const struct sockaddr* a, socklen_t al) {
+IOWQ_EXPORT ssize_t sendto(int fd, const void* b, size_t n, int flags, const struct sockaddr* a,
+                           socklen_t al) {
   if (bypass()) return real::sendto(fd, b, n, flags, a, al);
   Op o = buf_op(OpKind::Send, Sym::Sendto, fd, b, n, p_send);
   o.flags = flags;

@@ -2,9 +2,9 @@
 #include "libc.hpp"
 
 #include <dlfcn.h>
-#include <linux/futex.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -28,7 +28,9 @@ inline int64_t raw(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long
 int64_t read(int fd, void* b, size_t n) noexcept { return raw(SYS_read, fd, L(b), L(n)); }
 int64_t write(int fd, const void* b, size_t n) noexcept { return raw(SYS_write, fd, L(b), L(n)); }
 int64_t pread(int fd, void* b, size_t n, off_t o) noexcept { return raw(SYS_pread64, fd, L(b), L(n), o); }
-int64_t pwrite(int fd, const void* b, size_t n, off_t o) noexcept { return raw(SYS_pwrite64, fd, L(b), L(n), o); }
+int64_t pwrite(int fd, const void* b, size_t n, off_t o) noexcept {
+  return raw(SYS_pwrite64, fd, L(b), L(n), o);
+}
 int64_t readv(int fd, const struct iovec* v, int n) noexcept { return raw(SYS_readv, fd, L(v), n); }
 int64_t writev(int fd, const struct iovec* v, int n) noexcept { return raw(SYS_writev, fd, L(v), n); }
 // The kernel splits the offset into low/high words; on 64-bit, low carries it.
@@ -46,11 +48,15 @@ int64_t recvfrom(int fd, void* b, size_t n, int fl, struct sockaddr* a, socklen_
 }
 int64_t sendmsg(int fd, const struct msghdr* m, int fl) noexcept { return raw(SYS_sendmsg, fd, L(m), fl); }
 int64_t recvmsg(int fd, struct msghdr* m, int fl) noexcept { return raw(SYS_recvmsg, fd, L(m), fl); }
-int64_t connect(int fd, const struct sockaddr* a, socklen_t al) noexcept { return raw(SYS_connect, fd, L(a), al); }
+int64_t connect(int fd, const struct sockaddr* a, socklen_t al) noexcept {
+  return raw(SYS_connect, fd, L(a), al);
+}
 int64_t accept4(int fd, struct sockaddr* a, socklen_t* al, int fl) noexcept {
   return raw(SYS_accept4, fd, L(a), L(al), fl);
 }
-int64_t sendmmsg(int fd, struct mmsghdr* v, unsigned n, int fl) noexcept { return raw(SYS_sendmmsg, fd, L(v), n, fl); }
+int64_t sendmmsg(int fd, struct mmsghdr* v, unsigned n, int fl) noexcept {
+  return raw(SYS_sendmmsg, fd, L(v), n, fl);
+}
 int64_t recvmmsg(int fd, struct mmsghdr* v, unsigned n, int fl, struct timespec* t) noexcept {
   return raw(SYS_recvmmsg, fd, L(v), n, fl, L(t));
 }
@@ -59,11 +65,15 @@ int64_t fdatasync(int fd) noexcept { return raw(SYS_fdatasync, fd); }
 int64_t sync_file_range(int fd, off_t off, off_t n, unsigned fl) noexcept {
   return raw(SYS_sync_file_range, fd, L(off), L(n), fl);
 }
-int64_t fallocate(int fd, int mode, off_t off, off_t len) noexcept { return raw(SYS_fallocate, fd, mode, L(off), L(len)); }
+int64_t fallocate(int fd, int mode, off_t off, off_t len) noexcept {
+  return raw(SYS_fallocate, fd, mode, L(off), L(len));
+}
 int64_t copy_file_range(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl) noexcept {
   return raw(SYS_copy_file_range, in, L(oin), out, L(oout), L(n), fl);
 }
-int64_t sendfile(int out, int in, loff_t* off, size_t n) noexcept { return raw(SYS_sendfile, out, in, L(off), L(n)); }
+int64_t sendfile(int out, int in, loff_t* off, size_t n) noexcept {
+  return raw(SYS_sendfile, out, in, L(off), L(n));
+}
 int64_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned fl) noexcept {
   return raw(SYS_splice, in, L(oin), out, L(oout), L(n), fl);
 }
@@ -95,9 +105,13 @@ int64_t open_ro(const char* path, int extra) noexcept {
 }
 int64_t getdents64(int fd, void* buf, size_t n) noexcept { return raw(SYS_getdents64, fd, L(buf), L(n)); }
 int64_t close(int fd) noexcept { return raw(SYS_close, fd); }
-int64_t open(const char* path, int flags, int mode) noexcept { return raw(SYS_openat, AT_FDCWD, L(path), flags, mode); }
+int64_t open(const char* path, int flags, int mode) noexcept {
+  return raw(SYS_openat, AT_FDCWD, L(path), flags, mode);
+}
 int64_t dup2(int oldfd, int newfd) noexcept { return raw(SYS_dup2, oldfd, newfd); }
-int64_t close_range(unsigned lo, unsigned hi, int flags) noexcept { return raw(SYS_close_range, lo, hi, flags); }
+int64_t close_range(unsigned lo, unsigned hi, int flags) noexcept {
+  return raw(SYS_close_range, lo, hi, flags);
+}
 int64_t lseek(int fd, off_t off, int whence) noexcept { return raw(SYS_lseek, fd, L(off), whence); }
 int64_t readlink(const char* path, char* buf, size_t n) noexcept {
   return raw(SYS_readlinkat, AT_FDCWD, L(path), L(buf), L(n));
@@ -156,37 +170,60 @@ uint64_t now_ns() noexcept {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 int64_t futex_wait(std::atomic<uint32_t>* w, uint32_t expected, uint64_t timeout_ns) noexcept {
-  struct timespec ts = {static_cast<time_t>(timeout_ns / 1000000000ull), static_cast<long>(timeout_ns % 1000000000ull)};
+  struct timespec ts = {static_cast<time_t>(timeout_ns / 1000000000ull),
+                        static_cast<long>(timeout_ns % 1000000000ull)};
   return raw(SYS_futex, L(w), FUTEX_WAIT_PRIVATE, expected, timeout_ns ? L(&ts) : 0);
 }
-int64_t futex_wake(std::atomic<uint32_t>* w, int n) noexcept { return raw(SYS_futex, L(w), FUTEX_WAKE_PRIVATE, n); }
+int64_t futex_wake(std::atomic<uint32_t>* w, int n) noexcept {
+  return raw(SYS_futex, L(w), FUTEX_WAKE_PRIVATE, n);
+}
 #undef L
 }  // namespace sys
 
 // ---- Fallbacks used before dlsym has run (calls from other libraries'
 // constructors): plain syscalls with libc's -1/errno convention.
 namespace {
-ssize_t ret(int64_t r) { if (r < 0) { errno = static_cast<int>(-r); return -1; } return r; }
+ssize_t ret(int64_t r) {
+  if (r < 0) {
+    errno = static_cast<int>(-r);
+    return -1;
+  }
+  return r;
+}
 ssize_t fb_write(int fd, const void* b, size_t n) { return ret(sys::write(fd, b, n)); }
 ssize_t fb_read(int fd, void* b, size_t n) { return ret(sys::read(fd, b, n)); }
 ssize_t fb_pwrite(int fd, const void* b, size_t n, off_t o) { return ret(sys::pwrite(fd, b, n, o)); }
 ssize_t fb_pread(int fd, void* b, size_t n, off_t o) { return ret(sys::pread(fd, b, n, o)); }
 ssize_t fb_writev(int fd, const struct iovec* v, int n) { return ret(sys::writev(fd, v, n)); }
 ssize_t fb_readv(int fd, const struct iovec* v, int n) { return ret(sys::readv(fd, v, n)); }
-ssize_t fb_pwritev(int fd, const struct iovec* v, int n, off_t o) { return ret(sys::pwritev2(fd, v, n, o, 0)); }
+ssize_t fb_pwritev(int fd, const struct iovec* v, int n, off_t o) {
+  return ret(sys::pwritev2(fd, v, n, o, 0));
+}
 ssize_t fb_preadv(int fd, const struct iovec* v, int n, off_t o) { return ret(sys::preadv2(fd, v, n, o, 0)); }
-ssize_t fb_pwritev2(int fd, const struct iovec* v, int n, off_t o, int f) { return ret(sys::pwritev2(fd, v, n, o, f)); }
-ssize_t fb_preadv2(int fd, const struct iovec* v, int n, off_t o, int f) { return ret(sys::preadv2(fd, v, n, o, f)); }
+ssize_t fb_pwritev2(int fd, const struct iovec* v, int n, off_t o, int f) {
+  return ret(sys::pwritev2(fd, v, n, o, f));
+}
+ssize_t fb_preadv2(int fd, const struct iovec* v, int n, off_t o, int f) {
+  return ret(sys::preadv2(fd, v, n, o, f));
+}
 ssize_t fb_send(int fd, const void* b, size_t n, int f) { return ret(sys::sendto(fd, b, n, f, nullptr, 0)); }
-ssize_t fb_sendto(int fd, const void* b, size_t n, int f, const struct sockaddr* a, socklen_t l) { return ret(sys::sendto(fd, b, n, f, a, l)); }
+ssize_t fb_sendto(int fd, const void* b, size_t n, int f, const struct sockaddr* a, socklen_t l) {
+  return ret(sys::sendto(fd, b, n, f, a, l));
+}
 ssize_t fb_sendmsg(int fd, const struct msghdr* m, int f) { return ret(sys::sendmsg(fd, m, f)); }
-ssize_t fb_recv(int fd, void* b, size_t n, int f) { return ret(sys::recvfrom(fd, b, n, f, nullptr, nullptr)); }
-ssize_t fb_recvfrom(int fd, void* b, size_t n, int f, struct sockaddr* a, socklen_t* l) { return ret(sys::recvfrom(fd, b, n, f, a, l)); }
+ssize_t fb_recv(int fd, void* b, size_t n, int f) {
+  return ret(sys::recvfrom(fd, b, n, f, nullptr, nullptr));
+}
+ssize_t fb_recvfrom(int fd, void* b, size_t n, int f, struct sockaddr* a, socklen_t* l) {
+  return ret(sys::recvfrom(fd, b, n, f, a, l));
+}
 ssize_t fb_recvmsg(int fd, struct msghdr* m, int f) { return ret(sys::recvmsg(fd, m, f)); }
 ssize_t fb_read_chk(int fd, void* b, size_t n, size_t) { return fb_read(fd, b, n); }
 ssize_t fb_pread_chk(int fd, void* b, size_t n, off_t o, size_t) { return fb_pread(fd, b, n, o); }
 ssize_t fb_recv_chk(int fd, void* b, size_t n, size_t, int f) { return fb_recv(fd, b, n, f); }
-ssize_t fb_recvfrom_chk(int fd, void* b, size_t n, size_t, int f, struct sockaddr* a, socklen_t* l) { return fb_recvfrom(fd, b, n, f, a, l); }
+ssize_t fb_recvfrom_chk(int fd, void* b, size_t n, size_t, int f, struct sockaddr* a, socklen_t* l) {
+  return fb_recvfrom(fd, b, n, f, a, l);
+}
 int iret(int64_t r) { return static_cast<int>(ret(r)); }
 int fb_connect(int fd, const struct sockaddr* a, socklen_t l) { return iret(sys::connect(fd, a, l)); }
 int fb_accept(int fd, struct sockaddr* a, socklen_t* l) { return iret(sys::accept4(fd, a, l, 0)); }

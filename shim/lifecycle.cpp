@@ -2,8 +2,6 @@
 // logging, starting the pool, fork, the fd hooks that keep fdtable honest,
 // and the report at exit. (The cancel signal: signals.cpp.)
 #include <dirent.h>
-#include <stdlib.h>
-#include <time.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,11 +9,13 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <unwind.h>
 
@@ -263,8 +263,10 @@ IOWQ_EXPORT void closefrom(int lo) {
     if (!tl.sandboxed) wb_sync_all();
     if (lo >= 0) fd_forget_range(static_cast<unsigned>(lo), ~0u);
   }
-  if (real_closefrom) real_closefrom(lo);
-  else sys::close_range(static_cast<unsigned>(lo), ~0u, 0);
+  if (real_closefrom)
+    real_closefrom(lo);
+  else
+    sys::close_range(static_cast<unsigned>(lo), ~0u, 0);
 }
 
 IOWQ_EXPORT int dup2(int oldfd, int newfd) {
@@ -296,8 +298,10 @@ static bool lock_cmd(int cmd) noexcept {
 // pending lands first.
 static int fcntl_common(int fd, int cmd, long arg) {
   if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed && wb_pending()) {
-    if (lock_cmd(cmd)) wb_sync_all();
-    else wb_wait_fd(fd);
+    if (lock_cmd(cmd))
+      wb_sync_all();
+    else
+      wb_wait_fd(fd);
   }
   int r = real::fcntl(fd, cmd, arg);
   if (r >= 0) {

@@ -29,9 +29,9 @@ using jump_fn = void (*)(struct __jmp_buf_tag*, int);
 bool target_sp(const struct __jmp_buf_tag* env, uintptr_t* sp) noexcept {
 #if defined(__x86_64__) && defined(__GLIBC__)
   uintptr_t guard;
-  __asm__("mov %%fs:0x30, %0" : "=r"(guard));  // tcbhead_t.pointer_guard
+  __asm__("mov %%fs:0x30, %0" : "=r"(guard));              // tcbhead_t.pointer_guard
   uintptr_t v = static_cast<uintptr_t>(env->__jmpbuf[6]);  // JB_RSP
-  v = (v >> 17) | (v << (64 - 17));  // undo PTR_MANGLE's rol 17, then its xor
+  v = (v >> 17) | (v << (64 - 17));                        // undo PTR_MANGLE's rol 17, then its xor
   *sp = v ^ guard;
   return true;
 #else

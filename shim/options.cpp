@@ -15,10 +15,10 @@ namespace iowq::shim {
 /* ---- The table ---------------------------------------------------------- */
 
 namespace {
-constexpr uint64_t kMaxDurationMs = 86400000;    // 24 h: keeps ms * 1e6 far from overflow
-constexpr uint64_t kMaxSize = 1ull << 40;        // 1T of pending write-behind data
+constexpr uint64_t kMaxDurationMs = 86400000;  // 24 h: keeps ms * 1e6 far from overflow
+constexpr uint64_t kMaxSize = 1ull << 40;      // 1T of pending write-behind data
 constexpr unsigned kMaxNumaNodes = 64;
-constexpr unsigned kMaxCpus = 1024;              // 16 x 64 bits in Config::cpu_mask
+constexpr unsigned kMaxCpus = 1024;                // 16 x 64 bits in Config::cpu_mask
 constexpr size_t kStrCap = sizeof(Config::stats);  // every string field has this size
 }  // namespace
 
@@ -29,39 +29,38 @@ using K = OptionKind;
 // def is parsed at start (default_config()): the one place each default lives.
 const OptionDef kOptions[] = {
     {"IOWQ_DISABLE", "disable", "BOOL", "off", nullptr,
-     "pass every call straight through (the library stays loaded but does nothing)",
-     K::Bool, "1", IOWQ_F(disable), 0, 1},
+     "pass every call straight through (the library stays loaded but does nothing)", K::Bool, "1",
+     IOWQ_F(disable), 0, 1},
     {"IOWQ_ROUTE", "route", "LIST", "file,socket", nullptr,
-     "fd kinds routed to the pools: comma list of file, socket, pipe, tty, chr; or all, none",
-     K::Route, nullptr, IOWQ_F(route), 0, 0},
+     "fd kinds routed to the pools: comma list of file, socket, pipe, tty, chr; or all, none", K::Route,
+     nullptr, IOWQ_F(route), 0, 0},
     {"IOWQ_MODE", "mode", "auto|pool", "auto", nullptr,
      "auto: run a call in the caller when it will not block, in the pool when it would block, "
      "its file is busy or it must be cancellable; pool: every routed call goes to the pool",
      K::Mode, nullptr, IOWQ_F(mode), 0, 0},
     {"IOWQ_BOUND_MAX", "bound-max", "N", "", "4 x CPUs of node",
-     "bound workers (regular files, block devices) per NUMA node, 1..4096",
-     K::Count, nullptr, IOWQ_F(bound_max), 1, 4096},
+     "bound workers (regular files, block devices) per NUMA node, 1..4096", K::Count, nullptr,
+     IOWQ_F(bound_max), 1, 4096},
     {"IOWQ_UNBOUND_MAX", "unbound-max", "N", "", "RLIMIT_NPROC soft limit (clamped to 4096)",
      "unbound workers (sockets, pipes, ttys) per NUMA node, 1..4096 (pool mode; a call the "
      "class cannot take at once runs in the caller)",
      K::Count, nullptr, IOWQ_F(unbound_max), 1, 4096},
     {"IOWQ_IDLE_MS", "idle", "MS", "5000", nullptr,
-     "milliseconds an idle worker waits for work before it exits (the last one of its class stays)",
-     K::Count, nullptr, IOWQ_F(idle_ms), 0, kMaxDurationMs},
+     "milliseconds an idle worker waits for work before it exits (the last one of its class stays)", K::Count,
+     nullptr, IOWQ_F(idle_ms), 0, kMaxDurationMs},
     {"IOWQ_NUMA", "numa", "auto|off|N", "auto", nullptr,
      "one pool per NUMA node (auto), a single pool (off), or N fake nodes made by splitting "
      "the CPUs, 1..64 (for testing)",
      K::Numa, nullptr, IOWQ_F(numa), 0, 0},
-    {"IOWQ_CPUS", "cpus", "LIST", "", "all allowed",
-     "CPUs the workers may run on, e.g. 0-3,6",
-     K::Cpus, nullptr, IOWQ_F(cpu_mask), 0, 0},
+    {"IOWQ_CPUS", "cpus", "LIST", "", "all allowed", "CPUs the workers may run on, e.g. 0-3,6", K::Cpus,
+     nullptr, IOWQ_F(cpu_mask), 0, 0},
     {"IOWQ_WRITE_BEHIND", "write-behind", "BOOL", "off", nullptr,
      "regular-file writes return once the data is copied; the pool writes them in order and "
      "errors surface at the next sync point",
      K::Bool, "1", IOWQ_F(write_behind), 0, 1},
     {"IOWQ_WB_MAX_BYTES", "wb-max", "SIZE", "64M", nullptr,
-     "pending write-behind bytes before writers wait; K, M, G suffixes (powers of 1024)",
-     K::Size, nullptr, IOWQ_F(wb_max_bytes), 1, kMaxSize},
+     "pending write-behind bytes before writers wait; K, M, G suffixes (powers of 1024)", K::Size, nullptr,
+     IOWQ_F(wb_max_bytes), 1, kMaxSize},
     {"IOWQ_STALL_MS", "stall", "DURATION", "0", "none",
      "a socket or pipe call making no progress this long fails with ETIMEDOUT; "
      "milliseconds, or a number with suffix ms, s or m",
@@ -71,25 +70,21 @@ const OptionDef kOptions[] = {
      "SIGUSR1 or SIGUSR2",
      K::Signal, nullptr, IOWQ_F(signal), 0, 0},
     {"IOWQ_STATS", "stats", "FILE", "", "none",
-     "write a report at exit to stderr or to FILE (%p in FILE becomes the pid)",
-     K::Stats, "stderr", IOWQ_F(stats), 0, 0},
-    {"IOWQ_STATS_FORMAT", "stats-format", "text|json", "text", nullptr,
-     "format of the report",
+     "write a report at exit to stderr or to FILE (%p in FILE becomes the pid)", K::Stats, "stderr",
+     IOWQ_F(stats), 0, 0},
+    {"IOWQ_STATS_FORMAT", "stats-format", "text|json", "text", nullptr, "format of the report",
      K::StatsFormat, nullptr, IOWQ_F(stats_json), 0, 0},
     {"IOWQ_CALLSITES", "callsites", "N", "0", nullptr,
-     "list the N call sites that blocked longest in the report, 0..64",
-     K::Count, nullptr, IOWQ_F(callsites), 0, 64},
-    {"IOWQ_LOG", "log", "LEVEL", "warn", nullptr,
-     "diagnostics level: off, error, warn, info, debug",
+     "list the N call sites that blocked longest in the report, 0..64", K::Count, nullptr, IOWQ_F(callsites),
+     0, 64},
+    {"IOWQ_LOG", "log", "LEVEL", "warn", nullptr, "diagnostics level: off, error, warn, info, debug",
      K::LogLevel, nullptr, IOWQ_F(log), 0, 0},
-    {"IOWQ_LOG_FILE", "log-file", "FILE", "stderr", nullptr,
-     "where diagnostics go",
-     K::Path, nullptr, IOWQ_F(log_file), 0, 0},
+    {"IOWQ_LOG_FILE", "log-file", "FILE", "stderr", nullptr, "where diagnostics go", K::Path, nullptr,
+     IOWQ_F(log_file), 0, 0},
     {"IOWQ_ONLY_CMDS", "only", "LIST", "", "none",
-     "comma list of program names iowq acts in; other programs run untouched",
-     K::CmdList, nullptr, IOWQ_F(only_cmds), 0, 0},
-    {"IOWQ_SKIP_CMDS", "skip", "LIST", "", "none",
-     "comma list of program names iowq leaves alone",
+     "comma list of program names iowq acts in; other programs run untouched", K::CmdList, nullptr,
+     IOWQ_F(only_cmds), 0, 0},
+    {"IOWQ_SKIP_CMDS", "skip", "LIST", "", "none", "comma list of program names iowq leaves alone",
      K::CmdList, nullptr, IOWQ_F(skip_cmds), 0, 0},
 };
 const size_t kNumOptions = sizeof(kOptions) / sizeof(kOptions[0]);
@@ -172,8 +167,10 @@ Num read_num(const char** s, uint64_t* out) {
   bool overflow = false;
   for (; is_digit(*p); ++p) {
     unsigned d = static_cast<unsigned>(*p - '0');
-    if (v > (UINT64_MAX - d) / 10) overflow = true;
-    else v = v * 10 + d;
+    if (v > (UINT64_MAX - d) / 10)
+      overflow = true;
+    else
+      v = v * 10 + d;
   }
   *s = p;
   *out = v;
@@ -240,14 +237,28 @@ bool parse_size(const OptionDef& o, const char* v, uint64_t* out, Out& why) {
   unsigned shift = 0;
   if (r != Num::None) {
     switch (lower(*p)) {
-      case 'k': shift = 10; ++p; break;
-      case 'm': shift = 20; ++p; break;
-      case 'g': shift = 30; ++p; break;
-      case 't': shift = 40; ++p; break;
+      case 'k':
+        shift = 10;
+        ++p;
+        break;
+      case 'm':
+        shift = 20;
+        ++p;
+        break;
+      case 'g':
+        shift = 30;
+        ++p;
+        break;
+      case 't':
+        shift = 40;
+        ++p;
+        break;
       default: break;
     }
-    if (shift && lower(p[0]) == 'i' && lower(p[1]) == 'b') p += 2;
-    else if (lower(*p) == 'b') ++p;
+    if (shift && lower(p[0]) == 'i' && lower(p[1]) == 'b')
+      p += 2;
+    else if (lower(*p) == 'b')
+      ++p;
   }
   if (r == Num::None || *p != '\0') {
     why.put("is not a size (a number of bytes with optional suffix K, M, G or T)");
@@ -269,10 +280,14 @@ bool parse_duration(const OptionDef& o, const char* v, uint64_t* out, Out& why) 
   uint64_t mul = 1;
   bool ok = r != Num::None;
   if (ok && *p) {
-    if (word_eq(p, "ms")) mul = 1;
-    else if (word_eq(p, "s")) mul = 1000;
-    else if (word_eq(p, "m")) mul = 60000;
-    else ok = false;
+    if (word_eq(p, "ms"))
+      mul = 1;
+    else if (word_eq(p, "s"))
+      mul = 1000;
+    else if (word_eq(p, "m"))
+      mul = 60000;
+    else
+      ok = false;
   }
   if (!ok) {
     why.put("is not a duration (milliseconds, or a number with suffix ms, s or m)");
@@ -287,7 +302,10 @@ bool parse_duration(const OptionDef& o, const char* v, uint64_t* out, Out& why) 
 }
 
 bool parse_route(const char* v, unsigned* out, Out& why) {
-  static const struct { const char* name; unsigned bits; } kKinds[] = {
+  static const struct {
+    const char* name;
+    unsigned bits;
+  } kKinds[] = {
       {"file", kRouteFile}, {"socket", kRouteSocket}, {"pipe", kRoutePipe}, {"tty", kRouteTty},
       {"chr", kRouteChr},   {"all", kRouteAll},       {"none", 0},
   };
@@ -310,8 +328,7 @@ bool parse_numa(const char* v, int* out, Out& why) {
   const char* p = v;
   if (word_eq(v, "auto")) return *out = -1, true;
   if (word_eq(v, "off")) return *out = 0, true;
-  if (read_u64(&p, &n) && *p == '\0' && n >= 1 && n <= kMaxNumaNodes)
-    return *out = static_cast<int>(n), true;
+  if (read_u64(&p, &n) && *p == '\0' && n >= 1 && n <= kMaxNumaNodes) return *out = static_cast<int>(n), true;
   why.put("is not auto, off or a node count 1..64");
   return false;
 }
@@ -354,11 +371,13 @@ bool parse_signal(const char* v, int* out, Out& why) {
     } else if (word_eq(p, "usr2")) {
       sig = SIGUSR2;
     } else if (eat_prefix(&p, "rtmin")) {
-      if (*p == '\0') sig = rtmin;
+      if (*p == '\0')
+        sig = rtmin;
       else if (*p == '+' && (++p, read_u64(&p, &n)) && *p == '\0' && n < 1024)
         sig = rtmin + static_cast<long>(n);
     } else if (eat_prefix(&p, "rtmax")) {
-      if (*p == '\0') sig = rtmax;
+      if (*p == '\0')
+        sig = rtmax;
       else if (*p == '-' && (++p, read_u64(&p, &n)) && *p == '\0' && n < 1024)
         sig = rtmax - static_cast<long>(n);
     }
@@ -392,8 +411,7 @@ bool parse_cmd_list(const char* v, char (&dst)[kStrCap], Out& why) {
 
 // One keyword out of a list; the list is also the error message.
 template <class T, size_t N>
-bool parse_keyword(const char* v, const char* const (&names)[N], const T (&values)[N], T* out,
-                   Out& why) {
+bool parse_keyword(const char* v, const char* const (&names)[N], const T (&values)[N], T* out, Out& why) {
   for (size_t i = 0; i < N; ++i)
     if (word_eq(v, names[i])) return *out = values[i], true;
   why.put("is not one of ");
@@ -408,33 +426,25 @@ bool parse_keyword(const char* v, const char* const (&names)[N], const T (&value
 bool apply(const OptionDef& o, const char* v, Config* c, Out& why) {
   char* field = reinterpret_cast<char*>(c) + o.field;
   switch (o.kind) {
-    case K::Bool:
-      return parse_bool(v, reinterpret_cast<bool*>(field), why);
+    case K::Bool: return parse_bool(v, reinterpret_cast<bool*>(field), why);
     case K::Count: {
       uint64_t n;
       if (!parse_count(o, v, &n, why)) return false;
       *reinterpret_cast<unsigned*>(field) = static_cast<unsigned>(n);
       return true;
     }
-    case K::Size:
-      return parse_size(o, v, reinterpret_cast<uint64_t*>(field), why);
-    case K::Duration:
-      return parse_duration(o, v, reinterpret_cast<uint64_t*>(field), why);
-    case K::Route:
-      return parse_route(v, &c->route, why);
+    case K::Size: return parse_size(o, v, reinterpret_cast<uint64_t*>(field), why);
+    case K::Duration: return parse_duration(o, v, reinterpret_cast<uint64_t*>(field), why);
+    case K::Route: return parse_route(v, &c->route, why);
     case K::Mode: {
       static const char* const names[] = {"auto", "pool"};
       static const Mode values[] = {Mode::Auto, Mode::Pool};
       return parse_keyword(v, names, values, &c->mode, why);
     }
-    case K::Numa:
-      return parse_numa(v, &c->numa, why);
-    case K::Cpus:
-      return parse_cpus(v, c->cpu_mask, why);
-    case K::Signal:
-      return parse_signal(v, &c->signal, why);
-    case K::Stats:
-      return parse_string(v, c->stats, why);
+    case K::Numa: return parse_numa(v, &c->numa, why);
+    case K::Cpus: return parse_cpus(v, c->cpu_mask, why);
+    case K::Signal: return parse_signal(v, &c->signal, why);
+    case K::Stats: return parse_string(v, c->stats, why);
     case K::StatsFormat: {
       static const char* const names[] = {"text", "json"};
       static const bool values[] = {false, true};
@@ -442,15 +452,14 @@ bool apply(const OptionDef& o, const char* v, Config* c, Out& why) {
     }
     case K::LogLevel: {
       static const char* const names[] = {"off", "error", "warn", "info", "debug"};
-      static const LogLevel values[] = {LogLevel::Off, LogLevel::Error, LogLevel::Warn,
-                                        LogLevel::Info, LogLevel::Debug};
+      static const LogLevel values[] = {LogLevel::Off, LogLevel::Error, LogLevel::Warn, LogLevel::Info,
+                                        LogLevel::Debug};
       return parse_keyword(v, names, values, &c->log, why);
     }
     case K::Path:
       if (word_eq(v, "stderr")) return field[0] = '\0', true;
       return parse_string(v, *reinterpret_cast<char(*)[kStrCap]>(field), why);
-    case K::CmdList:
-      return parse_cmd_list(v, *reinterpret_cast<char(*)[kStrCap]>(field), why);
+    case K::CmdList: return parse_cmd_list(v, *reinterpret_cast<char(*)[kStrCap]>(field), why);
   }
   why.put("has an unknown kind");  // unreachable: every kind is handled above
   return false;
@@ -527,9 +536,7 @@ void format_value(const OptionDef& o, const Config& c, char* buf, size_t len) no
   Out out(buf, len);
   const char* field = reinterpret_cast<const char*>(&c) + o.field;
   switch (o.kind) {
-    case K::Bool:
-      out.put(*reinterpret_cast<const bool*>(field) ? "on" : "off");
-      return;
+    case K::Bool: out.put(*reinterpret_cast<const bool*>(field) ? "on" : "off"); return;
     case K::Count: {
       unsigned n = *reinterpret_cast<const unsigned*>(field);
       if (n || o.def[0]) out.num(n);  // 0 of a default not fixed here: unset
@@ -554,9 +561,14 @@ void format_value(const OptionDef& o, const Config& c, char* buf, size_t len) no
       return;
     }
     case K::Route: {
-      static const struct { const char* name; unsigned bit; } kKinds[] = {
-          {"file", kRouteFile}, {"socket", kRouteSocket}, {"pipe", kRoutePipe}, {"tty", kRouteTty},
-          {"chr", kRouteChr}};
+      static const struct {
+        const char* name;
+        unsigned bit;
+      } kKinds[] = {{"file", kRouteFile},
+                    {"socket", kRouteSocket},
+                    {"pipe", kRoutePipe},
+                    {"tty", kRouteTty},
+                    {"chr", kRouteChr}};
       if (c.route == 0) return out.put("none");
       bool first = true;
       for (const auto& k : kKinds)
@@ -567,8 +579,7 @@ void format_value(const OptionDef& o, const Config& c, char* buf, size_t len) no
         }
       return;
     }
-    case K::Mode:
-      return out.put(c.mode == Mode::Pool ? "pool" : "auto");
+    case K::Mode: return out.put(c.mode == Mode::Pool ? "pool" : "auto");
     case K::Numa:
       if (c.numa < 0) return out.put("auto");
       if (c.numa == 0) return out.put("off");
@@ -608,17 +619,14 @@ void format_value(const OptionDef& o, const Config& c, char* buf, size_t len) no
       if (sig > 0) out.num(static_cast<uint64_t>(sig));
       return;
     }
-    case K::StatsFormat:
-      return out.put(c.stats_json ? "json" : "text");
+    case K::StatsFormat: return out.put(c.stats_json ? "json" : "text");
     case K::LogLevel: {
       static const char* const kNames[] = {"off", "error", "warn", "info", "debug"};
       return out.put(kNames[static_cast<unsigned>(c.log) < 5 ? static_cast<unsigned>(c.log) : 2]);
     }
-    case K::Path:
-      return out.put(field[0] ? field : "stderr");
+    case K::Path: return out.put(field[0] ? field : "stderr");
     case K::Stats:
-    case K::CmdList:
-      return out.put(field);
+    case K::CmdList: return out.put(field);
   }
 }
 

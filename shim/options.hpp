@@ -63,23 +63,23 @@ enum class LogLevel : uint8_t { Off, Error, Warn, Info, Debug };
 // dynamic initialiser running after the shim's constructor.
 struct Config {
   bool disable{};
-  unsigned route{};                       // RouteBits
+  unsigned route{};  // RouteBits
   Mode mode{};
-  unsigned bound_max{};                   // 0 = the pool's default (4 x CPUs of node)
-  unsigned unbound_max{};                 // 0 = the pool's default (RLIMIT_NPROC, clamped)
+  unsigned bound_max{};    // 0 = the pool's default (4 x CPUs of node)
+  unsigned unbound_max{};  // 0 = the pool's default (RLIMIT_NPROC, clamped)
   unsigned idle_ms{};
-  int numa{};                             // -1 auto, 0 off, N = N fake nodes
-  uint64_t cpu_mask[16]{};                // IOWQ_CPUS as a bitset of up to 1024 CPUs; all zero = not set
+  int numa{};               // -1 auto, 0 off, N = N fake nodes
+  uint64_t cpu_mask[16]{};  // IOWQ_CPUS as a bitset of up to 1024 CPUs; all zero = not set
   bool write_behind{};
-  uint64_t wb_max_bytes{};                // bytes
-  uint64_t stall_ms{};                    // 0 = no stall timeout
-  int signal{};                           // the cancel signal's number
-  char stats[1024]{};                     // "" none, "stderr", or a path (may contain %p)
-  bool stats_json{};                      // IOWQ_STATS_FORMAT=json
-  unsigned callsites{};                   // 0..64
+  uint64_t wb_max_bytes{};  // bytes
+  uint64_t stall_ms{};      // 0 = no stall timeout
+  int signal{};             // the cancel signal's number
+  char stats[1024]{};       // "" none, "stderr", or a path (may contain %p)
+  bool stats_json{};        // IOWQ_STATS_FORMAT=json
+  unsigned callsites{};     // 0..64
   LogLevel log{};
-  char log_file[1024]{};                  // "" = stderr ("stderr" is stored as "")
-  char only_cmds[1024]{};                 // comma lists of program names
+  char log_file[1024]{};   // "" = stderr ("stderr" is stored as "")
+  char only_cmds[1024]{};  // comma lists of program names
   char skip_cmds[1024]{};
 };
 
@@ -105,17 +105,29 @@ bool cmd_selected(const Config& c, const char* prog_name);
 // ---- The table ------------------------------------------------------------
 
 enum class OptionKind : uint8_t {
-  Bool, Count, Size, Duration, Route, Mode, Numa, Cpus, Signal,
-  Stats, StatsFormat, LogLevel, Path, CmdList,
+  Bool,
+  Count,
+  Size,
+  Duration,
+  Route,
+  Mode,
+  Numa,
+  Cpus,
+  Signal,
+  Stats,
+  StatsFormat,
+  LogLevel,
+  Path,
+  CmdList,
 };
 
 struct OptionDef {
-  const char* env;       // "IOWQ_MODE"
-  const char* flag;      // iowq-run long option without dashes: "mode"
-  const char* metavar;   // "auto|pool"
-  const char* def;       // default, in the option's own syntax: "auto"; "" = not fixed here
-  const char* note;      // how an unfixed default is computed, or what a fixed one means; or null
-  const char* doc;       // one line, no trailing period
+  const char* env;      // "IOWQ_MODE"
+  const char* flag;     // iowq-run long option without dashes: "mode"
+  const char* metavar;  // "auto|pool"
+  const char* def;      // default, in the option's own syntax: "auto"; "" = not fixed here
+  const char* note;     // how an unfixed default is computed, or what a fixed one means; or null
+  const char* doc;      // one line, no trailing period
   OptionKind kind;
   const char* implicit;  // value when the flag is given without =VALUE; null = value required
   // Internal to the parser: where the value lands in Config, and the range

@@ -28,7 +28,8 @@ struct Facts {
   uint64_t totals[kRouteCount] = {};
   uint64_t workers_created = 0, workers_max_alive = 0;
   uint64_t stall_timeouts = 0, cancel_running = 0, cancel_pending = 0;
-  uint64_t wb_writes = 0, wb_bytes = 0, wb_syscalls = 0, wb_deferred_errors = 0, wb_peak = 0, wb_shared_off = 0;
+  uint64_t wb_writes = 0, wb_bytes = 0, wb_syscalls = 0, wb_deferred_errors = 0, wb_peak = 0,
+           wb_shared_off = 0;
   Pct queue_wait, service, caller, file_calls;
   std::vector<Callsite> callsites;
 };
@@ -77,9 +78,7 @@ Facts gather(const ReportInput& in) {
 
 const char* kRouteNames[kRouteCount] = {"routed", "inline", "passthrough"};
 
-bool any_calls(const Facts& f, int s) {
-  return f.calls[s][0] + f.calls[s][1] + f.calls[s][2] != 0;
-}
+bool any_calls(const Facts& f, int s) { return f.calls[s][0] + f.calls[s][1] + f.calls[s][2] != 0; }
 
 // ---- JSON --------------------------------------------------------------------
 
@@ -89,10 +88,14 @@ size_t utf8_len(const unsigned char* p, size_t left) {
   size_t n;
   uint32_t cp;
   if (c < 0x80) return 1;
-  if ((c & 0xe0) == 0xc0) n = 2, cp = c & 0x1f;
-  else if ((c & 0xf0) == 0xe0) n = 3, cp = c & 0x0f;
-  else if ((c & 0xf8) == 0xf0) n = 4, cp = c & 0x07;
-  else return 0;
+  if ((c & 0xe0) == 0xc0)
+    n = 2, cp = c & 0x1f;
+  else if ((c & 0xf0) == 0xe0)
+    n = 3, cp = c & 0x0f;
+  else if ((c & 0xf8) == 0xf0)
+    n = 4, cp = c & 0x07;
+  else
+    return 0;
   if (n > left) return 0;
   for (size_t i = 1; i < n; ++i) {
     if ((p[i] & 0xc0) != 0x80) return 0;
@@ -278,8 +281,8 @@ std::string format_report_text(const ReportInput& in) {
   tprintf(o, "    %-14s %12lu %12lu %12lu\n", "count", f.stall_timeouts, f.cancel_running, f.cancel_pending);
   tprintf(o, "  %-16s %12s %12s %12s %12s %12s\n", "write-behind", "writes", "bytes", "syscalls",
           "def. errors", "peak pending");
-  tprintf(o, "    %-14s %12lu %12lu %12lu %12lu %12lu\n", in.write_behind ? "enabled" : "disabled", f.wb_writes,
-          f.wb_bytes, f.wb_syscalls, f.wb_deferred_errors, f.wb_peak);
+  tprintf(o, "    %-14s %12lu %12lu %12lu %12lu %12lu\n", in.write_behind ? "enabled" : "disabled",
+          f.wb_writes, f.wb_bytes, f.wb_syscalls, f.wb_deferred_errors, f.wb_peak);
   tprintf(o, "  %-16s %12s %12s\n", "latency (ns)", "p50", "p99");
   tprintf(o, "    %-14s %12lu %12lu\n", "queue wait", f.queue_wait.p50, f.queue_wait.p99);
   tprintf(o, "    %-14s %12lu %12lu\n", "service", f.service.p50, f.service.p99);

@@ -41,7 +41,6 @@ namespace {
 // RWF_NOWAIT support. Buckets: a collision only sends a call to the pool.
 // ============================================================================
 
-
 constexpr size_t kDevSlots = 64;
 std::atomic<uint64_t> g_nowait_unsupported[kDevSlots];  // dev + 1, 0 = empty
 
@@ -145,8 +144,10 @@ void warn_stall(const Op& op, int64_t returned) noexcept {
     where = buf;
   }
   char what[64];
-  if (returned > 0) snprintf(what, sizeof what, "the %lld bytes already transferred", static_cast<long long>(returned));
-  else snprintf(what, sizeof what, "ETIMEDOUT");
+  if (returned > 0)
+    snprintf(what, sizeof what, "the %lld bytes already transferred", static_cast<long long>(returned));
+  else
+    snprintf(what, sizeof what, "ETIMEDOUT");
   log_line(LogLevel::Warn, "iowq: stall timeout: %s on fd %d made no progress for %llu ms; returned %s%s",
            kSymNames[static_cast<int>(op.sym)], op.fd, static_cast<unsigned long long>(g.cfg.stall_ms), what,
            where);
@@ -192,8 +193,10 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
     if (r == -EINTR) {
       // A handler without SA_RESTART interrupted the caller: interrupt the
       // work too. Bytes already moved are returned, as the kernel would.
-      if (g.pool->cancel(&w) == iowq::CancelResult::Running) g_counters.cancel_running.fetch_add(1);
-      else g_counters.cancel_pending.fetch_add(1);
+      if (g.pool->cancel(&w) == iowq::CancelResult::Running)
+        g_counters.cancel_running.fetch_add(1);
+      else
+        g_counters.cancel_pending.fetch_add(1);
       g.pool->wait(&w, false);
       if (w.result == -ECANCELED || (w.result == -EINTR && !w.timed_out())) w.result = -EINTR;
     }
@@ -375,8 +378,8 @@ int64_t in_caller(const Op& op, const FdInfo& fi) {
   }
   // A nonblocking try first, on sockets, where it is the same call: not
   // readv/writev (a zero-length vector recvmsg would dequeue a datagram).
-  const bool try_first = fi.kind == FdKind::Socket && op.moves_bytes() && op.kind != OpKind::Readv &&
-                         op.kind != OpKind::Writev;
+  const bool try_first =
+      fi.kind == FdKind::Socket && op.moves_bytes() && op.kind != OpKind::Readv && op.kind != OpKind::Writev;
   struct iovec tail[IOV_MAX];
   struct msghdr m;
   Op cur = op;
@@ -444,8 +447,10 @@ ssize_t route_unbound(const Op& op, const FdInfo& fi) {
       // The pool refused it (class full, vfork child, no pool): the caller runs it.
       count(op.sym, Route::Inline);
       r = in_caller(cur, fi);
-      if (r > 0) r += total;
-      else if (total > 0) r = total;
+      if (r > 0)
+        r += total;
+      else if (total > 0)
+        r = total;
       break;
     }
     if (r > 0) {
@@ -457,8 +462,10 @@ ssize_t route_unbound(const Op& op, const FdInfo& fi) {
       r = total;
       break;
     }
-    if (r == -ETIMEDOUT) r = stalled(op, total);
-    else if (total > 0) r = total;
+    if (r == -ETIMEDOUT)
+      r = stalled(op, total);
+    else if (total > 0)
+      r = total;
     break;
   }
   errno = e0;
@@ -519,7 +526,8 @@ Op Op::advanced(size_t done, struct iovec* tail, struct msghdr* m) const noexcep
 int64_t exec_raw(const Op& op, int xf) noexcept {
   switch (op.kind) {
     case OpKind::Read:
-      return xf ? sys::recvfrom(op.fd, op.buf, op.len, xf, nullptr, nullptr) : sys::read(op.fd, op.buf, op.len);
+      return xf ? sys::recvfrom(op.fd, op.buf, op.len, xf, nullptr, nullptr)
+                : sys::read(op.fd, op.buf, op.len);
     case OpKind::Write:
       return xf ? sys::sendto(op.fd, op.buf, op.len, xf, nullptr, 0) : sys::write(op.fd, op.buf, op.len);
     case OpKind::Pread: return sys::pread(op.fd, op.buf, op.len, op.off);
@@ -532,7 +540,8 @@ int64_t exec_raw(const Op& op, int xf) noexcept {
         m.msg_iovlen = static_cast<size_t>(op.iovcnt);
         return op.kind == OpKind::Readv ? sys::recvmsg(op.fd, &m, xf) : sys::sendmsg(op.fd, &m, xf);
       }
-      return op.kind == OpKind::Readv ? sys::readv(op.fd, op.iov, op.iovcnt) : sys::writev(op.fd, op.iov, op.iovcnt);
+      return op.kind == OpKind::Readv ? sys::readv(op.fd, op.iov, op.iovcnt)
+                                      : sys::writev(op.fd, op.iov, op.iovcnt);
     case OpKind::Preadv: return sys::preadv2(op.fd, op.iov, op.iovcnt, op.off, op.flags);
     case OpKind::Pwritev: return sys::pwritev2(op.fd, op.iov, op.iovcnt, op.off, op.flags);
     case OpKind::Send: return sys::sendto(op.fd, op.buf, op.len, op.flags | xf, op.addr, op.addrlen);
@@ -545,7 +554,8 @@ int64_t exec_raw(const Op& op, int xf) noexcept {
     case OpKind::Recvmmsg: return sys::recvmmsg(op.fd, op.mmsg, op.vlen, op.flags | xf, op.timeout);
     case OpKind::Fsync: return sys::fsync(op.fd);
     case OpKind::Fdatasync: return sys::fdatasync(op.fd);
-    case OpKind::SyncFileRange: return sys::sync_file_range(op.fd, op.off, op.off2, static_cast<unsigned>(op.flags));
+    case OpKind::SyncFileRange:
+      return sys::sync_file_range(op.fd, op.off, op.off2, static_cast<unsigned>(op.flags));
     case OpKind::Fallocate: return sys::fallocate(op.fd, op.flags, op.off, op.off2);
     case OpKind::CopyFileRange:
       return sys::copy_file_range(op.fd, op.offp, op.fd2, op.offp2, op.len, static_cast<unsigned>(op.flags));
@@ -560,9 +570,7 @@ namespace {
 // kind can (sendto on a file, pread on a pipe, RWF_NOWAIT on a socket): the
 // number was reused behind the shim's back. Never EBADF: a retry could then
 // write into a file opened meanwhile.
-bool stale_suspect(int e) noexcept {
-  return e == ENOTSOCK || e == ESPIPE || e == EINVAL || e == EOPNOTSUPP;
-}
+bool stale_suspect(int e) noexcept { return e == ENOTSOCK || e == ESPIPE || e == EINVAL || e == EOPNOTSUPP; }
 
 bool same_file(const FdInfo& a, const FdInfo& b) noexcept {
   return a.kind == b.kind && a.dev == b.dev && a.ino == b.ino && a.nonblock == b.nonblock;
@@ -604,9 +612,8 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
       // datagram socket's read(fd, b, 0) leaves the datagram queued).
       // (Only plain buffers are looked at here: iovecs and msghdrs are the
       // program's memory and may be invalid, which is the kernel's to report.)
-      (op.moves_bytes() && !op.iov && !op.msg && op.len == 0) ||
-      (op.positioned() && !fi.bound()) || ((op.kind == OpKind::Preadv || op.kind == OpKind::Pwritev) &&
-                                           (op.flags & RWF_NOWAIT))) {
+      (op.moves_bytes() && !op.iov && !op.msg && op.len == 0) || (op.positioned() && !fi.bound()) ||
+      ((op.kind == OpKind::Preadv || op.kind == OpKind::Pwritev) && (op.flags & RWF_NOWAIT))) {
     count(op.sym, Route::Passthrough);
     return op.plain(op);
   }
@@ -663,7 +670,6 @@ ssize_t route(const Op& op) {
   return r;
 }
 
-
 int64_t run_bound_keyed(const Op& op, uint64_t key) {
   auto& busy = g_busy[key % kBusyBuckets];
   busy.fetch_add(1, std::memory_order_acq_rel);
@@ -690,8 +696,10 @@ void abandon_call(bool mask_restored) noexcept {
   tl.depth = 0;
   // The jump restores the program's mask when its sigsetjmp saved one;
   // otherwise the deadline's unblocking of the cancel signal is undone here.
-  if (mask_restored) stall_abandon();
-  else stall_disarm();
+  if (mask_restored)
+    stall_abandon();
+  else
+    stall_disarm();
   if (tl.async_cancel) {
     tl.async_cancel = false;
     pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, nullptr);
@@ -699,8 +707,10 @@ void abandon_call(bool mask_restored) noexcept {
   iowq::Work& w = tl.work;
   const uint32_t st = w.state.load(std::memory_order_acquire);
   if (g.pool && st != 0 && !(st & iowq::Work::kReleased)) {
-    if (g.pool->cancel(&w) == iowq::CancelResult::Running) g_counters.cancel_running.fetch_add(1);
-    else g_counters.cancel_pending.fetch_add(1);
+    if (g.pool->cancel(&w) == iowq::CancelResult::Running)
+      g_counters.cancel_running.fetch_add(1);
+    else
+      g_counters.cancel_pending.fetch_add(1);
     int e = errno;
     g.pool->wait(&w, false);
     errno = e;

@@ -18,22 +18,41 @@
 namespace iowq::shim {
 
 enum class OpKind : uint8_t {
-  Read, Write, Pread, Pwrite, Readv, Writev, Preadv, Pwritev, Send, Recv, Sendmsg, Recvmsg,
-  Connect, Accept, Sendmmsg, Recvmmsg,
+  Read,
+  Write,
+  Pread,
+  Pwrite,
+  Readv,
+  Writev,
+  Preadv,
+  Pwritev,
+  Send,
+  Recv,
+  Sendmsg,
+  Recvmsg,
+  Connect,
+  Accept,
+  Sendmmsg,
+  Recvmmsg,
   // The blocking file calls (filecalls.cpp): bound work keyed by the file.
-  Fsync, Fdatasync, SyncFileRange, Fallocate, CopyFileRange, Sendfile,
+  Fsync,
+  Fdatasync,
+  SyncFileRange,
+  Fallocate,
+  CopyFileRange,
+  Sendfile,
 };
 
 struct Op {
   OpKind kind = OpKind::Read;
   Sym sym = Sym::Read;
   int fd = -1;
-  void* buf = nullptr;             // Read/Write/Pread/Pwrite/Send/Recv
+  void* buf = nullptr;  // Read/Write/Pread/Pwrite/Send/Recv
   size_t len = 0;
   const struct iovec* iov = nullptr;  // *v kinds
   int iovcnt = 0;
-  off_t off = -1;                  // P* kinds; -1 with *v2 = current position
-  int flags = 0;                   // RWF_* for *v2, MSG_* for sockets
+  off_t off = -1;                   // P* kinds; -1 with *v2 = current position
+  int flags = 0;                    // RWF_* for *v2, MSG_* for sockets
   struct sockaddr* addr = nullptr;  // Send (sendto) / Recv (recvfrom)
   socklen_t addrlen = 0;
   socklen_t* addrlenp = nullptr;

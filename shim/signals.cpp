@@ -89,8 +89,10 @@ void install_locked(const AppAction& a) noexcept {
   sa.sa_sigaction = cancel_handler;
   const bool has_handler = a.handler != kDfl && a.handler != kIgn;
   sa.sa_flags = SA_SIGINFO;
-  if (has_handler) sa.sa_flags |= static_cast<int>(a.flags & (SA_RESTART | SA_ONSTACK | SA_NODEFER));
-  else sa.sa_flags |= SA_RESTART;  // ignored or fatal: no call of the program is interrupted
+  if (has_handler)
+    sa.sa_flags |= static_cast<int>(a.flags & (SA_RESTART | SA_ONSTACK | SA_NODEFER));
+  else
+    sa.sa_flags |= SA_RESTART;  // ignored or fatal: no call of the program is interrupted
   if (!kCanUndoRestart) sa.sa_flags &= ~SA_RESTART;
   sigemptyset(&sa.sa_mask);
   if (has_handler) memcpy(&sa.sa_mask, &a.mask, sizeof a.mask);
@@ -130,7 +132,8 @@ void cancel_handler(int sig, siginfo_t* si, void* uc) {
       // signalfd or threads, and keep it out of this worker until its
       // call ends (else it comes straight back here).
       siginfo_t info = *si;
-      if (info.si_code >= 0 || info.si_code == SI_TKILL) info.si_code = SI_QUEUE;  // kernel rule for re-sending
+      if (info.si_code >= 0 || info.si_code == SI_TKILL)
+        info.si_code = SI_QUEUE;  // kernel rule for re-sending
       sys::rt_sigqueueinfo(g.pid, sig, &info);
       sigaddset(&static_cast<ucontext_t*>(uc)->uc_sigmask, sig);
     }
@@ -156,8 +159,10 @@ void cancel_handler(int sig, siginfo_t* si, void* uc) {
     siginfo_t info = *si;
     const int tid = static_cast<int>(sys::gettid());
     if ((info.si_code >= 0 || info.si_code == SI_TKILL) && tid != g.pid) info.si_code = SI_QUEUE;
-    if (si->si_code == SI_TKILL) sys::rt_tgsigqueueinfo(g.pid, tid, sig, &info);
-    else sys::rt_sigqueueinfo(g.pid, sig, &info);
+    if (si->si_code == SI_TKILL)
+      sys::rt_tgsigqueueinfo(g.pid, tid, sig, &info);
+    else
+      sys::rt_sigqueueinfo(g.pid, sig, &info);
     sigaddset(&static_cast<ucontext_t*>(uc)->uc_sigmask, sig);
     errno = saved_errno;
     return;
@@ -185,8 +190,10 @@ void cancel_handler(int sig, siginfo_t* si, void* uc) {
     return;
   }
   errno = saved_errno;
-  if (a.flags & SA_SIGINFO) reinterpret_cast<void (*)(int, siginfo_t*, void*)>(a.handler)(sig, si, uc);
-  else reinterpret_cast<void (*)(int)>(a.handler)(sig);
+  if (a.flags & SA_SIGINFO)
+    reinterpret_cast<void (*)(int, siginfo_t*, void*)>(a.handler)(sig, si, uc);
+  else
+    reinterpret_cast<void (*)(int)>(a.handler)(sig);
 }
 
 }  // namespace
@@ -209,7 +216,8 @@ bool cancel_signal_take() noexcept {
       install_locked(g_app);
       sys::KSigaction mine;
       if (sys::rt_sigaction(g.sig, nullptr, &mine) == 0) {
-        g_libc_flags = mine.flags & ~static_cast<unsigned long>(SA_SIGINFO | SA_RESTART | SA_ONSTACK | SA_NODEFER);
+        g_libc_flags =
+            mine.flags & ~static_cast<unsigned long>(SA_SIGINFO | SA_RESTART | SA_ONSTACK | SA_NODEFER);
         g_libc_restorer = mine.restorer;
       }
     }

@@ -33,10 +33,10 @@ struct Slot {
 };
 
 Slot g_slots[kSlots];
-std::atomic<int> g_hwm{0};                   // slots ever used (scan bound)
-std::atomic<uint32_t> g_seq{0};              // bumped by every arm; the thread sleeps on it
-std::atomic<uint64_t> g_next_wake{~0ull};    // when the thread will next look
-std::atomic<int> g_thread_pid{0};            // process whose stall thread runs (0: none)
+std::atomic<int> g_hwm{0};                 // slots ever used (scan bound)
+std::atomic<uint32_t> g_seq{0};            // bumped by every arm; the thread sleeps on it
+std::atomic<uint64_t> g_next_wake{~0ull};  // when the thread will next look
+std::atomic<int> g_thread_pid{0};          // process whose stall thread runs (0: none)
 std::atomic<int> g_starting{0};
 std::atomic<bool> g_warned{false};
 
@@ -77,8 +77,10 @@ void* stall_main(void*) {
     }
     g_next_wake.store(next, std::memory_order_seq_cst);
     uint64_t after = sys::now_ns();
-    if (next == ~0ull) sys::futex_wait(&g_seq, seq);
-    else if (next > after) sys::futex_wait(&g_seq, seq, next - after);
+    if (next == ~0ull)
+      sys::futex_wait(&g_seq, seq);
+    else if (next > after)
+      sys::futex_wait(&g_seq, seq, next - after);
   }
   return nullptr;
 }

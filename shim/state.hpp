@@ -8,8 +8,8 @@
 
 #include <atomic>
 
-#include "iowq/pool.hpp"
 #include "fdtable.hpp"
+#include "iowq/pool.hpp"
 #include "options.hpp"
 #include "route.hpp"
 
@@ -17,11 +17,11 @@ namespace iowq::shim {
 
 struct Shim {
   Config cfg;
-  std::atomic<bool> active{false};     // initialised, enabled and selected
-  std::atomic<int> pool_state{0};      // 0 not started, 1 starting, 2 started, -1 failed
+  std::atomic<bool> active{false};  // initialised, enabled and selected
+  std::atomic<int> pool_state{0};   // 0 not started, 1 starting, 2 started, -1 failed
   iowq::Pool* pool = nullptr;
   int pid = 0;
-  int sig = 0;                         // cancel signal
+  int sig = 0;  // cancel signal
   uint64_t stall_ns = 0;
   const char* program = "";
 };
@@ -34,14 +34,14 @@ struct Job {
 };
 
 struct ThreadCtx {
-  int depth = 0;           // > 0: inside the shim; nested calls pass through
-  bool worker = false;     // this thread is a pool worker
-  bool sandboxed = false;  // seccomp on this thread: no syscall it did not ask for
-  bool private_fds = false;  // unshare(CLONE_FILES): not the pool's; every call passes through
-  bool async_cancel = false; // inside a pool wait with asynchronous cancellation on
-  uint32_t cancel_sigs = 0;  // cancel signals a pool worker's handler took (a call was cut short)
-  uintptr_t nest_frame = 0;  // frame of the outermost shim entry (depth 0 -> 1)
-  iowq::Work work;         // the calling thread's one in-flight pool item
+  int depth = 0;              // > 0: inside the shim; nested calls pass through
+  bool worker = false;        // this thread is a pool worker
+  bool sandboxed = false;     // seccomp on this thread: no syscall it did not ask for
+  bool private_fds = false;   // unshare(CLONE_FILES): not the pool's; every call passes through
+  bool async_cancel = false;  // inside a pool wait with asynchronous cancellation on
+  uint32_t cancel_sigs = 0;   // cancel signals a pool worker's handler took (a call was cut short)
+  uintptr_t nest_frame = 0;   // frame of the outermost shim entry (depth 0 -> 1)
+  iowq::Work work;            // the calling thread's one in-flight pool item
   Job job;
 };
 extern constinit thread_local ThreadCtx tl __attribute__((tls_model("initial-exec")));
@@ -100,7 +100,8 @@ inline Fast fast_path(int fd, bool plain_write) noexcept {
   FdInfo fi;
   fi.dev = e.dev.load(std::memory_order_relaxed);
   fi.ino = e.ino.load(std::memory_order_relaxed);
-  return g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire) == 0 ? Fast::InlineWrite : Fast::Route;
+  return g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire) == 0 ? Fast::InlineWrite
+                                                                              : Fast::Route;
 }
 
 // RAII depth guard: calls made while it lives pass straight through.

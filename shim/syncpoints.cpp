@@ -35,8 +35,8 @@ namespace {
 // The next definition of `name`, looked up once. The interposers below only
 // run after libc is up (they are not called by the dynamic loader itself).
 using real::next_fn;
-#define REAL(type, name)     \
-  using fn_t = type;         \
+#define REAL(type, name)        \
+  using fn_t = type;            \
   static fn_t* real_ = nullptr; \
   fn_t* rf = next_fn(real_, name)
 
@@ -162,23 +162,23 @@ static int opened(Call call) {
   return r;
 }
 
-#define OPEN_VA(name)                                                      \
-  IOWQ_EXPORT int name(const char* path, int flags, ...) {                \
-    va_list ap;                                                            \
-    va_start(ap, flags);                                                   \
-    mode_t m = mode_arg(flags, ap);                                        \
-    va_end(ap);                                                            \
-    REAL(int(const char*, int, ...), #name);                               \
-    return opened([&] { return rf(path, flags, m); });                     \
+#define OPEN_VA(name)                                      \
+  IOWQ_EXPORT int name(const char* path, int flags, ...) { \
+    va_list ap;                                            \
+    va_start(ap, flags);                                   \
+    mode_t m = mode_arg(flags, ap);                        \
+    va_end(ap);                                            \
+    REAL(int(const char*, int, ...), #name);               \
+    return opened([&] { return rf(path, flags, m); });     \
   }
-#define OPENAT_VA(name)                                                    \
-  IOWQ_EXPORT int name(int dirfd, const char* path, int flags, ...) {     \
-    va_list ap;                                                            \
-    va_start(ap, flags);                                                   \
-    mode_t m = mode_arg(flags, ap);                                        \
-    va_end(ap);                                                            \
-    REAL(int(int, const char*, int, ...), #name);                          \
-    return opened([&] { return rf(dirfd, path, flags, m); });              \
+#define OPENAT_VA(name)                                               \
+  IOWQ_EXPORT int name(int dirfd, const char* path, int flags, ...) { \
+    va_list ap;                                                       \
+    va_start(ap, flags);                                              \
+    mode_t m = mode_arg(flags, ap);                                   \
+    va_end(ap);                                                       \
+    REAL(int(int, const char*, int, ...), #name);                     \
+    return opened([&] { return rf(dirfd, path, flags, m); });         \
   }
 OPEN_VA(open)
 OPEN_VA(open64)
@@ -208,21 +208,21 @@ IOWQ_EXPORT int creat(const char* path, mode_t m) {
 IOWQ_EXPORT int creat64(const char* path, mode_t m) { return creat(path, m); }
 
 IOWQ_EXPORT FILE* fopen(const char* path, const char* mode) {
-  REAL(FILE*(const char*, const char*), "fopen");
+  REAL(FILE * (const char*, const char*), "fopen");
   wait_all();
   FILE* f = rf(path, mode);
   if (f) stdio_opened(fileno(f));
   return f;
 }
 IOWQ_EXPORT FILE* fopen64(const char* path, const char* mode) {
-  REAL(FILE*(const char*, const char*), "fopen64");
+  REAL(FILE * (const char*, const char*), "fopen64");
   wait_all();
   FILE* f = rf(path, mode);
   if (f) stdio_opened(fileno(f));
   return f;
 }
 IOWQ_EXPORT FILE* freopen(const char* path, const char* mode, FILE* s) {
-  REAL(FILE*(const char*, const char*, FILE*), "freopen");
+  REAL(FILE * (const char*, const char*, FILE*), "freopen");
   wait_all();
   if (s) fd_forget(fileno(s));
   FILE* f = rf(path, mode, s);
@@ -231,7 +231,7 @@ IOWQ_EXPORT FILE* freopen(const char* path, const char* mode, FILE* s) {
 }
 
 IOWQ_EXPORT FILE* fdopen(int fd, const char* mode) {
-  REAL(FILE*(int, const char*), "fdopen");
+  REAL(FILE * (int, const char*), "fdopen");
   FILE* f = rf(fd, mode);
   if (f) stdio_opened(fd);
   return f;
@@ -335,8 +335,10 @@ IOWQ_EXPORT void sync(void) {
 // write-behind); posix_spawn only waits. The program's SIG_IGN on the
 // cancel signal goes with the new image.
 static inline void exec_begin(bool replaces) {
-  if (replaces && g.active.load(std::memory_order_relaxed)) wb_exec_begin();
-  else wait_all();
+  if (replaces && g.active.load(std::memory_order_relaxed))
+    wb_exec_begin();
+  else
+    wait_all();
   cancel_signal_exec(true);
 }
 static inline void exec_end(bool replaces) {
@@ -370,29 +372,28 @@ EXEC_WAIT(int, execvp, (const char* p, char* const a[]), (p, a))
 EXEC_WAIT(int, execvpe, (const char* p, char* const a[], char* const e[]), (p, a, e))
 EXEC_WAIT(int, fexecve, (int fd, char* const a[], char* const e[]), (fd, a, e))
 SPAWN_WAIT(int, posix_spawn,
-          (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
-           char* const a[], char* const e[]),
-          (pid, p, fa, at, a, e))
+           (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
+            char* const a[], char* const e[]),
+           (pid, p, fa, at, a, e))
 SPAWN_WAIT(int, posix_spawnp,
-          (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
-           char* const a[], char* const e[]),
-          (pid, p, fa, at, a, e))
+           (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
+            char* const a[], char* const e[]),
+           (pid, p, fa, at, a, e))
 
 // execl* are variadic: collect the arguments, then the v form.
 static constexpr int kMaxExeclArgs = 4096;
-#define COLLECT_ARGS(first, last_out)                  \
-  const char* argv[kMaxExeclArgs];                     \
-  int argc = 0;                                        \
-  argv[argc++] = first;                                \
-  va_list ap;                                          \
-  va_start(ap, first);                                 \
-  while (argv[argc - 1] && argc < kMaxExeclArgs)       \
-    argv[argc++] = va_arg(ap, const char*);            \
-  last_out;                                            \
-  va_end(ap);                                          \
-  if (argv[argc - 1]) {                                \
-    errno = E2BIG;                                     \
-    return -1;                                         \
+#define COLLECT_ARGS(first, last_out)                                                    \
+  const char* argv[kMaxExeclArgs];                                                       \
+  int argc = 0;                                                                          \
+  argv[argc++] = first;                                                                  \
+  va_list ap;                                                                            \
+  va_start(ap, first);                                                                   \
+  while (argv[argc - 1] && argc < kMaxExeclArgs) argv[argc++] = va_arg(ap, const char*); \
+  last_out;                                                                              \
+  va_end(ap);                                                                            \
+  if (argv[argc - 1]) {                                                                  \
+    errno = E2BIG;                                                                       \
+    return -1;                                                                           \
   }
 
 IOWQ_EXPORT int execl(const char* path, const char* arg, ...) {

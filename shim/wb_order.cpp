@@ -55,9 +55,12 @@ WB_HOOK(wait_fd(fd), int, fchown, (int fd, uid_t u, gid_t gr), (fd, u, gr))
 WB_HOOK(wait_all(), int, fchownat, (int d, const char* p, uid_t u, gid_t gr, int f), (d, p, u, gr, f))
 WB_HOOK(wait_all(), int, chown, (const char* p, uid_t u, gid_t gr), (p, u, gr))
 WB_HOOK(wait_all(), int, lchown, (const char* p, uid_t u, gid_t gr), (p, u, gr))
-WB_HOOK(wait_fd(fd), int, fsetxattr, (int fd, const char* n, const void* v, size_t s, int f), (fd, n, v, s, f))
-WB_HOOK(wait_all(), int, setxattr, (const char* p, const char* n, const void* v, size_t s, int f), (p, n, v, s, f))
-WB_HOOK(wait_all(), int, lsetxattr, (const char* p, const char* n, const void* v, size_t s, int f), (p, n, v, s, f))
+WB_HOOK(wait_fd(fd), int, fsetxattr, (int fd, const char* n, const void* v, size_t s, int f),
+        (fd, n, v, s, f))
+WB_HOOK(wait_all(), int, setxattr, (const char* p, const char* n, const void* v, size_t s, int f),
+        (p, n, v, s, f))
+WB_HOOK(wait_all(), int, lsetxattr, (const char* p, const char* n, const void* v, size_t s, int f),
+        (p, n, v, s, f))
 WB_HOOK(wait_fd(fd), int, fremovexattr, (int fd, const char* n), (fd, n))
 WB_HOOK(wait_all(), int, removexattr, (const char* p, const char* n), (p, n))
 WB_HOOK(wait_all(), int, lremovexattr, (const char* p, const char* n), (p, n))
@@ -86,10 +89,11 @@ WB_HOOK(wait_all(), int, tgkill, (pid_t p, pid_t t, int s), (p, t, s))
 WB_HOOK(wait_all(), int, pidfd_send_signal, (int fd, int s, siginfo_t* i, unsigned f), (fd, s, i, f))
 WB_HOOK(wait_all(), int, msgsnd, (int q, const void* m, size_t n, int f), (q, m, n, f))
 WB_HOOK(wait_all(), int, semop, (int s, struct sembuf* o, size_t n), (s, o, n))
-WB_HOOK(wait_all(), int, semtimedop, (int s, struct sembuf* o, size_t n, const struct timespec* t), (s, o, n, t))
+WB_HOOK(wait_all(), int, semtimedop, (int s, struct sembuf* o, size_t n, const struct timespec* t),
+        (s, o, n, t))
 WB_HOOK(wait_all(), int, mq_send, (mqd_t q, const char* m, size_t n, unsigned p), (q, m, n, p))
-WB_HOOK(wait_all(), int, mq_timedsend, (mqd_t q, const char* m, size_t n, unsigned p, const struct timespec* t),
-        (q, m, n, p, t))
+WB_HOOK(wait_all(), int, mq_timedsend,
+        (mqd_t q, const char* m, size_t n, unsigned p, const struct timespec* t), (q, m, n, p, t))
 // connect and sendmmsg take route() (wb_before_talk there); sendfile,
 // splice and tee: filecalls.cpp (file_sync_point).
 WB_HOOK(wait_all(), ssize_t, vmsplice, (int fd, const struct iovec* v, size_t n, unsigned f), (fd, v, n, f))

@@ -37,8 +37,10 @@ namespace {
 void before_fd(int fd) noexcept {
   if (fd < 0) return;
   FdInfo fi = fd_info(fd);
-  if (fi.kind == FdKind::File) wb_wait_file(fi);
-  else if (fi.kind != FdKind::Bad) wb_sync_all();
+  if (fi.kind == FdKind::File)
+    wb_wait_file(fi);
+  else if (fi.kind != FdKind::Bad)
+    wb_sync_all();
 }
 
 // Before stdio may write `f`'s buffer.
@@ -134,13 +136,13 @@ IOWQ_EXPORT int fwprintf(FILE* f, const wchar_t* fmt, ...) {
 }
 
 WB_STDIO_HOOK(stdout, int, vprintf, (const char* fmt, va_list ap), (fmt, ap))
-WB_STDIO_HOOK(f, int, vfprintf, (FILE* f, const char* fmt, va_list ap), (f, fmt, ap))
+WB_STDIO_HOOK(f, int, vfprintf, (FILE * f, const char* fmt, va_list ap), (f, fmt, ap))
 WB_STDIO_HOOK(stdout, int, __vprintf_chk, (int fl, const char* fmt, va_list ap), (fl, fmt, ap))
-WB_STDIO_HOOK(f, int, __vfprintf_chk, (FILE* f, int fl, const char* fmt, va_list ap), (f, fl, fmt, ap))
+WB_STDIO_HOOK(f, int, __vfprintf_chk, (FILE * f, int fl, const char* fmt, va_list ap), (f, fl, fmt, ap))
 WB_HOOK(before_dfd(fd), int, vdprintf, (int fd, const char* fmt, va_list ap), (fd, fmt, ap))
 WB_HOOK(before_dfd(fd), int, __vdprintf_chk, (int fd, int fl, const char* fmt, va_list ap), (fd, fl, fmt, ap))
 WB_STDIO_HOOK(stdout, int, vwprintf, (const wchar_t* fmt, va_list ap), (fmt, ap))
-WB_STDIO_HOOK(f, int, vfwprintf, (FILE* f, const wchar_t* fmt, va_list ap), (f, fmt, ap))
+WB_STDIO_HOOK(f, int, vfwprintf, (FILE * f, const wchar_t* fmt, va_list ap), (f, fmt, ap))
 
 // ---- strings, characters, blocks ---------------------------------------------------
 
@@ -155,7 +157,7 @@ WB_STDIO_HOOK(f, int, fputc_unlocked, (int c, FILE* f), (c, f))
 WB_STDIO_HOOK(stdout, int, putchar, (int c), (c))
 WB_STDIO_HOOK(stdout, int, putchar_unlocked, (int c), (c))
 // The buffer-full path of the putc macros (bits/stdio.h).
-WB_STDIO_HOOK(f, int, __overflow, (FILE* f, int c), (f, c))
+WB_STDIO_HOOK(f, int, __overflow, (FILE * f, int c), (f, c))
 WB_STDIO_HOOK(f, size_t, fwrite, (const void* p, size_t s, size_t n, FILE* f), (p, s, n, f))
 WB_STDIO_HOOK(f, size_t, fwrite_unlocked, (const void* p, size_t s, size_t n, FILE* f), (p, s, n, f))
 WB_STDIO_HOOK(f, int, fputws, (const wchar_t* s, FILE* f), (s, f))
@@ -166,10 +168,10 @@ WB_STDIO_HOOK(stderr, void, perror, (const char* s), (s))
 
 // ---- calls that flush the buffer ---------------------------------------------------
 
-WB_STDIO_HOOK(f, int, fflush_unlocked, (FILE* f), (f))
-WB_STDIO_HOOK(f, int, fseek, (FILE* f, long o, int w), (f, o, w))
-WB_STDIO_HOOK(f, int, fseeko, (FILE* f, off_t o, int w), (f, o, w))
-WB_STDIO_HOOK(f, int, fseeko64, (FILE* f, off64_t o, int w), (f, o, w))
-WB_STDIO_HOOK(f, int, fsetpos, (FILE* f, const fpos_t* p), (f, p))
-WB_STDIO_HOOK(f, int, fsetpos64, (FILE* f, const fpos64_t* p), (f, p))
-WB_STDIO_HOOK(f, void, rewind, (FILE* f), (f))
+WB_STDIO_HOOK(f, int, fflush_unlocked, (FILE * f), (f))
+WB_STDIO_HOOK(f, int, fseek, (FILE * f, long o, int w), (f, o, w))
+WB_STDIO_HOOK(f, int, fseeko, (FILE * f, off_t o, int w), (f, o, w))
+WB_STDIO_HOOK(f, int, fseeko64, (FILE * f, off64_t o, int w), (f, o, w))
+WB_STDIO_HOOK(f, int, fsetpos, (FILE * f, const fpos_t* p), (f, p))
+WB_STDIO_HOOK(f, int, fsetpos64, (FILE * f, const fpos64_t* p), (f, p))
+WB_STDIO_HOOK(f, void, rewind, (FILE * f), (f))

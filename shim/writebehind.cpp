@@ -29,7 +29,6 @@
 // run; the next call on the file that can return an I/O error takes it.
 #include "writebehind.hpp"
 
-#include <boost/lockfree/stack.hpp>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -42,10 +41,11 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <boost/lockfree/stack.hpp>
 
+#include <linux/futex.h>
 #include <atomic>
 #include <climits>
-#include <linux/futex.h>
 
 #include "libc.hpp"
 #include "state.hpp"
@@ -70,7 +70,7 @@ struct Chunk {
   WbFile* file;
   uint32_t used;
   int nseg;
-  uint64_t seq;  // the file's enq count that queued it
+  uint64_t seq;                     // the file's enq count that queued it
   std::atomic<uint32_t> closed{0};  // set by the worker: no more appends
   Seg segs[kMaxSegs];
   char* data;
@@ -100,11 +100,11 @@ struct Wb {
   boost::lockfree::stack<uint32_t, boost::lockfree::fixed_sized<true>>* free_list = nullptr;
   WbFile files[kFiles];
   std::atomic<uint64_t> active[kFiles / 64];  // files with queued chunks
-  std::atomic<int64_t> inflight{0};   // chunks queued, not finished
-  std::atomic<int> errors{0};         // files holding an unreported error
-  std::atomic<uint32_t> seq{0};       // bumped when a chunk finishes
+  std::atomic<int64_t> inflight{0};           // chunks queued, not finished
+  std::atomic<int> errors{0};                 // files holding an unreported error
+  std::atomic<uint32_t> seq{0};               // bumped when a chunk finishes
   std::atomic<int> waiters{0};
-  std::atomic<bool> closed{false};    // exit/exec: no more writes behind
+  std::atomic<bool> closed{false};      // exit/exec: no more writes behind
   std::atomic<bool> shared_off{false};  // shared memory: off for good
   std::atomic<bool> fsize_limited{false};
 };
@@ -172,8 +172,7 @@ bool control_fs(long magic) noexcept {
     case 0x65735543:  // fusectl
     case 0x958458f6:  // hugetlbfs
       return true;
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -207,12 +206,8 @@ bool is_stderr_file(const FdInfo& fi) noexcept {
          e.ino.load(std::memory_order_relaxed) == fi.ino;
 }
 
-void futex_wait(std::atomic<uint32_t>* a, uint32_t v) {
-  sys::futex_wait(a, v);
-}
-void futex_wake_all(std::atomic<uint32_t>* a) {
-  sys::futex_wake(a, INT_MAX);
-}
+void futex_wait(std::atomic<uint32_t>* a, uint32_t v) { sys::futex_wait(a, v); }
+void futex_wake_all(std::atomic<uint32_t>* a) { sys::futex_wake(a, INT_MAX); }
 
 uint32_t my_tid() noexcept {
   if (!tl_tid) tl_tid = static_cast<uint32_t>(sys::gettid());
@@ -450,8 +445,10 @@ void print_unreported_errors() noexcept {
     int e = w.files[i].error.exchange(0);
     if (!e) continue;
     w.errors.fetch_sub(1);
-    log_line(LogLevel::Error, "iowq: error: a deferred write to %s failed: %s (the program had exited or "
-             "not asked since)", g_err_path[i][0] ? g_err_path[i] : "a file", strerror(e));
+    log_line(LogLevel::Error,
+             "iowq: error: a deferred write to %s failed: %s (the program had exited or "
+             "not asked since)",
+             g_err_path[i][0] ? g_err_path[i] : "a file", strerror(e));
   }
 }
 
@@ -477,7 +474,8 @@ void wb_init() noexcept {
   void* a = mmap(nullptr, n * cs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   void* c = mmap(nullptr, n * sizeof(Chunk), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (a == MAP_FAILED || c == MAP_FAILED) {
-    log_line(LogLevel::Warn, "iowq: write-behind disabled: cannot reserve %llu bytes", static_cast<unsigned long long>(max));
+    log_line(LogLevel::Warn, "iowq: write-behind disabled: cannot reserve %llu bytes",
+             static_cast<unsigned long long>(max));
     return;
   }
   w.arena = static_cast<char*>(a);
@@ -498,7 +496,8 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
   if (!w.on || tl_held || fi.kind != FdKind::File || fi.sync_io || !fi.writable) return false;
   if (op.kind == OpKind::Pwritev && op.flags != 0) return false;  // RWF_SYNC & co: as asked
   // Under RLIMIT_FSIZE a write's partial count and SIGXFSZ must come at once.
-  if (w.fsize_limited.load(std::memory_order_relaxed) || w.shared_off.load(std::memory_order_relaxed)) return false;
+  if (w.fsize_limited.load(std::memory_order_relaxed) || w.shared_off.load(std::memory_order_relaxed))
+    return false;
   if (op.positioned() && op.off < 0) return false;  // EINVAL, the plain way
   if (opted_out(fi.dev, fi.ino) || is_stderr_file(fi) || !dev_eligible(op.fd, fi.dev)) return false;
   Src src;
@@ -548,8 +547,10 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
             unlock(f);
             return false;  // EFAULT, the plain way
           }
-          if (merge) last.len += static_cast<uint32_t>(n);
-          else c->segs[c->nseg++] = Seg{op.fd, off, c->used, static_cast<uint32_t>(n)};
+          if (merge)
+            last.len += static_cast<uint32_t>(n);
+          else
+            c->segs[c->nseg++] = Seg{op.fd, off, c->used, static_cast<uint32_t>(n)};
           c->used += static_cast<uint32_t>(n);
           taken = true;
         }
@@ -743,7 +744,9 @@ void wb_off_shared() noexcept {
 
 void wb_memory_changed() noexcept { g_mem_gen.fetch_add(1, std::memory_order_release); }
 
-bool wb_pending() noexcept { return w.on && (w.inflight.load(std::memory_order_relaxed) || w.errors.load(std::memory_order_relaxed)); }
+bool wb_pending() noexcept {
+  return w.on && (w.inflight.load(std::memory_order_relaxed) || w.errors.load(std::memory_order_relaxed));
+}
 
 void wb_after_fork_child() noexcept {
   if (!w.on) return;

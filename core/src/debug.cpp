@@ -17,9 +17,10 @@ void check_failed(const char* what, const char* expr, const char* file, int line
   char num[16];
   int n = 0;
   unsigned v = line > 0 ? static_cast<unsigned>(line) : 0;
-  do num[sizeof num - 1 - n++] = static_cast<char>('0' + v % 10); while ((v /= 10) && n < 15);
+  do num[sizeof num - 1 - n++] = static_cast<char>('0' + v % 10);
+  while ((v /= 10) && n < 15);
   const char* parts[] = {"iowq: invariant failed: ", what, ": ", expr, " (", file, ":",
-                         num + sizeof num - n, ")\n"};
+                         num + sizeof num - n,       ")\n"};
   size_t lens[] = {0, 0, 0, 0, 0, 0, 0, static_cast<size_t>(n), 0};
   for (size_t i = 0; i < sizeof parts / sizeof parts[0]; ++i) {
     size_t len = lens[i] ? lens[i] : strlen(parts[i]);
@@ -99,8 +100,7 @@ void check_class_locked([[maybe_unused]] const ClassPool& c) noexcept {
     IOWQ_CHECK(it != c.keys.end() && it->second.running, "a running hashed item's key is running");
     if (listed < static_cast<int>(kCheckWalk))
       for (const Worker* o = wk->next; o; o = o->next)
-        IOWQ_CHECK(!o->cur || !o->cur->hashed || o->cur->key != w->key,
-                   "a key runs on one worker at a time");
+        IOWQ_CHECK(!o->cur || !o->cur->hashed || o->cur->key != w->key, "a key runs on one worker at a time");
   }
   int alive = c.alive.load(std::memory_order_relaxed);
   IOWQ_CHECK(idle >= 0 && listed <= alive && idle <= alive && alive <= static_cast<int>(c.cap),
@@ -121,15 +121,14 @@ void check_completing([[maybe_unused]] const Work* w, [[maybe_unused]] int64_t r
     IOWQ_CHECK(st & Work::kQueued, "a running item stays owned by the pool until it completes");
   } else {
     IOWQ_CHECK(!(st & Work::kQueued), "a pending item completes only after it was unlinked");
-    IOWQ_CHECK(((f & Work::kCancel) && result == -ECANCELED) ||
-                   ((f & Work::kHandedBack) && result == -EAGAIN),
-               "an item completed without running was cancelled (-ECANCELED) or handed back (-EAGAIN)");
+    IOWQ_CHECK(
+        ((f & Work::kCancel) && result == -ECANCELED) || ((f & Work::kHandedBack) && result == -EAGAIN),
+        "an item completed without running was cancelled (-ECANCELED) or handed back (-EAGAIN)");
   }
   IOWQ_CHECK(!(f & Work::kTimedOut) || (f & Work::kCancel), "timed out implies cancelled");
   IOWQ_CHECK(!(f & kSignalled) || ((f & Work::kCancel) && w->cls == Class::Unbound),
              "only cancelled unbound work is signalled");
-  IOWQ_CHECK(!(f & Work::kHandedBack) || !(f & Work::kCancel),
-             "a handed-back item was not cancelled");
+  IOWQ_CHECK(!(f & Work::kHandedBack) || !(f & Work::kCancel), "a handed-back item was not cancelled");
 #endif
 }
 

@@ -15,8 +15,7 @@
 namespace iowq::detail {
 // Prints the failed invariant and aborts. Defined in every build, so a test
 // can call it directly.
-[[noreturn]] void check_failed(const char* what, const char* expr, const char* file,
-                               int line) noexcept;
+[[noreturn]] void check_failed(const char* what, const char* expr, const char* file, int line) noexcept;
 }  // namespace iowq::detail
 
 #ifdef IOWQ_DEBUG

@@ -28,9 +28,9 @@
 //     corrects. They were left as they are rather than weakened one by one.
 #pragma once
 
-#include <boost/lockfree/queue.hpp>
 #include <pthread.h>
 #include <sched.h>
+#include <boost/lockfree/queue.hpp>
 
 #include <atomic>
 #include <memory>
@@ -80,9 +80,9 @@ struct Worker {
   ClassPool* cls = nullptr;
   int tid = 0;
   unsigned index = 0;
-  Work* cur = nullptr;          // under the node lock
-  unsigned spin_fail = 0;       // worker-private: adaptive idle spinning
-  Worker* next = nullptr;       // ClassPool::workers list, under the node lock
+  Work* cur = nullptr;     // under the node lock
+  unsigned spin_fail = 0;  // worker-private: adaptive idle spinning
+  Worker* next = nullptr;  // ClassPool::workers list, under the node lock
   Worker* prev = nullptr;
 };
 
@@ -166,8 +166,7 @@ struct Pool::Impl {
   std::atomic<uint32_t> exit_seq{0};
 
   // Counters.
-  std::atomic<uint64_t> submitted{0}, cancel_ok{0}, cancel_running{0}, deadline_cancels{0},
-      signals_sent{0};
+  std::atomic<uint64_t> submitted{0}, cancel_ok{0}, cancel_running{0}, deadline_cancels{0}, signals_sent{0};
   Histogram queue_wait, service;
   static constexpr int kMaxTids = 4096;
   std::atomic<int> tids[kMaxTids];
@@ -186,14 +185,14 @@ struct Pool::Impl {
   void hand_back(detail::ClassPool& c) noexcept;
   void worker_loop(detail::Worker* w);
   // pool.cpp
-  void drain_intake(detail::ClassPool& c) noexcept;  // requires n.mu
-  bool place(detail::ClassPool& c, Work* w) noexcept;  // requires n.mu; false: no memory
+  void drain_intake(detail::ClassPool& c) noexcept;              // requires n.mu
+  bool place(detail::ClassPool& c, Work* w) noexcept;            // requires n.mu; false: no memory
   Work* take_ready(detail::ClassPool& c, detail::Worker* self);  // requires n.mu
   Work* next_in_chain(detail::ClassPool& c, Work* done_item);    // requires n.mu
   // pending -> running on `self` (take_ready, and a chain's next item).
   void start_running(detail::ClassPool& c, detail::Worker* self, Work* w) noexcept;  // requires n.mu
-  void unlink_pending(detail::ClassPool& c, Work* w);           // requires n.mu
-  void complete(Work* w, int64_t result) noexcept;  // bookkeeping + publish
+  void unlink_pending(detail::ClassPool& c, Work* w);                                // requires n.mu
+  void complete(Work* w, int64_t result) noexcept;                                   // bookkeeping + publish
   void notify(detail::ClassPool& c) noexcept;
   void wake_manager() noexcept;
   void signal_worker(detail::Worker* w) noexcept;

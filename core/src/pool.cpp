@@ -1,11 +1,11 @@
 // core/src/pool.cpp — the Pool's public operations: submit, wait, cancel,
 // drain, shutdown, fork reset, stats; and the dispatch lists they share with
 // the workers (worker.cpp).
+#include <sys/resource.h>
 #include <cerrno>
 #include <climits>
 #include <csignal>
 #include <new>
-#include <sys/resource.h>
 
 #include "internal.hpp"
 
@@ -13,11 +13,11 @@ namespace iowq {
 
 using detail::ClassPool;
 using detail::KeyState;
+using detail::kSignalled;
+using detail::kSpilled;
 using detail::NodePool;
 using detail::Worker;
 using detail::WorkList;
-using detail::kSignalled;
-using detail::kSpilled;
 
 namespace {
 
@@ -52,10 +52,9 @@ unsigned Options::default_unbound_max() {
 // The O(1) checks below run on every list operation of an IOWQ_DEBUG build:
 // an item enters a list only when it is in none (its links are clear), leaves
 // only the list it is in, and the size agrees with the ends.
-#define IOWQ_CHECK_ENDS(l)                                                          \
-  IOWQ_CHECK(((l).size == 0) == ((l).head == nullptr) &&                            \
-                 ((l).head == nullptr) == ((l).tail == nullptr) &&                  \
-                 (!(l).head || ((l).head->prev == nullptr && (l).tail->next == nullptr)), \
+#define IOWQ_CHECK_ENDS(l)                                                                                 \
+  IOWQ_CHECK(((l).size == 0) == ((l).head == nullptr) && ((l).head == nullptr) == ((l).tail == nullptr) && \
+                 (!(l).head || ((l).head->prev == nullptr && (l).tail->next == nullptr)),                  \
              "dispatch list size agrees with its ends")
 
 void WorkList::push_back(Work* w) noexcept { insert_after(tail, w); }
@@ -65,18 +64,30 @@ void WorkList::insert_after(Work* pos, Work* w) noexcept {
              "an item enters a dispatch list only when it is in none");
   w->prev = pos;
   w->next = pos ? pos->next : head;
-  if (w->next) w->next->prev = w; else tail = w;
-  if (pos) pos->next = w; else head = w;
+  if (w->next)
+    w->next->prev = w;
+  else
+    tail = w;
+  if (pos)
+    pos->next = w;
+  else
+    head = w;
   ++size;
   IOWQ_CHECK_ENDS(*this);
 }
 
 void WorkList::unlink(Work* w) noexcept {
-  IOWQ_CHECK(size > 0 && (w->prev ? w->prev->next == w : head == w) &&
-                 (w->next ? w->next->prev == w : tail == w),
-             "an item leaves only the dispatch list it is in");
-  if (w->prev) w->prev->next = w->next; else head = w->next;
-  if (w->next) w->next->prev = w->prev; else tail = w->prev;
+  IOWQ_CHECK(
+      size > 0 && (w->prev ? w->prev->next == w : head == w) && (w->next ? w->next->prev == w : tail == w),
+      "an item leaves only the dispatch list it is in");
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    head = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
+  else
+    tail = w->prev;
   w->next = w->prev = nullptr;
   --size;
   IOWQ_CHECK_ENDS(*this);
@@ -371,8 +382,7 @@ void Pool::Impl::start_running(ClassPool& c, Worker* self, Work* w) noexcept {
              "only a pending item starts running");
   IOWQ_CHECK(!(w->flags.load(std::memory_order_relaxed) & (Work::kCancel | kSpilled)),
              "a cancelled or spilled item never starts running");
-  IOWQ_CHECK(self->cur == nullptr && w->worker == nullptr,
-             "a worker runs one item at a time");
+  IOWQ_CHECK(self->cur == nullptr && w->worker == nullptr, "a worker runs one item at a time");
   w->worker = self;
   self->cur = w;
   w->state.fetch_or(Work::kRunning, std::memory_order_relaxed);
@@ -471,8 +481,10 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
   std::atomic<int>& cls_inflight = nodes[w->node]->cls[static_cast<int>(w->cls)].inflight;
   w->result = result;
   const bool callback = w->done != nullptr;
-  if (callback) w->done(w);  // last access: the callback owns the item now
-  else w->state.fetch_or(Work::kDone, std::memory_order_acq_rel);
+  if (callback)
+    w->done(w);  // last access: the callback owns the item now
+  else
+    w->state.fetch_or(Work::kDone, std::memory_order_acq_rel);
   // In-flight counts drop after finished() is true (drain() implies finished)
   // and before wait() returns (a waiter sees the counts without its item).
   // Default (seq_cst): read by manage_node() under the node lock; relaxed
@@ -768,7 +780,8 @@ void Pool::reset_after_fork() noexcept {
     new (&np->mu) std::mutex();
     for (auto& c : np->cls) {
       c.intake.release();
-      c.intake.reset(new detail::Intake(p.opts.queue_capacity ? std::min(p.opts.queue_capacity, 65534u) : 4096));
+      c.intake.reset(
+          new detail::Intake(p.opts.queue_capacity ? std::min(p.opts.queue_capacity, 65534u) : 4096));
       new (&c.keys) std::unordered_map<uint64_t, KeyState>();
       c.ready = WorkList{};
       c.spill = WorkList{};

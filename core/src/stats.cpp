@@ -4,8 +4,9 @@
 namespace iowq {
 namespace {
 int bucket_of(uint64_t ns) noexcept {
-  return ns == 0 ? 0 : 64 - __builtin_clzll(ns) >= Histogram::kBuckets ? Histogram::kBuckets - 1
-                                                                     : 64 - __builtin_clzll(ns);
+  return ns == 0                                           ? 0
+         : 64 - __builtin_clzll(ns) >= Histogram::kBuckets ? Histogram::kBuckets - 1
+                                                           : 64 - __builtin_clzll(ns);
 }
 }  // namespace
 

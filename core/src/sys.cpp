@@ -1,13 +1,13 @@
 // core/src/sys.cpp — raw syscalls for the core (see sys.hpp for the convention).
 #include "sys.hpp"
 
-#include <cerrno>
-#include <csignal>
 #include <dlfcn.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <cerrno>
+#include <csignal>
 
 namespace iowq::sys {
 namespace {
@@ -40,9 +40,7 @@ int futex_wake(std::atomic<uint32_t>* word, int n) noexcept {
 
 int gettid() noexcept { return static_cast<int>(raw(SYS_gettid)); }
 int getpid() noexcept { return static_cast<int>(raw(SYS_getpid)); }
-int tgkill(int tgid, int tid, int sig) noexcept {
-  return static_cast<int>(raw(SYS_tgkill, tgid, tid, sig));
-}
+int tgkill(int tgid, int tid, int sig) noexcept { return static_cast<int>(raw(SYS_tgkill, tgid, tid, sig)); }
 
 int current_cpu() noexcept {
   int saved = errno;

@@ -38,7 +38,9 @@ void* symbol(void* handle, const char* name) noexcept;
 
 // Blocks every signal on the calling thread; returns the previous mask in *old
 // (an opaque 128-byte kernel sigset). restore_signals() puts it back.
-struct SigMask { uint64_t bits[16]; };
+struct SigMask {
+  uint64_t bits[16];
+};
 void block_all_signals(SigMask* old) noexcept;
 void restore_signals(const SigMask& old) noexcept;
 

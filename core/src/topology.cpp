@@ -77,7 +77,8 @@ Topology build_topology(int numa_nodes) {
     size_t n = std::min(static_cast<size_t>(numa_nodes), allowed.size());
     for (size_t i = 0; i < n; ++i) {
       size_t lo = allowed.size() * i / n, hi = allowed.size() * (i + 1) / n;
-      t.node_cpus.emplace_back(allowed.begin() + static_cast<long>(lo), allowed.begin() + static_cast<long>(hi));
+      t.node_cpus.emplace_back(allowed.begin() + static_cast<long>(lo),
+                               allowed.begin() + static_cast<long>(hi));
     }
   }
   if (t.node_cpus.empty()) t.node_cpus.push_back(allowed);

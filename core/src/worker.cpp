@@ -19,9 +19,9 @@ namespace iowq {
 
 using detail::ClassPool;
 using detail::KeyState;
+using detail::kSignalled;
 using detail::NodePool;
 using detail::Worker;
-using detail::kSignalled;
 
 namespace {
 
@@ -41,7 +41,6 @@ void* worker_main(void* arg) {
   a.pool->worker_loop(a.worker);
   return nullptr;
 }
-
 
 }  // namespace
 
@@ -220,7 +219,10 @@ void Pool::Impl::worker_loop(Worker* self) {
   }
   // Leave the class list under the lock; shutdown() learns of the exit
   // through `threads`, the last pool memory this thread touches.
-  if (self->prev) self->prev->next = self->next; else c.workers = self->next;
+  if (self->prev)
+    self->prev->next = self->next;
+  else
+    c.workers = self->next;
   if (self->next) self->next->prev = self->prev;
   lk.unlock();
   delete self;
@@ -258,7 +260,10 @@ void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
         std::vector<Work*> hits;
         auto scan = [&](Work* w) {
           if (w->deadline_ns) {
-            if (w->deadline_ns <= now) hits.push_back(w); else *next_wake = std::min(*next_wake, w->deadline_ns);
+            if (w->deadline_ns <= now)
+              hits.push_back(w);
+            else
+              *next_wake = std::min(*next_wake, w->deadline_ns);
           }
         };
         try {  // nothing changes until the memory is there

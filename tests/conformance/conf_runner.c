@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -30,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <linux/seccomp.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -51,13 +51,13 @@
 #define SENTINEL 7777
 #define MAXBUF (1 << 20)
 
-extern char **environ;
+extern char** environ;
 
 static int fds[NSLOT];
 static char slot_name[NSLOT][32]; /* file a slot was opened on ("" = none) */
-static FILE *fps[NFILE];
+static FILE* fps[NFILE];
 static int step;
-static const char *self_path;
+static const char* self_path;
 static int peer_cmd_pipe = -1, peer_cmd_sock = -1, peer_reply = -1;
 static pid_t peer_pid = -1;
 /* Names whose mtime was explicitly set after the last write of any kind:
@@ -69,762 +69,667 @@ static unsigned char buf[MAXBUF];
 static unsigned char data[MAXBUF];
 
 /* ---- log ---------------------------------------------------------------- */
-static void raw_write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        long r = syscall(SYS_write, fd, p, n);
-        if (r <= 0)
-            return;
-        p += r;
-        n -= (size_t)r;
-    }
+static void raw_write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    long r = syscall(SYS_write, fd, p, n);
+    if (r <= 0) return;
+    p += r;
+    n -= (size_t)r;
+  }
 }
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if (n > (int)sizeof line - 2)
-        n = (int)sizeof line - 2;
-    line[n++] = '\n';
-    raw_write_all(LOG_FD, line, (size_t)n);
+static void logf_(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char* fmt, ...) {
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+  line[n++] = '\n';
+  raw_write_all(LOG_FD, line, (size_t)n);
 }
 
-static uint64_t fnv(const unsigned char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h;
+static uint64_t fnv(const unsigned char* p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
 }
 
 /* "<len>:<hash>:<first bytes>" of data read */
-static const char *desc(const unsigned char *p, long n)
-{
-    static char s[128];
-    if (n <= 0)
-        return "-";
-    char head[17];
-    int k = n < 16 ? (int)n : 16;
-    for (int i = 0; i < k; i++)
-        head[i] = (p[i] >= 33 && p[i] < 127) ? (char)p[i] : '.';
-    head[k] = 0;
-    snprintf(s, sizeof s, "%ld:%016llx:%s", n, (unsigned long long)fnv(p, (size_t)n), head);
-    return s;
+static const char* desc(const unsigned char* p, long n) {
+  static char s[128];
+  if (n <= 0) return "-";
+  char head[17];
+  int k = n < 16 ? (int)n : 16;
+  for (int i = 0; i < k; i++) head[i] = (p[i] >= 33 && p[i] < 127) ? (char)p[i] : '.';
+  head[k] = 0;
+  snprintf(s, sizeof s, "%ld:%016llx:%s", n, (unsigned long long)fnv(p, (size_t)n), head);
+  return s;
 }
 
-static void fill(int tag, size_t len)
-{
-    if (len > MAXBUF)
-        len = MAXBUF;
-    for (size_t i = 0; i < len; i++)
-        data[i] = (unsigned char)('a' + (tag * 7 + i) % 26);
-    if (len)
-        data[len - 1] = '\n';
+static void fill(int tag, size_t len) {
+  if (len > MAXBUF) len = MAXBUF;
+  for (size_t i = 0; i < len; i++) data[i] = (unsigned char)('a' + (tag * 7 + i) % 26);
+  if (len) data[len - 1] = '\n';
 }
 
 /* ---- explicit-mtime bookkeeping ----------------------------------------- */
 static void mt_clear_all(void) { memset(explicit_mt, 0, sizeof explicit_mt); }
-static void mt_set(const char *name)
-{
-    if (stdio_used || !name[0])
-        return;
-    for (int i = 0; i < 8; i++)
-        if (!strcmp(explicit_mt[i], name))
-            return;
-    for (int i = 0; i < 8; i++)
-        if (!explicit_mt[i][0]) {
-            snprintf(explicit_mt[i], 32, "%s", name);
-            return;
-        }
+static void mt_set(const char* name) {
+  if (stdio_used || !name[0]) return;
+  for (int i = 0; i < 8; i++)
+    if (!strcmp(explicit_mt[i], name)) return;
+  for (int i = 0; i < 8; i++)
+    if (!explicit_mt[i][0]) {
+      snprintf(explicit_mt[i], 32, "%s", name);
+      return;
+    }
 }
-static int mt_is(const char *name)
-{
-    for (int i = 0; i < 8; i++)
-        if (name[0] && !strcmp(explicit_mt[i], name))
-            return 1;
-    return 0;
+static int mt_is(const char* name) {
+  for (int i = 0; i < 8; i++)
+    if (name[0] && !strcmp(explicit_mt[i], name)) return 1;
+  return 0;
 }
-static void mt_drop(const char *name)
-{
-    for (int i = 0; i < 8; i++)
-        if (!strcmp(explicit_mt[i], name))
-            explicit_mt[i][0] = 0;
+static void mt_drop(const char* name) {
+  for (int i = 0; i < 8; i++)
+    if (!strcmp(explicit_mt[i], name)) explicit_mt[i][0] = 0;
 }
 
 /* ---- helpers -------------------------------------------------------------- */
-static int S(const char *a)
-{
-    int s = atoi(a);
-    return (s >= 0 && s < NSLOT) ? s : 0;
+static int S(const char* a) {
+  int s = atoi(a);
+  return (s >= 0 && s < NSLOT) ? s : 0;
 }
-static int FD(const char *a) { return fds[S(a)]; }
-static int P(const char *a)
-{
-    int p = atoi(a);
-    return (p >= 0 && p < NFILE) ? p : 0;
+static int FD(const char* a) { return fds[S(a)]; }
+static int P(const char* a) {
+  int p = atoi(a);
+  return (p >= 0 && p < NFILE) ? p : 0;
 }
 
-static int parse_flags(const char *s)
-{
-    int f = 0, acc = O_RDWR;
-    if (strstr(s, "rdonly")) acc = O_RDONLY;
-    if (strstr(s, "wronly")) acc = O_WRONLY;
-    if (strstr(s, "creat")) f |= O_CREAT;
-    if (strstr(s, "trunc")) f |= O_TRUNC;
-    if (strstr(s, "append")) f |= O_APPEND;
-    if (strstr(s, "nonblock")) f |= O_NONBLOCK;
-    if (strstr(s, "excl")) f |= O_EXCL;
-    if (strstr(s, "cloexec")) f |= O_CLOEXEC;
-    return f | acc;
+static int parse_flags(const char* s) {
+  int f = 0, acc = O_RDWR;
+  if (strstr(s, "rdonly")) acc = O_RDONLY;
+  if (strstr(s, "wronly")) acc = O_WRONLY;
+  if (strstr(s, "creat")) f |= O_CREAT;
+  if (strstr(s, "trunc")) f |= O_TRUNC;
+  if (strstr(s, "append")) f |= O_APPEND;
+  if (strstr(s, "nonblock")) f |= O_NONBLOCK;
+  if (strstr(s, "excl")) f |= O_EXCL;
+  if (strstr(s, "cloexec")) f |= O_CLOEXEC;
+  return f | acc;
 }
 
 /* "10,20,30" -> iovecs over data (write) or buf (read) */
-static int parse_iov(const char *s, struct iovec *iov, unsigned char *base)
-{
-    int n = 0;
-    size_t off = 0;
-    char tmp[128];
-    snprintf(tmp, sizeof tmp, "%s", s);
-    for (char *save, *t = strtok_r(tmp, ",", &save); t && n < 8; t = strtok_r(NULL, ",", &save)) {
-        size_t l = (size_t)atol(t);
-        if (off + l > MAXBUF)
-            l = 0;
-        iov[n].iov_base = base + off;
-        iov[n].iov_len = l;
-        off += l;
-        n++;
-    }
-    return n;
+static int parse_iov(const char* s, struct iovec* iov, unsigned char* base) {
+  int n = 0;
+  size_t off = 0;
+  char tmp[128];
+  snprintf(tmp, sizeof tmp, "%s", s);
+  for (char *save, *t = strtok_r(tmp, ",", &save); t && n < 8; t = strtok_r(NULL, ",", &save)) {
+    size_t l = (size_t)atol(t);
+    if (off + l > MAXBUF) l = 0;
+    iov[n].iov_base = base + off;
+    iov[n].iov_len = l;
+    off += l;
+    n++;
+  }
+  return n;
 }
-static size_t iov_total(const struct iovec *iov, int n)
-{
-    size_t t = 0;
-    for (int i = 0; i < n; i++)
-        t += iov[i].iov_len;
-    return t;
+static size_t iov_total(const struct iovec* iov, int n) {
+  size_t t = 0;
+  for (int i = 0; i < n; i++) t += iov[i].iov_len;
+  return t;
 }
 
-static void set_slot(int s, int fd, const char *name)
-{
-    fds[s] = fd;
-    snprintf(slot_name[s], sizeof slot_name[s], "%s", name ? name : "");
+static void set_slot(int s, int fd, const char* name) {
+  fds[s] = fd;
+  snprintf(slot_name[s], sizeof slot_name[s], "%s", name ? name : "");
 }
 
-static struct timespec deadline_in(int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
+static struct timespec deadline_in(int ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += ms / 1000;
+  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  return ts;
 }
 
-static void msleep(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+static void msleep(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
 }
 
 /* ---- peer: a forked process that reports what it sees of the files ---- */
-static void describe_files(char *out, size_t cap)
-{
-    size_t o = 0;
-    for (int i = 0; i < 4; i++) {
-        char name[8];
-        snprintf(name, sizeof name, "f%d", i);
-        int fd = open(name, O_RDONLY);
-        if (fd < 0) {
-            o += (size_t)snprintf(out + o, cap - o, "%s:none ", name);
-            continue;
-        }
-        long tot = 0;
-        uint64_t h = 1469598103934665603ull;
-        for (;;) {
-            long r = read(fd, buf, 65536);
-            if (r <= 0)
-                break;
-            for (long k = 0; k < r; k++)
-                h = (h ^ buf[k]) * 1099511628211ull;
-            tot += r;
-        }
-        close(fd);
-        o += (size_t)snprintf(out + o, cap - o, "%s:%ld:%016llx ", name, tot, (unsigned long long)h);
-        if (o >= cap)
-            break;
+static void describe_files(char* out, size_t cap) {
+  size_t o = 0;
+  for (int i = 0; i < 4; i++) {
+    char name[8];
+    snprintf(name, sizeof name, "f%d", i);
+    int fd = open(name, O_RDONLY);
+    if (fd < 0) {
+      o += (size_t)snprintf(out + o, cap - o, "%s:none ", name);
+      continue;
     }
-}
-
-static void peer_main(int cmd_pipe, int cmd_sock, int reply)
-{
+    long tot = 0;
+    uint64_t h = 1469598103934665603ull;
     for (;;) {
-        struct pollfd p[2] = {{cmd_pipe, POLLIN, 0}, {cmd_sock, POLLIN, 0}};
-        int r = poll(p, 2, 20000);
-        if (r <= 0)
-            _exit(0);
-        char c = 0;
-        int fd = (p[0].revents & (POLLIN | POLLHUP)) ? cmd_pipe : cmd_sock;
-        if (read(fd, &c, 1) != 1)
-            _exit(0);
-        if (c == 'q')
-            _exit(0);
-        char out[512];
-        if (c == 'l') { /* "l<name>\n": wait for the file's flock, then report it */
-            char name[32];
-            int k = 0;
-            while (k < 31 && read(fd, &name[k], 1) == 1 && name[k] != '\n')
-                k++;
-            name[k] = 0;
-            int lf = open(name, O_RDONLY);
-            if (lf >= 0)
-                flock(lf, LOCK_EX);
-            struct stat st;
-            long size = lf >= 0 && fstat(lf, &st) == 0 ? (long)st.st_size : -1;
-            if (lf >= 0)
-                close(lf); /* releases the lock */
-            int n = snprintf(out, sizeof out, "locked-size=%ld\n", size);
-            raw_write_all(reply, out, (size_t)n);
-            continue;
-        }
-        describe_files(out, sizeof out - 2);
-        size_t n = strlen(out);
-        out[n++] = '\n';
-        raw_write_all(reply, out, n);
+      long r = read(fd, buf, 65536);
+      if (r <= 0) break;
+      for (long k = 0; k < r; k++) h = (h ^ buf[k]) * 1099511628211ull;
+      tot += r;
     }
+    close(fd);
+    o += (size_t)snprintf(out + o, cap - o, "%s:%ld:%016llx ", name, tot, (unsigned long long)h);
+    if (o >= cap) break;
+  }
 }
 
-static void start_peer(void)
-{
-    int cp[2], cs[2], rp[2];
-    if (pipe2(cp, O_CLOEXEC) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cs) ||
-        pipe2(rp, O_CLOEXEC))
-        return;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(LOG_FD);
-        close(cp[1]);
-        close(cs[0]);
-        close(rp[0]);
-        peer_main(cp[0], cs[1], rp[1]);
+static void peer_main(int cmd_pipe, int cmd_sock, int reply) {
+  for (;;) {
+    struct pollfd p[2] = {{cmd_pipe, POLLIN, 0}, {cmd_sock, POLLIN, 0}};
+    int r = poll(p, 2, 20000);
+    if (r <= 0) _exit(0);
+    char c = 0;
+    int fd = (p[0].revents & (POLLIN | POLLHUP)) ? cmd_pipe : cmd_sock;
+    if (read(fd, &c, 1) != 1) _exit(0);
+    if (c == 'q') _exit(0);
+    char out[512];
+    if (c == 'l') { /* "l<name>\n": wait for the file's flock, then report it */
+      char name[32];
+      int k = 0;
+      while (k < 31 && read(fd, &name[k], 1) == 1 && name[k] != '\n') k++;
+      name[k] = 0;
+      int lf = open(name, O_RDONLY);
+      if (lf >= 0) flock(lf, LOCK_EX);
+      struct stat st;
+      long size = lf >= 0 && fstat(lf, &st) == 0 ? (long)st.st_size : -1;
+      if (lf >= 0) close(lf); /* releases the lock */
+      int n = snprintf(out, sizeof out, "locked-size=%ld\n", size);
+      raw_write_all(reply, out, (size_t)n);
+      continue;
     }
-    close(cp[0]);
-    close(cs[1]);
-    close(rp[1]);
-    peer_pid = pid;
-    peer_cmd_pipe = dup3(cp[1], 240, O_CLOEXEC) >= 0 ? 240 : -1;
-    peer_cmd_sock = dup3(cs[0], 241, O_CLOEXEC) >= 0 ? 241 : -1;
-    peer_reply = dup3(rp[0], 242, O_CLOEXEC) >= 0 ? 242 : -1;
+    describe_files(out, sizeof out - 2);
+    size_t n = strlen(out);
+    out[n++] = '\n';
+    raw_write_all(reply, out, n);
+  }
+}
+
+static void start_peer(void) {
+  int cp[2], cs[2], rp[2];
+  if (pipe2(cp, O_CLOEXEC) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cs) || pipe2(rp, O_CLOEXEC))
+    return;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(LOG_FD);
     close(cp[1]);
     close(cs[0]);
     close(rp[0]);
+    peer_main(cp[0], cs[1], rp[1]);
+  }
+  close(cp[0]);
+  close(cs[1]);
+  close(rp[1]);
+  peer_pid = pid;
+  peer_cmd_pipe = dup3(cp[1], 240, O_CLOEXEC) >= 0 ? 240 : -1;
+  peer_cmd_sock = dup3(cs[0], 241, O_CLOEXEC) >= 0 ? 241 : -1;
+  peer_reply = dup3(rp[0], 242, O_CLOEXEC) >= 0 ? 242 : -1;
+  close(cp[1]);
+  close(cs[0]);
+  close(rp[0]);
 }
 
 /* ---- signal-driven ops ------------------------------------------------------ */
 static volatile sig_atomic_t handler_hits;
 static int handler_wfd = -1;
-static void handler_write_byte(int sig)
-{
-    (void)sig;
-    handler_hits++;
-    if (handler_wfd >= 0) {
-        int e = errno;
-        (void)!write(handler_wfd, "H", 1);
-        errno = e;
-    }
+static void handler_write_byte(int sig) {
+  (void)sig;
+  handler_hits++;
+  if (handler_wfd >= 0) {
+    int e = errno;
+    (void)!write(handler_wfd, "H", 1);
+    errno = e;
+  }
 }
 
 static sigjmp_buf jb;
-static void handler_jump(int sig)
-{
-    (void)sig;
-    siglongjmp(jb, 1);
+static void handler_jump(int sig) {
+  (void)sig;
+  siglongjmp(jb, 1);
 }
 
 struct later {
-    int delay_ms, sig, wfd;
+  int delay_ms, sig, wfd;
 };
 /* After delay: send sig to the process (0 = none), wait, write a byte. */
-static void *later_thread(void *arg)
-{
-    struct later *l = arg;
-    msleep(l->delay_ms);
-    if (l->sig)
-        kill(getpid(), l->sig);
-    msleep(l->delay_ms);
-    if (l->wfd >= 0)
-        (void)!write(l->wfd, "L", 1);
-    return NULL;
+static void* later_thread(void* arg) {
+  struct later* l = arg;
+  msleep(l->delay_ms);
+  if (l->sig) kill(getpid(), l->sig);
+  msleep(l->delay_ms);
+  if (l->wfd >= 0) (void)!write(l->wfd, "L", 1);
+  return NULL;
 }
 
-static int make_chan(const char *kind, int sv[2])
-{
-    if (!strcmp(kind, "sock"))
-        return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
-    return pipe2(sv, O_CLOEXEC);
+static int make_chan(const char* kind, int sv[2]) {
+  if (!strcmp(kind, "sock")) return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+  return pipe2(sv, O_CLOEXEC);
 }
 
 /* sig_read KIND SIG DISP: blocking read on a fresh pipe/socketpair while a
  * signal arrives. DISP: restart (SA_RESTART handler writing a byte into the
  * channel), norestart (same without SA_RESTART), ign (SIG_IGN; a thread
  * writes the byte later). */
-static void op_sig_read(const char *kind, const char *signame, const char *disp)
-{
-    int sv[2];
-    if (make_chan(kind, sv)) {
-        logf_("%d sig_read setup-failed %d", step, errno);
-        return;
-    }
-    int sig = !strcmp(signame, "cancel") ? SIGRTMIN + 3 : !strcmp(signame, "usr1") ? SIGUSR1 : SIGALRM;
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sigemptyset(&sa.sa_mask);
-    if (!strcmp(disp, "ign")) {
-        sa.sa_handler = SIG_IGN;
-    } else {
-        sa.sa_handler = handler_write_byte;
-        sa.sa_flags = !strcmp(disp, "restart") ? SA_RESTART : 0;
-    }
-    handler_wfd = sv[1];
-    handler_hits = 0;
-    sigaction(sig, &sa, &old);
-    struct later l = {40, sig, !strcmp(disp, "ign") ? sv[1] : -1};
-    pthread_t t;
-    int have_t = pthread_create(&t, NULL, later_thread, &l) == 0;
-    errno = SENTINEL;
-    long r = have_t ? read(sv[0], buf, 16) : -2;
-    int e = errno;
-    char got[64];
-    snprintf(got, sizeof got, "%s", desc(buf, r));
-    if (have_t)
-        pthread_join(t, NULL);
-    /* whatever the handler wrote and the read did not take */
-    struct pollfd p = {sv[0], POLLIN, 0};
-    long rest = poll(&p, 1, 0) == 1 ? read(sv[0], buf, 16) : 0;
-    logf_("%d sig_read %ld %d %s hits=%d rest=%ld", step, r, e, got, (int)handler_hits, rest);
-    sigaction(sig, &old, NULL);
-    handler_wfd = -1;
-    close(sv[0]);
-    close(sv[1]);
+static void op_sig_read(const char* kind, const char* signame, const char* disp) {
+  int sv[2];
+  if (make_chan(kind, sv)) {
+    logf_("%d sig_read setup-failed %d", step, errno);
+    return;
+  }
+  int sig = !strcmp(signame, "cancel") ? SIGRTMIN + 3 : !strcmp(signame, "usr1") ? SIGUSR1 : SIGALRM;
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sigemptyset(&sa.sa_mask);
+  if (!strcmp(disp, "ign")) {
+    sa.sa_handler = SIG_IGN;
+  } else {
+    sa.sa_handler = handler_write_byte;
+    sa.sa_flags = !strcmp(disp, "restart") ? SA_RESTART : 0;
+  }
+  handler_wfd = sv[1];
+  handler_hits = 0;
+  sigaction(sig, &sa, &old);
+  struct later l = {40, sig, !strcmp(disp, "ign") ? sv[1] : -1};
+  pthread_t t;
+  int have_t = pthread_create(&t, NULL, later_thread, &l) == 0;
+  errno = SENTINEL;
+  long r = have_t ? read(sv[0], buf, 16) : -2;
+  int e = errno;
+  char got[64];
+  snprintf(got, sizeof got, "%s", desc(buf, r));
+  if (have_t) pthread_join(t, NULL);
+  /* whatever the handler wrote and the read did not take */
+  struct pollfd p = {sv[0], POLLIN, 0};
+  long rest = poll(&p, 1, 0) == 1 ? read(sv[0], buf, 16) : 0;
+  logf_("%d sig_read %ld %d %s hits=%d rest=%ld", step, r, e, got, (int)handler_hits, rest);
+  sigaction(sig, &old, NULL);
+  handler_wfd = -1;
+  close(sv[0]);
+  close(sv[1]);
 }
 
 /* sigwait_rt HOW: the cancel signal, blocked, sent to the process, must reach
  * sigtimedwait / signalfd exactly as without the shim. */
-static void op_sigwait(const char *how)
-{
-    int sig = SIGRTMIN + 3;
-    sigset_t set, oldset;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    pthread_sigmask(SIG_BLOCK, &set, &oldset);
-    kill(getpid(), sig);
-    long r;
-    int e;
-    if (!strcmp(how, "signalfd")) {
-        int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-        struct pollfd p = {sfd, POLLIN, 0};
-        r = -1;
-        errno = SENTINEL;
-        if (sfd >= 0 && poll(&p, 1, 2000) == 1) {
-            struct signalfd_siginfo si;
-            r = read(sfd, &si, sizeof si) == (long)sizeof si ? (long)si.ssi_signo - SIGRTMIN : -1;
-        }
-        e = errno;
-        if (sfd >= 0)
-            close(sfd);
-    } else {
-        struct timespec ts = {2, 0};
-        errno = SENTINEL;
-        r = sigtimedwait(&set, NULL, &ts);
-        e = errno;
-        if (r > 0)
-            r -= SIGRTMIN;
+static void op_sigwait(const char* how) {
+  int sig = SIGRTMIN + 3;
+  sigset_t set, oldset;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  pthread_sigmask(SIG_BLOCK, &set, &oldset);
+  kill(getpid(), sig);
+  long r;
+  int e;
+  if (!strcmp(how, "signalfd")) {
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+    struct pollfd p = {sfd, POLLIN, 0};
+    r = -1;
+    errno = SENTINEL;
+    if (sfd >= 0 && poll(&p, 1, 2000) == 1) {
+      struct signalfd_siginfo si;
+      r = read(sfd, &si, sizeof si) == (long)sizeof si ? (long)si.ssi_signo - SIGRTMIN : -1;
     }
-    pthread_sigmask(SIG_SETMASK, &oldset, NULL);
-    logf_("%d sigwait_rt %ld %d", step, r, e);
+    e = errno;
+    if (sfd >= 0) close(sfd);
+  } else {
+    struct timespec ts = {2, 0};
+    errno = SENTINEL;
+    r = sigtimedwait(&set, NULL, &ts);
+    e = errno;
+    if (r > 0) r -= SIGRTMIN;
+  }
+  pthread_sigmask(SIG_SETMASK, &oldset, NULL);
+  logf_("%d sigwait_rt %ld %d", step, r, e);
 }
 
 /* cancel_read KIND: a thread blocked in read (pipe/sock) or looping on pread
  * of a cached file is cancelled; it must end within 3 s. */
 struct reader {
-    int fd, file;
+  int fd, file;
 };
-static void *reader_thread(void *arg)
-{
-    struct reader *rd = arg;
-    char b[64];
-    if (rd->file) {
-        for (long i = 0; i < 100000000L; i++)
-            (void)!pread(rd->fd, b, sizeof b, 0);
-    } else {
-        (void)!read(rd->fd, b, sizeof b);
-    }
-    return (void *)1;
+static void* reader_thread(void* arg) {
+  struct reader* rd = arg;
+  char b[64];
+  if (rd->file) {
+    for (long i = 0; i < 100000000L; i++) (void)!pread(rd->fd, b, sizeof b, 0);
+  } else {
+    (void)!read(rd->fd, b, sizeof b);
+  }
+  return (void*)1;
 }
-static void op_cancel_read(const char *kind)
-{
-    int sv[2] = {-1, -1};
-    struct reader rd = {-1, 0};
-    if (!strcmp(kind, "file")) {
-        rd.fd = open(".cancel_file", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        (void)!pwrite(rd.fd, "0123456789", 10, 0);
-        rd.file = 1;
-    } else {
-        if (make_chan(kind, sv))
-            return;
-        rd.fd = sv[0];
-    }
-    pthread_t t;
-    if (pthread_create(&t, NULL, reader_thread, &rd)) {
-        logf_("%d cancel_read nothread", step);
-    } else {
-        msleep(30);
-        pthread_cancel(t);
-        struct timespec dl = deadline_in(3000);
-        void *res = NULL;
-        int j = pthread_timedjoin_np(t, &res, &dl);
-        logf_("%d cancel_read %s %s", step, j ? "HANG" : "joined",
-              res == PTHREAD_CANCELED ? "cancelled" : "returned");
-        if (j) /* leave the stuck thread behind; end the script here */
-            _exit(3);
-    }
-    if (rd.file) {
-        close(rd.fd);
-        unlink(".cancel_file");
-    } else {
-        close(sv[0]);
-        close(sv[1]);
-    }
+static void op_cancel_read(const char* kind) {
+  int sv[2] = {-1, -1};
+  struct reader rd = {-1, 0};
+  if (!strcmp(kind, "file")) {
+    rd.fd = open(".cancel_file", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    (void)!pwrite(rd.fd, "0123456789", 10, 0);
+    rd.file = 1;
+  } else {
+    if (make_chan(kind, sv)) return;
+    rd.fd = sv[0];
+  }
+  pthread_t t;
+  if (pthread_create(&t, NULL, reader_thread, &rd)) {
+    logf_("%d cancel_read nothread", step);
+  } else {
+    msleep(30);
+    pthread_cancel(t);
+    struct timespec dl = deadline_in(3000);
+    void* res = NULL;
+    int j = pthread_timedjoin_np(t, &res, &dl);
+    logf_("%d cancel_read %s %s", step, j ? "HANG" : "joined",
+          res == PTHREAD_CANCELED ? "cancelled" : "returned");
+    if (j) /* leave the stuck thread behind; end the script here */
+      _exit(3);
+  }
+  if (rd.file) {
+    close(rd.fd);
+    unlink(".cancel_file");
+  } else {
+    close(sv[0]);
+    close(sv[1]);
+  }
 }
 
 /* longjmp_recv: a handler siglongjmps out of a blocking recv; the next
  * message must go to the next recv. */
-static void op_longjmp_recv(void)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-        return;
-    struct timeval tv = {3, 0};
-    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = handler_jump;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR2, &sa, &old);
-    volatile int jumped = 0;
-    pthread_t t;
-    struct later l = {40, SIGUSR2, -1};
-    if (sigsetjmp(jb, 1) == 0) {
-        if (pthread_create(&t, NULL, later_thread, &l)) {
-            logf_("%d longjmp_recv nothread", step);
-            goto out;
-        }
-        (void)!recv(sv[0], buf, 16, 0);
-    } else {
-        jumped = 1;
+static void op_longjmp_recv(void) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) return;
+  struct timeval tv = {3, 0};
+  setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = handler_jump;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR2, &sa, &old);
+  volatile int jumped = 0;
+  pthread_t t;
+  struct later l = {40, SIGUSR2, -1};
+  if (sigsetjmp(jb, 1) == 0) {
+    if (pthread_create(&t, NULL, later_thread, &l)) {
+      logf_("%d longjmp_recv nothread", step);
+      goto out;
     }
-    pthread_join(t, NULL);
-    (void)!send(sv[1], "NEXT", 4, 0);
-    errno = SENTINEL;
-    long r = recv(sv[0], buf, 16, 0);
-    logf_("%d longjmp_recv %ld %d %s jumped=%d", step, r, errno, desc(buf, r), jumped);
+    (void)!recv(sv[0], buf, 16, 0);
+  } else {
+    jumped = 1;
+  }
+  pthread_join(t, NULL);
+  (void)!send(sv[1], "NEXT", 4, 0);
+  errno = SENTINEL;
+  long r = recv(sv[0], buf, 16, 0);
+  logf_("%d longjmp_recv %ld %d %s jumped=%d", step, r, errno, desc(buf, r), jumped);
 out:
-    sigaction(SIGUSR2, &old, NULL);
-    close(sv[0]);
-    close(sv[1]);
+  sigaction(SIGUSR2, &old, NULL);
+  close(sv[0]);
+  close(sv[1]);
 }
 
 /* many_readers N KIND: N threads blocked in read on their own channel, then
  * main writes one byte to each; all must finish. */
 struct mr {
-    int fd;
-    long got;
+  int fd;
+  long got;
 };
-static void *mr_thread(void *arg)
-{
-    struct mr *m = arg;
-    char b[4];
-    m->got = read(m->fd, b, sizeof b);
-    return NULL;
+static void* mr_thread(void* arg) {
+  struct mr* m = arg;
+  char b[4];
+  m->got = read(m->fd, b, sizeof b);
+  return NULL;
 }
-static void op_many_readers(int n, const char *kind)
-{
-    if (n > 64)
-        n = 64;
-    int ch[64][2];
-    struct mr m[64];
-    pthread_t t[64];
-    int made = 0;
-    for (int i = 0; i < n; i++) {
-        if (make_chan(kind, ch[i]))
-            break;
-        m[i].fd = ch[i][0];
-        m[i].got = -9;
-        if (pthread_create(&t[i], NULL, mr_thread, &m[i])) {
-            close(ch[i][0]);
-            close(ch[i][1]);
-            break;
-        }
-        made++;
+static void op_many_readers(int n, const char* kind) {
+  if (n > 64) n = 64;
+  int ch[64][2];
+  struct mr m[64];
+  pthread_t t[64];
+  int made = 0;
+  for (int i = 0; i < n; i++) {
+    if (make_chan(kind, ch[i])) break;
+    m[i].fd = ch[i][0];
+    m[i].got = -9;
+    if (pthread_create(&t[i], NULL, mr_thread, &m[i])) {
+      close(ch[i][0]);
+      close(ch[i][1]);
+      break;
     }
-    msleep(30);
-    long wrote = 0;
-    for (int i = made - 1; i >= 0; i--)
-        wrote += write(ch[i][1], "x", 1);
-    int joined = 0, ok = 0;
-    struct timespec dl = deadline_in(4000);
-    for (int i = 0; i < made; i++) {
-        if (pthread_timedjoin_np(t[i], NULL, &dl) == 0) {
-            joined++;
-            ok += m[i].got == 1;
-        }
+    made++;
+  }
+  msleep(30);
+  long wrote = 0;
+  for (int i = made - 1; i >= 0; i--) wrote += write(ch[i][1], "x", 1);
+  int joined = 0, ok = 0;
+  struct timespec dl = deadline_in(4000);
+  for (int i = 0; i < made; i++) {
+    if (pthread_timedjoin_np(t[i], NULL, &dl) == 0) {
+      joined++;
+      ok += m[i].got == 1;
     }
-    logf_("%d many_readers made=%d wrote=%ld joined=%d ok=%d", step, made == n, wrote, joined, ok);
-    if (joined != made)
-        _exit(3);
-    for (int i = 0; i < made; i++) {
-        close(ch[i][0]);
-        close(ch[i][1]);
-    }
+  }
+  logf_("%d many_readers made=%d wrote=%ld joined=%d ok=%d", step, made == n, wrote, joined, ok);
+  if (joined != made) _exit(3);
+  for (int i = 0; i < made; i++) {
+    close(ch[i][0]);
+    close(ch[i][1]);
+  }
 }
 
 /* trickle_recv: a thread sends 100 bytes every 150 ms five times; a
  * recv(MSG_WAITALL) of 500 bytes must get all of them (a stall timeout is
  * "no progress", not a deadline). */
-static void *trickle_thread(void *arg)
-{
-    int fd = *(int *)arg;
-    memset(data, 't', 100);
-    for (int i = 0; i < 5; i++) {
-        msleep(150);
-        (void)!send(fd, data, 100, 0);
-    }
-    return NULL;
+static void* trickle_thread(void* arg) {
+  int fd = *(int*)arg;
+  memset(data, 't', 100);
+  for (int i = 0; i < 5; i++) {
+    msleep(150);
+    (void)!send(fd, data, 100, 0);
+  }
+  return NULL;
 }
-static void op_trickle_recv(void)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-        return;
-    pthread_t t;
-    if (pthread_create(&t, NULL, trickle_thread, &sv[1])) {
-        logf_("%d trickle_recv nothread", step);
-    } else {
-        errno = SENTINEL;
-        long r = recv(sv[0], buf, 500, MSG_WAITALL);
-        logf_("%d trickle_recv %ld %d", step, r, errno);
-        pthread_join(t, NULL);
-    }
-    close(sv[0]);
-    close(sv[1]);
+static void op_trickle_recv(void) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) return;
+  pthread_t t;
+  if (pthread_create(&t, NULL, trickle_thread, &sv[1])) {
+    logf_("%d trickle_recv nothread", step);
+  } else {
+    errno = SENTINEL;
+    long r = recv(sv[0], buf, 500, MSG_WAITALL);
+    logf_("%d trickle_recv %ld %d", step, r, errno);
+    pthread_join(t, NULL);
+  }
+  close(sv[0]);
+  close(sv[1]);
 }
 
 /* threads N S LEN: N threads pwrite LEN bytes each at offset i*LEN of slot S */
 struct tw {
-    int fd, i;
-    size_t len;
-    long r;
+  int fd, i;
+  size_t len;
+  long r;
 };
-static void *tw_thread(void *arg)
-{
-    struct tw *w = arg;
-    unsigned char b[4096];
-    /* O_APPEND ignores the offset: the threads' order is the scheduler's, so
+static void* tw_thread(void* arg) {
+  struct tw* w = arg;
+  unsigned char b[4096];
+  /* O_APPEND ignores the offset: the threads' order is the scheduler's, so
      * they all write the same bytes and the file is the same in any order */
-    int append = (fcntl(w->fd, F_GETFL) & O_APPEND) != 0;
-    for (size_t k = 0; k < w->len && k < sizeof b; k++)
-        b[k] = (unsigned char)('A' + ((append ? 0 : w->i) + k) % 26);
-    w->r = pwrite(w->fd, b, w->len > sizeof b ? sizeof b : w->len, (off_t)(w->i * w->len));
-    return NULL;
+  int append = (fcntl(w->fd, F_GETFL) & O_APPEND) != 0;
+  for (size_t k = 0; k < w->len && k < sizeof b; k++)
+    b[k] = (unsigned char)('A' + ((append ? 0 : w->i) + k) % 26);
+  w->r = pwrite(w->fd, b, w->len > sizeof b ? sizeof b : w->len, (off_t)(w->i * w->len));
+  return NULL;
 }
-static void op_threads(int n, int fd, size_t len)
-{
-    if (n > 16)
-        n = 16;
-    struct tw w[16];
-    pthread_t t[16];
-    int made = 0;
-    for (int i = 0; i < n; i++) {
-        w[i] = (struct tw){fd, i, len, -9};
-        if (pthread_create(&t[i], NULL, tw_thread, &w[i]))
-            break;
-        made++;
-    }
-    long sum = 0;
-    for (int i = 0; i < made; i++) {
-        pthread_join(t[i], NULL);
-        sum += w[i].r;
-    }
-    logf_("%d threads made=%d sum=%ld", step, made == n, sum);
+static void op_threads(int n, int fd, size_t len) {
+  if (n > 16) n = 16;
+  struct tw w[16];
+  pthread_t t[16];
+  int made = 0;
+  for (int i = 0; i < n; i++) {
+    w[i] = (struct tw){fd, i, len, -9};
+    if (pthread_create(&t[i], NULL, tw_thread, &w[i])) break;
+    made++;
+  }
+  long sum = 0;
+  for (int i = 0; i < made; i++) {
+    pthread_join(t[i], NULL);
+    sum += w[i].r;
+  }
+  logf_("%d threads made=%d sum=%ld", step, made == n, sum);
 }
 
 /* thread_exit_writes S: a thread writes to S and then calls exit(); main
  * waits. Everything written must be in the file. */
-static void *exit_thread(void *arg)
-{
-    int fd = *(int *)arg;
-    fill(9, 3000);
-    for (int i = 0; i < 10; i++)
-        (void)!write(fd, data, 3000);
-    exit(0);
+static void* exit_thread(void* arg) {
+  int fd = *(int*)arg;
+  fill(9, 3000);
+  for (int i = 0; i < 10; i++) (void)!write(fd, data, 3000);
+  exit(0);
 }
 
 /* send_big: a blocking send of 1 MiB to a reader thread that takes 64 KiB
  * every 10 ms: plain the whole count. */
-static void *slow_reader(void *arg)
-{
-    int fd = *(int *)arg;
-    static unsigned char rb[65536];
-    long tot = 0;
-    while (tot < (1 << 20)) {
-        msleep(10);
-        long r = read(fd, rb, sizeof rb);
-        if (r <= 0)
-            break;
-        tot += r;
-    }
-    return (void *)tot;
+static void* slow_reader(void* arg) {
+  int fd = *(int*)arg;
+  static unsigned char rb[65536];
+  long tot = 0;
+  while (tot < (1 << 20)) {
+    msleep(10);
+    long r = read(fd, rb, sizeof rb);
+    if (r <= 0) break;
+    tot += r;
+  }
+  return (void*)tot;
 }
 
-static void sigterm_exit_handler(int sig)
-{
-    (void)sig;
-    exit(0);
+static void sigterm_exit_handler(int sig) {
+  (void)sig;
+  exit(0);
 }
 
 /* unshare_write NAME: a thread with its own fd table (unshare(CLONE_FILES))
  * closes the lowest fd it has of the script's and opens NAME on that number,
  * then writes: the bytes must go to NAME, not to the process's file. */
 struct uw {
-    int fd;
-    const char *name;
-    long r;
+  int fd;
+  const char* name;
+  long r;
 };
-static void *unshare_thread(void *arg)
-{
-    struct uw *u = arg;
-    if (unshare(CLONE_FILES) != 0) {
-        u->r = -2;
-        return NULL;
-    }
-    close(u->fd);
-    int fd = open(u->name, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    u->r = fd == u->fd ? write(fd, "UNSHARED\n", 9) : -3;
-    if (fd >= 0)
-        close(fd);
+static void* unshare_thread(void* arg) {
+  struct uw* u = arg;
+  if (unshare(CLONE_FILES) != 0) {
+    u->r = -2;
     return NULL;
+  }
+  close(u->fd);
+  int fd = open(u->name, O_WRONLY | O_CREAT | O_APPEND, 0644);
+  u->r = fd == u->fd ? write(fd, "UNSHARED\n", 9) : -3;
+  if (fd >= 0) close(fd);
+  return NULL;
 }
 
 /* seccomp_write FD: a thread enters SECCOMP_MODE_STRICT (read, write, exit,
  * sigreturn only) and writes to a file the process opened: plain it works. */
-static void *seccomp_thread(void *arg)
-{
-    int fd = *(int *)arg;
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0)
-        return (void *)-1;
-    (void)!write(fd, "SECCOMP\n", 8);
-    syscall(SYS_exit, 0);
-    return NULL;
+static void* seccomp_thread(void* arg) {
+  int fd = *(int*)arg;
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0) return (void*)-1;
+  (void)!write(fd, "SECCOMP\n", 8);
+  syscall(SYS_exit, 0);
+  return NULL;
 }
 
 /* spawn_stat NAME HOW: another program (this one, --stat) reports the file */
-static void op_spawn_stat(const char *name, const char *how)
-{
-    int p[2];
-    if (pipe2(p, O_CLOEXEC))
-        return;
-    char *argv[] = {(char *)self_path, (char *)"--stat", (char *)name, NULL};
-    pid_t pid = -1;
-    errno = SENTINEL;
-    if (!strcmp(how, "spawn")) {
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-        if (posix_spawn(&pid, self_path, &fa, NULL, argv, environ))
-            pid = -1;
-        posix_spawn_file_actions_destroy(&fa);
-    } else if (!strcmp(how, "vfork")) {
-        pid = vfork();
-        if (pid == 0) {
-            dup2(p[1], 1);
-            execve(self_path, argv, environ);
-            _exit(127);
-        }
-    } else if (!strcmp(how, "system")) {
-        char cmd[512];
-        snprintf(cmd, sizeof cmd, "'%s' --stat %s", self_path, name);
-        fflush(stdout);
-        int save = dup(1);
-        dup2(p[1], 1);
-        int st = system(cmd);
-        dup2(save, 1);
-        close(save);
-        close(p[1]);
-        long r = read(p[0], buf, 200);
-        logf_("%d spawn_stat %d %s", step, st, desc(buf, r));
-        close(p[0]);
-        return;
-    } else {
-        pid = fork();
-        if (pid == 0) {
-            dup2(p[1], 1);
-            execve(self_path, argv, environ);
-            _exit(127);
-        }
+static void op_spawn_stat(const char* name, const char* how) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC)) return;
+  char* argv[] = {(char*)self_path, (char*)"--stat", (char*)name, NULL};
+  pid_t pid = -1;
+  errno = SENTINEL;
+  if (!strcmp(how, "spawn")) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    if (posix_spawn(&pid, self_path, &fa, NULL, argv, environ)) pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
+  } else if (!strcmp(how, "vfork")) {
+    pid = vfork();
+    if (pid == 0) {
+      dup2(p[1], 1);
+      execve(self_path, argv, environ);
+      _exit(127);
     }
+  } else if (!strcmp(how, "system")) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "'%s' --stat %s", self_path, name);
+    fflush(stdout);
+    int save = dup(1);
+    dup2(p[1], 1);
+    int st = system(cmd);
+    dup2(save, 1);
+    close(save);
     close(p[1]);
-    long tot = 0, r;
-    while (tot < 200 && (r = read(p[0], buf + tot, 200 - (size_t)tot)) > 0)
-        tot += r;
-    int st = -1;
-    if (pid > 0)
-        waitpid(pid, &st, 0);
-    logf_("%d spawn_stat %d %s", step, st, desc(buf, tot));
+    long r = read(p[0], buf, 200);
+    logf_("%d spawn_stat %d %s", step, st, desc(buf, r));
     close(p[0]);
+    return;
+  } else {
+    pid = fork();
+    if (pid == 0) {
+      dup2(p[1], 1);
+      execve(self_path, argv, environ);
+      _exit(127);
+    }
+  }
+  close(p[1]);
+  long tot = 0, r;
+  while (tot < 200 && (r = read(p[0], buf + tot, 200 - (size_t)tot)) > 0) tot += r;
+  int st = -1;
+  if (pid > 0) waitpid(pid, &st, 0);
+  logf_("%d spawn_stat %d %s", step, st, desc(buf, tot));
+  close(p[0]);
 }
 
 /* fork_child S TAG LEN HOW: a child writes LEN bytes to S then leaves by HOW */
-static void op_fork_child(int fd, int tag, size_t len, const char *how)
-{
-    fill(tag, len);
-    pid_t pid = fork();
-    if (pid == 0) {
-        (void)!write(fd, data, len);
-        if (!strcmp(how, "exit"))
-            exit(0);
-        if (!strcmp(how, "quick_exit"))
-            quick_exit(0);
-        _exit(0);
-    }
-    int st = -1;
-    if (pid > 0)
-        waitpid(pid, &st, 0);
-    logf_("%d fork_child %d", step, pid > 0 ? st : -1);
+static void op_fork_child(int fd, int tag, size_t len, const char* how) {
+  fill(tag, len);
+  pid_t pid = fork();
+  if (pid == 0) {
+    (void)!write(fd, data, len);
+    if (!strcmp(how, "exit")) exit(0);
+    if (!strcmp(how, "quick_exit")) quick_exit(0);
+    _exit(0);
+  }
+  int st = -1;
+  if (pid > 0) waitpid(pid, &st, 0);
+  logf_("%d fork_child %d", step, pid > 0 ? st : -1);
 }
 
-static void op_stat_out(const char *opname, long r, int e, const struct stat *st, const char *name)
-{
-    if (r != 0) {
-        logf_("%d %s %ld %d", step, opname, r, e);
-        return;
-    }
-    if (mt_is(name))
-        logf_("%d %s 0 %d size=%lld mode=%o nlink=%ld mtime=%lld.%09ld", step, opname, e,
-              (long long)st->st_size, st->st_mode & 07777, (long)st->st_nlink,
-              (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
-    else
-        logf_("%d %s 0 %d size=%lld mode=%o nlink=%ld", step, opname, e, (long long)st->st_size,
-              st->st_mode & 07777, (long)st->st_nlink);
+static void op_stat_out(const char* opname, long r, int e, const struct stat* st, const char* name) {
+  if (r != 0) {
+    logf_("%d %s %ld %d", step, opname, r, e);
+    return;
+  }
+  if (mt_is(name))
+    logf_("%d %s 0 %d size=%lld mode=%o nlink=%ld mtime=%lld.%09ld", step, opname, e, (long long)st->st_size,
+          st->st_mode & 07777, (long)st->st_nlink, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+  else
+    logf_("%d %s 0 %d size=%lld mode=%o nlink=%ld", step, opname, e, (long long)st->st_size,
+          st->st_mode & 07777, (long)st->st_nlink);
 }
 
 /* ---- the interpreter ---------------------------------------------------------- */
@@ -832,650 +737,600 @@ static void op_stat_out(const char *opname, long r, int e, const struct stat *st
 #define LOGR(r) logf_("%d %s %ld %d", step, op, (long)(r), errno)
 #define LOGRD(r, p) logf_("%d %s %ld %d %s", step, op, (long)(r), errno, desc(p, (long)(r)))
 
-static int is_write_op(const char *op)
-{
-    static const char *w[] = {"write", "pwrite", "writev", "pwritev", "pwritev2", "ftruncate",
-                              "fallocate", "posix_fallocate", "copy_file_range", "sendfile",
-                              "fork_child", "threads", "printf", "eprintf", "write1", "write2",
-                              "fprintf", "fputs", "fwrite", "fflush", "fclose", "open", "openat",
-                              "thread_exit_writes", "peer_flock", "unshare_write", "seccomp_write", "vfork_write", NULL};
-    for (int i = 0; w[i]; i++)
-        if (!strcmp(op, w[i]))
-            return 1;
-    return 0;
+static int is_write_op(const char* op) {
+  static const char* w[] = {
+      "write",      "pwrite",          "writev",          "pwritev",     "pwritev2",   "ftruncate",
+      "fallocate",  "posix_fallocate", "copy_file_range", "sendfile",    "fork_child", "threads",
+      "printf",     "eprintf",         "write1",          "write2",      "fprintf",    "fputs",
+      "fwrite",     "fflush",          "fclose",          "open",        "openat",     "thread_exit_writes",
+      "peer_flock", "unshare_write",   "seccomp_write",   "vfork_write", NULL};
+  for (int i = 0; w[i]; i++)
+    if (!strcmp(op, w[i])) return 1;
+  return 0;
 }
 
-static void *exit_from_thread(void *arg)
-{
-    (void)arg;
-    exit(0);
+static void* exit_from_thread(void* arg) {
+  (void)arg;
+  exit(0);
 }
 
 static int ended;
-static void end_script(const char *how)
-{
-    ended = 1;
-    /* which names' mtimes fuzz.py may compare after exit */
-    char names[256] = "";
-    for (int i = 0; i < 8; i++)
-        if (explicit_mt[i][0]) {
-            strcat(names, " ");
-            strcat(names, explicit_mt[i]);
-        }
-    logf_("%d end %s mt:%s", step, how, names);
-    if (peer_cmd_pipe >= 0)
-        (void)!write(peer_cmd_pipe, "q", 1);
-    if (peer_pid > 0)
-        waitpid(peer_pid, NULL, 0);
-    if (!strcmp(how, "_exit"))
-        _exit(0);
-    if (!strcmp(how, "quick_exit"))
-        quick_exit(0);
-    if (!strcmp(how, "sigterm")) {
-        signal(SIGTERM, SIG_DFL);
-        kill(getpid(), SIGTERM);
-        for (int i = 0; i < 200; i++)
-            msleep(10);
-        _exit(4);
+static void end_script(const char* how) {
+  ended = 1;
+  /* which names' mtimes fuzz.py may compare after exit */
+  char names[256] = "";
+  for (int i = 0; i < 8; i++)
+    if (explicit_mt[i][0]) {
+      strcat(names, " ");
+      strcat(names, explicit_mt[i]);
     }
-    if (!strcmp(how, "pthread_exit"))
-        pthread_exit(NULL); /* last thread: process exits 0 */
-    if (!strcmp(how, "sigterm_exit")) { /* a handler that calls exit() */
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = sigterm_exit_handler;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        kill(getpid(), SIGTERM);
-        for (int i = 0; i < 200; i++)
-            msleep(10);
-        _exit(4);
-    }
-    if (!strcmp(how, "execve") || !strcmp(how, "execveat")) {
-        /* the image is replaced by one that only exits 0: nothing pending may be lost */
-        char *argv[] = {(char *)"true", NULL};
-        if (!strcmp(how, "execve"))
-            execve("/bin/true", argv, environ);
-        else
-            execveat(AT_FDCWD, "/bin/true", argv, environ, 0);
-        _exit(5);
-    }
-    if (!strcmp(how, "thread_exit")) {
-        pthread_t t;
-        if (pthread_create(&t, NULL, exit_from_thread, NULL) == 0)
-            pthread_join(t, NULL);
-    }
-    if (!strcmp(how, "return"))
-        return; /* main returns 0 */
-    exit(0);
+  logf_("%d end %s mt:%s", step, how, names);
+  if (peer_cmd_pipe >= 0) (void)!write(peer_cmd_pipe, "q", 1);
+  if (peer_pid > 0) waitpid(peer_pid, NULL, 0);
+  if (!strcmp(how, "_exit")) _exit(0);
+  if (!strcmp(how, "quick_exit")) quick_exit(0);
+  if (!strcmp(how, "sigterm")) {
+    signal(SIGTERM, SIG_DFL);
+    kill(getpid(), SIGTERM);
+    for (int i = 0; i < 200; i++) msleep(10);
+    _exit(4);
+  }
+  if (!strcmp(how, "pthread_exit")) pthread_exit(NULL); /* last thread: process exits 0 */
+  if (!strcmp(how, "sigterm_exit")) {                   /* a handler that calls exit() */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = sigterm_exit_handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    kill(getpid(), SIGTERM);
+    for (int i = 0; i < 200; i++) msleep(10);
+    _exit(4);
+  }
+  if (!strcmp(how, "execve") || !strcmp(how, "execveat")) {
+    /* the image is replaced by one that only exits 0: nothing pending may be lost */
+    char* argv[] = {(char*)"true", NULL};
+    if (!strcmp(how, "execve"))
+      execve("/bin/true", argv, environ);
+    else
+      execveat(AT_FDCWD, "/bin/true", argv, environ, 0);
+    _exit(5);
+  }
+  if (!strcmp(how, "thread_exit")) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, exit_from_thread, NULL) == 0) pthread_join(t, NULL);
+  }
+  if (!strcmp(how, "return")) return; /* main returns 0 */
+  exit(0);
 }
 
-static void run_op(char *line)
-{
-    char *a[10] = {0};
-    int n = 0;
-    for (char *save, *t = strtok_r(line, " \t\n", &save); t && n < 10; t = strtok_r(NULL, " \t\n", &save))
-        a[n++] = t;
-    if (n == 0 || a[0][0] == '#')
-        return;
-    for (int i = n; i < 10; i++)
-        a[i] = (char *)"0";
-    const char *op = a[0];
-    if (is_write_op(op)) {
-        mt_clear_all();
-        if (IS("printf") || IS("eprintf") || IS("fprintf") || IS("fputs") || IS("fwrite"))
-            stdio_used = 1;
-    }
-    struct iovec iov[8];
-    struct stat st;
-    long r;
-    errno = SENTINEL;
+static void run_op(char* line) {
+  char* a[10] = {0};
+  int n = 0;
+  for (char *save, *t = strtok_r(line, " \t\n", &save); t && n < 10; t = strtok_r(NULL, " \t\n", &save))
+    a[n++] = t;
+  if (n == 0 || a[0][0] == '#') return;
+  for (int i = n; i < 10; i++) a[i] = (char*)"0";
+  const char* op = a[0];
+  if (is_write_op(op)) {
+    mt_clear_all();
+    if (IS("printf") || IS("eprintf") || IS("fprintf") || IS("fputs") || IS("fwrite")) stdio_used = 1;
+  }
+  struct iovec iov[8];
+  struct stat st;
+  long r;
+  errno = SENTINEL;
 
-    if (IS("open") || IS("openat")) {
-        int s = S(a[1]);
-        if (fds[s] >= 0)
-            close(fds[s]);
-        r = IS("open") ? open(a[2], parse_flags(a[3]), 0644)
-                       : openat(AT_FDCWD, a[2], parse_flags(a[3]), 0644);
-        int e = errno;
-        set_slot(s, (int)r, r >= 0 ? a[2] : NULL);
-        logf_("%d %s %d %d", step, op, r >= 0 ? 0 : -1, e);
-    } else if (IS("close")) {
-        int s = S(a[1]);
-        r = close(fds[s]);
-        LOGR(r);
-        set_slot(s, -1, NULL);
-    } else if (IS("write")) {
-        fill(atoi(a[2]), (size_t)atol(a[3]));
-        r = write(FD(a[1]), data, (size_t)atol(a[3]));
-        LOGR(r);
-    } else if (IS("pwrite")) {
-        fill(atoi(a[2]), (size_t)atol(a[3]));
-        r = pwrite(FD(a[1]), data, (size_t)atol(a[3]), atol(a[4]));
-        LOGR(r);
-    } else if (IS("writev") || IS("pwritev") || IS("pwritev2")) {
-        int k = parse_iov(a[3], iov, data);
-        fill(atoi(a[2]), iov_total(iov, k));
-        if (IS("writev"))
-            r = writev(FD(a[1]), iov, k);
-        else if (IS("pwritev"))
-            r = pwritev(FD(a[1]), iov, k, atol(a[4]));
-        else
-            r = pwritev2(FD(a[1]), iov, k, atol(a[4]), !strcmp(a[5], "append") ? RWF_APPEND : 0);
-        LOGR(r);
-    } else if (IS("read")) {
-        r = read(FD(a[1]), buf, (size_t)atol(a[2]));
-        LOGRD(r, buf);
-    } else if (IS("pread")) {
-        r = pread(FD(a[1]), buf, (size_t)atol(a[2]), atol(a[3]));
-        LOGRD(r, buf);
-    } else if (IS("readv") || IS("preadv") || IS("preadv2")) {
-        int k = parse_iov(a[2], iov, buf);
-        if (IS("readv"))
-            r = readv(FD(a[1]), iov, k);
-        else if (IS("preadv"))
-            r = preadv(FD(a[1]), iov, k, atol(a[3]));
-        else
-            r = preadv2(FD(a[1]), iov, k, atol(a[3]), 0);
-        LOGRD(r, buf);
-    } else if (IS("lseek")) {
-        int wh = !strcmp(a[3], "end") ? SEEK_END : !strcmp(a[3], "cur") ? SEEK_CUR : SEEK_SET;
-        r = lseek(FD(a[1]), atol(a[2]), wh);
-        LOGR(r);
-    } else if (IS("ftruncate")) {
-        r = ftruncate(FD(a[1]), atol(a[2]));
-        LOGR(r);
-    } else if (IS("fallocate")) {
-        int mode = !strcmp(a[2], "keep")    ? FALLOC_FL_KEEP_SIZE
-                   : !strcmp(a[2], "punch") ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
-                   : !strcmp(a[2], "zero")  ? FALLOC_FL_ZERO_RANGE
-                                            : 0;
-        r = fallocate(FD(a[1]), mode, atol(a[3]), atol(a[4]));
-        LOGR(r);
-    } else if (IS("posix_fallocate")) {
-        int e = posix_fallocate(FD(a[1]), atol(a[2]), atol(a[3]));
-        logf_("%d %s %d %d", step, op, e, errno);
-    } else if (IS("fstat")) {
-        int s = S(a[1]);
-        r = fstat(fds[s], &st);
-        op_stat_out(op, r, errno, &st, slot_name[s]);
-    } else if (IS("stat")) {
-        r = stat(a[1], &st);
-        op_stat_out(op, r, errno, &st, a[1]);
-    } else if (IS("futimens") || IS("utimensat")) {
-        struct timespec ts[2] = {{atol(a[2]), 123456789}, {atol(a[2]), 123456789}};
-        const char *name = IS("futimens") ? slot_name[S(a[1])] : a[1];
-        r = IS("futimens") ? futimens(FD(a[1]), ts) : utimensat(AT_FDCWD, a[1], ts, 0);
-        LOGR(r);
-        if (r == 0)
-            mt_set(name);
-    } else if (IS("fchmod")) {
-        r = fchmod(FD(a[1]), (mode_t)strtol(a[2], NULL, 8));
-        LOGR(r);
-    } else if (IS("flock")) {
-        int how = !strcmp(a[2], "sh") ? LOCK_SH : !strcmp(a[2], "un") ? LOCK_UN : LOCK_EX;
-        r = flock(FD(a[1]), how | LOCK_NB);
-        LOGR(r);
-    } else if (IS("lockf")) {
-        int how = !strcmp(a[2], "ulock") ? F_ULOCK : !strcmp(a[2], "test") ? F_TEST : F_TLOCK;
-        r = lockf(FD(a[1]), how, atol(a[3]));
-        LOGR(r);
-    } else if (IS("fcntl_lock")) {
-        struct flock fl = {0};
-        fl.l_type = !strcmp(a[2], "rd") ? F_RDLCK : !strcmp(a[2], "un") ? F_UNLCK : F_WRLCK;
-        fl.l_whence = SEEK_SET;
-        fl.l_start = atol(a[3]);
-        fl.l_len = atol(a[4]);
-        r = fcntl(FD(a[1]), F_SETLK, &fl);
-        LOGR(r);
-    } else if (IS("dup") || IS("dup2") || IS("dup3") || IS("dupfd_cloexec")) {
-        int s = S(a[1]), d = S(a[2]), target = 60 + d;
-        if (IS("dup"))
-            r = dup(fds[s]);
-        else if (IS("dup2"))
-            r = dup2(fds[s], target);
-        else if (IS("dup3"))
-            r = dup3(fds[s], target, O_CLOEXEC);
-        else
-            r = fcntl(fds[s], F_DUPFD_CLOEXEC, target);
-        int e = errno;
-        logf_("%d %s %d %d", step, op, r >= 0 ? 0 : -1, e);
-        if (r >= 0 && d != s) {
-            if (fds[d] >= 0 && fds[d] != r)
-                close(fds[d]);
-            set_slot(d, (int)r, slot_name[s]);
-        }
-    } else if (IS("close_range")) {
-        r = close_range(60, 69, 0);
-        LOGR(r);
-        for (int s = 0; s < NSLOT; s++)
-            if (fds[s] >= 60 && fds[s] <= 69)
-                set_slot(s, -1, NULL);
-    } else if (IS("rename")) {
-        r = rename(a[1], a[2]);
-        LOGR(r);
-        if (r == 0) {
-            mt_drop(a[2]);
-            if (mt_is(a[1])) {
-                mt_drop(a[1]);
-                mt_set(a[2]);
-            }
-            for (int s = 0; s < NSLOT; s++)
-                if (!strcmp(slot_name[s], a[2]))
-                    slot_name[s][0] = 0;
-                else if (!strcmp(slot_name[s], a[1]))
-                    snprintf(slot_name[s], 32, "%s", a[2]);
-        }
-    } else if (IS("unlink")) {
-        r = unlink(a[1]);
-        LOGR(r);
+  if (IS("open") || IS("openat")) {
+    int s = S(a[1]);
+    if (fds[s] >= 0) close(fds[s]);
+    r = IS("open") ? open(a[2], parse_flags(a[3]), 0644) : openat(AT_FDCWD, a[2], parse_flags(a[3]), 0644);
+    int e = errno;
+    set_slot(s, (int)r, r >= 0 ? a[2] : NULL);
+    logf_("%d %s %d %d", step, op, r >= 0 ? 0 : -1, e);
+  } else if (IS("close")) {
+    int s = S(a[1]);
+    r = close(fds[s]);
+    LOGR(r);
+    set_slot(s, -1, NULL);
+  } else if (IS("write")) {
+    fill(atoi(a[2]), (size_t)atol(a[3]));
+    r = write(FD(a[1]), data, (size_t)atol(a[3]));
+    LOGR(r);
+  } else if (IS("pwrite")) {
+    fill(atoi(a[2]), (size_t)atol(a[3]));
+    r = pwrite(FD(a[1]), data, (size_t)atol(a[3]), atol(a[4]));
+    LOGR(r);
+  } else if (IS("writev") || IS("pwritev") || IS("pwritev2")) {
+    int k = parse_iov(a[3], iov, data);
+    fill(atoi(a[2]), iov_total(iov, k));
+    if (IS("writev"))
+      r = writev(FD(a[1]), iov, k);
+    else if (IS("pwritev"))
+      r = pwritev(FD(a[1]), iov, k, atol(a[4]));
+    else
+      r = pwritev2(FD(a[1]), iov, k, atol(a[4]), !strcmp(a[5], "append") ? RWF_APPEND : 0);
+    LOGR(r);
+  } else if (IS("read")) {
+    r = read(FD(a[1]), buf, (size_t)atol(a[2]));
+    LOGRD(r, buf);
+  } else if (IS("pread")) {
+    r = pread(FD(a[1]), buf, (size_t)atol(a[2]), atol(a[3]));
+    LOGRD(r, buf);
+  } else if (IS("readv") || IS("preadv") || IS("preadv2")) {
+    int k = parse_iov(a[2], iov, buf);
+    if (IS("readv"))
+      r = readv(FD(a[1]), iov, k);
+    else if (IS("preadv"))
+      r = preadv(FD(a[1]), iov, k, atol(a[3]));
+    else
+      r = preadv2(FD(a[1]), iov, k, atol(a[3]), 0);
+    LOGRD(r, buf);
+  } else if (IS("lseek")) {
+    int wh = !strcmp(a[3], "end") ? SEEK_END : !strcmp(a[3], "cur") ? SEEK_CUR : SEEK_SET;
+    r = lseek(FD(a[1]), atol(a[2]), wh);
+    LOGR(r);
+  } else if (IS("ftruncate")) {
+    r = ftruncate(FD(a[1]), atol(a[2]));
+    LOGR(r);
+  } else if (IS("fallocate")) {
+    int mode = !strcmp(a[2], "keep")    ? FALLOC_FL_KEEP_SIZE
+               : !strcmp(a[2], "punch") ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+               : !strcmp(a[2], "zero")  ? FALLOC_FL_ZERO_RANGE
+                                        : 0;
+    r = fallocate(FD(a[1]), mode, atol(a[3]), atol(a[4]));
+    LOGR(r);
+  } else if (IS("posix_fallocate")) {
+    int e = posix_fallocate(FD(a[1]), atol(a[2]), atol(a[3]));
+    logf_("%d %s %d %d", step, op, e, errno);
+  } else if (IS("fstat")) {
+    int s = S(a[1]);
+    r = fstat(fds[s], &st);
+    op_stat_out(op, r, errno, &st, slot_name[s]);
+  } else if (IS("stat")) {
+    r = stat(a[1], &st);
+    op_stat_out(op, r, errno, &st, a[1]);
+  } else if (IS("futimens") || IS("utimensat")) {
+    struct timespec ts[2] = {{atol(a[2]), 123456789}, {atol(a[2]), 123456789}};
+    const char* name = IS("futimens") ? slot_name[S(a[1])] : a[1];
+    r = IS("futimens") ? futimens(FD(a[1]), ts) : utimensat(AT_FDCWD, a[1], ts, 0);
+    LOGR(r);
+    if (r == 0) mt_set(name);
+  } else if (IS("fchmod")) {
+    r = fchmod(FD(a[1]), (mode_t)strtol(a[2], NULL, 8));
+    LOGR(r);
+  } else if (IS("flock")) {
+    int how = !strcmp(a[2], "sh") ? LOCK_SH : !strcmp(a[2], "un") ? LOCK_UN : LOCK_EX;
+    r = flock(FD(a[1]), how | LOCK_NB);
+    LOGR(r);
+  } else if (IS("lockf")) {
+    int how = !strcmp(a[2], "ulock") ? F_ULOCK : !strcmp(a[2], "test") ? F_TEST : F_TLOCK;
+    r = lockf(FD(a[1]), how, atol(a[3]));
+    LOGR(r);
+  } else if (IS("fcntl_lock")) {
+    struct flock fl = {0};
+    fl.l_type = !strcmp(a[2], "rd") ? F_RDLCK : !strcmp(a[2], "un") ? F_UNLCK : F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = atol(a[3]);
+    fl.l_len = atol(a[4]);
+    r = fcntl(FD(a[1]), F_SETLK, &fl);
+    LOGR(r);
+  } else if (IS("dup") || IS("dup2") || IS("dup3") || IS("dupfd_cloexec")) {
+    int s = S(a[1]), d = S(a[2]), target = 60 + d;
+    if (IS("dup"))
+      r = dup(fds[s]);
+    else if (IS("dup2"))
+      r = dup2(fds[s], target);
+    else if (IS("dup3"))
+      r = dup3(fds[s], target, O_CLOEXEC);
+    else
+      r = fcntl(fds[s], F_DUPFD_CLOEXEC, target);
+    int e = errno;
+    logf_("%d %s %d %d", step, op, r >= 0 ? 0 : -1, e);
+    if (r >= 0 && d != s) {
+      if (fds[d] >= 0 && fds[d] != r) close(fds[d]);
+      set_slot(d, (int)r, slot_name[s]);
+    }
+  } else if (IS("close_range")) {
+    r = close_range(60, 69, 0);
+    LOGR(r);
+    for (int s = 0; s < NSLOT; s++)
+      if (fds[s] >= 60 && fds[s] <= 69) set_slot(s, -1, NULL);
+  } else if (IS("rename")) {
+    r = rename(a[1], a[2]);
+    LOGR(r);
+    if (r == 0) {
+      mt_drop(a[2]);
+      if (mt_is(a[1])) {
         mt_drop(a[1]);
-        for (int s = 0; s < NSLOT; s++)
-            if (!strcmp(slot_name[s], a[1]))
-                slot_name[s][0] = 0;
-    } else if (IS("link")) {
-        r = link(a[1], a[2]);
-        LOGR(r);
-        mt_clear_all(); /* two names, one inode: keep it simple */
-    } else if (IS("mmap_read")) {
-        int fd = FD(a[1]);
-        r = fstat(fd, &st);
-        if (r == 0) {
-            size_t len = (size_t)st.st_size < (size_t)atol(a[2]) ? (size_t)st.st_size : (size_t)atol(a[2]);
-            if (len == 0) {
-                logf_("%d %s empty %d", step, op, errno);
-                return;
-            }
-            void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-            if (m == MAP_FAILED) {
-                LOGR(-1);
-                return;
-            }
-            logf_("%d %s 0 %d %s", step, op, errno, desc(m, (long)len));
-            munmap(m, len);
-        } else {
-            LOGR(r);
-        }
-    } else if (IS("fsync")) {
-        r = fsync(FD(a[1]));
-        LOGR(r);
-    } else if (IS("fdatasync")) {
-        r = fdatasync(FD(a[1]));
-        LOGR(r);
-    } else if (IS("copy_file_range")) {
-        r = copy_file_range(FD(a[1]), NULL, FD(a[2]), NULL, (size_t)atol(a[3]), 0);
-        LOGR(r);
-    } else if (IS("sendfile")) {
-        r = sendfile(FD(a[1]), FD(a[2]), NULL, (size_t)atol(a[3]));
-        LOGR(r);
-    } else if (IS("splice_read")) {
-        int p[2];
-        if (pipe(p)) {
-            LOGR(-1);
-            return;
-        }
-        errno = SENTINEL;
-        r = splice(FD(a[1]), NULL, p[1], NULL, (size_t)atol(a[2]) > 60000 ? 60000 : (size_t)atol(a[2]), 0);
-        int e = errno;
-        long got = r > 0 ? read(p[0], buf, (size_t)r) : 0;
-        logf_("%d %s %ld %d %s", step, op, r, e, desc(buf, got));
-        close(p[0]);
-        close(p[1]);
-    } else if (IS("pipe") || IS("socketpair")) {
-        int s = S(a[1]), d = S(a[2]), sv[2];
-        if (fds[s] >= 0)
-            close(fds[s]);
-        if (fds[d] >= 0 && d != s)
-            close(fds[d]);
-        set_slot(s, -1, NULL);
-        set_slot(d, -1, NULL);
-        r = IS("pipe") ? pipe(sv)
-                       : socketpair(AF_UNIX, !strcmp(a[3], "dgram") ? SOCK_DGRAM : SOCK_STREAM, 0, sv);
-        LOGR(r);
-        if (r == 0) {
-            set_slot(s, sv[0], NULL);
-            set_slot(d, sv[1], NULL);
-        }
-    } else if (IS("send")) {
-        fill(atoi(a[2]), (size_t)atol(a[3]));
-        r = send(FD(a[1]), data, (size_t)atol(a[3]), MSG_DONTWAIT);
-        LOGR(r);
-    } else if (IS("recv")) {
-        int fl = !strcmp(a[3], "peek") ? MSG_PEEK : 0;
-        r = recv(FD(a[1]), buf, (size_t)atol(a[2]), fl | MSG_DONTWAIT);
-        LOGRD(r, buf);
-    } else if (IS("poll_read")) {
-        /* read only what is there: a plain blocking read that cannot hang */
-        struct pollfd p = {FD(a[1]), POLLIN, 0};
-        int pr = poll(&p, 1, 0);
-        errno = SENTINEL;
-        r = pr == 1 ? read(FD(a[1]), buf, (size_t)atol(a[2])) : -100;
-        LOGRD(r, buf);
-    } else if (IS("zero_read_dgram")) {
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv)) {
-            LOGR(-1);
-            return;
-        }
-        (void)!send(sv[1], "DGRAM", 5, 0);
-        errno = SENTINEL;
-        r = read(sv[0], buf, 0);
-        int e = errno;
-        long r2 = recv(sv[0], buf, 16, MSG_DONTWAIT);
-        logf_("%d %s %ld %d then=%s", step, op, r, e, desc(buf, r2));
-        close(sv[0]);
-        close(sv[1]);
-    } else if (IS("fopen")) {
-        int p = P(a[1]);
-        if (fps[p])
-            fclose(fps[p]);
-        fps[p] = fopen(a[2], a[3]);
-        logf_("%d %s %d %d", step, op, fps[p] ? 0 : -1, errno);
-    } else if (IS("fdopen")) {
-        int p = P(a[1]), s = S(a[2]);
-        if (fps[p])
-            fclose(fps[p]);
-        fps[p] = fds[s] >= 0 ? fdopen(dup(fds[s]), a[3]) : NULL;
-        logf_("%d %s %d %d", step, op, fps[p] ? 0 : -1, errno);
-    } else if (IS("fprintf") || IS("fputs") || IS("fwrite")) {
-        FILE *f = fps[P(a[1])];
-        if (!f) {
-            logf_("%d %s nofile", step, op);
-            return;
-        }
-        size_t len = (size_t)atol(a[3]);
-        fill(atoi(a[2]), len);
-        data[len] = 0;
-        if (IS("fprintf"))
-            r = fprintf(f, "[%d]%s", step, (char *)data);
-        else if (IS("fputs"))
-            r = fputs((char *)data, f) >= 0 ? 0 : -1;
-        else
-            r = (long)fwrite(data, 1, len, f);
-        LOGR(r);
-    } else if (IS("fflush") || IS("fclose")) {
-        int p = P(a[1]);
-        if (!fps[p]) {
-            logf_("%d %s nofile", step, op);
-            return;
-        }
-        r = IS("fflush") ? fflush(fps[p]) : fclose(fps[p]);
-        LOGR(r);
-        if (IS("fclose"))
-            fps[p] = NULL;
-    } else if (IS("redirect")) { /* stdout (and stderr with "both") onto slot S */
-        fflush(stdout);
-        r = dup2(FD(a[1]), 1);
-        if (r >= 0 && !strcmp(a[2], "both"))
-            r = dup2(FD(a[1]), 2);
-        logf_("%d %s %d %d", step, op, r >= 0 ? 0 : -1, errno);
-    } else if (IS("printf") || IS("eprintf")) {
-        size_t len = (size_t)atol(a[2]);
-        fill(atoi(a[1]), len);
-        data[len] = 0;
-        r = IS("printf") ? printf("<%d>%s", step, (char *)data) : fprintf(stderr, "<%d>%s", step, (char *)data);
-        LOGR(r);
-    } else if (IS("write1") || IS("write2")) {
-        char m[64];
-        int k = snprintf(m, sizeof m, "{%d:%s}\n", step, a[1]);
-        r = write(IS("write1") ? 1 : 2, m, (size_t)k);
-        LOGR(r);
-    } else if (IS("peer_check")) {
-        int cfd = !strcmp(a[1], "sock") ? peer_cmd_sock : peer_cmd_pipe;
-        r = write(cfd, "c", 1);
-        int e = errno;
-        long tot = 0;
-        struct pollfd p = {peer_reply, POLLIN, 0};
-        while (tot < 500 && poll(&p, 1, 3000) == 1) {
-            long k = read(peer_reply, buf + tot, 500 - (size_t)tot);
-            if (k <= 0)
-                break;
-            tot += k;
-            if (buf[tot - 1] == '\n')
-                break;
-        }
-        buf[tot > 0 ? tot - 1 : 0] = 0;
-        logf_("%d %s %ld %d %s", step, op, r, e, tot > 0 ? (char *)buf : "NO-REPLY");
-    } else if (IS("fork_child")) {
-        op_fork_child(FD(a[1]), atoi(a[2]), (size_t)atol(a[3]), a[4]);
-    } else if (IS("spawn_stat")) {
-        op_spawn_stat(a[1], a[2]);
-    } else if (IS("sig_read")) {
-        op_sig_read(a[1], a[2], a[3]);
-    } else if (IS("sigwait_rt")) {
-        op_sigwait(a[1]);
-    } else if (IS("cancel_read")) {
-        op_cancel_read(a[1]);
-    } else if (IS("longjmp_recv")) {
-        op_longjmp_recv();
-    } else if (IS("many_readers")) {
-        op_many_readers(atoi(a[1]), a[2]);
-    } else if (IS("trickle_recv")) {
-        op_trickle_recv();
-    } else if (IS("threads")) {
-        op_threads(atoi(a[1]), FD(a[2]), (size_t)atol(a[3]));
-    } else if (IS("rlimit_fsize")) {
-        signal(SIGXFSZ, SIG_IGN);
-        struct rlimit rl = {(rlim_t)atol(a[1]), (rlim_t)atol(a[1])};
-        r = setrlimit(RLIMIT_FSIZE, &rl);
-        LOGR(r);
-    } else if (IS("rlimit_nothreads")) {
-        /* no room for another thread stack: every pthread_create fails */
-        struct rlimit rl;
-        getrlimit(RLIMIT_AS, &rl);
-        long vm = 0;
-        FILE *f = fopen("/proc/self/statm", "r");
-        if (f) {
-            if (fscanf(f, "%ld", &vm) != 1)
-                vm = 0;
-            fclose(f);
-        }
-        rl.rlim_cur = (rlim_t)vm * 4096 + (2u << 20);
-        errno = SENTINEL;
-        r = vm > 0 ? setrlimit(RLIMIT_AS, &rl) : -1;
-        LOGR(r);
-    } else if (IS("thread_exit_writes")) {
-        int fd = FD(a[1]);
-        logf_("%d %s start", step, op);
-        pthread_t t;
-        static int tfd;
-        tfd = fd;
-        if (pthread_create(&t, NULL, exit_thread, &tfd) == 0) {
-            pthread_join(t, NULL); /* never returns: the thread exits the process */
-        }
-        logf_("%d %s nothread", step, op);
-    } else if (IS("unshare_write")) {
-        int s = S(a[1]);
-        struct uw u = {fds[s], a[2], -9};
-        pthread_t t;
-        if (fds[s] < 0 || pthread_create(&t, NULL, unshare_thread, &u)) {
-            logf_("%d %s skip", step, op);
-            return;
-        }
-        pthread_join(t, NULL);
-        logf_("%d %s %ld", step, op, u.r);
-    } else if (IS("seccomp_write")) {
-        int fd = open(a[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        pthread_t t;
-        if (fd < 0 || pthread_create(&t, NULL, seccomp_thread, &fd)) {
-            logf_("%d %s skip", step, op);
-            if (fd >= 0)
-                close(fd);
-            return;
-        }
-        struct timespec dl = deadline_in(3000);
-        int j = pthread_timedjoin_np(t, NULL, &dl);
-        logf_("%d %s %s", step, op, j ? "HANG" : "joined");
-        close(fd);
-    } else if (IS("vfork_write")) {
-        /* a vfork child writes to the slot and leaves; the parent goes on */
-        int fd = FD(a[1]);
-        fill(atoi(a[2]), (size_t)atol(a[3]));
-        pid_t pid = vfork();
-        if (pid == 0) {
-            (void)!write(fd, data, (size_t)atol(a[3]));
-            _exit(0);
-        }
-        int wst = -1;
-        if (pid > 0)
-            waitpid(pid, &wst, 0);
-        logf_("%d %s %d", step, op, wst);
-    } else if (IS("send_big")) {
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
-            LOGR(-1);
-            return;
-        }
-        pthread_t t;
-        if (pthread_create(&t, NULL, slow_reader, &sv[1])) {
-            logf_("%d %s nothread", step, op);
-        } else {
-            static unsigned char big[1 << 20];
-            memset(big, 'B', sizeof big);
-            errno = SENTINEL;
-            r = send(sv[0], big, sizeof big, 0);
-            int e = errno;
-            void *got = NULL;
-            pthread_join(t, &got);
-            logf_("%d %s %ld %d got=%ld", step, op, r, e, (long)got);
-        }
-        close(sv[0]);
-        close(sv[1]);
-    } else if (IS("peer_flock")) {
-        /* hold the file's flock, tell the peer to wait for it, write, unlock:
-         * the peer must see the written size once it gets the lock */
-        int s = S(a[1]);
-        if (fds[s] < 0 || !slot_name[s][0] || peer_cmd_pipe < 0) {
-            logf_("%d %s skip", step, op);
-            return;
-        }
-        int lr = flock(fds[s], LOCK_EX | LOCK_NB);
-        char cmd[40];
-        int cmd_len = snprintf(cmd, sizeof cmd, "l%s\n", slot_name[s]);
-        (void)!write(peer_cmd_pipe, cmd, (size_t)cmd_len);
-        msleep(30);
-        fill(atoi(a[2]), (size_t)atol(a[3]));
-        long w = write(fds[s], data, (size_t)atol(a[3]));
-        flock(fds[s], LOCK_UN);
-        long tot = 0;
-        struct pollfd p = {peer_reply, POLLIN, 0};
-        while (tot < 100 && poll(&p, 1, 3000) == 1) {
-            long k = read(peer_reply, buf + tot, 100 - (size_t)tot);
-            if (k <= 0)
-                break;
-            tot += k;
-            if (buf[tot - 1] == '\n')
-                break;
-        }
-        buf[tot > 0 ? tot - 1 : 0] = 0;
-        logf_("%d %s lock=%d wrote=%ld %s", step, op, lr, w, tot > 0 ? (char *)buf : "NO-REPLY");
-    } else if (IS("end")) {
-        end_script(a[1]);
-    } else {
-        logf_("%d %s unknown-op", step, op);
+        mt_set(a[2]);
+      }
+      for (int s = 0; s < NSLOT; s++)
+        if (!strcmp(slot_name[s], a[2]))
+          slot_name[s][0] = 0;
+        else if (!strcmp(slot_name[s], a[1]))
+          snprintf(slot_name[s], 32, "%s", a[2]);
     }
+  } else if (IS("unlink")) {
+    r = unlink(a[1]);
+    LOGR(r);
+    mt_drop(a[1]);
+    for (int s = 0; s < NSLOT; s++)
+      if (!strcmp(slot_name[s], a[1])) slot_name[s][0] = 0;
+  } else if (IS("link")) {
+    r = link(a[1], a[2]);
+    LOGR(r);
+    mt_clear_all(); /* two names, one inode: keep it simple */
+  } else if (IS("mmap_read")) {
+    int fd = FD(a[1]);
+    r = fstat(fd, &st);
+    if (r == 0) {
+      size_t len = (size_t)st.st_size < (size_t)atol(a[2]) ? (size_t)st.st_size : (size_t)atol(a[2]);
+      if (len == 0) {
+        logf_("%d %s empty %d", step, op, errno);
+        return;
+      }
+      void* m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+      if (m == MAP_FAILED) {
+        LOGR(-1);
+        return;
+      }
+      logf_("%d %s 0 %d %s", step, op, errno, desc(m, (long)len));
+      munmap(m, len);
+    } else {
+      LOGR(r);
+    }
+  } else if (IS("fsync")) {
+    r = fsync(FD(a[1]));
+    LOGR(r);
+  } else if (IS("fdatasync")) {
+    r = fdatasync(FD(a[1]));
+    LOGR(r);
+  } else if (IS("copy_file_range")) {
+    r = copy_file_range(FD(a[1]), NULL, FD(a[2]), NULL, (size_t)atol(a[3]), 0);
+    LOGR(r);
+  } else if (IS("sendfile")) {
+    r = sendfile(FD(a[1]), FD(a[2]), NULL, (size_t)atol(a[3]));
+    LOGR(r);
+  } else if (IS("splice_read")) {
+    int p[2];
+    if (pipe(p)) {
+      LOGR(-1);
+      return;
+    }
+    errno = SENTINEL;
+    r = splice(FD(a[1]), NULL, p[1], NULL, (size_t)atol(a[2]) > 60000 ? 60000 : (size_t)atol(a[2]), 0);
+    int e = errno;
+    long got = r > 0 ? read(p[0], buf, (size_t)r) : 0;
+    logf_("%d %s %ld %d %s", step, op, r, e, desc(buf, got));
+    close(p[0]);
+    close(p[1]);
+  } else if (IS("pipe") || IS("socketpair")) {
+    int s = S(a[1]), d = S(a[2]), sv[2];
+    if (fds[s] >= 0) close(fds[s]);
+    if (fds[d] >= 0 && d != s) close(fds[d]);
+    set_slot(s, -1, NULL);
+    set_slot(d, -1, NULL);
+    r = IS("pipe") ? pipe(sv) : socketpair(AF_UNIX, !strcmp(a[3], "dgram") ? SOCK_DGRAM : SOCK_STREAM, 0, sv);
+    LOGR(r);
+    if (r == 0) {
+      set_slot(s, sv[0], NULL);
+      set_slot(d, sv[1], NULL);
+    }
+  } else if (IS("send")) {
+    fill(atoi(a[2]), (size_t)atol(a[3]));
+    r = send(FD(a[1]), data, (size_t)atol(a[3]), MSG_DONTWAIT);
+    LOGR(r);
+  } else if (IS("recv")) {
+    int fl = !strcmp(a[3], "peek") ? MSG_PEEK : 0;
+    r = recv(FD(a[1]), buf, (size_t)atol(a[2]), fl | MSG_DONTWAIT);
+    LOGRD(r, buf);
+  } else if (IS("poll_read")) {
+    /* read only what is there: a plain blocking read that cannot hang */
+    struct pollfd p = {FD(a[1]), POLLIN, 0};
+    int pr = poll(&p, 1, 0);
+    errno = SENTINEL;
+    r = pr == 1 ? read(FD(a[1]), buf, (size_t)atol(a[2])) : -100;
+    LOGRD(r, buf);
+  } else if (IS("zero_read_dgram")) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv)) {
+      LOGR(-1);
+      return;
+    }
+    (void)!send(sv[1], "DGRAM", 5, 0);
+    errno = SENTINEL;
+    r = read(sv[0], buf, 0);
+    int e = errno;
+    long r2 = recv(sv[0], buf, 16, MSG_DONTWAIT);
+    logf_("%d %s %ld %d then=%s", step, op, r, e, desc(buf, r2));
+    close(sv[0]);
+    close(sv[1]);
+  } else if (IS("fopen")) {
+    int p = P(a[1]);
+    if (fps[p]) fclose(fps[p]);
+    fps[p] = fopen(a[2], a[3]);
+    logf_("%d %s %d %d", step, op, fps[p] ? 0 : -1, errno);
+  } else if (IS("fdopen")) {
+    int p = P(a[1]), s = S(a[2]);
+    if (fps[p]) fclose(fps[p]);
+    fps[p] = fds[s] >= 0 ? fdopen(dup(fds[s]), a[3]) : NULL;
+    logf_("%d %s %d %d", step, op, fps[p] ? 0 : -1, errno);
+  } else if (IS("fprintf") || IS("fputs") || IS("fwrite")) {
+    FILE* f = fps[P(a[1])];
+    if (!f) {
+      logf_("%d %s nofile", step, op);
+      return;
+    }
+    size_t len = (size_t)atol(a[3]);
+    fill(atoi(a[2]), len);
+    data[len] = 0;
+    if (IS("fprintf"))
+      r = fprintf(f, "[%d]%s", step, (char*)data);
+    else if (IS("fputs"))
+      r = fputs((char*)data, f) >= 0 ? 0 : -1;
+    else
+      r = (long)fwrite(data, 1, len, f);
+    LOGR(r);
+  } else if (IS("fflush") || IS("fclose")) {
+    int p = P(a[1]);
+    if (!fps[p]) {
+      logf_("%d %s nofile", step, op);
+      return;
+    }
+    r = IS("fflush") ? fflush(fps[p]) : fclose(fps[p]);
+    LOGR(r);
+    if (IS("fclose")) fps[p] = NULL;
+  } else if (IS("redirect")) { /* stdout (and stderr with "both") onto slot S */
+    fflush(stdout);
+    r = dup2(FD(a[1]), 1);
+    if (r >= 0 && !strcmp(a[2], "both")) r = dup2(FD(a[1]), 2);
+    logf_("%d %s %d %d", step, op, r >= 0 ? 0 : -1, errno);
+  } else if (IS("printf") || IS("eprintf")) {
+    size_t len = (size_t)atol(a[2]);
+    fill(atoi(a[1]), len);
+    data[len] = 0;
+    r = IS("printf") ? printf("<%d>%s", step, (char*)data) : fprintf(stderr, "<%d>%s", step, (char*)data);
+    LOGR(r);
+  } else if (IS("write1") || IS("write2")) {
+    char m[64];
+    int k = snprintf(m, sizeof m, "{%d:%s}\n", step, a[1]);
+    r = write(IS("write1") ? 1 : 2, m, (size_t)k);
+    LOGR(r);
+  } else if (IS("peer_check")) {
+    int cfd = !strcmp(a[1], "sock") ? peer_cmd_sock : peer_cmd_pipe;
+    r = write(cfd, "c", 1);
+    int e = errno;
+    long tot = 0;
+    struct pollfd p = {peer_reply, POLLIN, 0};
+    while (tot < 500 && poll(&p, 1, 3000) == 1) {
+      long k = read(peer_reply, buf + tot, 500 - (size_t)tot);
+      if (k <= 0) break;
+      tot += k;
+      if (buf[tot - 1] == '\n') break;
+    }
+    buf[tot > 0 ? tot - 1 : 0] = 0;
+    logf_("%d %s %ld %d %s", step, op, r, e, tot > 0 ? (char*)buf : "NO-REPLY");
+  } else if (IS("fork_child")) {
+    op_fork_child(FD(a[1]), atoi(a[2]), (size_t)atol(a[3]), a[4]);
+  } else if (IS("spawn_stat")) {
+    op_spawn_stat(a[1], a[2]);
+  } else if (IS("sig_read")) {
+    op_sig_read(a[1], a[2], a[3]);
+  } else if (IS("sigwait_rt")) {
+    op_sigwait(a[1]);
+  } else if (IS("cancel_read")) {
+    op_cancel_read(a[1]);
+  } else if (IS("longjmp_recv")) {
+    op_longjmp_recv();
+  } else if (IS("many_readers")) {
+    op_many_readers(atoi(a[1]), a[2]);
+  } else if (IS("trickle_recv")) {
+    op_trickle_recv();
+  } else if (IS("threads")) {
+    op_threads(atoi(a[1]), FD(a[2]), (size_t)atol(a[3]));
+  } else if (IS("rlimit_fsize")) {
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl = {(rlim_t)atol(a[1]), (rlim_t)atol(a[1])};
+    r = setrlimit(RLIMIT_FSIZE, &rl);
+    LOGR(r);
+  } else if (IS("rlimit_nothreads")) {
+    /* no room for another thread stack: every pthread_create fails */
+    struct rlimit rl;
+    getrlimit(RLIMIT_AS, &rl);
+    long vm = 0;
+    FILE* f = fopen("/proc/self/statm", "r");
+    if (f) {
+      if (fscanf(f, "%ld", &vm) != 1) vm = 0;
+      fclose(f);
+    }
+    rl.rlim_cur = (rlim_t)vm * 4096 + (2u << 20);
+    errno = SENTINEL;
+    r = vm > 0 ? setrlimit(RLIMIT_AS, &rl) : -1;
+    LOGR(r);
+  } else if (IS("thread_exit_writes")) {
+    int fd = FD(a[1]);
+    logf_("%d %s start", step, op);
+    pthread_t t;
+    static int tfd;
+    tfd = fd;
+    if (pthread_create(&t, NULL, exit_thread, &tfd) == 0) {
+      pthread_join(t, NULL); /* never returns: the thread exits the process */
+    }
+    logf_("%d %s nothread", step, op);
+  } else if (IS("unshare_write")) {
+    int s = S(a[1]);
+    struct uw u = {fds[s], a[2], -9};
+    pthread_t t;
+    if (fds[s] < 0 || pthread_create(&t, NULL, unshare_thread, &u)) {
+      logf_("%d %s skip", step, op);
+      return;
+    }
+    pthread_join(t, NULL);
+    logf_("%d %s %ld", step, op, u.r);
+  } else if (IS("seccomp_write")) {
+    int fd = open(a[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    pthread_t t;
+    if (fd < 0 || pthread_create(&t, NULL, seccomp_thread, &fd)) {
+      logf_("%d %s skip", step, op);
+      if (fd >= 0) close(fd);
+      return;
+    }
+    struct timespec dl = deadline_in(3000);
+    int j = pthread_timedjoin_np(t, NULL, &dl);
+    logf_("%d %s %s", step, op, j ? "HANG" : "joined");
+    close(fd);
+  } else if (IS("vfork_write")) {
+    /* a vfork child writes to the slot and leaves; the parent goes on */
+    int fd = FD(a[1]);
+    fill(atoi(a[2]), (size_t)atol(a[3]));
+    pid_t pid = vfork();
+    if (pid == 0) {
+      (void)!write(fd, data, (size_t)atol(a[3]));
+      _exit(0);
+    }
+    int wst = -1;
+    if (pid > 0) waitpid(pid, &wst, 0);
+    logf_("%d %s %d", step, op, wst);
+  } else if (IS("send_big")) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+      LOGR(-1);
+      return;
+    }
+    pthread_t t;
+    if (pthread_create(&t, NULL, slow_reader, &sv[1])) {
+      logf_("%d %s nothread", step, op);
+    } else {
+      static unsigned char big[1 << 20];
+      memset(big, 'B', sizeof big);
+      errno = SENTINEL;
+      r = send(sv[0], big, sizeof big, 0);
+      int e = errno;
+      void* got = NULL;
+      pthread_join(t, &got);
+      logf_("%d %s %ld %d got=%ld", step, op, r, e, (long)got);
+    }
+    close(sv[0]);
+    close(sv[1]);
+  } else if (IS("peer_flock")) {
+    /* hold the file's flock, tell the peer to wait for it, write, unlock:
+         * the peer must see the written size once it gets the lock */
+    int s = S(a[1]);
+    if (fds[s] < 0 || !slot_name[s][0] || peer_cmd_pipe < 0) {
+      logf_("%d %s skip", step, op);
+      return;
+    }
+    int lr = flock(fds[s], LOCK_EX | LOCK_NB);
+    char cmd[40];
+    int cmd_len = snprintf(cmd, sizeof cmd, "l%s\n", slot_name[s]);
+    (void)!write(peer_cmd_pipe, cmd, (size_t)cmd_len);
+    msleep(30);
+    fill(atoi(a[2]), (size_t)atol(a[3]));
+    long w = write(fds[s], data, (size_t)atol(a[3]));
+    flock(fds[s], LOCK_UN);
+    long tot = 0;
+    struct pollfd p = {peer_reply, POLLIN, 0};
+    while (tot < 100 && poll(&p, 1, 3000) == 1) {
+      long k = read(peer_reply, buf + tot, 100 - (size_t)tot);
+      if (k <= 0) break;
+      tot += k;
+      if (buf[tot - 1] == '\n') break;
+    }
+    buf[tot > 0 ? tot - 1 : 0] = 0;
+    logf_("%d %s lock=%d wrote=%ld %s", step, op, lr, w, tot > 0 ? (char*)buf : "NO-REPLY");
+  } else if (IS("end")) {
+    end_script(a[1]);
+  } else {
+    logf_("%d %s unknown-op", step, op);
+  }
 }
 
-static int stat_main(const char *name)
-{
-    int fd = open(name, O_RDONLY);
-    if (fd < 0) {
-        printf("none\n");
-        return 0;
-    }
-    long tot = 0;
-    uint64_t h = 1469598103934665603ull;
-    for (;;) {
-        long r = read(fd, buf, 65536);
-        if (r <= 0)
-            break;
-        for (long k = 0; k < r; k++)
-            h = (h ^ buf[k]) * 1099511628211ull;
-        tot += r;
-    }
-    printf("%ld:%016llx\n", tot, (unsigned long long)h);
+static int stat_main(const char* name) {
+  int fd = open(name, O_RDONLY);
+  if (fd < 0) {
+    printf("none\n");
     return 0;
+  }
+  long tot = 0;
+  uint64_t h = 1469598103934665603ull;
+  for (;;) {
+    long r = read(fd, buf, 65536);
+    if (r <= 0) break;
+    for (long k = 0; k < r; k++) h = (h ^ buf[k]) * 1099511628211ull;
+    tot += r;
+  }
+  printf("%ld:%016llx\n", tot, (unsigned long long)h);
+  return 0;
 }
 
 /* --dump: every regular file in the current directory, for the final compare */
 #include <dirent.h>
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-static int dump_main(void)
-{
-    DIR *d = opendir(".");
-    char *names[256];
-    int n = 0;
-    struct dirent *e;
-    while (d && n < 256 && (e = readdir(d)))
-        if (e->d_name[0] != '.')
-            names[n++] = strdup(e->d_name);
-    if (d)
-        closedir(d);
-    qsort(names, (size_t)n, sizeof names[0], cmp_str);
-    for (int i = 0; i < n; i++) {
-        struct stat st;
-        if (lstat(names[i], &st) || !S_ISREG(st.st_mode))
-            continue;
-        int fd = open(names[i], O_RDONLY);
-        uint64_t h = 1469598103934665603ull;
-        long tot = 0, r;
-        while (fd >= 0 && (r = read(fd, buf, 65536)) > 0) {
-            for (long k = 0; k < r; k++)
-                h = (h ^ buf[k]) * 1099511628211ull;
-            tot += r;
-        }
-        if (fd >= 0)
-            close(fd);
-        printf("%s size=%lld read=%ld hash=%016llx mode=%o nlink=%ld mtime=%lld.%09ld\n", names[i],
-               (long long)st.st_size, tot, (unsigned long long)h, st.st_mode & 07777,
-               (long)st.st_nlink, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+static int cmp_str(const void* a, const void* b) { return strcmp(*(char* const*)a, *(char* const*)b); }
+static int dump_main(void) {
+  DIR* d = opendir(".");
+  char* names[256];
+  int n = 0;
+  struct dirent* e;
+  while (d && n < 256 && (e = readdir(d)))
+    if (e->d_name[0] != '.') names[n++] = strdup(e->d_name);
+  if (d) closedir(d);
+  qsort(names, (size_t)n, sizeof names[0], cmp_str);
+  for (int i = 0; i < n; i++) {
+    struct stat st;
+    if (lstat(names[i], &st) || !S_ISREG(st.st_mode)) continue;
+    int fd = open(names[i], O_RDONLY);
+    uint64_t h = 1469598103934665603ull;
+    long tot = 0, r;
+    while (fd >= 0 && (r = read(fd, buf, 65536)) > 0) {
+      for (long k = 0; k < r; k++) h = (h ^ buf[k]) * 1099511628211ull;
+      tot += r;
     }
-    return 0;
+    if (fd >= 0) close(fd);
+    printf("%s size=%lld read=%ld hash=%016llx mode=%o nlink=%ld mtime=%lld.%09ld\n", names[i],
+           (long long)st.st_size, tot, (unsigned long long)h, st.st_mode & 07777, (long)st.st_nlink,
+           (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  }
+  return 0;
 }
 
-int main(int argc, char **argv)
-{
-    self_path = "/proc/self/exe";
-    static char exe[4096];
-    long k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (k > 0) {
-        exe[k] = 0;
-        self_path = exe;
-    }
-    if (argc == 2 && !strcmp(argv[1], "--dump"))
-        return dump_main();
-    if (argc == 3 && !strcmp(argv[1], "--stat"))
-        return stat_main(argv[2]);
-    if (argc != 2) {
-        fprintf(stderr, "usage: conf_runner SCRIPT | --stat NAME\n");
-        return 2;
-    }
-    if (dup3(3, LOG_FD, O_CLOEXEC) < 0) {
-        fprintf(stderr, "conf_runner: fd 3 (log) is not open\n");
-        return 2;
-    }
-    close(3);
-    FILE *sf = fopen(argv[1], "re");
-    if (!sf) {
-        perror(argv[1]);
-        return 2;
-    }
-    static char script[1 << 16];
-    size_t n = fread(script, 1, sizeof script - 1, sf);
-    fclose(sf);
-    script[n] = 0;
-    for (int i = 0; i < NSLOT; i++)
-        set_slot(i, -1, NULL);
-    start_peer();
-    char *save = NULL;
-    for (char *line = strtok_r(script, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char copy[512];
-        snprintf(copy, sizeof copy, "%s", line);
-        run_op(copy);
-        step++;
-        if (ended)
-            return 0;
-    }
-    end_script("return");
-    return 0;
+int main(int argc, char** argv) {
+  self_path = "/proc/self/exe";
+  static char exe[4096];
+  long k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (k > 0) {
+    exe[k] = 0;
+    self_path = exe;
+  }
+  if (argc == 2 && !strcmp(argv[1], "--dump")) return dump_main();
+  if (argc == 3 && !strcmp(argv[1], "--stat")) return stat_main(argv[2]);
+  if (argc != 2) {
+    fprintf(stderr, "usage: conf_runner SCRIPT | --stat NAME\n");
+    return 2;
+  }
+  if (dup3(3, LOG_FD, O_CLOEXEC) < 0) {
+    fprintf(stderr, "conf_runner: fd 3 (log) is not open\n");
+    return 2;
+  }
+  close(3);
+  FILE* sf = fopen(argv[1], "re");
+  if (!sf) {
+    perror(argv[1]);
+    return 2;
+  }
+  static char script[1 << 16];
+  size_t n = fread(script, 1, sizeof script - 1, sf);
+  fclose(sf);
+  script[n] = 0;
+  for (int i = 0; i < NSLOT; i++) set_slot(i, -1, NULL);
+  start_peer();
+  char* save = NULL;
+  for (char* line = strtok_r(script, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", line);
+    run_op(copy);
+    step++;
+    if (ended) return 0;
+  }
+  end_script("return");
+  return 0;
 }

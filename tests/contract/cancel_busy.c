@@ -17,49 +17,42 @@
 static int fd;
 static atomic_long loops;
 
-static void *reader(void *arg)
-{
-    (void)arg;
-    static char buf[65536];
-    for (unsigned long i = 0;; i++) {
-        off_t off = (off_t)((i * 2654435761u) % (FILE_SZ / sizeof buf)) * (off_t)sizeof buf;
-        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-        if (pread(fd, buf, sizeof buf, off) != (ssize_t)sizeof buf)
-            ct_fail("pread: %s", strerror(errno));
-        atomic_fetch_add(&loops, 1);
-    }
-    return NULL;
+static void* reader(void* arg) {
+  (void)arg;
+  static char buf[65536];
+  for (unsigned long i = 0;; i++) {
+    off_t off = (off_t)((i * 2654435761u) % (FILE_SZ / sizeof buf)) * (off_t)sizeof buf;
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    if (pread(fd, buf, sizeof buf, off) != (ssize_t)sizeof buf) ct_fail("pread: %s", strerror(errno));
+    atomic_fetch_add(&loops, 1);
+  }
+  return NULL;
 }
 
-int main(void)
-{
-    ct_name = "cancel_busy";
-    ct_start_watchdog(40);
-    char path[256];
-    fd = ct_tmpfile(path, "f");
-    static char block[1 << 20];
-    memset(block, 'b', sizeof block);
-    for (unsigned i = 0; i < FILE_SZ / sizeof block; i++)
-        ct_write_all(fd, block, sizeof block, "fill");
-    CT_CHECK(fdatasync(fd) == 0, "fdatasync");
+int main(void) {
+  ct_name = "cancel_busy";
+  ct_start_watchdog(40);
+  char path[256];
+  fd = ct_tmpfile(path, "f");
+  static char block[1 << 20];
+  memset(block, 'b', sizeof block);
+  for (unsigned i = 0; i < FILE_SZ / sizeof block; i++) ct_write_all(fd, block, sizeof block, "fill");
+  CT_CHECK(fdatasync(fd) == 0, "fdatasync");
 
-    for (int round = 0; round < 3; round++) {
-        ct_step = "cancel a reader";
-        atomic_store(&loops, 0);
-        pthread_t th;
-        if (pthread_create(&th, NULL, reader, NULL) != 0)
-            ct_fail("pthread_create");
-        while (atomic_load(&loops) < 20)
-            sched_yield();
-        CT_CHECK(pthread_cancel(th) == 0, "pthread_cancel");
-        void *res = NULL;
-        CT_CHECK(pthread_join(th, &res) == 0, "pthread_join");
-        CT_CHECK(res == PTHREAD_CANCELED, "join returned %p, want PTHREAD_CANCELED", res);
-    }
-    ct_step = "writes after the cancels";
-    for (int i = 0; i < 64; i++)
-        CT_EXPECT_RET(pwrite(fd, block, 512, (off_t)i * 512), 512, "pwrite");
-    close(fd);
-    unlink(path);
-    return 0;
+  for (int round = 0; round < 3; round++) {
+    ct_step = "cancel a reader";
+    atomic_store(&loops, 0);
+    pthread_t th;
+    if (pthread_create(&th, NULL, reader, NULL) != 0) ct_fail("pthread_create");
+    while (atomic_load(&loops) < 20) sched_yield();
+    CT_CHECK(pthread_cancel(th) == 0, "pthread_cancel");
+    void* res = NULL;
+    CT_CHECK(pthread_join(th, &res) == 0, "pthread_join");
+    CT_CHECK(res == PTHREAD_CANCELED, "join returned %p, want PTHREAD_CANCELED", res);
+  }
+  ct_step = "writes after the cancels";
+  for (int i = 0; i < 64; i++) CT_EXPECT_RET(pwrite(fd, block, 512, (off_t)i * 512), 512, "pwrite");
+  close(fd);
+  unlink(path);
+  return 0;
 }

@@ -19,54 +19,60 @@
 
 static volatile sig_atomic_t hits, hits2;
 static volatile pid_t hit_tid;
-static void on_sig(int s) { (void)s; hits++; hit_tid = (pid_t)syscall(SYS_gettid); }
-static void on_sig2(int s) { (void)s; hits2++; }
+static void on_sig(int s) {
+  (void)s;
+  hits++;
+  hit_tid = (pid_t)syscall(SYS_gettid);
+}
+static void on_sig2(int s) {
+  (void)s;
+  hits2++;
+}
 
-int main(int argc, char **argv)
-{
-    ct_name = "cancel_signal";
-    ct_start_watchdog(20);
-    int expect_stall = argc > 1 && strcmp(argv[1], "expect-stall") == 0;
-    int sig = SIGRTMIN + 3;
+int main(int argc, char** argv) {
+  ct_name = "cancel_signal";
+  ct_start_watchdog(20);
+  int expect_stall = argc > 1 && strcmp(argv[1], "expect-stall") == 0;
+  int sig = SIGRTMIN + 3;
 
-    ct_step = "sigaction install and read back";
-    struct sigaction sa = {0}, old = {0};
-    sa.sa_handler = on_sig;
-    sigemptyset(&sa.sa_mask);
-    CT_CHECK(sigaction(sig, &sa, &old) == 0, "sigaction: %s", strerror(errno));
-    CT_CHECK(old.sa_handler == SIG_DFL, "initial disposition is not SIG_DFL");
-    struct sigaction now = {0};
-    CT_CHECK(sigaction(sig, NULL, &now) == 0 && now.sa_handler == on_sig, "read-back handler differs");
+  ct_step = "sigaction install and read back";
+  struct sigaction sa = {0}, old = {0};
+  sa.sa_handler = on_sig;
+  sigemptyset(&sa.sa_mask);
+  CT_CHECK(sigaction(sig, &sa, &old) == 0, "sigaction: %s", strerror(errno));
+  CT_CHECK(old.sa_handler == SIG_DFL, "initial disposition is not SIG_DFL");
+  struct sigaction now = {0};
+  CT_CHECK(sigaction(sig, NULL, &now) == 0 && now.sa_handler == on_sig, "read-back handler differs");
 
-    ct_step = "raise reaches the program's handler on the raising thread";
-    CT_CHECK(raise(sig) == 0, "raise: %s", strerror(errno));
-    CT_CHECK(hits == 1, "handler ran %d times, want 1", (int)hits);
-    CT_CHECK(hit_tid == (pid_t)syscall(SYS_gettid), "handler ran on another thread");
+  ct_step = "raise reaches the program's handler on the raising thread";
+  CT_CHECK(raise(sig) == 0, "raise: %s", strerror(errno));
+  CT_CHECK(hits == 1, "handler ran %d times, want 1", (int)hits);
+  CT_CHECK(hit_tid == (pid_t)syscall(SYS_gettid), "handler ran on another thread");
 
-    ct_step = "signal() replaces it and returns the old handler";
-    CT_CHECK(signal(sig, on_sig2) == on_sig, "signal() did not return the old handler");
-    CT_CHECK(raise(sig) == 0 && hits2 == 1 && hits == 1, "new handler not used");
+  ct_step = "signal() replaces it and returns the old handler";
+  CT_CHECK(signal(sig, on_sig2) == on_sig, "signal() did not return the old handler");
+  CT_CHECK(raise(sig) == 0 && hits2 == 1 && hits == 1, "new handler not used");
 
-    ct_step = "SIG_IGN is honoured";
-    CT_CHECK(signal(sig, SIG_IGN) == on_sig2, "signal(SIG_IGN) old handler differs");
-    CT_CHECK(raise(sig) == 0 && hits2 == 1 && hits == 1, "ignored signal ran a handler");
+  ct_step = "SIG_IGN is honoured";
+  CT_CHECK(signal(sig, SIG_IGN) == on_sig2, "signal(SIG_IGN) old handler differs");
+  CT_CHECK(raise(sig) == 0 && hits2 == 1 && hits == 1, "ignored signal ran a handler");
 
-    ct_step = "the program blocks the signal in its thread";
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    CT_CHECK(sigprocmask(SIG_BLOCK, &set, NULL) == 0, "sigprocmask: %s", strerror(errno));
+  ct_step = "the program blocks the signal in its thread";
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  CT_CHECK(sigprocmask(SIG_BLOCK, &set, NULL) == 0, "sigprocmask: %s", strerror(errno));
 
-    if (expect_stall) {
-        ct_step = "the pool still cancels a stalled recv (ETIMEDOUT)";
-        int sv[2];
-        CT_CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair: %s", strerror(errno));
-        char c;
-        ssize_t r = recv(sv[0], &c, 1, 0);
-        CT_CHECK(r == -1 && errno == ETIMEDOUT, "recv returned %zd/%s, want -1/ETIMEDOUT", r,
-                 r < 0 ? strerror(errno) : "-");
-        close(sv[0]);
-        close(sv[1]);
-    }
-    return 0;
+  if (expect_stall) {
+    ct_step = "the pool still cancels a stalled recv (ETIMEDOUT)";
+    int sv[2];
+    CT_CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair: %s", strerror(errno));
+    char c;
+    ssize_t r = recv(sv[0], &c, 1, 0);
+    CT_CHECK(r == -1 && errno == ETIMEDOUT, "recv returned %zd/%s, want -1/ETIMEDOUT", r,
+             r < 0 ? strerror(errno) : "-");
+    close(sv[0]);
+    close(sv[1]);
+  }
+  return 0;
 }

@@ -6,14 +6,13 @@
 
 #include <dirent.h>
 
-int main(void)
-{
-    ct_name = "closedir_null";
-    DIR *volatile none = NULL; /* hidden from -Wnonnull */
-    errno = 0;
-    CT_EXPECT_ERR(closedir(none), EINVAL, "closedir(NULL)");
-    DIR *d = opendir(".");
-    CT_CHECK(d != NULL, "opendir: %s", strerror(errno));
-    CT_EXPECT_RET(closedir(d), 0, "closedir");
-    return 0;
+int main(void) {
+  ct_name = "closedir_null";
+  DIR* volatile none = NULL; /* hidden from -Wnonnull */
+  errno = 0;
+  CT_EXPECT_ERR(closedir(none), EINVAL, "closedir(NULL)");
+  DIR* d = opendir(".");
+  CT_CHECK(d != NULL, "opendir: %s", strerror(errno));
+  CT_EXPECT_RET(closedir(d), 0, "closedir");
+  return 0;
 }

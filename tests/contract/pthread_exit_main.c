@@ -14,35 +14,31 @@
 static int pp[2];
 static char path[256];
 
-static void bye(void)
-{
-    /* Reached only through exit(): unlink the file as proof and say so. */
-    unlink(path);
-    fprintf(stderr, "pthread_exit_main: atexit ran\n");
+static void bye(void) {
+  /* Reached only through exit(): unlink the file as proof and say so. */
+  unlink(path);
+  fprintf(stderr, "pthread_exit_main: atexit ran\n");
 }
 
-static void *worker(void *arg)
-{
-    (void)arg;
-    char c;
-    ct_write_all(pp[1], "w", 1, "thread write");
-    if (read(pp[0], &c, 1) != 1)
-        ct_fail("thread read: %s", strerror(errno));
-    return NULL;
+static void* worker(void* arg) {
+  (void)arg;
+  char c;
+  ct_write_all(pp[1], "w", 1, "thread write");
+  if (read(pp[0], &c, 1) != 1) ct_fail("thread read: %s", strerror(errno));
+  return NULL;
 }
 
-int main(void)
-{
-    ct_name = "pthread_exit_main";
-    CT_CHECK(pipe2(pp, O_CLOEXEC) == 0, "pipe2");
-    int fd = ct_tmpfile(path, "f");
-    ct_write_all(fd, "x", 1, "file");
-    ct_write_all(pp[1], "m", 1, "main write");
-    char c;
-    CT_EXPECT_RET(read(pp[0], &c, 1), 1, "main read");
-    CT_CHECK(atexit(bye) == 0, "atexit");
-    pthread_t t;
-    CT_CHECK(pthread_create(&t, NULL, worker, NULL) == 0, "pthread_create");
-    pthread_detach(t);
-    pthread_exit(NULL);
+int main(void) {
+  ct_name = "pthread_exit_main";
+  CT_CHECK(pipe2(pp, O_CLOEXEC) == 0, "pipe2");
+  int fd = ct_tmpfile(path, "f");
+  ct_write_all(fd, "x", 1, "file");
+  ct_write_all(pp[1], "m", 1, "main write");
+  char c;
+  CT_EXPECT_RET(read(pp[0], &c, 1), 1, "main read");
+  CT_CHECK(atexit(bye) == 0, "atexit");
+  pthread_t t;
+  CT_CHECK(pthread_create(&t, NULL, worker, NULL) == 0, "pthread_create");
+  pthread_detach(t);
+  pthread_exit(NULL);
 }

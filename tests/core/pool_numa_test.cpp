@@ -66,10 +66,9 @@ std::string str(const std::vector<int>& v) {
   return s + "}";
 }
 
-#define REQUIRE_TWO_CPUS()                                                          \
-  if (thread_cpus().size() < 2)                                                     \
-  GTEST_SKIP() << "needs at least 2 allowed CPUs for two fake nodes (have "         \
-               << thread_cpus().size() << ")"
+#define REQUIRE_TWO_CPUS()      \
+  if (thread_cpus().size() < 2) \
+  GTEST_SKIP() << "needs at least 2 allowed CPUs for two fake nodes (have " << thread_cpus().size() << ")"
 
 TEST(PoolNuma, FakeTwoNodeTopology) {
   REQUIRE_TWO_CPUS();

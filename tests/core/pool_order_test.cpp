@@ -26,7 +26,7 @@ using namespace iowq_test;
 
 constexpr int kThreads = 4;
 constexpr int kKeys = 64;
-constexpr int kPerThread = 25600;  // 4 x 25,600 = 102,400 items
+constexpr int kPerThread = 25600;   // 4 x 25,600 = 102,400 items
 constexpr unsigned kSpinInFn = 50;  // widens the window for overlap
 
 struct Shared;
@@ -35,8 +35,8 @@ struct Item {
   Work w;
   Shared* sh = nullptr;
   uint16_t thread = 0;
-  uint16_t key = 0;   // index into Shared::keys
-  uint32_t seq = 0;   // 1-based per (key, thread); 0 for unhashed
+  uint16_t key = 0;  // index into Shared::keys
+  uint32_t seq = 0;  // 1-based per (key, thread); 0 for unhashed
 };
 
 struct Shared {
@@ -190,8 +190,8 @@ void run_order_load(int numa_nodes) {
   iowq::Stats st = pool.stats();
   EXPECT_LE(st.bound.max_alive, 4u * pool.num_nodes());
   EXPECT_LE(st.unbound.max_alive, 4u * pool.num_nodes());
-  std::printf("[ info ] %llu items, %llu -EAGAIN retries, nodes=%u\n",
-              (unsigned long long)total, (unsigned long long)sh->eagain.load(), pool.num_nodes());
+  std::printf("[ info ] %llu items, %llu -EAGAIN retries, nodes=%u\n", (unsigned long long)total,
+              (unsigned long long)sh->eagain.load(), pool.num_nodes());
 }
 
 TEST(PoolOrder, PerKeyOrderAndExclusivityOneNode) { run_order_load(0); }

@@ -24,8 +24,8 @@ void expect_concurrent(iowq::Pool& pool, BlockingItem& a, BlockingItem& b) {
   ASSERT_EQ(pool.submit(&b.w), 0);
   bool both = poll_until([&] { return a.started.load() && b.started.load(); }, 5000);
   EXPECT_TRUE(both) << "key " << std::hex << a.w.key << " and key " << b.w.key
-                    << " did not run in parallel (started: " << a.started.load() << ", "
-                    << b.started.load() << ")";
+                    << " did not run in parallel (started: " << a.started.load() << ", " << b.started.load()
+                    << ")";
   EXPECT_FALSE(a.returned.load());
   EXPECT_FALSE(b.returned.load());
   ASSERT_TRUE(a.release());

@@ -103,8 +103,8 @@ TEST(PoolRace, RandomCancelAlwaysResolves) {
     const int64_t res = w.result;
     auto fail = [&](const char* why) {
       ADD_FAILURE() << "iteration " << i << " mode " << mode << " cancel=" << name(cr)
-                    << " started=" << started << " result=" << res
-                    << " timed_out=" << w.timed_out() << ": " << why;
+                    << " started=" << started << " result=" << res << " timed_out=" << w.timed_out() << ": "
+                    << why;
       ++failures;
     };
     if (cr == CancelResult::Ok) {
@@ -133,13 +133,14 @@ TEST(PoolRace, RandomCancelAlwaysResolves) {
         break;
     }
   }
-  std::printf("[ info ] seed %u; outcomes Ok/Running/NotFound: recv %llu/%llu/%llu, "
-              "busy %llu/%llu/%llu, deadline %llu/%llu/%llu\n",
-              seed, (unsigned long long)outcomes[0][0], (unsigned long long)outcomes[0][1],
-              (unsigned long long)outcomes[0][2], (unsigned long long)outcomes[1][0],
-              (unsigned long long)outcomes[1][1], (unsigned long long)outcomes[1][2],
-              (unsigned long long)outcomes[2][0], (unsigned long long)outcomes[2][1],
-              (unsigned long long)outcomes[2][2]);
+  std::printf(
+      "[ info ] seed %u; outcomes Ok/Running/NotFound: recv %llu/%llu/%llu, "
+      "busy %llu/%llu/%llu, deadline %llu/%llu/%llu\n",
+      seed, (unsigned long long)outcomes[0][0], (unsigned long long)outcomes[0][1],
+      (unsigned long long)outcomes[0][2], (unsigned long long)outcomes[1][0],
+      (unsigned long long)outcomes[1][1], (unsigned long long)outcomes[1][2],
+      (unsigned long long)outcomes[2][0], (unsigned long long)outcomes[2][1],
+      (unsigned long long)outcomes[2][2]);
   EXPECT_EQ(failures, 0);
   uint64_t total = 0;
   for (auto& m : outcomes)
@@ -197,8 +198,7 @@ TEST(PoolRace, ConcurrentCancelsOfOneItem) {
     ASSERT_EQ(pool.submit(&w), 0);
     go.store(round, std::memory_order_release);
     CancelResult mine = pool.cancel(&w);
-    ASSERT_TRUE(poll_until(
-        [&] { return helper_done.load(std::memory_order_acquire) == round; }, 10000));
+    ASSERT_TRUE(poll_until([&] { return helper_done.load(std::memory_order_acquire) == round; }, 10000));
     auto theirs = CancelResult(helper_result.load(std::memory_order_relaxed));
     ASSERT_EQ(pool.wait(&w), 0);
     int oks = (mine == CancelResult::Ok) + (theirs == CancelResult::Ok);

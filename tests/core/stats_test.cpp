@@ -184,10 +184,12 @@ TEST(Stats, CountersAfterKnownWorkload) {
 
   // Counters may be published just after completion: poll briefly.
   const uint64_t want_bound = kBoundItems, want_unbound = 1;  // the victim never ran
-  EXPECT_TRUE(poll_until([&] {
-    iowq::Stats s = pool.stats();
-    return s.bound.completed == want_bound && s.unbound.completed == want_unbound;
-  }, 2000));
+  EXPECT_TRUE(poll_until(
+      [&] {
+        iowq::Stats s = pool.stats();
+        return s.bound.completed == want_bound && s.unbound.completed == want_unbound;
+      },
+      2000));
   iowq::Stats st = pool.stats();
   EXPECT_EQ(st.submitted, uint64_t(kBoundItems) + 2);
   EXPECT_EQ(st.bound.completed, want_bound);
@@ -241,8 +243,10 @@ TEST(Stats, DeadlineAndSubmittedCounts) {
   EXPECT_EQ(st.submitted, 1u);
   // Running when the deadline passed: its worker was signalled. On a loaded
   // machine the worker may not have started it yet: then it expired pending.
-  if (b.started.load()) EXPECT_GE(st.signals_sent, 1u);
-  else EXPECT_EQ(b.w.result, -ECANCELED);
+  if (b.started.load())
+    EXPECT_GE(st.signals_sent, 1u);
+  else
+    EXPECT_EQ(b.w.result, -ECANCELED);
   // A refused submit is not counted.
   pool.shutdown();
   Work w;

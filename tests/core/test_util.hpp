@@ -165,8 +165,7 @@ struct BlockingItem {
   std::atomic<int> eintrs{0};
   std::atomic<int> tid{0};
 
-  explicit BlockingItem(iowq::Class c = iowq::Class::Bound, bool hashed = false,
-                        uint64_t key = 0) {
+  explicit BlockingItem(iowq::Class c = iowq::Class::Bound, bool hashed = false, uint64_t key = 0) {
     w.fn = &BlockingItem::run;
     w.ctx = this;
     w.cls = c;

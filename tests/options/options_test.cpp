@@ -46,9 +46,7 @@ struct Parsed {
   int rc = 0;
 };
 
-void collect(const char* msg, void* ctx) {
-  static_cast<std::vector<std::string>*>(ctx)->push_back(msg);
-}
+void collect(const char* msg, void* ctx) { static_cast<std::vector<std::string>*>(ctx)->push_back(msg); }
 
 Parsed parse(std::vector<std::string> env) {
   std::vector<const char*> envp;
@@ -59,19 +57,16 @@ Parsed parse(std::vector<std::string> env) {
   return p;
 }
 
-Parsed parse1(const std::string& name, const std::string& value) {
-  return parse({name + "=" + value});
-}
+Parsed parse1(const std::string& name, const std::string& value) { return parse({name + "=" + value}); }
 
 bool same(const Config& a, const Config& b) {
-  return a.disable == b.disable && a.route == b.route && a.mode == b.mode &&
-         a.bound_max == b.bound_max && a.unbound_max == b.unbound_max && a.idle_ms == b.idle_ms &&
-         a.numa == b.numa && std::memcmp(a.cpu_mask, b.cpu_mask, sizeof a.cpu_mask) == 0 &&
-         a.write_behind == b.write_behind && a.wb_max_bytes == b.wb_max_bytes &&
-         a.stall_ms == b.stall_ms && a.signal == b.signal && std::strcmp(a.stats, b.stats) == 0 &&
-         a.stats_json == b.stats_json && a.callsites == b.callsites && a.log == b.log &&
-         std::strcmp(a.log_file, b.log_file) == 0 && std::strcmp(a.only_cmds, b.only_cmds) == 0 &&
-         std::strcmp(a.skip_cmds, b.skip_cmds) == 0;
+  return a.disable == b.disable && a.route == b.route && a.mode == b.mode && a.bound_max == b.bound_max &&
+         a.unbound_max == b.unbound_max && a.idle_ms == b.idle_ms && a.numa == b.numa &&
+         std::memcmp(a.cpu_mask, b.cpu_mask, sizeof a.cpu_mask) == 0 && a.write_behind == b.write_behind &&
+         a.wb_max_bytes == b.wb_max_bytes && a.stall_ms == b.stall_ms && a.signal == b.signal &&
+         std::strcmp(a.stats, b.stats) == 0 && a.stats_json == b.stats_json && a.callsites == b.callsites &&
+         a.log == b.log && std::strcmp(a.log_file, b.log_file) == 0 &&
+         std::strcmp(a.only_cmds, b.only_cmds) == 0 && std::strcmp(a.skip_cmds, b.skip_cmds) == 0;
 }
 
 // Expects the value to be accepted without a warning and returns the result.
@@ -97,13 +92,11 @@ void bad(const std::string& name, const std::string& value) {
 /* ---- The table ---------------------------------------------------------- */
 
 TEST(OptionsTable, HasExactlyTheDesignNamesInOrder) {
-  const char* design[] = {"IOWQ_DISABLE",     "IOWQ_ROUTE",       "IOWQ_MODE",
-                          "IOWQ_BOUND_MAX",   "IOWQ_UNBOUND_MAX", "IOWQ_IDLE_MS",
-                          "IOWQ_NUMA",        "IOWQ_CPUS",        "IOWQ_WRITE_BEHIND",
-                          "IOWQ_WB_MAX_BYTES", "IOWQ_STALL_MS",   "IOWQ_SIGNAL",
-                          "IOWQ_STATS",       "IOWQ_STATS_FORMAT", "IOWQ_CALLSITES",
-                          "IOWQ_LOG",         "IOWQ_LOG_FILE",    "IOWQ_ONLY_CMDS",
-                          "IOWQ_SKIP_CMDS"};
+  const char* design[] = {"IOWQ_DISABLE",      "IOWQ_ROUTE",        "IOWQ_MODE",      "IOWQ_BOUND_MAX",
+                          "IOWQ_UNBOUND_MAX",  "IOWQ_IDLE_MS",      "IOWQ_NUMA",      "IOWQ_CPUS",
+                          "IOWQ_WRITE_BEHIND", "IOWQ_WB_MAX_BYTES", "IOWQ_STALL_MS",  "IOWQ_SIGNAL",
+                          "IOWQ_STATS",        "IOWQ_STATS_FORMAT", "IOWQ_CALLSITES", "IOWQ_LOG",
+                          "IOWQ_LOG_FILE",     "IOWQ_ONLY_CMDS",    "IOWQ_SKIP_CMDS"};
   ASSERT_EQ(kNumOptions, sizeof design / sizeof design[0]);
   for (size_t i = 0; i < kNumOptions; ++i) EXPECT_STREQ(kOptions[i].env, design[i]);
 }
@@ -131,7 +124,6 @@ TEST(OptionsTable, RowsAreCompleteAndFlagsUnique) {
   }
 }
 
-
 // Defaults the shim hands to the pool are the pool's own (the note is what
 // people read; the pool computes the value).
 TEST(OptionsDefaults, AgreeWithThePool) {
@@ -146,9 +138,12 @@ TEST(OptionsDefaults, AgreeWithThePool) {
 }
 
 TEST(OptionsDefaults, ShownAsBefore) {
-  const std::map<std::string, std::string> shown = {
-      {"IOWQ_BOUND_MAX", "4 x CPUs of node"}, {"IOWQ_STALL_MS", "0 (none)"}, {"IOWQ_STATS", "none"},
-      {"IOWQ_MODE", "auto"}, {"IOWQ_WB_MAX_BYTES", "64M"}, {"IOWQ_LOG_FILE", "stderr"}};
+  const std::map<std::string, std::string> shown = {{"IOWQ_BOUND_MAX", "4 x CPUs of node"},
+                                                    {"IOWQ_STALL_MS", "0 (none)"},
+                                                    {"IOWQ_STATS", "none"},
+                                                    {"IOWQ_MODE", "auto"},
+                                                    {"IOWQ_WB_MAX_BYTES", "64M"},
+                                                    {"IOWQ_LOG_FILE", "stderr"}};
   for (const auto& [env, text] : shown) {
     char buf[64];
     default_text(*find_option_by_env(env.c_str()), buf, sizeof buf);
@@ -233,7 +228,6 @@ TEST(OptionsDefaults, EachDefaultIsAValueTheParserTakes) {
   }
 }
 
-
 TEST(OptionsParse, DefaultsWithoutEnvironment) {
   Config c;
   EXPECT_EQ(parse_config(nullptr, &c, collect, nullptr), 0);
@@ -274,8 +268,7 @@ TEST(OptionsParse, WarningTextIsExact) {
   EXPECT_EQ(p.warnings[0], "iowq: IOWQ_MODE='fast' is not one of auto, pool; using auto");
   p = parse1("IOWQ_BOUND_MAX", "lots");
   ASSERT_EQ(p.warnings.size(), 1u);
-  EXPECT_EQ(p.warnings[0],
-            "iowq: IOWQ_BOUND_MAX='lots' is not a whole number; using 4 x CPUs of node");
+  EXPECT_EQ(p.warnings[0], "iowq: IOWQ_BOUND_MAX='lots' is not a whole number; using 4 x CPUs of node");
 }
 
 TEST(OptionsParse, HugeOrControlValuesAreShownTruncated) {
@@ -290,8 +283,8 @@ TEST(OptionsParse, HugeOrControlValuesAreShownTruncated) {
 }
 
 TEST(OptionsParse, CountsEveryInvalidEntry) {
-  Parsed p = parse({"IOWQ_MODE=fast", "IOWQ_ROUTE=disk", "IOWQ_WRITE_BEHIND=1", "IOWQ_MODEE=pool",
-                    "IOWQ_CALLSITES=65"});
+  Parsed p = parse(
+      {"IOWQ_MODE=fast", "IOWQ_ROUTE=disk", "IOWQ_WRITE_BEHIND=1", "IOWQ_MODEE=pool", "IOWQ_CALLSITES=65"});
   EXPECT_EQ(p.rc, 4);
   EXPECT_EQ(p.warnings.size(), 4u);
   EXPECT_TRUE(p.cfg.write_behind);
@@ -302,9 +295,9 @@ TEST(OptionsParse, CountsEveryInvalidEntry) {
 TEST(OptionsParse, DoesNotAllocate) {
   std::string long_path = "/tmp/" + std::string(900, 'p');
   std::vector<std::string> env = {
-      "IOWQ_DISABLE=no",  "IOWQ_ROUTE=all",         "IOWQ_MODE=pool",     "IOWQ_CPUS=0-3,6",
-      "IOWQ_SIGNAL=SIGRTMIN+3", "IOWQ_STATS=" + long_path, "IOWQ_WB_MAX_BYTES=12G",
-      "IOWQ_STALL_MS=2s", "IOWQ_MODEE=pool", "IOWQ_NUMA=banana", "IOWQ_LOG=loud"};
+      "IOWQ_DISABLE=no",        "IOWQ_ROUTE=all",          "IOWQ_MODE=pool",        "IOWQ_CPUS=0-3,6",
+      "IOWQ_SIGNAL=SIGRTMIN+3", "IOWQ_STATS=" + long_path, "IOWQ_WB_MAX_BYTES=12G", "IOWQ_STALL_MS=2s",
+      "IOWQ_MODEE=pool",        "IOWQ_NUMA=banana",        "IOWQ_LOG=loud"};
   std::vector<const char*> envp;
   for (auto& e : env) envp.push_back(e.c_str());
   envp.push_back(nullptr);
@@ -312,8 +305,8 @@ TEST(OptionsParse, DoesNotAllocate) {
   int warnings = 0;
   g_allocs = 0;
   g_counting = true;
-  int rc = parse_config(envp.data(), &c, [](const char*, void* n) { ++*static_cast<int*>(n); },
-                        &warnings);
+  int rc = parse_config(
+      envp.data(), &c, [](const char*, void* n) { ++*static_cast<int*>(n); }, &warnings);
   g_counting = false;
   EXPECT_EQ(g_allocs, 0);
   EXPECT_EQ(rc, 3);
@@ -326,8 +319,7 @@ TEST(OptionsUnknown, TypoWarnsWithSuggestion) {
   Parsed p = parse1("IOWQ_MODEE", "pool");
   EXPECT_EQ(p.rc, 1);
   ASSERT_EQ(p.warnings.size(), 1u);
-  EXPECT_EQ(p.warnings[0],
-            "iowq: IOWQ_MODEE is not an iowq variable (did you mean IOWQ_MODE?); ignored");
+  EXPECT_EQ(p.warnings[0], "iowq: IOWQ_MODEE is not an iowq variable (did you mean IOWQ_MODE?); ignored");
   EXPECT_EQ(p.cfg.mode, Mode::Auto);
   p = parse1("IOWQ_Write_Behind", "1");
   ASSERT_EQ(p.warnings.size(), 1u);
@@ -363,8 +355,7 @@ TEST(OptionsGood, Booleans) {
 
 TEST(OptionsGood, Route) {
   EXPECT_EQ(good("IOWQ_ROUTE", "file").route, unsigned(kRouteFile));
-  EXPECT_EQ(good("IOWQ_ROUTE", "file,socket,pipe").route,
-            unsigned(kRouteFile | kRouteSocket | kRoutePipe));
+  EXPECT_EQ(good("IOWQ_ROUTE", "file,socket,pipe").route, unsigned(kRouteFile | kRouteSocket | kRoutePipe));
   EXPECT_EQ(good("IOWQ_ROUTE", "TTY,chr").route, unsigned(kRouteTty | kRouteChr));
   EXPECT_EQ(good("IOWQ_ROUTE", "all").route, unsigned(kRouteAll));
   EXPECT_EQ(good("IOWQ_ROUTE", "none").route, 0u);
@@ -473,12 +464,13 @@ TEST(OptionsBad, EveryOptionRejectsNonsenseAndKeepsDefault) {
       {"IOWQ_NUMA", {"0", "65", "-1", "on", "two", "2nodes"}},
       {"IOWQ_CPUS", {"1024", "3-1", "0-", "-3", "a", "0,,1", "0-1024", "1:2", "0-3,"}},
       {"IOWQ_WRITE_BEHIND", {"enable", "10", "y"}},
-      {"IOWQ_WB_MAX_BYTES", {"0", "-1", "1P", "2T", "64MM", "M", "1.5G", "17179869184G",
-                             "18446744073709551616"}},
-      {"IOWQ_STALL_MS", {"-1", "1h", "1.5s", "s", "2 s", "86400001", "18446744073709551616",
-                         "99999999999999999m"}},
-      {"IOWQ_SIGNAL", {"SIGKILL", "KILL", "9", "SIGSTOP", "19", "0", "SIGINT", "SIGRTMAX+1",
-                       "RTMIN-1", "RTMIN+", "SIGRTMIN+999", "999", "RTMAX-99", "SIGFOO", "-5"}},
+      {"IOWQ_WB_MAX_BYTES",
+       {"0", "-1", "1P", "2T", "64MM", "M", "1.5G", "17179869184G", "18446744073709551616"}},
+      {"IOWQ_STALL_MS",
+       {"-1", "1h", "1.5s", "s", "2 s", "86400001", "18446744073709551616", "99999999999999999m"}},
+      {"IOWQ_SIGNAL",
+       {"SIGKILL", "KILL", "9", "SIGSTOP", "19", "0", "SIGINT", "SIGRTMAX+1", "RTMIN-1", "RTMIN+",
+        "SIGRTMIN+999", "999", "RTMAX-99", "SIGFOO", "-5"}},
       {"IOWQ_STATS", {too_long}},
       {"IOWQ_STATS_FORMAT", {"xml", "jsonl", "1"}},
       {"IOWQ_CALLSITES", {"65", "-1", "all", "10k"}},

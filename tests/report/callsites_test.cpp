@@ -106,10 +106,12 @@ TEST(CallsitesTest, TwoSitesTwoEntriesWithNames) {
     ASSERT_EQ(fr.size(), 8u) << join(fr);
     // Innermost first: the site (callsites_record itself is skipped), then
     // the four recursion levels (depth 3, 2, 1, 0).
-    EXPECT_TRUE(contains(fr[0], e == 0 ? "blocking_site_b(unsigned long)+0x" : "blocking_site_a(unsigned long)+0x"))
+    EXPECT_TRUE(
+        contains(fr[0], e == 0 ? "blocking_site_b(unsigned long)+0x" : "blocking_site_a(unsigned long)+0x"))
         << join(fr);
     EXPECT_TRUE(contains(fr[0], "(report_test)")) << join(fr);
-    for (int k = 1; k <= 4; ++k) EXPECT_TRUE(contains(fr[k], "recurse_then_block(int, int, unsigned long)+0x")) << join(fr);
+    for (int k = 1; k <= 4; ++k)
+      EXPECT_TRUE(contains(fr[k], "recurse_then_block(int, int, unsigned long)+0x")) << join(fr);
     EXPECT_FALSE(contains(fr[5], "recurse_then_block")) << join(fr);
   }
   // Same stacks, shallower: only top n.
@@ -194,7 +196,8 @@ TEST(CallsitesTest, SharedLibraryDeepShimFrames) {
   ASSERT_EQ(r.status, 0) << r.output;
   // The first call learns how many frames to drop; all three agree.
   EXPECT_EQ(r.values.at("callsites.0.count"), "3") << r.output;
-  EXPECT_TRUE(contains(r.values.at("callsites.0.frames.0"), "host_deep_call_site(unsigned long)+0x")) << r.output;
+  EXPECT_TRUE(contains(r.values.at("callsites.0.frames.0"), "host_deep_call_site(unsigned long)+0x"))
+      << r.output;
   EXPECT_EQ(r.values.count("callsites.0.frames.5"), 1u) << r.output;
   EXPECT_EQ(r.values.count("callsites.1.count"), 0u) << r.output;
 }
@@ -236,8 +239,8 @@ TEST(CallsitesTest, NoLibunwindSymbolsLeak) {
   ASSERT_EQ(pclose(p), 0);
   ASSERT_GT(lines, 0);
   std::sort(defined.begin(), defined.end());
-  EXPECT_EQ(defined, (std::vector<std::string>{"fake_shim_blocking_call", "fake_shim_deep_call", "fake_shim_init",
-                                               "fake_shim_report"}));
+  EXPECT_EQ(defined, (std::vector<std::string>{"fake_shim_blocking_call", "fake_shim_deep_call",
+                                               "fake_shim_init", "fake_shim_report"}));
 }
 
 // Warm cost of one record at depth 8 (target < 200 ns), from a shallow stack

@@ -155,7 +155,7 @@ TEST(ReportTest, FileIsTruncatedAndMode0644) {
   const int rc = write_report(s.in, (dir.path + "/new.txt").c_str(), false);
   umask(old);
   ASSERT_EQ(rc, 0);
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat((dir.path + "/new.txt").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u);
   ASSERT_EQ(write_report(s.in, path.c_str(), false), 0);
@@ -197,8 +197,8 @@ TEST(ReportTest, TextShowsTheSameNumbers) {
   EXPECT_EQ(row("queue"), "wait 61 67");
   EXPECT_EQ(row("service"), std::to_string(iowq::Histogram::percentile_of(s.in.pool.service, 50)) + " " +
                                 std::to_string(iowq::Histogram::percentile_of(s.in.pool.service, 99)));
-  EXPECT_EQ(row("caller"),
-            std::to_string(s.c.caller_ns.percentile(50)) + " " + std::to_string(s.c.caller_ns.percentile(99)));
+  EXPECT_EQ(row("caller"), std::to_string(s.c.caller_ns.percentile(50)) + " " +
+                               std::to_string(s.c.caller_ns.percentile(99)));
   EXPECT_EQ(row("worker"), "tids 101 102 103");
   EXPECT_NE(t.find("mode pool, write-behind on"), std::string::npos) << t;
 }

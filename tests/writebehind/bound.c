@@ -16,52 +16,48 @@
 #define BIG (64u << 10)
 #define SEED 3
 
-static char *stream;
+static char* stream;
 static int fd2;
 
-static void *half_writer(void *arg)
-{
-    size_t half = (size_t)(uintptr_t)arg; /* 0 or 1: even or odd blocks */
-    for (size_t off = half * BIG; off < TOTAL / 4; off += 2 * BIG) {
-        ssize_t r = pwrite(fd2, stream + off, BIG, (off_t)off);
-        CT_CHECK(r == (ssize_t)BIG, "pwrite at %zu: %zd (%s)", off, r,
-                 r < 0 ? strerrorname_np(errno) : "short");
-    }
-    return NULL;
+static void* half_writer(void* arg) {
+  size_t half = (size_t)(uintptr_t)arg; /* 0 or 1: even or odd blocks */
+  for (size_t off = half * BIG; off < TOTAL / 4; off += 2 * BIG) {
+    ssize_t r = pwrite(fd2, stream + off, BIG, (off_t)off);
+    CT_CHECK(r == (ssize_t)BIG, "pwrite at %zu: %zd (%s)", off, r, r < 0 ? strerrorname_np(errno) : "short");
+  }
+  return NULL;
 }
 
-int main(void)
-{
-    ct_name = "bound";
-    ct_start_watchdog(55);
-    stream = malloc(TOTAL);
-    CT_CHECK(stream, "malloc");
-    wb_fill(stream, SEED, 0, TOTAL);
+int main(void) {
+  ct_name = "bound";
+  ct_start_watchdog(55);
+  stream = malloc(TOTAL);
+  CT_CHECK(stream, "malloc");
+  wb_fill(stream, SEED, 0, TOTAL);
 
-    ct_step = "64 MiB in 4 KiB writes";
-    char path[256], path2[256];
-    int fd = ct_tmpfile(path, "bound");
-    for (size_t off = 0; off < TOTAL; off += SMALL) {
-        ssize_t r = write(fd, stream + off, SMALL);
-        CT_CHECK(r == SMALL, "write at %zu: %zd (%s)", off, r,
-                 r < 0 ? strerrorname_np(errno) : "short");
-    }
-    CT_CHECK(close(fd) == 0, "close: %s", strerror(errno));
+  ct_step = "64 MiB in 4 KiB writes";
+  char path[256], path2[256];
+  int fd = ct_tmpfile(path, "bound");
+  for (size_t off = 0; off < TOTAL; off += SMALL) {
+    ssize_t r = write(fd, stream + off, SMALL);
+    CT_CHECK(r == SMALL, "write at %zu: %zd (%s)", off, r, r < 0 ? strerrorname_np(errno) : "short");
+  }
+  CT_CHECK(close(fd) == 0, "close: %s", strerror(errno));
 
-    ct_step = "16 MiB in 64 KiB pwrites from two threads";
-    fd2 = ct_tmpfile(path2, "bound2");
-    pthread_t t0, t1;
-    CT_CHECK(pthread_create(&t0, NULL, half_writer, (void *)0) == 0, "pthread_create");
-    CT_CHECK(pthread_create(&t1, NULL, half_writer, (void *)1) == 0, "pthread_create");
-    pthread_join(t0, NULL);
-    pthread_join(t1, NULL);
-    CT_CHECK(close(fd2) == 0, "close: %s", strerror(errno));
+  ct_step = "16 MiB in 64 KiB pwrites from two threads";
+  fd2 = ct_tmpfile(path2, "bound2");
+  pthread_t t0, t1;
+  CT_CHECK(pthread_create(&t0, NULL, half_writer, (void*)0) == 0, "pthread_create");
+  CT_CHECK(pthread_create(&t1, NULL, half_writer, (void*)1) == 0, "pthread_create");
+  pthread_join(t0, NULL);
+  pthread_join(t1, NULL);
+  CT_CHECK(close(fd2) == 0, "close: %s", strerror(errno));
 
-    ct_step = "verify";
-    wb_expect_stream(path, SEED, TOTAL);
-    wb_expect_stream(path2, SEED, TOTAL / 4);
-    unlink(path);
-    unlink(path2);
-    free(stream);
-    return 0;
+  ct_step = "verify";
+  wb_expect_stream(path, SEED, TOTAL);
+  wb_expect_stream(path2, SEED, TOTAL / 4);
+  unlink(path);
+  unlink(path2);
+  free(stream);
+  return 0;
 }

@@ -27,102 +27,102 @@
 static int errors_seen;
 
 /* A call after which the error may (want_err) or must not have come. */
-static void expect_ok_or_enospc(long r, long ok, int may_fail, const char *what)
-{
-    if (r == -1 && errno == ENOSPC && may_fail) {
-        errors_seen++;
-        return;
-    }
-    if (r != ok)
-        ct_fail("%s: got %ld (%s), want %ld%s", what, r, r < 0 ? strerrorname_np(errno) : "-",
-                ok, may_fail ? " or -1/ENOSPC" : " (the error was already reported)");
+static void expect_ok_or_enospc(long r, long ok, int may_fail, const char* what) {
+  if (r == -1 && errno == ENOSPC && may_fail) {
+    errors_seen++;
+    return;
+  }
+  if (r != ok)
+    ct_fail("%s: got %ld (%s), want %ld%s", what, r, r < 0 ? strerrorname_np(errno) : "-", ok,
+            may_fail ? " or -1/ENOSPC" : " (the error was already reported)");
 }
 
-int main(int argc, char **argv)
-{
-    ct_name = "enospc";
-    CT_CHECK(argc == 3, "usage: enospc DIR fsync|close|pread|waits");
-    const char *dir = argv[1], *mode = argv[2];
-    ct_start_watchdog(50);
-    ct_step = "setup";
-    struct statvfs sv;
-    CT_CHECK(statvfs(dir, &sv) == 0, "statvfs(%s): %s", dir, strerror(errno));
-    uint64_t cap = (uint64_t)sv.f_bavail * sv.f_frsize;
-    CT_CHECK(cap > 0 && cap <= (64u << 20), "%s: %llu bytes free; want a tiny filesystem", dir,
-             (unsigned long long)cap);
-    size_t total = (size_t)(2 * cap + 65536);
-    char *stream = malloc(total);
-    CT_CHECK(stream, "malloc");
-    wb_fill(stream, SEED, 0, total);
-    char path[512];
-    snprintf(path, sizeof path, "%s/data", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    CT_CHECK(fd >= 0, "open %s: %s", path, strerror(errno));
+int main(int argc, char** argv) {
+  ct_name = "enospc";
+  CT_CHECK(argc == 3, "usage: enospc DIR fsync|close|pread|waits");
+  const char *dir = argv[1], *mode = argv[2];
+  ct_start_watchdog(50);
+  ct_step = "setup";
+  struct statvfs sv;
+  CT_CHECK(statvfs(dir, &sv) == 0, "statvfs(%s): %s", dir, strerror(errno));
+  uint64_t cap = (uint64_t)sv.f_bavail * sv.f_frsize;
+  CT_CHECK(cap > 0 && cap <= (64u << 20), "%s: %llu bytes free; want a tiny filesystem", dir,
+           (unsigned long long)cap);
+  size_t total = (size_t)(2 * cap + 65536);
+  char* stream = malloc(total);
+  CT_CHECK(stream, "malloc");
+  wb_fill(stream, SEED, 0, total);
+  char path[512];
+  snprintf(path, sizeof path, "%s/data", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  CT_CHECK(fd >= 0, "open %s: %s", path, strerror(errno));
 
-    ct_step = "writes";
-    size_t accepted = 0;
-    int err_at_write = 0;
-    for (int i = 0; accepted < total && i < 1000000; i++) {
-        size_t len = 1 + (size_t)((i * 617) % 1500);
-        if (len > total - accepted)
-            len = total - accepted;
-        ssize_t r = write(fd, stream + accepted, len);
-        if (r < 0) {
-            CT_CHECK(errno == ENOSPC, "write %d: %s, want ENOSPC", i, strerrorname_np(errno));
-            errors_seen++;
-            err_at_write = 1;
-            break;
-        }
-        CT_CHECK(r > 0 && (size_t)r <= len, "write %d returned %zd of %zu", i, r, len);
-        accepted += (size_t)r;
+  ct_step = "writes";
+  size_t accepted = 0;
+  int err_at_write = 0;
+  for (int i = 0; accepted < total && i < 1000000; i++) {
+    size_t len = 1 + (size_t)((i * 617) % 1500);
+    if (len > total - accepted) len = total - accepted;
+    ssize_t r = write(fd, stream + accepted, len);
+    if (r < 0) {
+      CT_CHECK(errno == ENOSPC, "write %d: %s, want ENOSPC", i, strerrorname_np(errno));
+      errors_seen++;
+      err_at_write = 1;
+      break;
     }
-    CT_CHECK(accepted < total || !err_at_write, "impossible");
+    CT_CHECK(r > 0 && (size_t)r <= len, "write %d returned %zd of %zu", i, r, len);
+    accepted += (size_t)r;
+  }
+  CT_CHECK(accepted < total || !err_at_write, "impossible");
 
-    ct_step = mode;
-    if (!strcmp(mode, "fsync")) {
-        expect_ok_or_enospc(fsync(fd), 0, !err_at_write, "first fsync");
-        expect_ok_or_enospc(fsync(fd), 0, 0, "second fsync");
-        expect_ok_or_enospc(close(fd), 0, 0, "close after fsync");
-    } else if (!strcmp(mode, "close")) {
-        expect_ok_or_enospc(close(fd), 0, !err_at_write, "close");
-    } else if (!strcmp(mode, "waits")) {
-        struct stat st;
-        expect_ok_or_enospc(lseek(fd, 0, SEEK_CUR), (long)accepted, 0, "lseek");
-        expect_ok_or_enospc(fstat(fd, &st), 0, 0, "fstat");
-        int d = dup(fd);
-        CT_CHECK(d >= 0, "dup: %s", strerror(errno));
-        CT_CHECK(fcntl(fd, F_GETFL) >= 0, "fcntl(F_GETFL): %s", strerror(errno));
-        void *m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
-        CT_CHECK(m != MAP_FAILED, "mmap: %s", strerror(errno));
-        munmap(m, 4096);
-        expect_ok_or_enospc(fsync(fd), 0, !err_at_write, "fsync after the waits");
-        expect_ok_or_enospc(close(d), 0, 0, "close of the dup");
-        expect_ok_or_enospc(close(fd), 0, 0, "close");
-    } else if (!strcmp(mode, "pread")) {
-        char c;
-        expect_ok_or_enospc(pread(fd, &c, 1, 0), 1, !err_at_write, "pread (a sync point)");
-        expect_ok_or_enospc(pread(fd, &c, 1, 0), 1, 0, "second pread");
-        expect_ok_or_enospc(fsync(fd), 0, 0, "fsync after pread");
-        expect_ok_or_enospc(close(fd), 0, 0, "close after pread");
-    } else {
-        ct_fail("unknown mode %s", mode);
-    }
-    if (errors_seen != 1)
-        ct_fail("ENOSPC seen %d times, want exactly once (%zu of %zu bytes accepted, %llu free "
-                "at the start)", errors_seen, accepted, total, (unsigned long long)cap);
+  ct_step = mode;
+  if (!strcmp(mode, "fsync")) {
+    expect_ok_or_enospc(fsync(fd), 0, !err_at_write, "first fsync");
+    expect_ok_or_enospc(fsync(fd), 0, 0, "second fsync");
+    expect_ok_or_enospc(close(fd), 0, 0, "close after fsync");
+  } else if (!strcmp(mode, "close")) {
+    expect_ok_or_enospc(close(fd), 0, !err_at_write, "close");
+  } else if (!strcmp(mode, "waits")) {
+    struct stat st;
+    expect_ok_or_enospc(lseek(fd, 0, SEEK_CUR), (long)accepted, 0, "lseek");
+    expect_ok_or_enospc(fstat(fd, &st), 0, 0, "fstat");
+    int d = dup(fd);
+    CT_CHECK(d >= 0, "dup: %s", strerror(errno));
+    CT_CHECK(fcntl(fd, F_GETFL) >= 0, "fcntl(F_GETFL): %s", strerror(errno));
+    void* m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+    CT_CHECK(m != MAP_FAILED, "mmap: %s", strerror(errno));
+    munmap(m, 4096);
+    expect_ok_or_enospc(fsync(fd), 0, !err_at_write, "fsync after the waits");
+    expect_ok_or_enospc(close(d), 0, 0, "close of the dup");
+    expect_ok_or_enospc(close(fd), 0, 0, "close");
+  } else if (!strcmp(mode, "pread")) {
+    char c;
+    expect_ok_or_enospc(pread(fd, &c, 1, 0), 1, !err_at_write, "pread (a sync point)");
+    expect_ok_or_enospc(pread(fd, &c, 1, 0), 1, 0, "second pread");
+    expect_ok_or_enospc(fsync(fd), 0, 0, "fsync after pread");
+    expect_ok_or_enospc(close(fd), 0, 0, "close after pread");
+  } else {
+    ct_fail("unknown mode %s", mode);
+  }
+  if (errors_seen != 1)
+    ct_fail(
+        "ENOSPC seen %d times, want exactly once (%zu of %zu bytes accepted, %llu free "
+        "at the start)",
+        errors_seen, accepted, total, (unsigned long long)cap);
 
-    ct_step = "verify";
-    size_t len;
-    char *data = wb_slurp(path, &len);
-    CT_CHECK(len > 0, "nothing was written");
-    CT_CHECK(len <= accepted, "file has %zu bytes, more than the %zu the writes accepted", len,
-             accepted);
-    for (size_t k = 0; k < len; k++)
-        if (data[k] != stream[k])
-            ct_fail("byte %zu of %zu differs: the file is not a prefix of what was written "
-                    "(a later write landed after the failed one)", k, len);
-    free(data);
-    free(stream);
-    unlink(path);
-    return 0;
+  ct_step = "verify";
+  size_t len;
+  char* data = wb_slurp(path, &len);
+  CT_CHECK(len > 0, "nothing was written");
+  CT_CHECK(len <= accepted, "file has %zu bytes, more than the %zu the writes accepted", len, accepted);
+  for (size_t k = 0; k < len; k++)
+    if (data[k] != stream[k])
+      ct_fail(
+          "byte %zu of %zu differs: the file is not a prefix of what was written "
+          "(a later write landed after the failed one)",
+          k, len);
+  free(data);
+  free(stream);
+  unlink(path);
+  return 0;
 }

@@ -16,61 +16,57 @@
 
 #define WRITES 20000
 
-int main(int argc, char **argv)
-{
-    ct_name = "shared_map";
-    CT_CHECK(argc == 2, "usage: shared_map file|anon");
-    ct_start_watchdog(50);
-    char path[256], mpath[256];
-    int fd = ct_tmpfile(path, "shmdata");
-    volatile long *flag;
-    if (!strcmp(argv[1], "file")) {
-        int mfd = ct_tmpfile(mpath, "shmflag");
-        CT_CHECK(ftruncate(mfd, 4096) == 0, "ftruncate");
-        flag = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
-    } else {
-        flag = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+int main(int argc, char** argv) {
+  ct_name = "shared_map";
+  CT_CHECK(argc == 2, "usage: shared_map file|anon");
+  ct_start_watchdog(50);
+  char path[256], mpath[256];
+  int fd = ct_tmpfile(path, "shmdata");
+  volatile long* flag;
+  if (!strcmp(argv[1], "file")) {
+    int mfd = ct_tmpfile(mpath, "shmflag");
+    CT_CHECK(ftruncate(mfd, 4096) == 0, "ftruncate");
+    flag = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+  } else {
+    flag = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  }
+  CT_CHECK(flag != MAP_FAILED, "mmap: %s", strerror(errno));
+  *flag = 0;
+  pid_t kid = fork();
+  CT_CHECK(kid >= 0, "fork");
+  if (kid == 0) {
+    alarm(40);
+    for (long spins = 0; *flag == 0; spins++) {
+      if (spins > 2000000000L) _exit(2);
+      sched_yield();
     }
-    CT_CHECK(flag != MAP_FAILED, "mmap: %s", strerror(errno));
-    *flag = 0;
-    pid_t kid = fork();
-    CT_CHECK(kid >= 0, "fork");
-    if (kid == 0) {
-        alarm(40);
-        for (long spins = 0; *flag == 0; spins++) {
-            if (spins > 2000000000L)
-                _exit(2);
-            sched_yield();
-        }
-        /* freeze the parent, its pool included, then look */
-        pid_t pp = getppid();
-        if (kill(pp, SIGSTOP) != 0)
-            _exit(5);
-        char sp[64], state = 0;
-        snprintf(sp, sizeof sp, "/proc/%d/stat", (int)pp);
-        for (long tries = 0; state != 'T' && tries < 1000000; tries++) {
-            FILE *f = fopen(sp, "re");
-            if (!f || fscanf(f, "%*d %*s %c", &state) != 1)
-                _exit(6);
-            fclose(f);
-        }
-        struct stat st;
-        int bad = stat(path, &st) != 0 || st.st_size != (off_t)(*flag);
-        kill(pp, SIGCONT);
-        _exit(bad ? 4 : 0);
+    /* freeze the parent, its pool included, then look */
+    pid_t pp = getppid();
+    if (kill(pp, SIGSTOP) != 0) _exit(5);
+    char sp[64], state = 0;
+    snprintf(sp, sizeof sp, "/proc/%d/stat", (int)pp);
+    for (long tries = 0; state != 'T' && tries < 1000000; tries++) {
+      FILE* f = fopen(sp, "re");
+      if (!f || fscanf(f, "%*d %*s %c", &state) != 1) _exit(6);
+      fclose(f);
     }
-    char buf[64];
-    long total = 0;
-    for (int i = 0; i < WRITES; i++) {
-        size_t len = 1 + (size_t)((i * 7) % 60);
-        wb_fill(buf, 3, (uint64_t)total, len);
-        CT_CHECK(write(fd, buf, len) == (ssize_t)len, "write");
-        total += (long)len;
-    }
-    *flag = total; /* tells the child, no syscall */
-    int st;
-    CT_CHECK(waitpid(kid, &st, 0) == kid, "waitpid");
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        ct_fail("the child saw the flag before the data (status 0x%x)", st);
-    return 0;
+    struct stat st;
+    int bad = stat(path, &st) != 0 || st.st_size != (off_t)(*flag);
+    kill(pp, SIGCONT);
+    _exit(bad ? 4 : 0);
+  }
+  char buf[64];
+  long total = 0;
+  for (int i = 0; i < WRITES; i++) {
+    size_t len = 1 + (size_t)((i * 7) % 60);
+    wb_fill(buf, 3, (uint64_t)total, len);
+    CT_CHECK(write(fd, buf, len) == (ssize_t)len, "write");
+    total += (long)len;
+  }
+  *flag = total; /* tells the child, no syscall */
+  int st;
+  CT_CHECK(waitpid(kid, &st, 0) == kid, "waitpid");
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    ct_fail("the child saw the flag before the data (status 0x%x)", st);
+  return 0;
 }

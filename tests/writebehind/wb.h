@@ -19,72 +19,60 @@
 #include <sys/stat.h>
 
 /* Byte `i` of the deterministic test stream number `seed`. */
-static inline char wb_byte(unsigned seed, uint64_t i)
-{
-    uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ ((uint64_t)seed << 32);
-    x ^= x >> 29;
-    return (char)('!' + (x % 90));
+static inline char wb_byte(unsigned seed, uint64_t i) {
+  uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ ((uint64_t)seed << 32);
+  x ^= x >> 29;
+  return (char)('!' + (x % 90));
 }
 
-__attribute__((unused)) static void wb_fill(char *buf, unsigned seed, uint64_t off, size_t n)
-{
-    for (size_t k = 0; k < n; k++)
-        buf[k] = wb_byte(seed, off + k);
+__attribute__((unused)) static void wb_fill(char* buf, unsigned seed, uint64_t off, size_t n) {
+  for (size_t k = 0; k < n; k++) buf[k] = wb_byte(seed, off + k);
 }
 
 /* Reads the whole file at `path` with stdio (see above); returns a malloc'ed
  * buffer (NUL-terminated) and its length in *len. */
-__attribute__((unused)) static char *wb_slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rbe");
-    if (!f)
-        ct_fail("fopen(%s): %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    CT_CHECK(buf, "malloc");
-    for (int guard = 0; guard < 1 << 20; guard++) {
-        if (n == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap + 1);
-            CT_CHECK(buf, "realloc");
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
+__attribute__((unused)) static char* wb_slurp(const char* path, size_t* len) {
+  FILE* f = fopen(path, "rbe");
+  if (!f) ct_fail("fopen(%s): %s", path, strerror(errno));
+  size_t cap = 1 << 16, n = 0;
+  char* buf = malloc(cap + 1);
+  CT_CHECK(buf, "malloc");
+  for (int guard = 0; guard < 1 << 20; guard++) {
+    if (n == cap) {
+      cap *= 2;
+      buf = realloc(buf, cap + 1);
+      CT_CHECK(buf, "realloc");
     }
-    CT_CHECK(!ferror(f), "fread(%s): %s", path, strerror(errno));
-    fclose(f);
-    buf[n] = 0;
-    *len = n;
-    return buf;
+    size_t r = fread(buf + n, 1, cap - n, f);
+    n += r;
+    if (r == 0) break;
+  }
+  CT_CHECK(!ferror(f), "fread(%s): %s", path, strerror(errno));
+  fclose(f);
+  buf[n] = 0;
+  *len = n;
+  return buf;
 }
 
 /* Fails unless the file at `path` holds exactly want[0..n). */
-__attribute__((unused)) static void wb_expect_file(const char *path, const char *want, size_t n)
-{
-    size_t got;
-    char *buf = wb_slurp(path, &got);
-    if (got != n)
-        ct_fail("%s: %zu bytes, want %zu", path, got, n);
-    for (size_t k = 0; k < n; k++)
-        if (buf[k] != want[k])
-            ct_fail("%s: byte %zu is 0x%02x, want 0x%02x", path, k,
-                    (unsigned char)buf[k], (unsigned char)want[k]);
-    free(buf);
+__attribute__((unused)) static void wb_expect_file(const char* path, const char* want, size_t n) {
+  size_t got;
+  char* buf = wb_slurp(path, &got);
+  if (got != n) ct_fail("%s: %zu bytes, want %zu", path, got, n);
+  for (size_t k = 0; k < n; k++)
+    if (buf[k] != want[k])
+      ct_fail("%s: byte %zu is 0x%02x, want 0x%02x", path, k, (unsigned char)buf[k], (unsigned char)want[k]);
+  free(buf);
 }
 
 /* Fails unless the file at `path` is exactly `n` bytes of stream `seed`. */
-__attribute__((unused)) static void wb_expect_stream(const char *path, unsigned seed, size_t n)
-{
-    size_t got;
-    char *buf = wb_slurp(path, &got);
-    if (got != n)
-        ct_fail("%s: %zu bytes, want %zu", path, got, n);
-    for (size_t k = 0; k < n; k++)
-        if (buf[k] != wb_byte(seed, k))
-            ct_fail("%s: byte %zu differs from the stream", path, k);
-    free(buf);
+__attribute__((unused)) static void wb_expect_stream(const char* path, unsigned seed, size_t n) {
+  size_t got;
+  char* buf = wb_slurp(path, &got);
+  if (got != n) ct_fail("%s: %zu bytes, want %zu", path, got, n);
+  for (size_t k = 0; k < n; k++)
+    if (buf[k] != wb_byte(seed, k)) ct_fail("%s: byte %zu differs from the stream", path, k);
+  free(buf);
 }
 
 #endif

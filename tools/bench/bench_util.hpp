@@ -52,12 +52,21 @@ class TempFile {
     fd_ = mkstemp(path.data());
     if (fd_ < 0) return;
     unlink(path.c_str());
-    if (ftruncate(fd_, 1 << 20) != 0) { close(fd_); fd_ = -1; return; }
+    if (ftruncate(fd_, 1 << 20) != 0) {
+      close(fd_);
+      fd_ = -1;
+      return;
+    }
     std::memset(buf_, 'x', sizeof buf_);
     // Fault the page into the page cache once so every op is the same.
-    if (pwrite(fd_, buf_, kOpBytes, 0) != ssize_t(kOpBytes)) { close(fd_); fd_ = -1; }
+    if (pwrite(fd_, buf_, kOpBytes, 0) != ssize_t(kOpBytes)) {
+      close(fd_);
+      fd_ = -1;
+    }
   }
-  ~TempFile() { if (fd_ >= 0) close(fd_); }
+  ~TempFile() {
+    if (fd_ >= 0) close(fd_);
+  }
   TempFile(const TempFile&) = delete;
   TempFile& operator=(const TempFile&) = delete;
 

@@ -109,7 +109,8 @@ void bm_glibc_aio(benchmark::State& st) {
 
 const bool registered = [] {
   benchmark::RegisterBenchmark("roundtrip_4k/direct", bm_direct)->UseRealTime();
-  benchmark::RegisterBenchmark("roundtrip_4k/iowq_pool", bm_iowq_pool, iowq::Options{}.spin_us)->UseRealTime();
+  benchmark::RegisterBenchmark("roundtrip_4k/iowq_pool", bm_iowq_pool, iowq::Options{}.spin_us)
+      ->UseRealTime();
   benchmark::RegisterBenchmark("roundtrip_4k/iowq_pool_nospin", bm_iowq_pool, 0u)->UseRealTime();
   benchmark::RegisterBenchmark("roundtrip_4k/mutex_condvar", bm_mutex_condvar)->UseRealTime();
   benchmark::RegisterBenchmark("roundtrip_4k/glibc_aio", bm_glibc_aio)->UseRealTime();

@@ -114,7 +114,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   qsort(per_call, (size_t)batches, sizeof per_call[0], cmp_double);
-  double median = batches % 2 ? per_call[batches / 2] : (per_call[batches / 2 - 1] + per_call[batches / 2]) / 2;
+  double median =
+      batches % 2 ? per_call[batches / 2] : (per_call[batches / 2 - 1] + per_call[batches / 2]) / 2;
   long p99 = (long)(0.99 * (double)(batches - 1) + 0.5);
   printf("calls=%ld batches=%ld best_ns=%.1f median_ns=%.1f p99_ns=%.1f cpu_ns=%.1f\n", calls, batches,
          per_call[0], median, per_call[p99], (double)cpu / ((double)calls * (double)batches));

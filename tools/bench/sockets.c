@@ -75,7 +75,10 @@ static void* conn_main(void* arg) {
 }
 
 static volatile sig_atomic_t g_quit;
-static void on_int(int sig) { (void)sig; g_quit = 1; }
+static void on_int(int sig) {
+  (void)sig;
+  g_quit = 1;
+}
 
 /* SIGINT ends the server with exit(0) (so an LD_PRELOADed library's exit
  * report is written); only the accepting thread takes it. */
@@ -135,7 +138,7 @@ static void* active_main(void* arg) {
     size_t got = 0;
     while (got < sizeof resp) {
       struct pollfd p = {.fd = fd, .events = POLLIN};
-      if (poll(&p, 1, 5000) != 1) goto out;  /* no answer in 5 s: not served */
+      if (poll(&p, 1, 5000) != 1) goto out; /* no answer in 5 s: not served */
       ssize_t r = recv(fd, resp + got, sizeof resp - got, 0);
       if (r <= 0) goto out;
       got += (size_t)r;
@@ -212,14 +215,15 @@ static int connect_stall(int runs) {
   }
   qsort(t, (size_t)runs, sizeof *t, cmp_ll);
   printf("runs=%d ok=%d p50_ns=%lld p99_ns=%lld errno=%s\n", runs, ok, t[runs / 2],
-         t[(runs * 99) / 100 < runs ? (runs * 99) / 100 : runs - 1], last_errno ? strerrorname_np(last_errno) : "0");
+         t[(runs * 99) / 100 < runs ? (runs * 99) / 100 : runs - 1],
+         last_errno ? strerrorname_np(last_errno) : "0");
   return ok == runs ? 0 : 1;
 }
 
 /* ---- a trickling peer --------------------------------------------------------- */
 
 static int g_trickle_fd, g_trickle_ms, g_trickle_n;
-static long long g_trickle_max_gap;  /* ns between two sends, as the trickler saw them */
+static long long g_trickle_max_gap; /* ns between two sends, as the trickler saw them */
 
 static void* trickler(void* arg) {
   (void)arg;
@@ -265,7 +269,8 @@ int main(int argc, char** argv) {
     return client(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atof(argv[5]));
   if (argc == 3 && strcmp(argv[1], "connect-stall") == 0) return connect_stall(atoi(argv[2]));
   if (argc == 4 && strcmp(argv[1], "trickle") == 0) return trickle(atoi(argv[2]), atoi(argv[3]));
-  fprintf(stderr, "usage: iowq-bench-sockets server PORTFILE | client PORT CONNS ACTIVE SECS | "
-                  "connect-stall RUNS | trickle INTERVAL_MS BYTES\n");
+  fprintf(stderr,
+          "usage: iowq-bench-sockets server PORTFILE | client PORT CONNS ACTIVE SECS | "
+          "connect-stall RUNS | trickle INTERVAL_MS BYTES\n");
   return 2;
 }

@@ -41,7 +41,9 @@ static long long now_ns(void) {
   return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static long long tv_ns(struct timeval tv) { return (long long)tv.tv_sec * 1000000000LL + tv.tv_usec * 1000LL; }
+static long long tv_ns(struct timeval tv) {
+  return (long long)tv.tv_sec * 1000000000LL + tv.tv_usec * 1000LL;
+}
 
 /* CPU of this process and of every child it has waited for. */
 static long long cpu_ns(void) {
@@ -71,8 +73,8 @@ static int reap(pid_t pid) {
   return 0;
 }
 
-static char** g_argv;  /* exec: the child's argv */
-static char** g_envp;  /* exec: the child's environment */
+static char** g_argv; /* exec: the child's argv */
+static char** g_envp; /* exec: the child's environment */
 
 static int one_exec(void) {
   pid_t pid;
@@ -131,7 +133,7 @@ int main(int argc, char** argv) {
     args[n] = NULL;
     g_argv = args;
     g_envp = environ;
-    if (via && *via) {  /* the launcher adds the preload itself */
+    if (via && *via) { /* the launcher adds the preload itself */
       int e = 0;
       for (char** p = environ; *p && e < kMaxEnv; ++p)
         if (strncmp(*p, "LD_PRELOAD=", 11) != 0 && strncmp(*p, "BENCH_SPAWN_VIA=", 16) != 0) env[e++] = *p;
@@ -156,7 +158,8 @@ int main(int argc, char** argv) {
     cpu += c1 - c0;
   }
   qsort(per_call, (size_t)batches, sizeof per_call[0], cmp_double);
-  double median = batches % 2 ? per_call[batches / 2] : (per_call[batches / 2 - 1] + per_call[batches / 2]) / 2;
+  double median =
+      batches % 2 ? per_call[batches / 2] : (per_call[batches / 2 - 1] + per_call[batches / 2]) / 2;
   long p99 = (long)(0.99 * (double)(batches - 1) + 0.5);
   printf("calls=%ld batches=%ld best_ns=%.1f median_ns=%.1f p99_ns=%.1f cpu_ns=%.1f\n", calls, batches,
          per_call[0], median, per_call[p99], (double)cpu / ((double)calls * (double)batches));

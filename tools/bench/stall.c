@@ -81,20 +81,25 @@ int main(int argc, char** argv) {
       case 'r': runs = atol(optarg); break;
       case 'T': rcvtimeo_ms = atol(optarg); break;
       case 'g': guard_ms = atol(optarg); break;
-      default: fprintf(stderr, "usage: iowq-bench-stall [--runs N] [--rcvtimeo-ms MS] [--guard-ms MS]\n"); return 2;
+      default:
+        fprintf(stderr, "usage: iowq-bench-stall [--runs N] [--rcvtimeo-ms MS] [--guard-ms MS]\n");
+        return 2;
     }
   }
   if (runs < 1 || runs > kMaxRuns || rcvtimeo_ms < 0 || guard_ms < 1 || optind != argc) return 2;
 
   int cfd, sfd;
-  if (connected_pair(&cfd, &sfd) != 0) { perror("iowq-bench-stall: loopback socket"); return 1; }
+  if (connected_pair(&cfd, &sfd) != 0) {
+    perror("iowq-bench-stall: loopback socket");
+    return 1;
+  }
   if (rcvtimeo_ms > 0) {
     struct timeval tv = {rcvtimeo_ms / 1000, (rcvtimeo_ms % 1000) * 1000};
     setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_alarm;  /* no SA_RESTART: the guard interrupts recv() */
+  sa.sa_handler = on_alarm; /* no SA_RESTART: the guard interrupts recv() */
   sigaction(SIGALRM, &sa, NULL);
 
   static long long lat[kMaxRuns];
@@ -116,7 +121,7 @@ int main(int argc, char** argv) {
     if (r < 0 && (e == want || (want == EAGAIN && e == EWOULDBLOCK))) {
       ++ok;
     } else {
-      runs = i + 1;  /* stop at the first wrong outcome: no point waiting out more guards */
+      runs = i + 1; /* stop at the first wrong outcome: no point waiting out more guards */
       break;
     }
   }

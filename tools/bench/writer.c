@@ -39,9 +39,7 @@ struct thread_arg {
   int result; /* 0 or errno */
 };
 
-static void file_name(char* out, size_t n, int file) {
-  snprintf(out, n, "%s.%d", g_prefix, file);
-}
+static void file_name(char* out, size_t n, int file) { snprintf(out, n, "%s.%d", g_prefix, file); }
 
 static char tag_of(int thread) { return (char)('a' + thread % 26); }
 
@@ -63,7 +61,10 @@ static void* writer_thread(void* p) {
   struct thread_arg* a = p;
   int file = a->index % g_files;
   char* buf = malloc((size_t)g_size);
-  if (!buf) { a->result = ENOMEM; return NULL; }
+  if (!buf) {
+    a->result = ENOMEM;
+    return NULL;
+  }
   memset(buf, tag_of(a->index), (size_t)g_size);
   int fd = g_shared_fd[file];
   if (!g_shared) {
@@ -88,7 +89,10 @@ static int verify_file(int file) {
   char name[4096];
   file_name(name, sizeof name, file);
   int fd = open(name, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) { perror(name); return 1; }
+  if (fd < 0) {
+    perror(name);
+    return 1;
+  }
   long threads_here = 0, count[kMaxThreads] = {0};
   for (int t = file; t < g_threads; t += g_files) ++threads_here;
   struct stat sb;
@@ -101,7 +105,10 @@ static int verify_file(int file) {
   }
   char* rec = malloc((size_t)g_size);
   for (long r = 0; !bad && r < threads_here * g_per; ++r) {
-    if (pread(fd, rec, (size_t)g_size, (off_t)r * g_size) != g_size) { bad = 1; break; }
+    if (pread(fd, rec, (size_t)g_size, (off_t)r * g_size) != g_size) {
+      bad = 1;
+      break;
+    }
     /* Which thread must have written this record? Fixed regions without
      * --shared-fd; any thread of this file (untorn record) with it. */
     int owner = -1;
@@ -135,12 +142,15 @@ static void usage(void) {
 }
 
 int main(int argc, char** argv) {
-  static const struct option opts[] = {
-      {"ops", required_argument, 0, 'n'},     {"size", required_argument, 0, 's'},
-      {"threads", required_argument, 0, 't'}, {"files", required_argument, 0, 'f'},
-      {"shared-fd", no_argument, 0, 'S'},     {"append", no_argument, 0, 'A'},
-      {"verify", no_argument, 0, 'V'},        {"verbose", no_argument, 0, 'v'},
-      {0, 0, 0, 0}};
+  static const struct option opts[] = {{"ops", required_argument, 0, 'n'},
+                                       {"size", required_argument, 0, 's'},
+                                       {"threads", required_argument, 0, 't'},
+                                       {"files", required_argument, 0, 'f'},
+                                       {"shared-fd", no_argument, 0, 'S'},
+                                       {"append", no_argument, 0, 'A'},
+                                       {"verify", no_argument, 0, 'V'},
+                                       {"verbose", no_argument, 0, 'v'},
+                                       {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "n:s:t:f:v", opts, NULL)) != -1) {
     switch (c) {
@@ -166,9 +176,14 @@ int main(int argc, char** argv) {
     char name[4096];
     file_name(name, sizeof name, f);
     int fd = open(name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (g_append ? O_APPEND : 0), 0644);
-    if (fd < 0) { perror(name); return 1; }
-    if (g_shared) g_shared_fd[f] = fd;
-    else close(fd);
+    if (fd < 0) {
+      perror(name);
+      return 1;
+    }
+    if (g_shared)
+      g_shared_fd[f] = fd;
+    else
+      close(fd);
   }
 
   struct timespec t0, t1;
@@ -179,7 +194,10 @@ int main(int argc, char** argv) {
   for (int t = 0; t < g_threads; ++t) {
     args[t].index = t;
     args[t].result = 0;
-    if (pthread_create(&tid[t], NULL, writer_thread, &args[t]) != 0) { perror("pthread_create"); return 1; }
+    if (pthread_create(&tid[t], NULL, writer_thread, &args[t]) != 0) {
+      perror("pthread_create");
+      return 1;
+    }
   }
   for (int t = 0; t < g_threads; ++t) {
     pthread_join(tid[t], NULL);
@@ -189,7 +207,10 @@ int main(int argc, char** argv) {
     }
   }
   for (int f = 0; g_shared && f < g_files; ++f)
-    if (close(g_shared_fd[f]) != 0) { perror("close"); rc = 1; }
+    if (close(g_shared_fd[f]) != 0) {
+      perror("close");
+      rc = 1;
+    }
   clock_gettime(CLOCK_MONOTONIC, &t1);
 
   long total = g_per * g_threads;

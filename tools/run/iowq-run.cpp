@@ -201,8 +201,7 @@ std::string resolve_command(const char* cmd) {
     std::string d = dirs.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
     std::string cand = (d.empty() ? std::string(".") : d) + "/" + cmd;
     struct stat st;
-    if (stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(cand.c_str(), X_OK) == 0)
-      return cand;
+    if (stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(cand.c_str(), X_OK) == 0) return cand;
     if (colon == std::string::npos) return "";
     pos = colon + 1;
   }
@@ -252,14 +251,16 @@ void warn_if_preload_ignored(const char* cmd) {
   } else if (fstat(fd, &st) == 0 && !nosuid) {
     // The loader ignores LD_PRELOAD in secure-execution mode (AT_SECURE):
     // when exec changes the effective uid or gid, or grants capabilities.
-    if ((st.st_mode & S_ISUID) && st.st_uid != getuid()) why = "is setuid";
-    else if ((st.st_mode & S_ISGID) && st.st_gid != getgid()) why = "is setgid";
-    else if (fgetxattr(fd, "security.capability", nullptr, 0) > 0) why = "has file capabilities";
+    if ((st.st_mode & S_ISUID) && st.st_uid != getuid())
+      why = "is setuid";
+    else if ((st.st_mode & S_ISGID) && st.st_gid != getgid())
+      why = "is setgid";
+    else if (fgetxattr(fd, "security.capability", nullptr, 0) > 0)
+      why = "has file capabilities";
   }
   close(fd);
   if (why)
-    std::fprintf(stderr, "iowq-run: warning: %s %s; LD_PRELOAD is ignored, iowq will not act\n",
-                 cmd, why);
+    std::fprintf(stderr, "iowq-run: warning: %s %s; LD_PRELOAD is ignored, iowq will not act\n", cmd, why);
 }
 
 }  // namespace
@@ -309,9 +310,12 @@ int main(int argc, char** argv) {
       if (!o) fail("unrecognized option '" + std::string(a) + "'", true);
     }
     if (!value) {
-      if (o->implicit) value = o->implicit;
-      else if (i + 1 < argc) value = argv[++i];
-      else fail("option '--" + name + "' requires an argument", true);
+      if (o->implicit)
+        value = o->implicit;
+      else if (i + 1 < argc)
+        value = argv[++i];
+      else
+        fail("option '--" + name + "' requires an argument", true);
     }
     char why[256];
     if (check_option_value(*o, value, why, sizeof why) != 0)

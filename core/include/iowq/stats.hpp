@@ -43,10 +43,10 @@ struct ClassStats {
 struct Stats {
   ClassStats bound, unbound;  // summed over nodes
   uint64_t submitted = 0;
-  uint64_t cancel_pending = 0;   // cancels that found pending work (Ok)
-  uint64_t cancel_running = 0;   // cancels that found running work (Running)
-  uint64_t deadline_cancels = 0; // items cancelled by their deadline
-  uint64_t signals_sent = 0;     // cancel signals sent to workers
+  uint64_t cancel_pending = 0;    // cancels that found pending work (Ok)
+  uint64_t cancel_running = 0;    // cancels that found running work (Running)
+  uint64_t deadline_cancels = 0;  // items cancelled by their deadline
+  uint64_t signals_sent = 0;      // cancel signals sent to workers
   uint64_t queue_wait_p50_ns = 0, queue_wait_p99_ns = 0;
   uint64_t service_p50_ns = 0, service_p99_ns = 0;
   std::array<uint64_t, Histogram::kBuckets> queue_wait{}, service{};

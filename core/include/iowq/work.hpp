@@ -87,21 +87,13 @@ struct Work {
   int64_t result = 0;
 
   // True once the item completed (only when `done` is null). Acquire load.
-  bool finished() const noexcept {
-    return (state.load(std::memory_order_acquire) & kDone) != 0;
-  }
+  bool finished() const noexcept { return (state.load(std::memory_order_acquire) & kDone) != 0; }
   // True once a cancel (explicit or by deadline) was requested for the item.
-  bool cancelled() const noexcept {
-    return (flags.load(std::memory_order_acquire) & kCancel) != 0;
-  }
+  bool cancelled() const noexcept { return (flags.load(std::memory_order_acquire) & kCancel) != 0; }
   // True when the item was cancelled because its deadline passed.
-  bool timed_out() const noexcept {
-    return (flags.load(std::memory_order_acquire) & kTimedOut) != 0;
-  }
+  bool timed_out() const noexcept { return (flags.load(std::memory_order_acquire) & kTimedOut) != 0; }
   // True when the pool completed the item without running it (see above).
-  bool handed_back() const noexcept {
-    return (flags.load(std::memory_order_acquire) & kHandedBack) != 0;
-  }
+  bool handed_back() const noexcept { return (flags.load(std::memory_order_acquire) & kHandedBack) != 0; }
 
   // Make a finished (or never submitted) item submittable again, keeping the
   // submitter fields. Not needed for a fresh item.
@@ -112,23 +104,23 @@ struct Work {
   }
 
   // ---- pool (internal) ----------------------------------------------------
-  static constexpr uint32_t kDone = 1u;       // state: completed
-  static constexpr uint32_t kWaiter = 2u;     // state: a waiter sleeps on it
-  static constexpr uint32_t kQueued = 4u;     // state: owned by the pool
-  static constexpr uint32_t kRunning = 8u;    // state: a worker runs it
-  static constexpr uint32_t kReleased = 16u;  // state: the pool is done with it
-  static constexpr uint32_t kCancel = 1u;     // flags
-  static constexpr uint32_t kTimedOut = 2u;   // flags
-  static constexpr uint32_t kHandedBack = 8u; // flags
+  static constexpr uint32_t kDone = 1u;        // state: completed
+  static constexpr uint32_t kWaiter = 2u;      // state: a waiter sleeps on it
+  static constexpr uint32_t kQueued = 4u;      // state: owned by the pool
+  static constexpr uint32_t kRunning = 8u;     // state: a worker runs it
+  static constexpr uint32_t kReleased = 16u;   // state: the pool is done with it
+  static constexpr uint32_t kCancel = 1u;      // flags
+  static constexpr uint32_t kTimedOut = 2u;    // flags
+  static constexpr uint32_t kHandedBack = 8u;  // flags
 
   std::atomic<uint32_t> state{0};  // futex word
   std::atomic<uint32_t> flags{0};
-  Work* next = nullptr;            // dispatch lists (under the node lock)
+  Work* next = nullptr;  // dispatch lists (under the node lock)
   Work* prev = nullptr;
-  void* worker = nullptr;          // running worker (under the node lock)
-  uint64_t t_submit = 0;           // ns, CLOCK_MONOTONIC
-  uint32_t node = 0;               // node pool it was queued on
-  std::atomic<int32_t> cpu{-1};    // CPU its worker started it on (spin hint)
+  void* worker = nullptr;        // running worker (under the node lock)
+  uint64_t t_submit = 0;         // ns, CLOCK_MONOTONIC
+  uint32_t node = 0;             // node pool it was queued on
+  std::atomic<int32_t> cpu{-1};  // CPU its worker started it on (spin hint)
 };
 
 }  // namespace iowq

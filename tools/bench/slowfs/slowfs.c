@@ -48,10 +48,10 @@
 
 #include "stats.h"
 
-static int g_root = -1;             /* fd of the backing directory */
+static int g_root = -1;              /* fd of the backing directory */
 static long long g_lat[kClassCount]; /* ns per latency class */
 static int g_writeback;
-static int g_cap;                   /* --max-inflight, 0 = none */
+static int g_cap; /* --max-inflight, 0 = none */
 static sem_t g_cap_sem;
 
 /* ---- every request goes through begin()/end() -------------------------- */
@@ -272,8 +272,10 @@ static int sf_readdir(const char* path, void* buf, fuse_fill_dir_t fill, off_t o
   (void)flags;
   struct req r = begin(K_READDIR);
   DIR* d = (DIR*)(uintptr_t)fi->fh;
-  if (off == 0) rewinddir(d);
-  else seekdir(d, off);
+  if (off == 0)
+    rewinddir(d);
+  else
+    seekdir(d, off);
   struct dirent* e;
   errno = 0;
   while ((e = readdir(d)) != NULL) {
@@ -308,8 +310,10 @@ static void* sf_init(struct fuse_conn_info* conn, struct fuse_config* cfg) {
   cfg->entry_timeout = 1.0;
   cfg->attr_timeout = 1.0;
   cfg->negative_timeout = 1.0;
-  if (g_writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
-  else conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  if (g_writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+    conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+  else
+    conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
   stats_set_writeback((conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0, conn->max_write);
   return NULL;
 }
@@ -364,11 +368,16 @@ static long long parse_duration(const char* s) {
   double v = strtod(s, &end);
   if (errno || end == s || v < 0) return -1;
   double mult = 1e6;
-  if (!strcmp(end, "ns")) mult = 1;
-  else if (!strcmp(end, "us")) mult = 1e3;
-  else if (!strcmp(end, "ms") || !*end) mult = 1e6;
-  else if (!strcmp(end, "s")) mult = 1e9;
-  else return -1;
+  if (!strcmp(end, "ns"))
+    mult = 1;
+  else if (!strcmp(end, "us"))
+    mult = 1e3;
+  else if (!strcmp(end, "ms") || !*end)
+    mult = 1e6;
+  else if (!strcmp(end, "s"))
+    mult = 1e9;
+  else
+    return -1;
   if (v * mult > 3600e9) return -1;
   return (long long)(v * mult + 0.5);
 }
@@ -452,7 +461,7 @@ int main(int argc, char** argv) {
     fuse_loop_cfg_destroy(cfg);
     fuse_remove_signal_handlers(fuse_get_session(f));
   }
-  fuse_unmount(f);  /* lazy: after a signal, the mount may still be busy */
+  fuse_unmount(f); /* lazy: after a signal, the mount may still be busy */
   fuse_destroy(f);
   if (stats_path && stats_write(stats_path) != 0) {
     perror(stats_path);

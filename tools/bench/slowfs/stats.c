@@ -5,13 +5,14 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
-static const char* const kKindName[K_KIND_COUNT] = {
-    "getattr", "readlink", "create", "remove", "rename", "setattr", "open",
-    "read",    "write",    "statfs", "flush",  "release", "fsync", "readdir"};
+static const char* const kKindName[K_KIND_COUNT] = {"getattr", "readlink", "create", "remove", "rename",
+                                                    "setattr", "open",     "read",   "write",  "statfs",
+                                                    "flush",   "release",  "fsync",  "readdir"};
 
 enum { kBuckets = 6 };
 static const size_t kBucketTop[kBuckets - 1] = {64, 512, 4096, 32768, 131072};
-static const char* const kBucketName[kBuckets] = {"le64", "le512", "le4096", "le32768", "le131072", "gt131072"};
+static const char* const kBucketName[kBuckets] = {"le64",    "le512",    "le4096",
+                                                  "le32768", "le131072", "gt131072"};
 
 static atomic_llong g_count[K_KIND_COUNT];
 static atomic_llong g_bytes[2], g_sizes[2][kBuckets];
@@ -72,8 +73,8 @@ int stats_write(const char* path) {
   if (!f) return -1;
   fprintf(f, "{\"latency_ns\": {\"meta\": %lld, \"read\": %lld, \"write\": %lld, \"fsync\": %lld},\n",
           g_lat[kClassMeta], g_lat[kClassRead], g_lat[kClassWrite], g_lat[kClassFsync]);
-  fprintf(f, " \"max_inflight_cap\": %d, \"threads\": %d, \"writeback_cache\": %d, \"max_write\": %u,\n", g_cap,
-          g_threads, g_writeback, g_max_write);
+  fprintf(f, " \"max_inflight_cap\": %d, \"threads\": %d, \"writeback_cache\": %d, \"max_write\": %u,\n",
+          g_cap, g_threads, g_writeback, g_max_write);
   long long total = 0;
   fprintf(f, " \"requests\": {");
   for (int k = 0; k < K_KIND_COUNT; ++k) {

@@ -16,8 +16,21 @@
 
 /* Request kinds (one JSON key each). */
 enum kind {
-  K_GETATTR, K_READLINK, K_CREATE, K_REMOVE, K_RENAME, K_SETATTR, K_OPEN, K_READ, K_WRITE,
-  K_STATFS, K_FLUSH, K_RELEASE, K_FSYNC, K_READDIR, K_KIND_COUNT
+  K_GETATTR,
+  K_READLINK,
+  K_CREATE,
+  K_REMOVE,
+  K_RENAME,
+  K_SETATTR,
+  K_OPEN,
+  K_READ,
+  K_WRITE,
+  K_STATFS,
+  K_FLUSH,
+  K_RELEASE,
+  K_FSYNC,
+  K_READDIR,
+  K_KIND_COUNT
 };
 
 /* Latency classes: which --*-latency option delays a kind. */
@@ -27,8 +40,8 @@ int kind_class(enum kind k);
 
 void stats_configure(const long long lat_ns[kClassCount], int cap, int threads);
 void stats_set_writeback(int on, unsigned max_write);
-void stats_enter(enum kind k);  /* a request starts being served */
-void stats_leave(void);         /* ... and is answered */
+void stats_enter(enum kind k); /* a request starts being served */
+void stats_leave(void);        /* ... and is answered */
 void stats_bytes(enum kind k, size_t n);
 int stats_write(const char* path); /* 0, or -1 with errno */
 
