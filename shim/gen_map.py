@@ -6,7 +6,7 @@ import pathlib, re, sys
 
 here = pathlib.Path(__file__).resolve().parent
 names = set()
-for src in sorted(here.glob("*.cpp")):
+for src in sorted(here.glob("*/*.cpp")):
     text = src.read_text()
     # IOWQ_EXPORT [__attribute__((...))] <type...> name(
     for m in re.finditer(r"IOWQ_EXPORT\s+(?:__attribute__\(\([^)]*\)\)\s+)?[^\n(]*?\b(\w+)\s*\(", text):

@@ -2,24 +2,27 @@
 # Exports only the interposed symbols (libiowq.map); everything else hidden.
 # iowq_libc: the shim's one door to the kernel and to real libc functions
 # (libc.cpp); its own library because iowq_report uses it too.
-add_library(iowq_libc STATIC ${CMAKE_CURRENT_LIST_DIR}/libc.cpp)
+add_library(iowq_libc STATIC ${CMAKE_CURRENT_LIST_DIR}/sys/libc.cpp)
 set_target_properties(iowq_libc PROPERTIES POSITION_INDEPENDENT_CODE ON
   CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
+target_include_directories(iowq_libc PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(iowq_libc PRIVATE ${CMAKE_DL_LIBS})
 add_library(iowq SHARED
-  ${CMAKE_CURRENT_LIST_DIR}/fdtable.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/route.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/stall.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/filecalls.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/interpose.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/lifecycle.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/signals.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/longjmp.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/writebehind.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/syncpoints.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/wb_order.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/wb_stdio.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/wb_signals.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/route/fdtable.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/route/route.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/route/stall.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/interpose/filecalls.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/interpose/interpose.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/process/lifecycle.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/process/threads.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/interpose/fdcalls.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/signals/signals.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/interpose/longjmp.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/writebehind/writebehind.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/writebehind/syncpoints.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/writebehind/wb_order.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/writebehind/wb_stdio.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/writebehind/wb_signals.cpp
 )
 set_target_properties(iowq PROPERTIES
   OUTPUT_NAME iowq

@@ -19,8 +19,9 @@ if exported - mapped:
 # The checked-in map must equal a fresh generation.
 import tempfile, shutil
 with tempfile.TemporaryDirectory() as d:
-    for f in src.glob("*.cpp"):
-        shutil.copy(f, d)
+    for f in src.glob("*/*.cpp"):
+        pathlib.Path(d, f.parent.name).mkdir(exist_ok=True)
+        shutil.copy(f, pathlib.Path(d, f.parent.name))
     shutil.copy(src / "gen_map.py", d)
     subprocess.run([sys.executable, str(pathlib.Path(d) / "gen_map.py")], check=True, capture_output=True)
     fresh = pathlib.Path(d, "libiowq.map").read_text()

@@ -1,0 +1,125 @@
+// shim/process/state.hpp — the shim's process-wide and per-thread state.
+//
+// Process-wide state is written once by the constructor (and by the fork
+// child handler) before `active` is published; interposers read it without
+// locks. Per-thread state lives in initial-exec TLS (the shim is preloaded,
+// so static TLS is available and access is a single %fs-relative load).
+#pragma once
+
+#include <atomic>
+
+#include "iowq/pool.hpp"
+#include "options/options.hpp"
+#include "route/fdtable.hpp"
+#include "route/route.hpp"
+
+namespace iowq::shim {
+
+struct Shim {
+  Config cfg;
+  std::atomic<bool> active{false};  // initialised, enabled and selected
+  std::atomic<int> pool_state{0};   // 0 not started, 1 starting, 2 started, -1 failed
+  iowq::Pool* pool = nullptr;
+  int pid = 0;
+  int sig = 0;  // cancel signal
+  uint64_t stall_ns = 0;
+  const char* program = "";
+};
+extern Shim g;
+
+// A pool job: the Op a worker executes and what it learnt.
+struct Job {
+  Op op;
+  int raise_sig = 0;  // SIGPIPE/SIGXFSZ the syscall generated on the worker
+};
+
+struct ThreadCtx {
+  int depth = 0;              // > 0: inside the shim; nested calls pass through
+  bool worker = false;        // this thread is a pool worker
+  bool sandboxed = false;     // seccomp on this thread: no syscall it did not ask for
+  bool private_fds = false;   // unshare(CLONE_FILES): not the pool's; every call passes through
+  bool async_cancel = false;  // inside a pool wait with asynchronous cancellation on
+  uint32_t cancel_sigs = 0;   // cancel signals a pool worker's handler took (a call was cut short)
+  uintptr_t nest_frame = 0;   // frame of the outermost shim entry (depth 0 -> 1)
+  iowq::Work work;            // the calling thread's one in-flight pool item
+  Job job;
+};
+extern constinit thread_local ThreadCtx tl __attribute__((tls_model("initial-exec")));
+
+// A thread that left the shim by siglongjmp out of a signal handler keeps
+// depth > 0. Called when depth != 0: if the calling frame is above the frame
+// that entered the shim (and not on a signal stack), that frame is gone —
+// repairs the thread (depth, leftover pool item, stall deadline) and returns
+// true. False for a genuine nested call.
+bool repair_stale_depth() noexcept __attribute__((noinline));
+// Takes back what an interposed call left behind when its frame is being
+// left for good (depth, pool item, stall deadline): for repair_stale_depth
+// and the siglongjmp interposers (longjmp.cpp). `mask_restored`: the jump
+// puts back the program's signal mask itself.
+void abandon_call(bool mask_restored) noexcept;
+
+// Depth added for a thread with a private fd table: it never enters the shim.
+constexpr int kPrivateFdsDepth = 1 << 20;
+
+// True when an interposer must not touch anything but the real function.
+inline bool bypass() noexcept {
+  if (!g.active.load(std::memory_order_relaxed)) return true;
+  return __builtin_expect(tl.depth != 0, 0) && !repair_stale_depth();
+}
+
+// ---- The interposers' fast path -----------------------------------------
+// The common cases decided from the fd cache without building an Op: a call
+// the shim does not handle, and (auto mode) a file write with nothing of its
+// file in the pool. Everything else, and every 16th candidate inline write
+// (latency sampling), takes route().
+constexpr size_t kBusyBuckets = 4096;
+extern std::atomic<uint32_t> g_busy[kBusyBuckets];  // per file: calls in the pool
+extern constinit thread_local int tl_slow_fd __attribute__((tls_model("initial-exec")));
+extern constinit thread_local int tl_slow_left __attribute__((tls_model("initial-exec")));
+extern constinit thread_local unsigned tl_sample __attribute__((tls_model("initial-exec")));
+
+bool wb_pending() noexcept;  // writebehind.hpp
+
+enum class Fast : uint8_t { Route, Pass, InlineWrite };
+
+// Requires !bypass(). `plain_write`: write/pwrite with no flags.
+inline Fast fast_path(int fd, bool plain_write) noexcept {
+  if (static_cast<unsigned>(fd) >= static_cast<unsigned>(kMaxFd)) return Fast::Route;
+  const FdEntry& e = g_fdtab[fd];
+  const auto kind = static_cast<FdKind>(e.kind.load(std::memory_order_acquire));
+  if (kind == FdKind::Unknown) return Fast::Route;
+  const bool bound = kind == FdKind::File || kind == FdKind::Block;
+  // Write-behind: its files, and anything while data is pending (a write to
+  // a pipe or socket waits for it), take route().
+  if (g.cfg.write_behind && (kind == FdKind::File || (plain_write && wb_pending()))) return Fast::Route;
+  const bool nonblocking = (e.flags.load(std::memory_order_relaxed) & 1) && !bound;
+  if (!(g.cfg.route & route_bit(kind)) || nonblocking) return Fast::Pass;
+  if (!plain_write || !bound || g.cfg.mode != Mode::Auto) return Fast::Route;
+  if (tl_slow_left > 0 && tl_slow_fd == fd) return Fast::Route;
+  if ((++tl_sample & 15) == 0) return Fast::Route;
+  FdInfo fi;
+  fi.dev = e.dev.load(std::memory_order_relaxed);
+  fi.ino = e.ino.load(std::memory_order_relaxed);
+  return g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire) == 0 ? Fast::InlineWrite
+                                                                              : Fast::Route;
+}
+
+// RAII depth guard: calls made while it lives pass straight through.
+struct Nest {
+  Nest() noexcept {
+    if (tl.depth++ == 0) tl.nest_frame = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  }
+  ~Nest() { --tl.depth; }
+  Nest(const Nest&) = delete;
+  Nest& operator=(const Nest&) = delete;
+};
+
+// Starts the pool on first need (auto mode). False when it cannot run now.
+bool ensure_pool() noexcept;
+
+// One warning line on the log destination ("iowq: ..."), at most `level`.
+// IOWQ_STATS=stderr: keep a close-on-exec copy of fd 2 when the program closes it.
+void keep_stderr(int fd) noexcept;
+void log_line(LogLevel level, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
+
+}  // namespace iowq::shim

@@ -1,0 +1,136 @@
+// shim/process/threads.cpp — the program's threads as the shim must see them:
+// a thread that sandboxed itself with seccomp (every later call of it passes
+// straight through), and main's pthread_exit (the process must end when the
+// program's last thread does, whatever threads the shim keeps).
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "state.hpp"
+#include "sys/libc.hpp"
+
+#define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
+
+using namespace iowq::shim;
+
+// ============================================================================
+// Sandboxed threads: after seccomp is set on a thread (strict mode allows
+// only read, write, _exit and sigreturn; a filter, whatever the program
+// chose), the shim must not issue a syscall of its own there — so every
+// call of that thread passes straight through, as a nested call does.
+// (The syscall(SYS_seccomp) route is not interposed: the shim's own raw
+// syscalls go through libc's syscall function, and a filter inherited from
+// the parent cannot be seen.)
+// ============================================================================
+
+IOWQ_EXPORT int prctl(int option, ...) {
+  static int (*real_prctl)(int, ...) = reinterpret_cast<int (*)(int, ...)>(real::next("prctl"));
+  va_list ap;
+  va_start(ap, option);
+  unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+  unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+  va_end(ap);
+  if (option == PR_SET_SECCOMP && !tl.sandboxed) {
+    // Marked first: once the call succeeds, nothing else may run here.
+    tl.sandboxed = true;
+    ++tl.depth;
+    int r = real_prctl(option, a2, a3, a4, a5);
+    if (r != 0) {
+      int e = errno;
+      --tl.depth;
+      tl.sandboxed = false;
+      errno = e;
+    }
+    return r;
+  }
+  return real_prctl(option, a2, a3, a4, a5);
+}
+
+// ============================================================================
+// main's pthread_exit: glibc ends the process (exit(0)) when the last thread
+// it counts ends, and it counts the shim's threads too, which never end.
+// Once main has called pthread_exit, a watcher thread of the shim's looks at
+// the process's threads every 50 ms and calls exit(0) when none is the
+// program's any more (the shim's are named "iowq-*"; zombies do not count).
+// ============================================================================
+
+namespace {
+
+bool program_thread_left(int self) noexcept {
+  int64_t dfd = sys::open_ro("/proc/self/task", O_DIRECTORY);
+  if (dfd < 0) return true;  // cannot tell: keep the process
+  bool left = false;
+  alignas(8) char buf[4096];
+  for (int64_t n; !left && (n = sys::getdents64(static_cast<int>(dfd), buf, sizeof buf)) > 0;) {
+    for (int64_t off = 0; off < n && !left;) {
+      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
+      off += d->d_reclen;
+      int tid = atoi(d->d_name);
+      if (tid <= 0 || tid == self) continue;
+      char path[64], st[512];
+      snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+      int64_t fd = sys::open_ro(path, 0);
+      if (fd < 0) continue;  // gone meanwhile
+      int64_t r = sys::read(static_cast<int>(fd), st, sizeof st - 1);
+      sys::close(static_cast<int>(fd));
+      if (r <= 0) continue;
+      st[r] = '\0';
+      const char* open = strchr(st, '(');
+      const char* close = strrchr(st, ')');
+      if (!open || !close || close[1] != ' ') continue;
+      const char state = close[2];
+      if (state == 'Z' || state == 'X') continue;
+      if (strncmp(open + 1, "iowq-", 5) == 0) continue;
+      left = true;
+    }
+  }
+  sys::close(static_cast<int>(dfd));
+  return left;
+}
+
+void* exit_watch(void*) {
+  pthread_setname_np(pthread_self(), "iowq-exit");
+  const int self = sys::gettid();
+  for (;;) {
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+    if (!program_thread_left(self)) exit(0);  // what glibc's last thread does
+  }
+  return nullptr;
+}
+
+std::atomic<bool> g_exit_watch{false};
+
+}  // namespace
+
+IOWQ_EXPORT __attribute__((noreturn)) void pthread_exit(void* ret) {
+  static void (*real_exit)(void*) = reinterpret_cast<void (*)(void*)>(real::next("pthread_exit"));
+  if (g.active.load(std::memory_order_relaxed) && !tl.depth && !tl.sandboxed && sys::gettid() == g.pid &&
+      !g_exit_watch.exchange(true)) {
+    // Whatever threads the shim has now or starts later (pool, stall thread).
+    Nest nest;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&at, 64 * 1024);
+    pthread_t t;
+    if (pthread_create(&t, &at, exit_watch, nullptr) != 0) g_exit_watch.store(false);
+    pthread_attr_destroy(&at);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  real_exit(ret);
+  __builtin_unreachable();
+}

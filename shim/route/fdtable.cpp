@@ -1,0 +1,120 @@
+// shim/route/fdtable.cpp — fd classification cache (see fdtable.hpp).
+#include "fdtable.hpp"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <termios.h>
+
+#include "sys/libc.hpp"
+#include "options/options.hpp"
+
+namespace iowq::shim {
+
+// 1.5 MiB of zero pages in .bss; only touched entries cost memory.
+FdEntry g_fdtab[kMaxFd];
+
+namespace {
+
+// Files of kernel pseudo-filesystems are regular only in name: some block
+// until an event (/proc/kmsg, trace_pipe), so they are routed and waited for
+// as character devices (interruptible), not as disk files. Per device,
+// remembered: one fstatfs per filesystem.
+constexpr size_t kFsSlots = 32;
+std::atomic<uint64_t> g_fs_kind[kFsSlots];  // (dev + 1) << 1 | pseudo, 0 = empty
+
+bool pseudo_fs(int fd, uint64_t dev) noexcept {
+  for (auto& s : g_fs_kind) {
+    uint64_t v = s.load(std::memory_order_relaxed);
+    if (v == 0) break;
+    if ((v >> 1) == dev + 1) return v & 1;
+  }
+  struct statfs sf;
+  if (sys::fstatfs(fd, &sf) < 0) return false;
+  const bool pseudo = sf.f_type == PROC_SUPER_MAGIC || sf.f_type == SYSFS_MAGIC ||
+                      sf.f_type == TRACEFS_MAGIC || sf.f_type == DEBUGFS_MAGIC;
+  const uint64_t nv = ((dev + 1) << 1) | (pseudo ? 1 : 0);
+  for (auto& s : g_fs_kind) {
+    uint64_t expect = 0;
+    if (s.compare_exchange_strong(expect, nv) || (expect >> 1) == dev + 1) break;
+  }
+  return pseudo;
+}
+
+FdInfo classify(int fd) noexcept {
+  FdInfo fi;
+  struct stat st;
+  if (sys::fstat(fd, &st) < 0) {
+    fi.kind = FdKind::Bad;
+    return fi;
+  }
+  int64_t fl = sys::fcntl(fd, F_GETFL, 0);
+  fi.nonblock = fl >= 0 && (fl & O_NONBLOCK);
+  fi.append = fl >= 0 && (fl & O_APPEND);
+  fi.sync_io = fl >= 0 && (fl & (O_DIRECT | O_SYNC | O_DSYNC));
+  fi.writable = fl >= 0 && (fl & O_ACCMODE) != O_RDONLY && !(fl & O_PATH);
+  fi.dev = st.st_dev;
+  fi.ino = st.st_ino;
+  switch (st.st_mode & S_IFMT) {
+    case S_IFREG: fi.kind = pseudo_fs(fd, st.st_dev) ? FdKind::Chr : FdKind::File; break;
+    case S_IFBLK: fi.kind = FdKind::Block; break;
+    case S_IFSOCK: fi.kind = FdKind::Socket; break;
+    case S_IFIFO: fi.kind = FdKind::Pipe; break;
+    case S_IFCHR: {
+      struct termios t;
+      fi.kind = sys::ioctl(fd, TCGETS, &t) == 0 ? FdKind::Tty : FdKind::Chr;
+      break;
+    }
+    default: fi.kind = FdKind::Other; break;
+  }
+  return fi;
+}
+
+}  // namespace
+
+FdInfo fd_info(int fd) noexcept {
+  if (fd < 0 || fd >= kMaxFd) return classify(fd);
+  FdEntry& e = g_fdtab[fd];
+  uint8_t k = e.kind.load(std::memory_order_acquire);
+  if (k) {
+    FdInfo fi;
+    fi.kind = static_cast<FdKind>(k);
+    uint8_t f = e.flags.load(std::memory_order_relaxed);
+    fi.nonblock = f & 1;
+    fi.append = f & 2;
+    fi.sync_io = f & 4;
+    fi.writable = f & 8;
+    fi.dev = e.dev.load(std::memory_order_relaxed);
+    fi.ino = e.ino.load(std::memory_order_relaxed);
+    return fi;
+  }
+  FdInfo fi = classify(fd);
+  if (fi.kind != FdKind::Bad) {
+    e.dev.store(fi.dev, std::memory_order_relaxed);
+    e.ino.store(fi.ino, std::memory_order_relaxed);
+    e.flags.store(static_cast<uint8_t>((fi.nonblock ? 1 : 0) | (fi.append ? 2 : 0) | (fi.sync_io ? 4 : 0) |
+                                       (fi.writable ? 8 : 0)),
+                  std::memory_order_relaxed);
+    e.kind.store(static_cast<uint8_t>(fi.kind), std::memory_order_release);
+  }
+  return fi;
+}
+
+FdInfo fd_refresh(int fd) noexcept {
+  fd_forget(fd);
+  return fd_info(fd);
+}
+
+void fd_forget(int fd) noexcept {
+  if (fd >= 0 && fd < kMaxFd) g_fdtab[fd].kind.store(0, std::memory_order_release);
+}
+
+void fd_forget_range(unsigned lo, unsigned hi) noexcept {
+  for (unsigned fd = lo; fd <= hi && fd < static_cast<unsigned>(kMaxFd); ++fd)
+    if (g_fdtab[fd].kind.load(std::memory_order_relaxed))
+      g_fdtab[fd].kind.store(0, std::memory_order_release);
+}
+
+}  // namespace iowq::shim

@@ -1,0 +1,62 @@
+// shim/route/fdtable.hpp — what each fd is, cached.
+//
+// The first routed call on an fd classifies it (fstat + F_GETFL, ~0.3 us;
+// files of kernel pseudo-filesystems, which may block, count as char devices);
+// later calls read the cache (two loads). An entry is dropped when the shim
+// sees the fd change meaning: close, close_range, dup2/dup3/F_DUPFD* onto it,
+// fcntl(F_SETFL)/ioctl(FIONBIO) on it, and the libc calls that close fds
+// internally where no interposer sees it (fclose, pclose, closedir). fds at or
+// above kMaxFd are classified on every call.
+//
+// Thread safety: entries are published with a release store of `kind` after
+// dev/ino/flags; a reader that acquires a non-zero kind sees a consistent
+// entry. Racing classifiers write identical values.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace iowq::shim {
+
+enum class FdKind : uint8_t { Unknown = 0, File, Block, Socket, Pipe, Tty, Chr, Other, Bad };
+
+struct FdInfo {
+  FdKind kind = FdKind::Unknown;
+  bool nonblock = false;
+  bool append = false;
+  bool sync_io = false;   // O_DIRECT, O_SYNC or O_DSYNC: never written behind
+  bool writable = false;  // opened for writing (else write fails with EBADF)
+  uint64_t dev = 0, ino = 0;
+  // Key for hashed work: the file's identity (st_dev, st_ino) mixed into 64 bits.
+  uint64_t key() const noexcept { return (dev * 0x9E3779B97F4A7C15ull) ^ ino; }
+  bool bound() const noexcept { return kind == FdKind::File || kind == FdKind::Block; }
+};
+
+constexpr int kMaxFd = 1 << 16;
+
+// The cache itself, for the interposers' inline fast path (state.hpp). An
+// entry is valid when kind != 0 (acquire); flags: bit 0 nonblock, 1 append,
+// 2 sync_io, 3 writable.
+struct FdEntry {
+  std::atomic<uint8_t> kind{0};
+  std::atomic<uint8_t> flags{0};
+  std::atomic<uint64_t> dev{0}, ino{0};
+};
+extern FdEntry g_fdtab[kMaxFd];
+
+// Returns the cached or fresh classification. kind == Bad when fstat failed:
+// the caller passes the call through so libc reports the error itself.
+FdInfo fd_info(int fd) noexcept;
+// Drops the entry and classifies the fd afresh (a call failed in a way its
+// cached kind cannot explain: the number may now be another file).
+FdInfo fd_refresh(int fd) noexcept;
+void fd_forget(int fd) noexcept;
+void fd_forget_range(unsigned lo, unsigned hi) noexcept;
+// Route bit (RouteBits) of a kind; 0 for kinds never routed.
+inline unsigned route_bit(FdKind k) noexcept {
+  constexpr unsigned bits[] = {0, 1 /*File*/, 1 /*Block*/, 2 /*Socket*/, 4 /*Pipe*/, 8 /*Tty*/, 16 /*Chr*/,
+                               0, 0};
+  return bits[static_cast<unsigned>(k)];
+}
+
+}  // namespace iowq::shim

@@ -1,0 +1,720 @@
+// shim/route/route.cpp — deciding where one interposed call runs, and running it.
+//
+// passthrough: the real libc function, untouched (fd kind not routed,
+//              O_NONBLOCK fd, nonblocking request, nested call, bad fd).
+// inline:      auto mode, in the caller, when it will not block: a
+//              nonblocking try (preadv2 RWF_NOWAIT, MSG_DONTWAIT, poll) or,
+//              for file writes, no other call on the same file in flight and
+//              no history of slow writes on the fd.
+// pool:        submitted to iowq::Pool; the caller waits with the plain
+//              call's signal semantics (see submit_and_wait).
+#include "route.hpp"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+#include "report/callsites.hpp"
+#include "fdtable.hpp"
+#include "sys/libc.hpp"
+#include "signals/signals.hpp"
+#include "stall.hpp"
+#include "process/state.hpp"
+#include "writebehind/writebehind.hpp"
+
+namespace iowq::shim {
+
+std::atomic<uint32_t> g_busy[kBusyBuckets];
+constinit thread_local int tl_slow_fd __attribute__((tls_model("initial-exec"))) = -1;
+constinit thread_local int tl_slow_left __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local unsigned tl_sample __attribute__((tls_model("initial-exec"))) = 0;
+
+namespace {
+
+// ============================================================================
+// Per-file counts of calls in the pool (auto mode's "same file busy" test) and per-device
+// RWF_NOWAIT support. Buckets: a collision only sends a call to the pool.
+// ============================================================================
+
+constexpr size_t kDevSlots = 64;
+std::atomic<uint64_t> g_nowait_unsupported[kDevSlots];  // dev + 1, 0 = empty
+
+bool nowait_unsupported(uint64_t dev) noexcept {
+  for (auto& s : g_nowait_unsupported) {
+    uint64_t v = s.load(std::memory_order_relaxed);
+    if (v == 0) return false;
+    if (v == dev + 1) return true;
+  }
+  return false;
+}
+
+void mark_nowait_unsupported(uint64_t dev) noexcept {
+  for (auto& s : g_nowait_unsupported) {
+    uint64_t expect = 0;
+    if (s.compare_exchange_strong(expect, dev + 1) || expect == dev + 1) return;
+  }
+}
+
+// A file whose sampled writes average over 1 ms (a device that really
+// blocks: throttled dirty pages, network filesystems) sends the thread's
+// next kSlowSpan writes on that fd to the pool.
+constexpr uint64_t kSlowWriteNs = 1000000;
+constexpr int kSlowSpan = 64;
+thread_local int tl_ewma_fd __attribute__((tls_model("initial-exec"))) = -1;
+thread_local uint64_t tl_ewma_ns __attribute__((tls_model("initial-exec"))) = 0;
+
+inline ssize_t to_libc(int64_t r) noexcept {
+  if (r < 0) {
+    errno = static_cast<int>(-r);
+    return -1;
+  }
+  return static_cast<ssize_t>(r);
+}
+
+// ============================================================================
+// The worker side
+// ============================================================================
+
+bool needs_more(const Op& op, int64_t done) noexcept;
+
+void worker_fn(iowq::Work* w) {
+  tl.worker = true;
+  Job* j = static_cast<Job*>(w->ctx);
+  int64_t r, done = 0;
+  bool again = false;
+  Op cur = j->op;
+  struct iovec tail[IOV_MAX];
+  struct msghdr m;
+  for (;;) {
+    const uint32_t sigs = tl.cancel_sigs;
+    cancel_signal_in_call(true);
+    r = exec_raw(cur);
+    cancel_signal_in_call(false);
+    // An interrupted connect goes on in the kernel: asked again it says
+    // EALREADY while in progress and EISCONN once it succeeded.
+    if (again && j->op.kind == OpKind::Connect) {
+      if (r == -EISCONN) r = 0;
+      if (r == -EALREADY) r = sys::wait_connected(j->op.fd);
+    }
+    // EINTR without a cancel: the pool's signal was meant for an earlier item.
+    if (r == -EINTR && !w->cancelled()) {
+      again = true;
+      continue;
+    }
+    // Cut short by such a signal after moving bytes: a blocking send, write
+    // or recv(MSG_WAITALL) goes on with the rest, as the plain call would.
+    if (r > 0 && !w->cancelled() && tl.cancel_sigs != sigs && needs_more(j->op, done + r)) {
+      done += r;
+      cur = j->op.advanced(static_cast<size_t>(done), tail, &m);
+      continue;
+    }
+    break;
+  }
+  if (done) r = r > 0 ? done + r : done;
+  // The kernel sends SIGPIPE/SIGXFSZ to the thread that made the syscall; it
+  // is blocked here. Take it and let the caller raise it on itself.
+  if (r == -EPIPE && sys::take_pending(SIGPIPE)) j->raise_sig = SIGPIPE;
+  if (r == -EFBIG && sys::take_pending(SIGXFSZ)) j->raise_sig = SIGXFSZ;
+  w->result = r;
+}
+
+// Undo on pthread_cancel's forced unwinding out of the wait: the worker must
+// be done with the caller's buffer before the caller's frame goes away.
+struct WaitGuard {
+  iowq::Work* w;
+  ~WaitGuard() {
+    if (w) {
+      if (!w->finished()) g.pool->cancel(w);
+      g.pool->wait(w, false);
+    }
+  }
+};
+
+// One warning per stall, saying truthfully what the caller got.
+void warn_stall(const Op& op, int64_t returned) noexcept {
+  const char* where = "";
+  char site[200], buf[256] = "";
+  if (g.cfg.callsites && callsites_caller(site, sizeof site)) {
+    snprintf(buf, sizeof buf, " (called from %s)", site);
+    where = buf;
+  }
+  char what[64];
+  if (returned > 0)
+    snprintf(what, sizeof what, "the %lld bytes already transferred", static_cast<long long>(returned));
+  else
+    snprintf(what, sizeof what, "ETIMEDOUT");
+  log_line(LogLevel::Warn, "iowq: stall timeout: %s on fd %d made no progress for %llu ms; returned %s%s",
+           kSymNames[static_cast<int>(op.sym)], op.fd, static_cast<unsigned long long>(g.cfg.stall_ms), what,
+           where);
+}
+
+// Runs `op` on the pool and waits as the plain call would have.
+// Returns the result as -errno/count, or kNotTaken (the caller runs it
+// inline).
+int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key) {
+  // A vfork child shares our memory but not our fd table or threads: it must
+  // neither use the pool nor start it (its threads would die with it).
+  if (sys::getpid() != g.pid) return kNotTaken;
+  if (!ensure_pool()) return kNotTaken;
+  // Unbound work may need cancelling: the pool needs its signal from now on.
+  if (cls == iowq::Class::Unbound && !cancel_signal_take()) return kNotTaken;
+  pthread_testcancel();  // read/write are cancellation points
+  iowq::Work& w = tl.work;
+  w.rearm();
+  w.fn = worker_fn;
+  w.ctx = &tl.job;
+  w.done = nullptr;
+  w.cls = cls;
+  w.hashed = hashed;
+  w.key = key;
+  uint64_t t0 = sys::now_ns();
+  w.deadline_ns = (cls == iowq::Class::Unbound && g.stall_ns) ? t0 + g.stall_ns : 0;
+  // A blocking call never queues behind blocking calls: a full class refuses
+  // it and the caller runs it.
+  w.immediate = cls == iowq::Class::Unbound;
+  tl.job.op = op;
+  tl.job.raise_sig = 0;
+  if (g.pool->submit(&w) != 0) return kNotTaken;
+  count(op.sym, Route::Routed);
+  int r;
+  {
+    WaitGuard guard{&w};
+    int oldtype;
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &oldtype);
+    tl.async_cancel = oldtype != PTHREAD_CANCEL_ASYNCHRONOUS;
+    r = g.pool->wait(&w, cls == iowq::Class::Unbound);
+    tl.async_cancel = false;
+    pthread_setcanceltype(oldtype, nullptr);
+    if (r == -EINTR) {
+      // A handler without SA_RESTART interrupted the caller: interrupt the
+      // work too. Bytes already moved are returned, as the kernel would.
+      if (g.pool->cancel(&w) == iowq::CancelResult::Running)
+        g_counters.cancel_running.fetch_add(1);
+      else
+        g_counters.cancel_pending.fetch_add(1);
+      g.pool->wait(&w, false);
+      if (w.result == -ECANCELED || (w.result == -EINTR && !w.timed_out())) w.result = -EINTR;
+    }
+    guard.w = nullptr;
+  }
+  // No worker could be created for it: the caller runs it.
+  if (w.handed_back()) return kNotTaken;
+  int64_t res = w.result;
+  uint64_t dt = sys::now_ns() - t0;
+  g_counters.caller_ns.record(dt);
+  if (g.cfg.callsites) callsites_record(dt);
+  if (w.timed_out() && res <= 0) res = -ETIMEDOUT;  // counted and reported by the unbound caller
+  if (tl.job.raise_sig) sys::tgkill(g.pid, sys::gettid(), tl.job.raise_sig);
+  return res;
+}
+
+// ============================================================================
+// Bound (regular files, block devices)
+// ============================================================================
+
+// Runs a bound call on the pool (keyed by the file for writes, so they stay
+// in order with that file's other pooled writes); the caller runs it when the
+// pool cannot take it.
+// The file's count of calls in the pool, held for one call; dropped also when
+// pthread_cancel unwinds the caller out of the wait.
+struct BusyHold {
+  std::atomic<uint32_t>& busy;
+  explicit BusyHold(const FdInfo& fi) noexcept : busy(g_busy[fi.key() % kBusyBuckets]) {
+    busy.fetch_add(1, std::memory_order_acq_rel);
+  }
+  ~BusyHold() { busy.fetch_sub(1, std::memory_order_release); }
+  BusyHold(const BusyHold&) = delete;
+  BusyHold& operator=(const BusyHold&) = delete;
+};
+
+ssize_t pool_bound(const Op& op, const FdInfo& fi) {
+  const bool is_write = op.is_write();
+  int e = errno;
+  int64_t r;
+  {
+    BusyHold hold(fi);
+    r = submit_and_wait(op, iowq::Class::Bound, is_write, fi.key());
+  }
+  errno = e;
+  if (r == kNotTaken) {
+    count(op.sym, Route::Inline);
+    return op.plain(op);
+  }
+  return to_libc(r);
+}
+
+// The same read for what is left after `done` bytes (positioned reads move
+// their offset; the others' file position already moved).
+Op read_rest(const Op& op, size_t done, struct iovec* tail) noexcept {
+  Op rest = op.advanced(done, tail, nullptr);
+  if (op.positioned()) rest.off = op.off + static_cast<off_t>(done);
+  return rest;
+}
+
+// A nonblocking try stops at the first page not in the cache; a plain read of
+// a regular file goes on to the count asked for, or end of file. Finish it:
+// more tries while they make progress, the rest on the pool when one would
+// wait. An error after some bytes moved returns the bytes, as the kernel does.
+ssize_t finish_read(const Op& op, const FdInfo& fi, size_t done) {
+  const size_t total = op.total_len();
+  struct iovec tail[IOV_MAX];
+  while (done < total) {
+    Op rest = read_rest(op, done, tail);
+    struct iovec one = {rest.buf, rest.len};
+    int64_t r = sys::preadv2(rest.fd, rest.iov ? rest.iov : &one, rest.iov ? rest.iovcnt : 1,
+                             rest.positioned() ? rest.off : -1, rest.flags | RWF_NOWAIT);
+    if (r == -EAGAIN) {
+      ssize_t r2 = pool_bound(rest, fi);
+      if (r2 > 0) done += static_cast<size_t>(r2);
+      break;
+    }
+    if (r <= 0) break;  // end of file, or an error after a partial count
+    done += static_cast<size_t>(r);
+  }
+  return static_cast<ssize_t>(done);
+}
+
+ssize_t route_bound(const Op& op, const FdInfo& fi) {
+  const bool is_write = op.is_write();
+  if (g.cfg.mode == Mode::Auto) {
+    if (!is_write) {
+      if (!nowait_unsupported(fi.dev)) {
+        // Cached data reads inline; only a read that would wait goes to the pool.
+        struct iovec one = {op.buf, op.len};
+        const struct iovec* v = op.iov ? op.iov : &one;
+        int n = op.iov ? op.iovcnt : 1;
+        off_t off = op.positioned() ? op.off : -1;
+        int64_t r = sys::preadv2(op.fd, v, n, off, op.flags | RWF_NOWAIT);
+        if (r == -EAGAIN) return pool_bound(op, fi);  // would wait for the disk
+        if (r != -EOPNOTSUPP) {
+          count(op.sym, Route::Inline);
+          if (r > 0 && static_cast<size_t>(r) < (op.iov ? op.total_len() : op.len))
+            return finish_read(op, fi, static_cast<size_t>(r));
+          return to_libc(r);
+        }
+        mark_nowait_unsupported(fi.dev);  // e.g. no buffered RWF_NOWAIT: plain read
+      }
+      count(op.sym, Route::Inline);
+      return op.plain(op);
+    }
+    {
+      // Writes: inline unless the file has a call in the pool (then join its
+      // chain, so this one lands after it) or this fd's writes were recently
+      // slow. Concurrent inline writers are left to the kernel, as without
+      // the shim.
+      bool slow = tl_slow_left > 0 && tl_slow_fd == op.fd;
+      if (!slow && g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire) == 0) {
+        // Timed here: every 16th plain write (the fast path sends it) and
+        // every vector write. A moving average per (thread, fd) keeps one
+        // preempted or lock-contended write from marking the file slow.
+        uint64_t t0 = sys::now_ns();
+        ssize_t r = op.plain(op);
+        uint64_t dt = sys::now_ns() - t0;
+        if (tl_ewma_fd != op.fd) {
+          tl_ewma_fd = op.fd;
+          tl_ewma_ns = dt;
+        } else {
+          tl_ewma_ns = (7 * tl_ewma_ns + dt) / 8;
+        }
+        if (tl_ewma_ns > kSlowWriteNs) {
+          tl_slow_fd = op.fd;
+          tl_slow_left = kSlowSpan;
+        }
+        count(op.sym, Route::Inline);
+        return r;
+      }
+      if (slow) --tl_slow_left;
+    }
+  }
+  return pool_bound(op, fi);
+}
+
+// ============================================================================
+// Unbound (sockets, pipes, ttys, character devices)
+//
+// auto mode: the call runs in the caller. Without a stall timeout it simply
+// is the plain call (route() sends it straight there). With one, a socket
+// call first tries without blocking; then the plain call runs with a stall
+// deadline armed (stall.hpp). pool mode: an unbound worker runs it, the pool's
+// deadline cancels it. Either way a stall is "no progress": a deadline that
+// cut off a call that moved bytes is followed by a fresh one for the rest.
+// ============================================================================
+
+// The call is not finished after `done` bytes: a blocking send/write goes on
+// until everything is written, recv(MSG_WAITALL) on a byte stream until
+// everything is read (on datagram and seqpacket sockets MSG_WAITALL changes
+// nothing: one call takes one message, never part of the next).
+bool needs_more(const Op& op, int64_t done) noexcept {
+  if (!op.moves_bytes() || static_cast<size_t>(done) >= op.total_len()) return false;
+  if (op.is_write()) return true;
+  return (op.kind == OpKind::Recv || op.kind == OpKind::Recvmsg) && (op.flags & MSG_WAITALL) &&
+         sys::sock_type(op.fd) == SOCK_STREAM;
+}
+
+// A stall: count it, warn, and leave the socket as the plain call's failure
+// would (a connect cut off is aborted, as a failed connect leaves it).
+int64_t stalled(const Op& op, int64_t total) noexcept {
+  g_counters.stall_timeouts.fetch_add(1, std::memory_order_relaxed);
+  warn_stall(op, total);
+  if (total > 0) return total;
+  if (op.kind == OpKind::Connect) sys::disconnect(op.fd);
+  return -ETIMEDOUT;
+}
+
+// Runs `op` in the calling thread with the stall timeout, if any. Returns a
+// count or -errno; errno is left as the caller found it.
+int64_t in_caller(const Op& op, const FdInfo& fi) {
+  const int e0 = errno;
+  if (!g.stall_ns || sys::getpid() != g.pid) {
+    ssize_t r = op.plain(op);
+    int64_t res = r < 0 ? -errno : r;
+    errno = e0;
+    return res;
+  }
+  // A nonblocking try first, on sockets, where it is the same call: not
+  // readv/writev (a zero-length vector recvmsg would dequeue a datagram).
+  const bool try_first =
+      fi.kind == FdKind::Socket && op.moves_bytes() && op.kind != OpKind::Readv && op.kind != OpKind::Writev;
+  struct iovec tail[IOV_MAX];
+  struct msghdr m;
+  Op cur = op;
+  int64_t total = 0;
+  for (;;) {
+    if (try_first) {
+      const bool w = op.is_write();
+      int64_t r = exec_raw(cur, MSG_DONTWAIT | (w ? MSG_NOSIGNAL : 0));
+      if (r != -EAGAIN) {
+        if (r == -EPIPE && !(op.flags & MSG_NOSIGNAL)) sys::tgkill(g.pid, sys::gettid(), SIGPIPE);
+        if (r > 0) {
+          total += r;
+          if (!needs_more(op, total)) return total;
+          cur = op.advanced(static_cast<size_t>(total), tail, &m);
+        } else {
+          return total > 0 ? total : r;
+        }
+      }
+    }
+    // Disarmed also when pthread cancellation unwinds out of the call.
+    struct Armed {
+      bool on;
+      ~Armed() {
+        if (on) stall_disarm();
+      }
+    } armed{stall_arm(sys::now_ns() + g.stall_ns)};
+    const uint32_t taken = stall_signals_taken();
+    ssize_t pr = cur.plain(cur);
+    int pe = errno;
+    bool fired = armed.on && stall_disarm();
+    armed.on = false;
+    // Interrupted by a stall signal of an earlier arm, delivered late: not
+    // the program's signal, not a stall of this call.
+    const bool late = !fired && stall_signals_taken() != taken;
+    errno = e0;
+    if (pr > 0) {
+      total += pr;
+      // Cut off after progress: the rest gets a fresh deadline.
+      if ((fired || late) && needs_more(op, total)) {
+        cur = op.advanced(static_cast<size_t>(total), tail, &m);
+        continue;
+      }
+      return total;
+    }
+    if (pr < 0 && pe == EINTR && fired) return stalled(op, total);
+    if (pr < 0 && pe == EINTR && late) continue;
+    if (total > 0) return total;
+    return pr < 0 ? -pe : pr;
+  }
+}
+
+ssize_t route_unbound(const Op& op, const FdInfo& fi) {
+  if (g.cfg.mode != Mode::Pool) {
+    count(op.sym, Route::Inline);
+    return to_libc(in_caller(op, fi));
+  }
+  const int e0 = errno;
+  struct iovec tail[IOV_MAX];
+  struct msghdr m;
+  Op cur = op;
+  int64_t total = 0, r;
+  for (;;) {
+    r = submit_and_wait(cur, iowq::Class::Unbound, false, 0);
+    if (r == kNotTaken) {
+      // The pool refused it (class full, vfork child, no pool): the caller runs it.
+      count(op.sym, Route::Inline);
+      r = in_caller(cur, fi);
+      if (r > 0)
+        r += total;
+      else if (total > 0)
+        r = total;
+      break;
+    }
+    if (r > 0) {
+      total += r;
+      if (tl.work.timed_out() && needs_more(op, total)) {
+        cur = op.advanced(static_cast<size_t>(total), tail, &m);
+        continue;
+      }
+      r = total;
+      break;
+    }
+    if (r == -ETIMEDOUT)
+      r = stalled(op, total);
+    else if (total > 0)
+      r = total;
+    break;
+  }
+  errno = e0;
+  return to_libc(r);
+}
+
+}  // namespace
+
+// ============================================================================
+// Shared pieces
+// ============================================================================
+
+size_t Op::total_len() const noexcept {
+  if (msg) {
+    size_t t = 0;
+    for (size_t i = 0; i < msg->msg_iovlen; ++i) t += msg->msg_iov[i].iov_len;
+    return t;
+  }
+  if (iov) {
+    size_t t = 0;
+    for (int i = 0; i < iovcnt; ++i) t += iov[i].iov_len;
+    return t;
+  }
+  return len;
+}
+
+Op Op::advanced(size_t done, struct iovec* tail, struct msghdr* m) const noexcept {
+  Op o = *this;
+  if (!iov && !msg) {
+    o.buf = static_cast<char*>(buf) + done;
+    o.len = len - done;
+    return o;
+  }
+  const struct iovec* v = msg ? msg->msg_iov : iov;
+  int n = msg ? static_cast<int>(msg->msg_iovlen) : iovcnt;
+  int k = 0;
+  while (k < n && done >= v[k].iov_len) done -= v[k++].iov_len;
+  int t = 0;
+  for (; k < n && t < IOV_MAX; ++k, ++t) tail[t] = v[k];
+  if (t) {
+    tail[0].iov_base = static_cast<char*>(tail[0].iov_base) + done;
+    tail[0].iov_len -= done;
+  }
+  if (msg) {
+    *m = *msg;
+    m->msg_iov = tail;
+    m->msg_iovlen = static_cast<size_t>(t);
+    m->msg_control = nullptr;  // ancillary data went with the first bytes
+    m->msg_controllen = 0;
+    o.msg = m;
+  } else {
+    o.iov = tail;
+    o.iovcnt = t;
+  }
+  return o;
+}
+
+int64_t exec_raw(const Op& op, int xf) noexcept {
+  switch (op.kind) {
+    case OpKind::Read:
+      return xf ? sys::recvfrom(op.fd, op.buf, op.len, xf, nullptr, nullptr)
+                : sys::read(op.fd, op.buf, op.len);
+    case OpKind::Write:
+      return xf ? sys::sendto(op.fd, op.buf, op.len, xf, nullptr, 0) : sys::write(op.fd, op.buf, op.len);
+    case OpKind::Pread: return sys::pread(op.fd, op.buf, op.len, op.off);
+    case OpKind::Pwrite: return sys::pwrite(op.fd, op.buf, op.len, op.off);
+    case OpKind::Readv:
+    case OpKind::Writev:
+      if (xf) {
+        struct msghdr m = {};
+        m.msg_iov = const_cast<struct iovec*>(op.iov);
+        m.msg_iovlen = static_cast<size_t>(op.iovcnt);
+        return op.kind == OpKind::Readv ? sys::recvmsg(op.fd, &m, xf) : sys::sendmsg(op.fd, &m, xf);
+      }
+      return op.kind == OpKind::Readv ? sys::readv(op.fd, op.iov, op.iovcnt)
+                                      : sys::writev(op.fd, op.iov, op.iovcnt);
+    case OpKind::Preadv: return sys::preadv2(op.fd, op.iov, op.iovcnt, op.off, op.flags);
+    case OpKind::Pwritev: return sys::pwritev2(op.fd, op.iov, op.iovcnt, op.off, op.flags);
+    case OpKind::Send: return sys::sendto(op.fd, op.buf, op.len, op.flags | xf, op.addr, op.addrlen);
+    case OpKind::Recv: return sys::recvfrom(op.fd, op.buf, op.len, op.flags | xf, op.addr, op.addrlenp);
+    case OpKind::Sendmsg: return sys::sendmsg(op.fd, op.msg, op.flags | xf);
+    case OpKind::Recvmsg: return sys::recvmsg(op.fd, op.msg, op.flags | xf);
+    case OpKind::Connect: return sys::connect(op.fd, op.addr, op.addrlen);
+    case OpKind::Accept: return sys::accept4(op.fd, op.addr, op.addrlenp, op.flags);
+    case OpKind::Sendmmsg: return sys::sendmmsg(op.fd, op.mmsg, op.vlen, op.flags | xf);
+    case OpKind::Recvmmsg: return sys::recvmmsg(op.fd, op.mmsg, op.vlen, op.flags | xf, op.timeout);
+    case OpKind::Fsync: return sys::fsync(op.fd);
+    case OpKind::Fdatasync: return sys::fdatasync(op.fd);
+    case OpKind::SyncFileRange:
+      return sys::sync_file_range(op.fd, op.off, op.off2, static_cast<unsigned>(op.flags));
+    case OpKind::Fallocate: return sys::fallocate(op.fd, op.flags, op.off, op.off2);
+    case OpKind::CopyFileRange:
+      return sys::copy_file_range(op.fd, op.offp, op.fd2, op.offp2, op.len, static_cast<unsigned>(op.flags));
+    case OpKind::Sendfile: return sys::sendfile(op.fd2, op.fd, op.offp, op.len);
+  }
+  return -ENOSYS;
+}
+
+namespace {
+
+// Errors a call on an fd of the cached kind cannot have, but one on another
+// kind can (sendto on a file, pread on a pipe, RWF_NOWAIT on a socket): the
+// number was reused behind the shim's back. Never EBADF: a retry could then
+// write into a file opened meanwhile.
+bool stale_suspect(int e) noexcept { return e == ENOTSOCK || e == ESPIPE || e == EINVAL || e == EOPNOTSUPP; }
+
+bool same_file(const FdInfo& a, const FdInfo& b) noexcept {
+  return a.kind == b.kind && a.dev == b.dev && a.ino == b.ino && a.nonblock == b.nonblock;
+}
+
+ssize_t route_call(const Op& op, const FdInfo& fi) {
+  const bool sock_op = op.kind >= OpKind::Send && op.kind <= OpKind::Recvmmsg;  // incl. connect, accept
+  const bool msg_flags = sock_op && op.kind != OpKind::Connect && op.kind != OpKind::Accept;
+  // Anything the plain call would reject or not block on goes to libc as is,
+  // so errors and nonblocking semantics are libc's own.
+  // O_NONBLOCK means nothing to regular files and block devices (tar and
+  // gzip set it on the files they read): only other kinds pass through for it.
+  const bool nonblocking = fi.nonblock && !fi.bound();
+  // Write-behind: a write or send to anything else (pipe, socket, tty...)
+  // may tell another process that the data is there: it lands first.
+  if (g.cfg.write_behind && fi.kind != FdKind::File && (op.is_write() || op.kind == OpKind::Connect))
+    wb_before_talk(fi.kind);
+  if (fi.kind == FdKind::File && g.cfg.write_behind && sock_op) {
+    // A socket call on a regular file fails in the kernel (ENOTSOCK): never
+    // taken as a write; it waits for the file's data but leaves its error.
+    wb_wait_file(fi);
+  } else if (fi.kind == FdKind::File && g.cfg.write_behind) {
+    // Write-behind: take the write, or make this call a sync point of its file.
+    ssize_t res;
+    if (op.is_write() && wb_try(op, fi, &res)) {
+      count(op.sym, Route::Routed);
+      return res;
+    }
+    if (int e = wb_sync_file(fi)) {
+      count(op.sym, Route::Passthrough);
+      errno = -e;
+      return -1;
+    }
+  }
+  if (fi.kind == FdKind::Bad || nonblocking || !(g.cfg.route & route_bit(fi.kind)) ||
+      ((op.kind == OpKind::Pread || op.kind == OpKind::Pwrite) && op.off < 0) ||
+      (sock_op && fi.kind != FdKind::Socket) || (msg_flags && (op.flags & MSG_DONTWAIT)) ||
+      // A zero-length call moves nothing and must consume nothing (a
+      // datagram socket's read(fd, b, 0) leaves the datagram queued).
+      // (Only plain buffers are looked at here: iovecs and msghdrs are the
+      // program's memory and may be invalid, which is the kernel's to report.)
+      (op.moves_bytes() && !op.iov && !op.msg && op.len == 0) || (op.positioned() && !fi.bound()) ||
+      ((op.kind == OpKind::Preadv || op.kind == OpKind::Pwritev) && (op.flags & RWF_NOWAIT))) {
+    count(op.sym, Route::Passthrough);
+    return op.plain(op);
+  }
+  if (fi.kind == FdKind::Tty) {
+    // Job control acts on the calling thread (SIGTTIN/SIGTTOU stop a
+    // background job's read); a worker blocks those signals and would get
+    // EIO instead. Terminal calls run in the caller.
+    count(op.sym, Route::Inline);
+    return op.plain(op);
+  }
+  if (!fi.bound() && g.cfg.mode == Mode::Auto && !g.stall_ns) {
+    // Waiting for a socket or pipe holds no worker: with no stall timeout the
+    // call is the plain call, in the caller, outside the shim (so the
+    // program's handlers and siglongjmp see nothing of it).
+    count(op.sym, Route::Inline);
+    return op.plain(op);
+  }
+  Nest nest;
+  return fi.bound() ? route_bound(op, fi) : route_unbound(op, fi);
+}
+
+// A routed call failed. If the error is one its cached kind cannot explain
+// and the fd is now something else, the failed call moved nothing: run it
+// again as what the fd is.
+__attribute__((noinline)) ssize_t route_failed(const Op& op, const FdInfo& fi, int saved_errno) {
+  if (!stale_suspect(errno)) return -1;
+  const int e = errno;
+  FdInfo now = fd_refresh(op.fd);
+  if (same_file(fi, now)) {
+    errno = e;
+    return -1;
+  }
+  errno = saved_errno;
+  ssize_t r = route_call(op, now);
+  if (r >= 0) errno = saved_errno;
+  return r;
+}
+
+}  // namespace
+
+ssize_t route(const Op& op) {
+  // Every routed symbol is a cancellation point in glibc. The inline tries
+  // and write-behind below are raw syscalls, which are not: act on a pending
+  // cancel here, as libc's own call would on entry.
+  pthread_testcancel();
+  // A call that succeeds leaves errno as it was (nonblocking tries and the
+  // shim's own waits may set it on the way).
+  int* const err = &errno;
+  const int saved_errno = *err;
+  FdInfo fi = fd_info(op.fd);
+  ssize_t r = route_call(op, fi);
+  if (__builtin_expect(r < 0, 0)) return route_failed(op, fi, saved_errno);
+  *err = saved_errno;
+  return r;
+}
+
+int64_t run_bound_keyed(const Op& op, uint64_t key) {
+  auto& busy = g_busy[key % kBusyBuckets];
+  busy.fetch_add(1, std::memory_order_acq_rel);
+  int64_t r = submit_and_wait(op, iowq::Class::Bound, true, key);
+  busy.fetch_sub(1, std::memory_order_release);
+  return r;
+}
+
+bool repair_stale_depth() noexcept {
+  if (tl.private_fds || tl.sandboxed) return false;  // permanent pass-through: no syscall here
+  const uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  // Deeper than the shim's entry: the shim itself, or a handler that
+  // interrupted it on this stack — a genuine nested call.
+  if (here <= tl.nest_frame) return false;
+  stack_t ss;
+  if (sigaltstack(nullptr, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) return false;
+  // The frame that entered the shim is gone: the thread left it by
+  // siglongjmp. Take back what that call left behind before going on.
+  abandon_call(true);
+  return true;
+}
+
+void abandon_call(bool mask_restored) noexcept {
+  tl.depth = 0;
+  // The jump restores the program's mask when its sigsetjmp saved one;
+  // otherwise the deadline's unblocking of the cancel signal is undone here.
+  if (mask_restored)
+    stall_abandon();
+  else
+    stall_disarm();
+  if (tl.async_cancel) {
+    tl.async_cancel = false;
+    pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, nullptr);
+  }
+  iowq::Work& w = tl.work;
+  const uint32_t st = w.state.load(std::memory_order_acquire);
+  if (g.pool && st != 0 && !(st & iowq::Work::kReleased)) {
+    if (g.pool->cancel(&w) == iowq::CancelResult::Running)
+      g_counters.cancel_running.fetch_add(1);
+    else
+      g_counters.cancel_pending.fetch_add(1);
+    int e = errno;
+    g.pool->wait(&w, false);
+    errno = e;
+  }
+}
+
+}  // namespace iowq::shim

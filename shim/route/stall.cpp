@@ -1,0 +1,212 @@
+// shim/route/stall.cpp — the stall thread and per-thread deadline slots (see stall.hpp).
+#include "stall.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "sys/libc.hpp"
+#include "signals/signals.hpp"
+#include "process/state.hpp"
+
+namespace iowq::shim {
+namespace {
+
+// Slot states. Only the owning thread moves Claimed <-> Armed and
+// Claimed -> Free; only the stall thread moves Armed -> Sending -> Armed.
+enum : int { kFree = 0, kClaimed = 1, kArmed = 2, kSending = 3 };
+constexpr int kSlots = 4096;
+constexpr unsigned kMaxSignals = 10;  // 1 + resends at 1, 2, 4 ... 256 ms
+
+struct Slot {
+  std::atomic<int> state{kFree};
+  std::atomic<int> tid{0};
+  std::atomic<uint64_t> deadline{0};
+  std::atomic<uint32_t>* owed = nullptr;  // the owner's tl_owed (valid while not Free)
+  std::atomic<bool> fired{false};
+  // Stall thread only.
+  uint64_t next_sig = 0;
+  unsigned sent = 0;
+};
+
+Slot g_slots[kSlots];
+std::atomic<int> g_hwm{0};                 // slots ever used (scan bound)
+std::atomic<uint32_t> g_seq{0};            // bumped by every arm; the thread sleeps on it
+std::atomic<uint64_t> g_next_wake{~0ull};  // when the thread will next look
+std::atomic<int> g_thread_pid{0};          // process whose stall thread runs (0: none)
+std::atomic<int> g_starting{0};
+std::atomic<bool> g_warned{false};
+
+constinit thread_local int tl_slot __attribute__((tls_model("initial-exec"))) = -1;
+constinit thread_local int tl_tid __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local int tl_tid_pid __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local bool tl_unblocked __attribute__((tls_model("initial-exec"))) = false;
+// Stall signals sent to this thread and not yet taken by its handler.
+constinit thread_local std::atomic<uint32_t> tl_owed __attribute__((tls_model("initial-exec"))){0};
+constinit thread_local uint32_t tl_taken __attribute__((tls_model("initial-exec"))) = 0;
+
+void* stall_main(void*) {
+  for (;;) {
+    uint32_t seq = g_seq.load(std::memory_order_seq_cst);
+    uint64_t now = sys::now_ns(), next = ~0ull;
+    int hwm = g_hwm.load(std::memory_order_acquire);
+    for (int i = 0; i < hwm; ++i) {
+      Slot& s = g_slots[i];
+      if (s.state.load(std::memory_order_acquire) != kArmed) continue;
+      uint64_t d = s.deadline.load(std::memory_order_acquire);
+      if (d > now) {
+        next = d < next ? d : next;
+        continue;
+      }
+      if (s.sent >= kMaxSignals) continue;
+      if (s.sent == 0 || s.next_sig <= now) {
+        int st = kArmed;
+        if (!s.state.compare_exchange_strong(st, kSending, std::memory_order_acq_rel)) continue;
+        s.fired.store(true, std::memory_order_relaxed);
+        s.owed->fetch_add(1, std::memory_order_seq_cst);
+        if (sys::tgkill(g.pid, s.tid.load(std::memory_order_relaxed), g.sig) != 0)
+          s.owed->fetch_sub(1, std::memory_order_relaxed);
+        s.next_sig = now + (1000000ull << s.sent);
+        ++s.sent;
+        s.state.store(kArmed, std::memory_order_release);
+      }
+      if (s.sent < kMaxSignals) next = s.next_sig < next ? s.next_sig : next;
+    }
+    g_next_wake.store(next, std::memory_order_seq_cst);
+    uint64_t after = sys::now_ns();
+    if (next == ~0ull)
+      sys::futex_wait(&g_seq, seq);
+    else if (next > after)
+      sys::futex_wait(&g_seq, seq, next - after);
+  }
+  return nullptr;
+}
+
+bool ensure_thread() noexcept {
+  if (g_thread_pid.load(std::memory_order_acquire) == g.pid) return true;
+  int expect = 0;
+  if (!g_starting.compare_exchange_strong(expect, 1)) return false;  // another thread starts it
+  // A forked child has no stall thread: its slots belong to the parent's threads.
+  for (auto& s : g_slots) s.state.store(kFree, std::memory_order_relaxed);
+  g_hwm.store(0);
+  g_next_wake.store(~0ull);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t at;
+  pthread_attr_init(&at);
+  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&at, 64 * 1024);
+  pthread_t t;
+  int rc = pthread_create(&t, &at, stall_main, nullptr);
+  pthread_attr_destroy(&at);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (rc == 0) {
+    pthread_setname_np(t, "iowq-stall");
+    g_thread_pid.store(g.pid, std::memory_order_release);
+  } else if (!g_warned.exchange(true)) {
+    log_line(LogLevel::Warn, "iowq: cannot start the stall thread; calls wait without a stall timeout");
+  }
+  g_starting.store(0);
+  return rc == 0;
+}
+
+}  // namespace
+
+void stall_start() noexcept { ensure_thread(); }
+
+bool stall_arm(uint64_t deadline_ns) noexcept {
+  if (!cancel_signal_take() || !ensure_thread()) return false;  // the signal must be the shim's
+  if (tl_tid_pid != g.pid) {
+    tl_tid = sys::gettid();
+    tl_tid_pid = g.pid;
+    tl_slot = -1;
+  }
+  int i = tl_slot;
+  int expect = kFree;
+  if (i < 0 || !g_slots[i].state.compare_exchange_strong(expect, kClaimed, std::memory_order_acq_rel)) {
+    i = -1;
+    for (int k = 0; k < kSlots; ++k) {
+      expect = kFree;
+      if (g_slots[k].state.compare_exchange_strong(expect, kClaimed, std::memory_order_acq_rel)) {
+        i = k;
+        break;
+      }
+    }
+    if (i < 0) return false;
+    int h = g_hwm.load();
+    while (h < i + 1 && !g_hwm.compare_exchange_weak(h, i + 1)) {
+    }
+    tl_slot = i;
+  }
+  Slot& s = g_slots[i];
+  s.tid.store(tl_tid, std::memory_order_relaxed);
+  s.owed = &tl_owed;
+  s.fired.store(false, std::memory_order_relaxed);
+  s.sent = 0;
+  s.next_sig = 0;
+  s.deadline.store(deadline_ns, std::memory_order_relaxed);
+  // The signal must be able to reach this thread for the call's duration.
+  uint64_t cur = 0, bit = 1ull << (g.sig - 1);
+  tl_unblocked = false;
+  if (sys::thread_sigmask(SIG_BLOCK, nullptr, &cur) == 0 && (cur & bit)) {
+    sys::thread_sigmask(SIG_UNBLOCK, &bit, nullptr);
+    tl_unblocked = true;
+  }
+  s.state.store(kArmed, std::memory_order_seq_cst);
+  g_seq.fetch_add(1, std::memory_order_seq_cst);
+  if (deadline_ns < g_next_wake.load(std::memory_order_seq_cst)) sys::futex_wake(&g_seq, 1);
+  return true;
+}
+
+bool stall_disarm() noexcept {
+  int i = tl_slot;
+  if (i < 0) return false;
+  Slot& s = g_slots[i];
+  int st = s.state.load(std::memory_order_acquire);
+  if (st != kArmed && st != kSending) return false;
+  for (;;) {
+    st = kArmed;
+    if (s.state.compare_exchange_weak(st, kClaimed, std::memory_order_acq_rel)) break;
+    sched_yield();  // the stall thread is sending: a few instructions
+  }
+  bool fired = s.fired.load(std::memory_order_relaxed);
+  s.state.store(kFree, std::memory_order_release);
+  if (tl_unblocked) {
+    uint64_t bit = 1ull << (g.sig - 1);
+    sys::thread_sigmask(SIG_BLOCK, &bit, nullptr);
+    tl_unblocked = false;
+  }
+  return fired;
+}
+
+bool stall_signal_ours(bool* in_call) noexcept {
+  uint32_t n = tl_owed.load(std::memory_order_relaxed);
+  while (n > 0) {
+    if (tl_owed.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+      ++tl_taken;
+      if (in_call) {
+        // The slot may have been freed and taken by another thread since.
+        const Slot* sl = tl_slot >= 0 ? &g_slots[tl_slot] : nullptr;
+        *in_call = sl && sl->state.load(std::memory_order_relaxed) >= kArmed &&
+                   sl->tid.load(std::memory_order_relaxed) == tl_tid;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+uint32_t stall_signals_taken() noexcept { return tl_taken; }
+
+bool stall_unblocked_here() noexcept { return tl_unblocked; }
+
+void stall_abandon() noexcept {
+  tl_unblocked = false;  // siglongjmp restored the program's mask
+  stall_disarm();
+}
+
+}  // namespace iowq::shim

@@ -1,0 +1,298 @@
+// shim/signals/signals.cpp — the cancel signal, taken over lazily (see signals.hpp).
+#include "signals.hpp"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include <atomic>
+
+#include "sys/libc.hpp"
+#include "route/stall.hpp"
+#include "process/state.hpp"
+#include "writebehind/writebehind.hpp"
+
+#define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace iowq::shim {
+namespace {
+
+void* const kDfl = reinterpret_cast<void*>(SIG_DFL);
+void* const kIgn = reinterpret_cast<void*>(SIG_IGN);
+
+// The program's disposition, as the kernel would hold it.
+struct AppAction {
+  void* handler = kDfl;
+  unsigned long flags = 0;
+  void* restorer = nullptr;
+  uint64_t mask = 0;
+};
+
+std::atomic<int> g_state{0};  // 0 the program's, 1 being taken, 2 the shim's
+AppAction g_app;              // under g_lock once taken
+std::atomic<bool> g_lock{false};
+// What libc's sigaction adds to an action (SA_RESTORER and its restorer on
+// x86-64), learnt from the shim's own install: the program reads it back.
+unsigned long g_libc_flags = 0;
+void* g_libc_restorer = nullptr;
+thread_local bool tl_in_call __attribute__((tls_model("initial-exec"))) = false;
+
+// Short critical sections with every signal blocked (a handler on this
+// thread may call sigaction).
+struct Locked {
+  uint64_t old;
+  Locked() noexcept {
+    sys::sigmask_all(&old);
+    while (g_lock.exchange(true, std::memory_order_acquire)) sys::cpu_relax();
+  }
+  ~Locked() {
+    g_lock.store(false, std::memory_order_release);
+    sys::sigmask_set(old);
+  }
+};
+
+#if defined(__x86_64__) || defined(__aarch64__)
+constexpr bool kCanUndoRestart = true;
+#else
+constexpr bool kCanUndoRestart = false;  // no SA_RESTART for the program either
+#endif
+
+// A worker's cancelled call must end with EINTR. With SA_RESTART the kernel
+// has rewound the thread to its syscall instruction to run it again (or the
+// signal came just before it): step over it with -EINTR as its result.
+void undo_restart(void* ucv) noexcept {
+  auto* uc = static_cast<ucontext_t*>(ucv);
+#if defined(__x86_64__)
+  auto* ip = reinterpret_cast<const unsigned char*>(uc->uc_mcontext.gregs[REG_RIP]);
+  if (ip[0] == 0x0f && ip[1] == 0x05) {  // syscall
+    uc->uc_mcontext.gregs[REG_RAX] = -EINTR;
+    uc->uc_mcontext.gregs[REG_RIP] += 2;
+  }
+#elif defined(__aarch64__)
+  auto* pc = reinterpret_cast<const uint32_t*>(uc->uc_mcontext.pc);
+  if (*pc == 0xd4000001u) {  // svc #0
+    uc->uc_mcontext.regs[0] = static_cast<unsigned long>(-EINTR);
+    uc->uc_mcontext.pc += 4;
+  }
+#else
+  (void)uc;
+#endif
+}
+
+void cancel_handler(int sig, siginfo_t* si, void* uc);
+
+// Installs the shim's handler shaped by the program's action: its mask and
+// the flags that change what the kernel does around the handler.
+void install_locked(const AppAction& a) noexcept {
+  struct sigaction sa = {};
+  sa.sa_sigaction = cancel_handler;
+  const bool has_handler = a.handler != kDfl && a.handler != kIgn;
+  sa.sa_flags = SA_SIGINFO;
+  if (has_handler)
+    sa.sa_flags |= static_cast<int>(a.flags & (SA_RESTART | SA_ONSTACK | SA_NODEFER));
+  else
+    sa.sa_flags |= SA_RESTART;  // ignored or fatal: no call of the program is interrupted
+  if (!kCanUndoRestart) sa.sa_flags &= ~SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (has_handler) memcpy(&sa.sa_mask, &a.mask, sizeof a.mask);
+  real::sigaction(g.sig, &sa, nullptr);
+}
+
+void app_to_user(const AppAction& a, struct sigaction* out) noexcept {
+  memset(out, 0, sizeof *out);
+  out->sa_handler = reinterpret_cast<sighandler_t>(a.handler);
+  out->sa_flags = static_cast<int>(a.flags);
+#ifdef SA_RESTORER
+  out->sa_restorer = reinterpret_cast<void (*)()>(a.restorer);
+#endif
+  sigemptyset(&out->sa_mask);
+  memcpy(&out->sa_mask, &a.mask, sizeof a.mask);
+}
+
+AppAction app_from_user(const struct sigaction& in) noexcept {
+  AppAction a;
+  a.handler = reinterpret_cast<void*>(in.sa_handler);
+  a.flags = static_cast<unsigned long>(static_cast<unsigned>(in.sa_flags)) | g_libc_flags;
+  a.restorer = g_libc_flags ? g_libc_restorer : nullptr;
+  memcpy(&a.mask, &in.sa_mask, sizeof a.mask);
+  return a;
+}
+
+void cancel_handler(int sig, siginfo_t* si, void* uc) {
+  const int saved_errno = errno;
+  if (tl.worker || iowq::Pool::on_worker_thread()) {  // also before its first item ran
+    if (si && si->si_code == SI_TKILL && si->si_pid == g.pid) {
+      // The pool's cancel: the worker's call must see EINTR.
+      if (tl_in_call) undo_restart(uc);
+      ++tl.cancel_sigs;  // worker_fn: a call cut short by a signal not for its item goes on
+    } else {
+      // Sent to the process, taken here because every program thread blocks
+      // it: queue it to the process again for the program's sigwait,
+      // signalfd or threads, and keep it out of this worker until its
+      // call ends (else it comes straight back here).
+      siginfo_t info = *si;
+      if (info.si_code >= 0 || info.si_code == SI_TKILL)
+        info.si_code = SI_QUEUE;  // kernel rule for re-sending
+      sys::rt_sigqueueinfo(g.pid, sig, &info);
+      sigaddset(&static_cast<ucontext_t*>(uc)->uc_sigmask, sig);
+    }
+    errno = saved_errno;
+    return;
+  }
+  bool in_call = false;
+  if (stall_signal_ours(&in_call)) {
+    // A stall deadline interrupting this thread's own call: it must end
+    // with EINTR whatever SA_RESTART says (route.cpp decides what follows).
+    // Outside that call (a late re-send) nothing is undone.
+    if (in_call) undo_restart(uc);
+    errno = saved_errno;
+    return;
+  }
+  if (stall_unblocked_here()) {
+    // The program blocks the signal on this thread; only the stall deadline
+    // opened it for the call. Pending it is, as without the shim: queued
+    // again where it was sent (the process for sigwait/signalfd/another
+    // thread, or this thread) and kept out of this thread until the call
+    // ends (the disarm blocks it again). The kernel lets only the main
+    // thread re-send a kernel/kill code (as for a worker, above).
+    siginfo_t info = *si;
+    const int tid = static_cast<int>(sys::gettid());
+    if ((info.si_code >= 0 || info.si_code == SI_TKILL) && tid != g.pid) info.si_code = SI_QUEUE;
+    if (si->si_code == SI_TKILL)
+      sys::rt_tgsigqueueinfo(g.pid, tid, sig, &info);
+    else
+      sys::rt_sigqueueinfo(g.pid, sig, &info);
+    sigaddset(&static_cast<ucontext_t*>(uc)->uc_sigmask, sig);
+    errno = saved_errno;
+    return;
+  }
+  AppAction a;
+  if (tl.sandboxed) {
+    a = g_app;  // seccomp: no syscall of the shim's own (the lock masks signals)
+  } else {
+    Locked l;
+    a = g_app;
+    if (a.handler != kDfl && a.handler != kIgn && (a.flags & SA_RESETHAND)) {
+      g_app.handler = kDfl;
+      g_app.flags &= ~static_cast<unsigned long>(SA_SIGINFO | SA_RESETHAND);
+      install_locked(g_app);
+    }
+  }
+  if (a.handler == kIgn) return;
+  if (a.handler == kDfl) {
+    // A real-time signal's default action terminates the process.
+    struct sigaction d = {};
+    d.sa_handler = SIG_DFL;
+    real::sigaction(sig, &d, nullptr);
+    sys::tgkill(sys::getpid(), sys::gettid(), sig);
+    errno = saved_errno;
+    return;
+  }
+  errno = saved_errno;
+  if (a.flags & SA_SIGINFO)
+    reinterpret_cast<void (*)(int, siginfo_t*, void*)>(a.handler)(sig, si, uc);
+  else
+    reinterpret_cast<void (*)(int)>(a.handler)(sig);
+}
+
+}  // namespace
+
+bool cancel_signal_take() noexcept {
+  int s = g_state.load(std::memory_order_acquire);
+  if (s == 2) return true;
+  if (s == 0 && g_state.compare_exchange_strong(s, 1)) {
+    {
+      Locked l;
+      // The kernel's view now is the program's, however it got there (libc,
+      // raw rt_sigaction, SIG_IGN inherited across exec).
+      sys::KSigaction k;
+      if (sys::rt_sigaction(g.sig, nullptr, &k) == 0) {
+        g_app.handler = k.handler;
+        g_app.flags = k.flags;
+        g_app.restorer = k.restorer;
+        g_app.mask = k.mask;
+      }
+      install_locked(g_app);
+      sys::KSigaction mine;
+      if (sys::rt_sigaction(g.sig, nullptr, &mine) == 0) {
+        g_libc_flags =
+            mine.flags & ~static_cast<unsigned long>(SA_SIGINFO | SA_RESTART | SA_ONSTACK | SA_NODEFER);
+        g_libc_restorer = mine.restorer;
+      }
+    }
+    g_state.store(2, std::memory_order_release);
+    return true;
+  }
+  for (int i = 0; i < 100000; ++i) {  // another thread is taking it
+    if (g_state.load(std::memory_order_acquire) == 2) return true;
+    sys::cpu_relax();
+  }
+  return false;
+}
+
+void cancel_signal_exec(bool before) noexcept {
+  if (g_state.load(std::memory_order_acquire) != 2) return;
+  Locked l;
+  if (g_app.handler != kIgn) return;  // exec resets a handler to SIG_DFL either way
+  if (before) {
+    struct sigaction ign = {};
+    ign.sa_handler = SIG_IGN;
+    real::sigaction(g.sig, &ign, nullptr);  // a cancel meanwhile is re-sent by the pool
+  } else {
+    install_locked(g_app);
+  }
+}
+
+void cancel_signal_in_call(bool in) noexcept { tl_in_call = in; }
+
+}  // namespace iowq::shim
+
+using namespace iowq::shim;
+
+// ============================================================================
+// The program's sigaction/signal on the cancel signal, once the shim owns it
+// ============================================================================
+
+IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  if (!real::sigaction) real::resolve();
+  if (!tl.depth && wb_sig_owned(sig)) return wb_sigaction(sig, act, old);  // write-behind's fatal signals
+  if (sig != g.sig || g.sig == 0 || tl.depth || g_state.load(std::memory_order_acquire) != 2)
+    return real::sigaction(sig, act, old);
+  AppAction prev;
+  {
+    Locked l;
+    prev = g_app;
+    if (act) {
+      g_app = app_from_user(*act);
+      install_locked(g_app);
+    }
+  }
+  if (old) app_to_user(prev, old);
+  return 0;
+}
+
+IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
+  if (!tl.depth && wb_sig_owned(sig)) {  // write-behind's fatal signals: the program's view
+    struct sigaction act = {}, old = {};
+    act.sa_handler = h;
+    sigemptyset(&act.sa_mask);
+    sigaddset(&act.sa_mask, sig);
+    act.sa_flags = SA_RESTART;
+    if (wb_sigaction(sig, &act, &old) != 0) return SIG_ERR;
+    return old.sa_handler;
+  }
+  // Not owned: libc's own signal() (it honours siginterrupt()).
+  if (sig != g.sig || g.sig == 0 || tl.depth || g_state.load(std::memory_order_acquire) != 2) {
+    static sighandler_t (*real_signal)(int, sighandler_t) =
+        reinterpret_cast<sighandler_t (*)(int, sighandler_t)>(real::next("signal"));
+    return real_signal(sig, h);
+  }
+  struct sigaction act = {}, old = {};
+  act.sa_handler = h;
+  sigemptyset(&act.sa_mask);
+  sigaddset(&act.sa_mask, sig);
+  act.sa_flags = SA_RESTART;  // BSD semantics, as glibc's signal()
+  if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
+  return old.sa_handler;
+}

@@ -1,0 +1,39 @@
+// shim/signals/signals.hpp — the pool's cancel signal (IOWQ_SIGNAL, SIGRTMIN+3 by
+// default), shared with the program without the program noticing.
+//
+// Until the shim first needs to interrupt a call (the first unbound call that
+// goes to the pool, or the first stall deadline armed around a call in the
+// caller: stall.hpp) the shim does not touch the signal: the program's
+// sigaction/signal calls, raw rt_sigaction, inherited SIG_IGN all act on the
+// kernel as without the shim. Taking it over reads the disposition the
+// kernel holds at that moment (however it was installed) as the program's,
+// and installs the shim's handler with the program's mask and SA_RESTART,
+// SA_ONSTACK, SA_NODEFER. From then on the program's sigaction/signal on it
+// read and set that virtual disposition, which the handler honours on the
+// program's threads (SIG_IGN, SIG_DFL, SA_SIGINFO, SA_RESETHAND), except a
+// stall signal, which only ends the thread's call. On a pool worker, and for
+// a stall signal, the handler makes the interrupted call return EINTR even
+// when the program asked for SA_RESTART (that is what a cancel is for); a signal
+// that was not the pool's (process-directed, from a kill) is queued to the
+// process again so the program's sigwait/signalfd/handlers see it.
+#pragma once
+
+#include <signal.h>
+
+namespace iowq::shim {
+
+// Takes the signal over if not done yet. Async-signal-safe. False when it
+// cannot be taken now (another thread is taking it): run the call inline.
+bool cancel_signal_take() noexcept;
+
+// Around exec and spawn: a program disposition of SIG_IGN must survive exec
+// as without the shim (exec resets a handler, not SIG_IGN). `before`
+// installs it for the exec; `after` (exec failed, or spawn returned) takes
+// the signal back.
+void cancel_signal_exec(bool before) noexcept;
+
+// A pool worker is inside the syscall of its unbound call (the handler may
+// turn a restart into EINTR only there).
+void cancel_signal_in_call(bool in) noexcept;
+
+}  // namespace iowq::shim

@@ -1,0 +1,773 @@
+// shim/writebehind/writebehind.cpp — write-behind for regular files (docs/design.md §5).
+//
+// A write is copied into the file's open *chunk* and returns its full count.
+// A chunk is submitted to the pool when it is opened (hashed by the file's
+// identity, so chunks of one file run in order, one at a time); until a
+// worker starts it, later writes to the same file append to it, and
+// consecutive writes on one fd (or contiguous pwrites) merge into one
+// segment — one syscall. So the slower the disk, the more each syscall
+// carries.
+//
+// Memory: a fixed arena of chunks (mmap, lazily touched) whose total data
+// capacity is IOWQ_WB_MAX_BYTES; when none is free the writer waits.
+// No malloc and no blocking lock on the write path: the per-file lock is a
+// spin lock held for a memcpy, never taken by a nested (signal handler) call.
+// A worker never takes it: it sets the chunk's `closed` flag, then waits
+// until it sees the file's lock free once (an appender checks `closed` under
+// the lock), so a thread that a signal handler took out of an append (exit
+// from the handler) cannot block the workers once its lock is released.
+// The exit/exec/shared-memory switch is checked under the lock too, so
+// "every lock seen free once" means no append that missed it is running.
+//
+// Syncs are tickets: a file counts chunks queued (`enq`) and finished
+// (`done`); chunks of one file finish in order, so a sync waits until `done`
+// reaches the `enq` it read. A global bitmap of files with queued chunks
+// lets "wait for everything" visit only those.
+//
+// Errors, as the kernel's writeback errors: a failed deferred write is kept
+// in its file's entry (first error wins) and the file's later writes still
+// run; the next call on the file that can return an I/O error takes it.
+#include "writebehind.hpp"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <boost/lockfree/stack.hpp>
+
+#include <linux/futex.h>
+#include <atomic>
+#include <climits>
+
+#include "sys/libc.hpp"
+#include "process/state.hpp"
+
+namespace iowq::shim {
+namespace {
+
+constexpr int kMaxSegs = 32;
+constexpr size_t kFiles = 4096;  // direct-mapped file entries
+constexpr int kMaxIov = 64;      // vectors longer than this go the plain way
+
+struct Seg {
+  int fd;
+  int64_t off;  // -1: at the fd's position
+  uint32_t start, len;
+};
+
+struct WbFile;
+
+struct Chunk {
+  iowq::Work work;
+  WbFile* file;
+  uint32_t used;
+  int nseg;
+  uint64_t seq;                     // the file's enq count that queued it
+  std::atomic<uint32_t> closed{0};  // set by the worker: no more appends
+  Seg segs[kMaxSegs];
+  char* data;
+};
+
+struct WbFile {
+  std::atomic<uint32_t> lock{0};
+  uint64_t dev = 0, ino = 0;          // under lock
+  bool used = false;                  // under lock
+  std::atomic<Chunk*> open{nullptr};  // accepting appends; set under lock
+  std::atomic<uint64_t> enq{0};       // chunks queued
+  std::atomic<uint64_t> done{0};      // chunks finished (in order)
+  std::atomic<int> error{0};
+  std::atomic<int> raise_sig{0};
+  // Chunks queued before the program was told of an error: their failures
+  // are the same episode (the program stopped at the first one) — counted,
+  // not reported again.
+  std::atomic<uint64_t> quiet_until{0};
+};
+
+struct Wb {
+  bool on = false;
+  size_t chunk_size = 0;
+  uint32_t nchunks = 0;
+  Chunk* chunks = nullptr;
+  char* arena = nullptr;
+  boost::lockfree::stack<uint32_t, boost::lockfree::fixed_sized<true>>* free_list = nullptr;
+  WbFile files[kFiles];
+  std::atomic<uint64_t> active[kFiles / 64];  // files with queued chunks
+  std::atomic<int64_t> inflight{0};           // chunks queued, not finished
+  std::atomic<int> errors{0};                 // files holding an unreported error
+  std::atomic<uint32_t> seq{0};               // bumped when a chunk finishes
+  std::atomic<int> waiters{0};
+  std::atomic<bool> closed{false};      // exit/exec: no more writes behind
+  std::atomic<bool> shared_off{false};  // shared memory: off for good
+  std::atomic<bool> fsize_limited{false};
+};
+Wb w;
+
+// Paths of files whose deferred write failed, for the exit-time error line.
+char g_err_path[kFiles][128];
+
+// This thread's place inside wb_try, so that an exit from a signal handler
+// that interrupted it can undo what it holds (wb_exit).
+// Set *before* taking the lock (a signal can come between any two
+// instructions); the lock word holds the owner's tid, so release can tell.
+thread_local WbFile* tl_held __attribute__((tls_model("initial-exec"))) = nullptr;
+thread_local uint32_t tl_tid __attribute__((tls_model("initial-exec"))) = 0;
+
+// Files that are read where the shim cannot see it — through a stdio FILE
+// (fopen, fdopen) or a memory mapping — are never written behind: their
+// writes must be visible at once. An open-addressed set of (dev, ino);
+// insert-only, lock-free. When full, write-behind stops for every file.
+constexpr size_t kOptOutSlots = 1024;
+struct OptOut {
+  std::atomic<uint64_t> dev{0}, ino{0};  // ino == 0: empty
+};
+OptOut g_optout[kOptOutSlots];
+std::atomic<bool> g_optout_full{false};
+std::atomic<int> g_optout_count{0};
+
+size_t optout_slot(uint64_t dev, uint64_t ino) noexcept {
+  return ((dev * 0x9E3779B97F4A7C15ull) ^ (ino * 0xC2B2AE3D27D4EB4Full)) >> 54;
+}
+
+bool opted_out(uint64_t dev, uint64_t ino) noexcept {
+  if (g_optout_count.load(std::memory_order_relaxed) == 0) return false;
+  if (g_optout_full.load(std::memory_order_relaxed)) return true;
+  for (size_t i = 0, s = optout_slot(dev, ino); i < kOptOutSlots; ++i, s = (s + 1) % kOptOutSlots) {
+    uint64_t in = g_optout[s].ino.load(std::memory_order_acquire);
+    if (in == 0) return false;
+    if (in == ino + 1 && g_optout[s].dev.load(std::memory_order_relaxed) == dev) return true;
+  }
+  return false;
+}
+
+// Filesystems whose "files" are control interfaces (proc, sysfs, cgroup...):
+// a write there acts at once (or fails at once), so never behind. Decided
+// per device with fstatfs, remembered.
+constexpr size_t kDevSlots = 64;
+std::atomic<uint64_t> g_dev_ok[kDevSlots];  // (dev + 1) << 1 | eligible; 0 empty
+
+bool control_fs(long magic) noexcept {
+  switch (static_cast<unsigned long>(magic) & 0xffffffffu) {
+    case 0x9fa0:      // proc
+    case 0x62656572:  // sysfs
+    case 0x27e0eb:    // cgroup
+    case 0x63677270:  // cgroup2
+    case 0x64626720:  // debugfs
+    case 0x74726163:  // tracefs
+    case 0x73636673:  // securityfs
+    case 0x62656570:  // configfs
+    case 0xcafe4a11:  // bpf
+    case 0x6165676c:  // pstore
+    case 0xde5e81e4:  // efivarfs
+    case 0xf97cff8c:  // selinuxfs
+    case 0x43415d53:  // smackfs
+    case 0x42494e4d:  // binfmt_misc
+    case 0x65735543:  // fusectl
+    case 0x958458f6:  // hugetlbfs
+      return true;
+    default: return false;
+  }
+}
+
+bool dev_eligible(int fd, uint64_t dev) noexcept {
+  for (auto& s : g_dev_ok) {
+    uint64_t v = s.load(std::memory_order_relaxed);
+    if (v == 0) break;
+    if ((v >> 1) == dev + 1) return v & 1;
+  }
+  struct statfs sf;
+  if (sys::fstatfs(fd, &sf) != 0) return false;
+  bool ok = !control_fs(sf.f_type);
+  uint64_t v = ((dev + 1) << 1) | (ok ? 1 : 0);
+  for (auto& s : g_dev_ok) {
+    uint64_t expect = 0;
+    if (s.compare_exchange_strong(expect, v) || (expect >> 1) == dev + 1) break;
+  }
+  return ok;
+}
+
+// stderr's file is never written behind, whichever fd reaches it: the
+// program's diagnostics go there through libc-internal writes.
+bool is_stderr_file(const FdInfo& fi) noexcept {
+  const FdEntry& e = g_fdtab[2];
+  uint8_t k = e.kind.load(std::memory_order_acquire);
+  if (k == 0) {
+    FdInfo s = fd_info(2);
+    return s.kind == FdKind::File && s.dev == fi.dev && s.ino == fi.ino;
+  }
+  return static_cast<FdKind>(k) == FdKind::File && e.dev.load(std::memory_order_relaxed) == fi.dev &&
+         e.ino.load(std::memory_order_relaxed) == fi.ino;
+}
+
+void futex_wait(std::atomic<uint32_t>* a, uint32_t v) { sys::futex_wait(a, v); }
+void futex_wake_all(std::atomic<uint32_t>* a) { sys::futex_wake(a, INT_MAX); }
+
+uint32_t my_tid() noexcept {
+  if (!tl_tid) tl_tid = static_cast<uint32_t>(sys::gettid());
+  return tl_tid;
+}
+
+// Returns once the file's lock was seen free (or held by this thread, which
+// is not appending: a chunk handed back inside its own submit).
+void wait_lock_free(WbFile& f) noexcept {
+  uint32_t me = my_tid();
+  for (unsigned i = 0;; ++i) {
+    uint32_t v = f.lock.load(std::memory_order_seq_cst);
+    if (v == 0 || v == me) return;
+    if ((i & 63) == 63) sched_yield();
+  }
+}
+
+void lock(WbFile& f) noexcept {
+  uint32_t me = my_tid();
+  tl_held = &f;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  for (unsigned i = 0;; ++i) {
+    uint32_t expect = 0;
+    if (f.lock.compare_exchange_weak(expect, me, std::memory_order_acquire)) break;
+    if ((i & 63) == 63) sched_yield();
+  }
+}
+void unlock(WbFile& f) noexcept {
+  f.lock.store(0, std::memory_order_release);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  tl_held = nullptr;
+}
+
+size_t index_of(uint64_t dev, uint64_t ino) noexcept {
+  uint64_t h = (dev * 0x9E3779B97F4A7C15ull) ^ (ino * 0xC2B2AE3D27D4EB4Full);
+  return (h >> 20) % kFiles;
+}
+WbFile& entry_of(uint64_t dev, uint64_t ino) noexcept { return w.files[index_of(dev, ino)]; }
+
+// Waits until `cond` holds, sleeping on the completion sequence.
+template <class Cond>
+void wait_until(Cond cond) noexcept {
+  for (;;) {
+    uint32_t s = w.seq.load(std::memory_order_seq_cst);
+    if (cond()) return;
+    w.waiters.fetch_add(1, std::memory_order_seq_cst);
+    if (!cond()) futex_wait(&w.seq, s);
+    w.waiters.fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+// Waits for the chunks of `f` queued before now.
+void wait_entry(WbFile& f) noexcept {
+  uint64_t target = f.enq.load(std::memory_order_seq_cst);
+  if (f.done.load(std::memory_order_seq_cst) >= target) return;
+  wait_until([&] { return f.done.load(std::memory_order_seq_cst) >= target; });
+}
+
+// ---- the worker side ----------------------------------------------------------
+
+int64_t write_all(const Seg& s, const char* data) noexcept {
+  uint32_t done = 0;
+  while (done < s.len) {
+    int64_t r = s.off < 0 ? sys::write(s.fd, data + done, s.len - done)
+                          : sys::pwrite(s.fd, data + done, s.len - done, s.off + done);
+    g_counters.wb_syscalls.fetch_add(1, std::memory_order_relaxed);
+    if (r == -EINTR) continue;
+    if (r < 0) {
+      // The program was told these bytes were written: later writes at the
+      // fd's position go where it expects, as after a page-cache loss.
+      if (s.off < 0) sys::lseek(s.fd, static_cast<off_t>(s.len - done), SEEK_CUR);
+      return r;
+    }
+    if (r == 0) return -EIO;
+    done += static_cast<uint32_t>(r);
+  }
+  return 0;
+}
+
+void record_error(WbFile& f, const Chunk& c, int fd, int e) noexcept {
+  g_counters.wb_deferred_errors.fetch_add(1, std::memory_order_relaxed);
+  if (c.seq <= f.quiet_until.load(std::memory_order_seq_cst)) return;
+  int expect = 0;
+  if (!f.error.compare_exchange_strong(expect, e)) return;  // the first one is reported
+  w.errors.fetch_add(1);
+  char link[40];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  char* p = g_err_path[&f - w.files];
+  int64_t n = sys::readlink(link, p, sizeof g_err_path[0] - 1);
+  p[n > 0 ? n : 0] = 0;
+}
+
+void chunk_fn(iowq::Work* wk) {
+  tl.worker = true;
+  Chunk* c = static_cast<Chunk*>(wk->ctx);
+  WbFile& f = *c->file;
+  // While the program is still appending quickly and nobody waits, let the
+  // chunk fill (up to half) before taking it: a worker that took each chunk
+  // at once would make one syscall and one wake-up per write or two, more
+  // than the direct writes cost. Bounded: a few hundred yields at most.
+  for (int i = 0; i < 256 && w.waiters.load(std::memory_order_relaxed) == 0; ++i) {
+    uint32_t u = __atomic_load_n(&c->used, __ATOMIC_RELAXED);
+    if (u >= w.chunk_size / 2) break;
+    sched_yield();
+    if (__atomic_load_n(&c->used, __ATOMIC_RELAXED) == u) break;  // the writer paused
+  }
+  // Close the chunk to appenders, then let any appender inside finish.
+  c->closed.store(1, std::memory_order_seq_cst);
+  Chunk* expect = c;
+  f.open.compare_exchange_strong(expect, nullptr, std::memory_order_seq_cst);
+  wait_lock_free(f);
+  for (int i = 0; i < c->nseg; ++i) {
+    int64_t r = write_all(c->segs[i], c->data + c->segs[i].start);
+    if (r < 0) {
+      if (r == -EFBIG && sys::take_pending(SIGXFSZ)) f.raise_sig.store(SIGXFSZ);
+      if (r == -EPIPE && sys::take_pending(SIGPIPE)) f.raise_sig.store(SIGPIPE);
+      record_error(f, *c, c->segs[i].fd, static_cast<int>(-r));
+    }
+  }
+  wk->result = 0;
+}
+
+void chunk_done(iowq::Work* wk) {
+  // The pool could not start a worker: write it here, on the pool's thread
+  // that hands the file's chunks back one at a time, in order.
+  if (wk->handed_back()) chunk_fn(wk);
+  Chunk* c = static_cast<Chunk*>(wk->ctx);
+  WbFile& f = *c->file;
+  g_counters.wb_pending_bytes.fetch_sub(c->used, std::memory_order_relaxed);
+  w.free_list->push(static_cast<uint32_t>(c - w.chunks));
+  f.done.fetch_add(1, std::memory_order_seq_cst);
+  w.inflight.fetch_sub(1, std::memory_order_seq_cst);
+  w.seq.fetch_add(1, std::memory_order_seq_cst);
+  if (w.waiters.load(std::memory_order_seq_cst) > 0) futex_wake_all(&w.seq);
+}
+
+// Takes the file's unreported error (once) and raises its signal.
+int take_error(WbFile& f) noexcept {
+  int e = f.error.exchange(0);
+  if (e) {
+    f.quiet_until.store(f.enq.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
+    w.errors.fetch_sub(1);
+    int s = f.raise_sig.exchange(0);
+    if (s) sys::tgkill(g.pid, sys::gettid(), s);
+  }
+  return e;
+}
+
+// ---- copying the caller's buffer ------------------------------------------------
+//
+// The plain write of a bad buffer (unmapped, PROT_NONE) fails with EFAULT; a
+// memcpy of it would crash the program. A range not yet known good is copied
+// by the kernel (process_vm_readv of our own pid checks every page as the
+// write would); once it copied fine, the range is remembered per thread and
+// later copies are memcpy. munmap/mprotect/mremap forget every range.
+struct Range {
+  uintptr_t lo = 0, hi = 0;
+  uint32_t gen = 0;
+};
+thread_local Range tl_ok[4] __attribute__((tls_model("initial-exec")));
+thread_local unsigned tl_ok_next __attribute__((tls_model("initial-exec"))) = 0;
+std::atomic<uint32_t> g_mem_gen{1};
+
+// Copies n bytes from src to dst. False: the plain call would fail (EFAULT)
+// or the kernel copy is unavailable — the caller goes the plain way.
+bool safe_copy(void* dst, const void* src, size_t n) noexcept {
+  if (n == 0) return true;
+  uintptr_t a = reinterpret_cast<uintptr_t>(src);
+  if (a + n < a) return false;
+  uint32_t gen = g_mem_gen.load(std::memory_order_acquire);
+  for (const Range& r : tl_ok)
+    if (r.gen == gen && a >= r.lo && a + n <= r.hi) {
+      memcpy(dst, src, n);
+      return true;
+    }
+  int64_t r = sys::vm_read(g.pid, dst, src, n);
+  if (r != static_cast<int64_t>(n)) return false;
+  uintptr_t lo = a & ~uintptr_t{4095}, hi = (a + n + 4095) & ~uintptr_t{4095};
+  tl_ok[tl_ok_next++ & 3] = Range{lo, hi, gen};
+  return true;
+}
+
+// The caller's data as a vector (iov copied to `v`, at most kMaxIov).
+struct Src {
+  struct iovec v[kMaxIov];
+  int n = 0;
+  size_t total = 0;
+};
+
+bool load_src(const Op& op, Src* s) noexcept {
+  if (!op.iov) {
+    s->v[0] = {op.buf, op.len};
+    s->n = 1;
+    s->total = op.len;
+    return true;
+  }
+  if (op.iovcnt <= 0 || op.iovcnt > kMaxIov) return false;
+  if (!safe_copy(s->v, op.iov, sizeof(struct iovec) * static_cast<size_t>(op.iovcnt))) return false;
+  s->n = op.iovcnt;
+  size_t t = 0;
+  for (int i = 0; i < s->n; ++i) {
+    if (s->v[i].iov_len > SSIZE_MAX - t) return false;  // EINVAL, the plain way
+    t += s->v[i].iov_len;
+  }
+  s->total = t;
+  return true;
+}
+
+bool copy_in(const Src& s, char* dst) noexcept {
+  for (int i = 0; i < s.n; ++i) {
+    if (!safe_copy(dst, s.v[i].iov_base, s.v[i].iov_len)) return false;
+    dst += s.v[i].iov_len;
+  }
+  return true;
+}
+
+// Undoes what this thread holds inside wb_try (a signal handler interrupted
+// it and is ending the process): the interrupted write never returned.
+void release_interrupted() noexcept {
+  if (tl_held) {
+    if (tl_held->lock.load() == my_tid()) tl_held->lock.store(0, std::memory_order_release);
+    tl_held = nullptr;
+  }
+}
+
+// After a switch checked under the file locks (closed, shared_off) was set:
+// every append that missed it has finished once each lock was seen free.
+void wait_all_locks_free() noexcept {
+  for (auto& f : w.files) wait_lock_free(f);
+}
+
+void print_unreported_errors() noexcept {
+  if (w.errors.load() == 0) return;
+  for (size_t i = 0; i < kFiles; ++i) {
+    int e = w.files[i].error.exchange(0);
+    if (!e) continue;
+    w.errors.fetch_sub(1);
+    log_line(LogLevel::Error,
+             "iowq: error: a deferred write to %s failed: %s (the program had exited or "
+             "not asked since)",
+             g_err_path[i][0] ? g_err_path[i] : "a file", strerror(e));
+  }
+}
+
+void close_and_drain() noexcept {
+  w.closed.store(true, std::memory_order_seq_cst);
+  release_interrupted();
+  wait_all_locks_free();  // appends that missed `closed` finish first
+  wb_sync_all();
+}
+
+}  // namespace
+
+// ============================================================================
+
+void wb_init() noexcept {
+  if (!g.cfg.write_behind) return;
+  uint64_t max = g.cfg.wb_max_bytes;
+  size_t cs = 256 * 1024;
+  while (cs > 4096 && max / cs < 4) cs /= 2;
+  uint64_t n = max / cs;
+  if (n < 1) n = 1;
+  if (n > 16384) n = 16384;
+  void* a = mmap(nullptr, n * cs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* c = mmap(nullptr, n * sizeof(Chunk), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (a == MAP_FAILED || c == MAP_FAILED) {
+    log_line(LogLevel::Warn, "iowq: write-behind disabled: cannot reserve %llu bytes",
+             static_cast<unsigned long long>(max));
+    return;
+  }
+  w.arena = static_cast<char*>(a);
+  w.chunks = static_cast<Chunk*>(c);
+  w.chunk_size = cs;
+  w.nchunks = static_cast<uint32_t>(n);
+  w.free_list = new boost::lockfree::stack<uint32_t, boost::lockfree::fixed_sized<true>>(w.nchunks);
+  for (uint32_t i = 0; i < w.nchunks; ++i) {
+    new (&w.chunks[i]) Chunk();
+    w.chunks[i].data = w.arena + static_cast<size_t>(i) * cs;
+    w.free_list->push(w.nchunks - 1 - i);
+  }
+  wb_limits_changed();
+  w.on = true;
+}
+
+bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
+  if (!w.on || tl_held || fi.kind != FdKind::File || fi.sync_io || !fi.writable) return false;
+  if (op.kind == OpKind::Pwritev && op.flags != 0) return false;  // RWF_SYNC & co: as asked
+  // Under RLIMIT_FSIZE a write's partial count and SIGXFSZ must come at once.
+  if (w.fsize_limited.load(std::memory_order_relaxed) || w.shared_off.load(std::memory_order_relaxed))
+    return false;
+  if (op.positioned() && op.off < 0) return false;  // EINVAL, the plain way
+  if (opted_out(fi.dev, fi.ino) || is_stderr_file(fi) || !dev_eligible(op.fd, fi.dev)) return false;
+  Src src;
+  if (!load_src(op, &src)) return false;
+  const size_t n = src.total;
+  if (n == 0 || n > w.chunk_size) return false;
+  WbFile& f = entry_of(fi.dev, fi.ino);
+  int64_t off = op.positioned() ? op.off : -1;
+  static std::atomic<bool> s_armed{false};
+  bool armed = s_armed.load(std::memory_order_relaxed);
+  for (;;) {
+    if (armed) s_armed.store(true, std::memory_order_relaxed);
+    lock(f);
+    // Exit/exec under way, or shared memory: run it now (checked under the
+    // lock: see wait_all_locks_free).
+    if (w.closed.load(std::memory_order_seq_cst) || w.shared_off.load(std::memory_order_seq_cst)) {
+      unlock(f);
+      return false;
+    }
+    if (!f.used || f.dev != fi.dev || f.ino != fi.ino) {
+      // Direct-mapped: take the entry over only when its file has nothing
+      // queued and nothing to report; else this write goes the plain way.
+      if (f.used && (f.done.load() != f.enq.load() || f.error.load())) {
+        unlock(f);
+        return false;
+      }
+      f.used = true;
+      f.dev = fi.dev;
+      f.ino = fi.ino;
+    }
+    if (int e = f.error.load(std::memory_order_relaxed) ? take_error(f) : 0) {
+      // A write is a call that can report the file's deferred error: this
+      // one fails with it (and writes nothing); later writes run again.
+      unlock(f);
+      errno = e;
+      *result = -1;
+      return true;
+    }
+    bool taken = false;
+    if (Chunk* c = f.open.load(std::memory_order_seq_cst)) {
+      if (f.open.load(std::memory_order_seq_cst) == c && !c->closed.load(std::memory_order_seq_cst)) {
+        Seg& last = c->segs[c->nseg - 1];
+        bool merge = last.fd == op.fd &&
+                     ((off < 0 && last.off < 0) || (off >= 0 && last.off >= 0 && last.off + last.len == off));
+        if (c->used + n <= w.chunk_size && (merge || c->nseg < kMaxSegs)) {
+          if (!copy_in(src, c->data + c->used)) {
+            unlock(f);
+            return false;  // EFAULT, the plain way
+          }
+          if (merge)
+            last.len += static_cast<uint32_t>(n);
+          else
+            c->segs[c->nseg++] = Seg{op.fd, off, c->used, static_cast<uint32_t>(n)};
+          c->used += static_cast<uint32_t>(n);
+          taken = true;
+        }
+      }
+    }
+    if (!taken) {
+      if (!armed) {
+        // Signals first (a handful of sigaction calls, once): not under the lock.
+        unlock(f);
+        wb_arm_fatal_signals();
+        armed = true;
+        continue;
+      }
+      uint32_t idx;
+      if (!w.free_list->pop(idx)) {
+        // Backpressure: wait for a chunk to be written out.
+        unlock(f);
+        wait_until([] { return !w.free_list->empty(); });
+        continue;
+      }
+      Chunk* c = &w.chunks[idx];
+      c->file = &f;
+      c->used = static_cast<uint32_t>(n);
+      c->nseg = 1;
+      c->segs[0] = Seg{op.fd, off, 0, static_cast<uint32_t>(n)};
+      c->closed.store(0, std::memory_order_relaxed);
+      if (!copy_in(src, c->data)) {
+        w.free_list->push(idx);
+        unlock(f);
+        return false;  // EFAULT, the plain way
+      }
+      iowq::Work& wk = c->work;
+      wk.rearm();
+      wk.fn = chunk_fn;
+      wk.done = chunk_done;
+      wk.ctx = c;
+      wk.cls = iowq::Class::Bound;
+      wk.hashed = true;
+      wk.key = fi.key();
+      wk.deadline_ns = 0;
+      size_t ix = static_cast<size_t>(&f - w.files);
+      c->seq = f.enq.load(std::memory_order_relaxed) + 1;  // enq changes only under the lock
+      w.active[ix / 64].fetch_or(uint64_t{1} << (ix % 64), std::memory_order_seq_cst);
+      f.open.store(c, std::memory_order_seq_cst);
+      if (!ensure_pool() || g.pool->submit(&wk) != 0) {
+        f.open.store(nullptr);
+        w.free_list->push(idx);
+        unlock(f);
+        wb_wait_file(fi);
+        return false;
+      }
+      // Counted once submitted: a thread taken out of here by a signal
+      // handler that ends the process never leaves a count that no chunk
+      // will finish (the chunk may finish first: waits compare done >= enq).
+      f.enq.store(c->seq, std::memory_order_seq_cst);
+      w.inflight.fetch_add(1, std::memory_order_seq_cst);
+    }
+    unlock(f);
+    break;
+  }
+  uint64_t pend = g_counters.wb_pending_bytes.fetch_add(n, std::memory_order_relaxed) + n;
+  uint64_t peak = g_counters.wb_peak_pending_bytes.load(std::memory_order_relaxed);
+  while (pend > peak && !g_counters.wb_peak_pending_bytes.compare_exchange_weak(peak, pend)) {
+  }
+  g_counters.wb_writes.fetch_add(1, std::memory_order_relaxed);
+  g_counters.wb_bytes.fetch_add(n, std::memory_order_relaxed);
+  *result = static_cast<ssize_t>(n);
+  return true;
+}
+
+// The entry of `fi` when it is this file's; nullptr otherwise.
+static WbFile* mine(const FdInfo& fi) noexcept {
+  WbFile& f = entry_of(fi.dev, fi.ino);
+  if (tl_held) return nullptr;  // nested inside this thread's own append
+  lock(f);
+  bool m = f.used && f.dev == fi.dev && f.ino == fi.ino;
+  unlock(f);
+  return m ? &f : nullptr;
+}
+
+void wb_wait_file(const FdInfo& fi) noexcept {
+  if (!w.on || (w.inflight.load() == 0)) return;
+  if (WbFile* f = mine(fi)) wait_entry(*f);
+}
+
+int wb_sync_file(const FdInfo& fi) noexcept {
+  if (!w.on || (w.inflight.load() == 0 && w.errors.load() == 0)) return 0;
+  WbFile* f = mine(fi);
+  if (!f) return 0;
+  wait_entry(*f);
+  lock(*f);
+  int e = (f->dev == fi.dev && f->ino == fi.ino) ? take_error(*f) : 0;
+  unlock(*f);
+  return -e;
+}
+
+int wb_sync_fd(int fd) noexcept {
+  if (!w.on || (w.inflight.load() == 0 && w.errors.load() == 0)) return 0;
+  FdInfo fi = fd_info(fd);
+  if (fi.kind != FdKind::File) return 0;
+  return wb_sync_file(fi);
+}
+
+void wb_wait_fd(int fd) noexcept {
+  if (!w.on || w.inflight.load() == 0) return;
+  FdInfo fi = fd_info(fd);
+  if (fi.kind == FdKind::File) wb_wait_file(fi);
+}
+
+void wb_sync_all() noexcept {
+  if (!w.on || tl_held || w.inflight.load(std::memory_order_seq_cst) == 0) return;
+  for (size_t wi = 0; wi < kFiles / 64; ++wi) {
+    uint64_t bits = w.active[wi].load(std::memory_order_seq_cst);
+    while (bits) {
+      int b = __builtin_ctzll(bits);
+      bits &= bits - 1;
+      WbFile& f = w.files[wi * 64 + static_cast<size_t>(b)];
+      wait_entry(f);
+      // Forget the file when it is quiet; re-mark it if a chunk came in.
+      uint64_t m = uint64_t{1} << b;
+      if (f.done.load(std::memory_order_seq_cst) == f.enq.load(std::memory_order_seq_cst)) {
+        w.active[wi].fetch_and(~m, std::memory_order_seq_cst);
+        if (f.done.load(std::memory_order_seq_cst) != f.enq.load(std::memory_order_seq_cst))
+          w.active[wi].fetch_or(m, std::memory_order_seq_cst);
+      }
+    }
+  }
+}
+
+void wb_before_talk(FdKind k) noexcept {
+  if (k != FdKind::File && w.on && w.inflight.load(std::memory_order_relaxed)) wb_sync_all();
+}
+
+void wb_exit() noexcept {
+  if (!w.on) return;
+  if (sys::getpid() != g.pid) {  // a vfork child: the parent's data, the parent's job
+    wb_sync_all();
+    return;
+  }
+  close_and_drain();
+  print_unreported_errors();
+}
+
+void wb_exec_begin() noexcept {
+  if (!w.on) return;
+  if (sys::getpid() != g.pid) {
+    wb_sync_all();
+    return;
+  }
+  close_and_drain();
+}
+
+void wb_exec_failed() noexcept {
+  if (w.on && sys::getpid() == g.pid) w.closed.store(false, std::memory_order_seq_cst);
+}
+
+void wb_limits_changed() noexcept {
+  struct rlimit rl;
+  if (sys::prlimit(0, RLIMIT_FSIZE, nullptr, &rl) == 0)
+    w.fsize_limited.store(rl.rlim_cur != RLIM_INFINITY, std::memory_order_relaxed);
+}
+
+void wb_opt_out(int fd) noexcept {
+  if (!w.on || fd < 0) return;
+  FdInfo fi = fd_info(fd);
+  if (fi.kind != FdKind::File) return;
+  wb_wait_file(fi);
+  if (opted_out(fi.dev, fi.ino)) return;
+  for (size_t i = 0, s = optout_slot(fi.dev, fi.ino); i < kOptOutSlots; ++i, s = (s + 1) % kOptOutSlots) {
+    uint64_t expect = 0;
+    g_optout[s].dev.store(fi.dev, std::memory_order_relaxed);  // racing inserts of one slot: see below
+    if (g_optout[s].ino.compare_exchange_strong(expect, fi.ino + 1, std::memory_order_acq_rel)) {
+      g_optout[s].dev.store(fi.dev, std::memory_order_release);
+      g_optout_count.fetch_add(1);
+      return;
+    }
+    if (expect == fi.ino + 1 && g_optout[s].dev.load() == fi.dev) return;
+  }
+  g_optout_full.store(true);
+  g_optout_count.fetch_add(1);
+}
+
+void wb_off_shared() noexcept {
+  if (!w.on || w.shared_off.load(std::memory_order_relaxed)) return;
+  w.shared_off.store(true, std::memory_order_seq_cst);
+  g_counters.wb_shared_off.store(1, std::memory_order_relaxed);
+  // Appends that missed the switch finish; then everything lands.
+  wait_all_locks_free();
+  wb_sync_all();
+}
+
+void wb_memory_changed() noexcept { g_mem_gen.fetch_add(1, std::memory_order_release); }
+
+bool wb_pending() noexcept {
+  return w.on && (w.inflight.load(std::memory_order_relaxed) || w.errors.load(std::memory_order_relaxed));
+}
+
+void wb_after_fork_child() noexcept {
+  if (!w.on) return;
+  // The parent drained everything before fork (atfork prepare); only locks
+  // and counters may be stale.
+  // A deferred error belongs to the parent, which reports it.
+  for (auto& f : w.files) {
+    f.lock.store(0);
+    f.open.store(nullptr);
+    f.enq.store(0);
+    f.done.store(0);
+    f.error.store(0);
+    f.raise_sig.store(0);
+    f.quiet_until.store(0);
+  }
+  for (auto& a : w.active) a.store(0);
+  w.inflight.store(0);
+  w.errors.store(0);
+  w.waiters.store(0);
+  tl_held = nullptr;
+  tl_tid = 0;  // the forking thread's copy held the parent's tid
+}
+
+}  // namespace iowq::shim

@@ -1,0 +1,69 @@
+// shim/writebehind/writebehind.hpp — write-behind for regular files (IOWQ_WRITE_BEHIND=1).
+//
+// Two kinds of sync point (docs/design.md §5 "Errors"):
+//   wb_sync_*  wait for the file's writes queued before now and *take* its
+//              deferred write error, if any (returned as -errno, once):
+//              for calls that can return an I/O error (read, write, fsync,
+//              close, fflush, ...);
+//   wb_wait_*  wait the same way and leave the error pending: for calls that
+//              cannot return it (lseek, fstat, dup, mmap, fcntl, stat, ...).
+// Waits are tickets ("queued before now"), never "until quiet": a writer in
+// another thread cannot starve them.
+#pragma once
+
+#include <signal.h>
+
+#include "route/fdtable.hpp"
+#include "route/route.hpp"
+
+namespace iowq::shim {
+
+void wb_init() noexcept;
+// Tries to take `op` behind. Returns true and sets *result when taken.
+bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept;
+// The file behind `fd` / identified by `fi`: see above. Return 0 or -errno.
+int wb_sync_fd(int fd) noexcept;
+int wb_sync_file(const FdInfo& fi) noexcept;
+void wb_wait_fd(int fd) noexcept;
+void wb_wait_file(const FdInfo& fi) noexcept;
+// Waits for every write queued before now (fork, exec, path operations,
+// locks, anything that tells another process something). Errors stay pending.
+void wb_sync_all() noexcept;
+// Before a write/send to an fd of kind `k` that is not write-behind's: a
+// pipe, socket, tty... tells another process something, so everything
+// pending lands first. The one hook for route() and the socket interposers.
+void wb_before_talk(FdKind k) noexcept;
+// The process is ending (exit, _exit, quick_exit, a fatal signal): from now
+// on writes run synchronously; everything accepted is written; errors never
+// reported are printed as "iowq: error" lines. Safe from a signal handler
+// that interrupted this thread inside the shim.
+void wb_exit() noexcept;
+// exec*: like wb_exit without the error lines; wb_exec_failed() undoes it.
+void wb_exec_begin() noexcept;
+void wb_exec_failed() noexcept;
+// True when anything is pending or an error is unreported (cheap: two loads).
+bool wb_pending() noexcept;
+void wb_after_fork_child() noexcept;
+// Re-reads RLIMIT_FSIZE (after setrlimit/prlimit): write-behind steps aside
+// while a file size limit is in force.
+void wb_limits_changed() noexcept;
+// The file behind fd is read where the shim cannot see (stdio FILE, memory
+// mapping): flush it and never write it behind again.
+void wb_opt_out(int fd) noexcept;
+// The process holds memory shared with other processes (a writable shared
+// mapping, shm, memfd): drain and stay off for good (docs/design.md §5).
+void wb_off_shared() noexcept;
+// Memory protections may have changed (munmap, mprotect, mremap): forget
+// which buffers were known readable.
+void wb_memory_changed() noexcept;
+
+// Fatal signals (wb_signals.cpp): when data first becomes pending, the
+// signals whose default action ends the process and whose disposition is
+// SIG_DFL get a handler that writes everything, then dies the same way.
+// The sigaction/signal interposers answer for those signals through
+// wb_sigaction (the program keeps seeing SIG_DFL).
+void wb_arm_fatal_signals() noexcept;
+bool wb_sig_owned(int sig) noexcept;
+int wb_sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept;
+
+}  // namespace iowq::shim
