@@ -117,9 +117,13 @@ struct Nest {
 // Starts the pool on first need (auto mode). False when it cannot run now.
 bool ensure_pool() noexcept;
 
-// One warning line on the log destination ("iowq: ..."), at most `level`.
+// True in a vfork child (or a posix_spawn helper): it shares the parent's
+// memory, so the shim's state, but has its own pid and fd table. One syscall.
+bool in_vfork_child() noexcept;
+
 // IOWQ_STATS=stderr: keep a close-on-exec copy of fd 2 when the program closes it.
 void keep_stderr(int fd) noexcept;
+// One warning line on the log destination ("iowq: ..."), at most `level`.
 void log_line(LogLevel level, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
 
 }  // namespace iowq::shim
