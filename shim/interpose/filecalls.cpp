@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
@@ -76,6 +77,11 @@ ssize_t p_sendfile(const Op& o) {
   return real_sendfile(o.fd2, o.fd, reinterpret_cast<off_t*>(o.offp), o.len);
 }
 
+// glibc makes these cancellation points (SYSCALL_CANCEL); posix_fallocate
+// and sendfile are not, and must not become ones on the pool path, whose
+// wait acts on a pending cancel.
+bool cancellation_point(Sym s) noexcept { return s != Sym::PosixFallocate && s != Sym::Sendfile; }
+
 // Runs a file call on `fd` (the file it changes; `other` is its second fd,
 // or -1). Returns a count or -errno; errno is left as found.
 int64_t file_call(const Op& op, int fd, int other) {
@@ -88,7 +94,11 @@ int64_t file_call(const Op& op, int fd, int other) {
   if (pool_ok &&
       (g.cfg.mode == Mode::Pool || g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire))) {
     Nest nest;
+    int cancel_state = PTHREAD_CANCEL_ENABLE;
+    if (!cancellation_point(op.sym)) pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     r = run_bound_keyed(op, fi.key());  // counted as routed there
+    if (cancel_state != PTHREAD_CANCEL_DISABLE && !cancellation_point(op.sym))
+      pthread_setcancelstate(cancel_state, nullptr);
   }
   if (r == kNotTaken) {
     count(op.sym, pool_ok ? Route::Inline : Route::Passthrough);
