@@ -1,9 +1,18 @@
-// core/src/sys.hpp — the core's only door to raw syscalls and CPU specifics.
+// iowq/sys.hpp — the one door to raw syscalls, futexes and signal masks.
+// Core-internal (not installed): the core uses it, and the shim reaches it as
+// the private CMake target `iowq_sys` (its shim/sys/libc.hpp forwards sys::
+// here), so both layers share one copy of each low-level helper. Implemented
+// in core/src/sys.cpp.
 //
 // Convention: every function returns 0 or a non-negative value on success and
 // -errno on failure; errno itself is left as it was (callers run inside an
 // interposed libc call and must not disturb the host's errno). All functions
-// here are async-signal-safe.
+// here are async-signal-safe unless their comment says otherwise.
+//
+// Thread safety: every function may be called from any thread; none keeps
+// state between calls. Memory ordering: a futex wait or wake is not a fence;
+// callers order the futex word with their own atomics (each call site says
+// which store its wait pairs with).
 #pragma once
 
 #include <atomic>
@@ -12,6 +21,10 @@
 #include <ctime>
 
 namespace iowq::sys {
+
+// syscall(2) with up to six arguments; the result or -errno, errno intact.
+// Not noexcept: a futex wait inside it may be left by pthread cancellation.
+long raw_syscall(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0);
 
 // FUTEX_WAIT_PRIVATE on `word` while it equals `expected`. `timeout_ns` is
 // relative; 0 means wait forever. Returns 0 (woken), -EAGAIN (value differed),
@@ -33,13 +46,14 @@ uint64_t now_ns() noexcept;
 void write_all(int fd, const char* buf, size_t n) noexcept;
 
 // dlsym(handle, name) in a library the core opened itself (libnuma); nullptr
-// if absent. Not async-signal-safe (the only exception here).
+// if absent. Not async-signal-safe.
 void* symbol(void* handle, const char* name) noexcept;
 
 // Blocks every signal on the calling thread; returns the previous mask in *old
-// (an opaque 128-byte kernel sigset). restore_signals() puts it back.
+// (the kernel's sigset: 64 signals on x86-64 and aarch64). restore_signals()
+// puts it back.
 struct SigMask {
-  uint64_t bits[16];
+  uint64_t bits;
 };
 void block_all_signals(SigMask* old) noexcept;
 void restore_signals(const SigMask& old) noexcept;
