@@ -162,13 +162,14 @@ int Pool::start() {
     sa.sa_flags = 0;
     if (sigaction(p.sig, &sa, nullptr) != 0) return -errno;
   }
-  // Manager and workers inherit a fully blocked mask; workers then unblock
-  // only the cancel signal.
-  sys::SigMask old;
-  sys::block_all_signals(&old);
-  int rc = pthread_create(&p.mgr, nullptr, manager_main, &p);
-  sys::restore_signals(old);
-  if (rc != 0) return -rc;
+  // Manager and workers start with every signal blocked (sys::start_thread);
+  // workers then unblock only the cancel signal. The manager is joined by
+  // shutdown(), so it is named at once.
+  sys::ThreadSpec spec;
+  spec.name = "iowq-manager";
+  spec.detached = false;
+  int rc = sys::start_thread(&p.mgr, manager_main, &p, spec);
+  if (rc != 0) return rc;
   p.mgr_running = true;
   p.started.store(true, std::memory_order_release);
   return 0;

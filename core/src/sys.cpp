@@ -1,5 +1,5 @@
-// core/src/sys.cpp — raw syscalls, futexes and signal masks for the core and
-// the shim (see core/sys/iowq/sys.hpp for the convention).
+// core/src/sys.cpp — raw syscalls, futexes, signal masks and thread start for
+// the core and the shim (see core/sys/iowq/sys.hpp for the convention).
 #include "iowq/sys.hpp"
 
 #include <dlfcn.h>
@@ -75,6 +75,31 @@ void block_all_signals(SigMask* old) noexcept {
 
 void restore_signals(const SigMask& old) noexcept {
   raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&old.bits), 0, sizeof old.bits);
+}
+
+int start_thread(pthread_t* t, void* (*fn)(void*), void* arg, const ThreadSpec& spec) noexcept {
+  pthread_attr_t attr;
+  int rc = pthread_attr_init(&attr);
+  if (rc != 0) return -rc;
+  if (spec.detached) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if (spec.stack_size) pthread_attr_setstacksize(&attr, spec.stack_size);
+  if (spec.cpus) pthread_attr_setaffinity_np(&attr, sizeof(cpu_set_t), spec.cpus);
+  // The new thread inherits the creator's mask: all blocked for the moment of
+  // the start, then the creator's own mask back. Through pthread_sigmask, not
+  // block_all_signals(): glibc keeps its internal signals open, and a thread
+  // that blocked SIGSETXID would make every setuid()/setgid() of the program
+  // wait for it forever (tests/contract/setxid_threads.c).
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t tid;
+  rc = pthread_create(&tid, &attr, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) return -rc;
+  if (spec.name) pthread_setname_np(tid, spec.name);
+  if (t) *t = tid;
+  return 0;
 }
 
 }  // namespace iowq::sys

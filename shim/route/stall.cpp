@@ -1,16 +1,15 @@
 // shim/route/stall.cpp — the stall thread and per-thread deadline slots (see stall.hpp).
 #include "stall.hpp"
 
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 
-#include "sys/libc.hpp"
-#include "signals/signals.hpp"
 #include "process/state.hpp"
+#include "signals/signals.hpp"
+#include "sys/libc.hpp"
 
 namespace iowq::shim {
 namespace {
@@ -93,19 +92,11 @@ bool ensure_thread() noexcept {
   for (auto& s : g_slots) s.state.store(kFree, std::memory_order_relaxed);
   g_hwm.store(0);
   g_next_wake.store(~0ull);
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_attr_t at;
-  pthread_attr_init(&at);
-  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&at, 64 * 1024);
-  pthread_t t;
-  int rc = pthread_create(&t, &at, stall_main, nullptr);
-  pthread_attr_destroy(&at);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  sys::ThreadSpec spec;
+  spec.name = "iowq-stall";
+  spec.stack_size = 64 * 1024;
+  int rc = sys::start_thread(nullptr, stall_main, nullptr, spec);
   if (rc == 0) {
-    pthread_setname_np(t, "iowq-stall");
     g_thread_pid.store(g.pid, std::memory_order_release);
   } else if (!g_warned.exchange(true)) {
     log_line(LogLevel::Warn, "iowq: cannot start the stall thread; calls wait without a stall timeout");

@@ -6,7 +6,7 @@
 //    exactly the host's. Before resolution they point at raw fallbacks.
 //  * sys::X  — raw syscalls returning -errno, errno untouched. Used on pool
 //    workers, for nonblocking tries, and by the shim's own bookkeeping. The
-//    helpers the core needs too (futexes, ids, signal masks)
+//    helpers the core needs too (futexes, ids, signal masks, thread start)
 //    are the core's own (iowq/sys.hpp), brought into sys:: below.
 //
 // Convention at the shim boundary: interposers return libc style (-1/errno);
@@ -159,7 +159,7 @@ int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept;
 int64_t rt_tgsigqueueinfo(int pid, int tid, int sig, siginfo_t* info) noexcept;
 // Shared with the core, one copy (core/sys/iowq/sys.hpp): process and thread
 // ids, tgkill, the clock, futexes, blocking every signal around a critical
-// section, the spin hint.
+// section, the spin hint, and starting the shim's own threads.
 using iowq::sys::block_all_signals;
 using iowq::sys::cpu_relax;
 using iowq::sys::futex_wait;
@@ -169,7 +169,9 @@ using iowq::sys::gettid;
 using iowq::sys::now_ns;
 using iowq::sys::restore_signals;
 using iowq::sys::SigMask;
+using iowq::sys::start_thread;
 using iowq::sys::tgkill;
+using iowq::sys::ThreadSpec;
 }  // namespace sys
 
 }  // namespace iowq::shim

@@ -1,8 +1,8 @@
-// iowq/sys.hpp — the one door to raw syscalls, futexes and signal masks.
-// Core-internal (not installed): the core uses it, and the shim reaches it as
-// the private CMake target `iowq_sys` (its shim/sys/libc.hpp forwards sys::
-// here), so both layers share one copy of each low-level helper. Implemented
-// in core/src/sys.cpp.
+// iowq/sys.hpp — the one door to raw syscalls, futexes, signal masks and the
+// threads iowq starts for itself. Core-internal (not installed): the core uses
+// it, and the shim reaches it as the private CMake target `iowq_sys` (its
+// shim/sys/libc.hpp forwards sys:: here), so both layers share one copy of
+// each low-level helper. Implemented in core/src/sys.cpp.
 //
 // Convention: every function returns 0 or a non-negative value on success and
 // -errno on failure; errno itself is left as it was (callers run inside an
@@ -14,6 +14,9 @@
 // callers order the futex word with their own atomics (each call site says
 // which store its wait pairs with).
 #pragma once
+
+#include <pthread.h>
+#include <sched.h>
 
 #include <atomic>
 #include <cstddef>
@@ -51,12 +54,34 @@ void* symbol(void* handle, const char* name) noexcept;
 
 // Blocks every signal on the calling thread; returns the previous mask in *old
 // (the kernel's sigset: 64 signals on x86-64 and aarch64). restore_signals()
-// puts it back.
+// puts it back. Blocks glibc's internal signals too, so only around short
+// critical sections: a setuid() on another thread waits until the restore.
 struct SigMask {
   uint64_t bits;
 };
 void block_all_signals(SigMask* old) noexcept;
 void restore_signals(const SigMask& old) noexcept;
+
+// A thread iowq starts for itself (the core's manager and workers, the shim's
+// stall and exit-watch threads). It starts with every signal blocked but
+// glibc's internal ones (SIGCANCEL, SIGSETXID: setuid() must reach it),
+// whatever the caller's mask (the caller's own mask is unchanged on return),
+// so no signal meant for the program ever lands on it; it may open one itself.
+struct ThreadSpec {
+  // "iowq-<what>", at most 15 characters: the shim tells its own threads from
+  // the program's by this prefix (process/threads.cpp). Set by the creator
+  // right after the start, so only for a thread that cannot have ended by
+  // then (detached and never returning, or joinable); nullptr: the thread
+  // names itself (a worker: "iowq-wrk-<n>").
+  const char* name = nullptr;
+  bool detached = true;
+  size_t stack_size = 0;            // 0: the default (RLIMIT_STACK)
+  const cpu_set_t* cpus = nullptr;  // nullptr: the creator's affinity
+};
+// Returns 0 and the thread in *t (may be nullptr when detached), or -errno
+// (-EAGAIN: RLIMIT_NPROC or no memory for a stack). Not async-signal-safe
+// (pthread_create).
+int start_thread(pthread_t* t, void* (*fn)(void*), void* arg, const ThreadSpec& spec) noexcept;
 
 // Spin-loop hint.
 inline void cpu_relax() noexcept {
