@@ -57,7 +57,7 @@ bool Pool::Impl::create_worker(ClassPool& c) noexcept {
   int rc = EAGAIN;
   if (arg) {
     w->cls = &c;
-    w->index = worker_index.fetch_add(1);
+    w->index = worker_index.fetch_add(1);  // a unique number: atomicity only, no pairing
     // Detached, on the node's CPUs, every signal blocked; it names itself
     // (worker_loop), since an idle worker may have ended before we could.
     sys::ThreadSpec spec;
@@ -67,6 +67,8 @@ bool Pool::Impl::create_worker(ClassPool& c) noexcept {
   if (rc != 0) {
     delete arg;
     delete w;
+    // Default (seq_cst); read by manage_node() under the node lock (the
+    // counts' rule at the top of worker_loop()).
     c.starting.fetch_sub(1);
     return false;
   }
@@ -332,6 +334,8 @@ void Pool::Impl::manager_loop() {
     uint32_t seq = mgr_seq.load(std::memory_order_seq_cst);
     uint64_t now = sys::now_ns();
     uint64_t next_wake = ~0ull;
+    // Default (seq_cst) store, load and CAS of next_deadline: only the value
+    // matters (submit() lowers it and then wakes us); relaxed would do.
     next_deadline.store(~0ull);
     for (auto& n : nodes) manage_node(*n, now, &next_wake);
     if (next_wake != ~0ull) {
