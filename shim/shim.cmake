@@ -1,12 +1,13 @@
 # shim.cmake — libiowq.so, the LD_PRELOAD library (build/lib/libiowq.so).
 # Exports only the interposed symbols (libiowq.map); everything else hidden.
 # iowq_libc: the shim's one door to the kernel and to real libc functions
-# (libc.cpp); its own library because iowq_report uses it too.
+# (libc.cpp); its own library because iowq_report uses it too. Its sys:: shares
+# the core's low-level helpers (iowq_sys: core/sys/iowq/sys.hpp).
 add_library(iowq_libc STATIC ${CMAKE_CURRENT_LIST_DIR}/sys/libc.cpp)
 set_target_properties(iowq_libc PROPERTIES POSITION_INDEPENDENT_CODE ON
   CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
 target_include_directories(iowq_libc PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(iowq_libc PRIVATE ${CMAKE_DL_LIBS})
+target_link_libraries(iowq_libc PUBLIC iowq_sys PRIVATE ${CMAKE_DL_LIBS})
 add_library(iowq SHARED
   ${CMAKE_CURRENT_LIST_DIR}/route/fdtable.cpp
   ${CMAKE_CURRENT_LIST_DIR}/route/route.cpp

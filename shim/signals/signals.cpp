@@ -8,9 +8,9 @@
 
 #include <atomic>
 
-#include "sys/libc.hpp"
-#include "route/stall.hpp"
 #include "process/state.hpp"
+#include "route/stall.hpp"
+#include "sys/libc.hpp"
 #include "writebehind/writebehind.hpp"
 
 #define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
@@ -41,14 +41,14 @@ thread_local bool tl_in_call __attribute__((tls_model("initial-exec"))) = false;
 // Short critical sections with every signal blocked (a handler on this
 // thread may call sigaction).
 struct Locked {
-  uint64_t old;
+  sys::SigMask old;
   Locked() noexcept {
-    sys::sigmask_all(&old);
+    sys::block_all_signals(&old);
     while (g_lock.exchange(true, std::memory_order_acquire)) sys::cpu_relax();
   }
   ~Locked() {
     g_lock.store(false, std::memory_order_release);
-    sys::sigmask_set(old);
+    sys::restore_signals(old);
   }
 };
 

@@ -4,7 +4,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -15,12 +14,9 @@
 namespace iowq::shim {
 namespace sys {
 namespace {
+// The core's syscall(2) wrapper: -errno, errno untouched (iowq/sys.hpp).
 inline int64_t raw(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) noexcept {
-  int saved = errno;
-  long r = syscall(nr, a, b, c, d, e, f);
-  if (r == -1) r = -errno;
-  errno = saved;
-  return r;
+  return iowq::sys::raw_syscall(nr, a, b, c, d, e, f);
 }
 #define L(x) ((long)(x))
 }  // namespace
@@ -139,9 +135,6 @@ int64_t poll1(int fd, short events) noexcept {
   int64_t r = raw(SYS_poll, L(&p), 1, 0);
   return r < 0 ? r : (r == 0 ? 0 : p.revents);
 }
-int getpid() noexcept { return static_cast<int>(raw(SYS_getpid)); }
-int gettid() noexcept { return static_cast<int>(raw(SYS_gettid)); }
-int tgkill(int tgid, int tid, int sig) noexcept { return static_cast<int>(raw(SYS_tgkill, tgid, tid, sig)); }
 int64_t thread_sigmask(int how, const uint64_t* set, uint64_t* old) noexcept {
   return raw(SYS_rt_sigprocmask, how, L(set), L(old), 8);
 }
@@ -158,24 +151,6 @@ int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept {
 }
 int64_t rt_tgsigqueueinfo(int pid, int tid, int sig, siginfo_t* info) noexcept {
   return raw(SYS_rt_tgsigqueueinfo, pid, tid, sig, L(info));
-}
-void sigmask_all(uint64_t* old) noexcept {
-  uint64_t all = ~0ull;
-  raw(SYS_rt_sigprocmask, SIG_SETMASK, L(&all), L(old), 8);
-}
-void sigmask_set(uint64_t mask) noexcept { raw(SYS_rt_sigprocmask, SIG_SETMASK, L(&mask), 0, 8); }
-uint64_t now_ns() noexcept {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-int64_t futex_wait(std::atomic<uint32_t>* w, uint32_t expected, uint64_t timeout_ns) noexcept {
-  struct timespec ts = {static_cast<time_t>(timeout_ns / 1000000000ull),
-                        static_cast<long>(timeout_ns % 1000000000ull)};
-  return raw(SYS_futex, L(w), FUTEX_WAIT_PRIVATE, expected, timeout_ns ? L(&ts) : 0);
-}
-int64_t futex_wake(std::atomic<uint32_t>* w, int n) noexcept {
-  return raw(SYS_futex, L(w), FUTEX_WAKE_PRIVATE, n);
 }
 #undef L
 }  // namespace sys

@@ -214,6 +214,40 @@ uint32_t my_tid() noexcept {
   return tl_tid;
 }
 
+// ---- Memory ordering ------------------------------------------------------------
+// Every seq_cst operation in this file is one side of one of these pairs
+// (the other side is named; "A ; B" is program order):
+//  1. Closing a chunk vs an append to it (store-load handshake):
+//       chunk_fn:  c->closed = 1 ; CAS f.open c -> null ; wait_lock_free(f) loads f.lock
+//       wb_try:    lock(f) takes f.lock ; loads f.open, c->closed -> append
+//     Either the appender sees the chunk closed (and opens a new one) or the
+//     worker sees the lock held and waits for unlock()'s release, after which
+//     it reads the appended bytes.
+//  2. Exit, exec and shared memory vs an append (the same shape):
+//       close_and_drain / wb_off_shared:  w.closed or w.shared_off = true ;
+//                                         wait_all_locks_free()
+//       wb_try:                           lock(f) ; loads w.closed, w.shared_off
+//     In both 1 and 2 the appender's side is lock()'s CAS, which is acquire
+//     only: on x86-64 every locked RMW is a full fence, so the pair holds; the
+//     C++ model (and aarch64) would need it seq_cst. Left as it is (no
+//     behaviour change in a comment pass); noted for the write-behind owners.
+//  3. Completion vs a waiter (store-load handshake around the futex):
+//       chunk_done:  f.done += 1 ; w.inflight -= 1 ; w.seq += 1 ; load w.waiters -> wake
+//       wait_until:  load w.seq ; cond() ; w.waiters += 1 ; cond() ; futex_wait(w.seq)
+//     Either the waiter's second cond() sees the new done count, or the
+//     completer sees waiters > 0 and wakes it, or the seq bump makes the
+//     futex compare fail. wait_entry()'s enq/done loads are cond()'s loads.
+//  4. The active bitmap (which files wb_sync_all must visit):
+//       wb_try:       set the file's active bit ; f.open = c ; f.enq = seq ; w.inflight += 1
+//       wb_sync_all:  load inflight, active bits ; done == enq ? clear bit ; recheck, re-set
+//     A chunk queued while the bit is being cleared is seen by the recheck.
+//  5. Reported errors: take_error() stores quiet_until = enq (paired with
+//     record_error()'s load on the worker): failures of chunks queued before
+//     the error was reported are not reported again.
+//  The atomic_signal_fence pair in lock()/unlock() orders tl_held against
+//  the lock word for a signal handler on this same thread (wb_signals.cpp):
+//  a handler never waits for a lock its own thread holds.
+
 // Returns once the file's lock was seen free (or held by this thread, which
 // is not appending: a chunk handed back inside its own submit).
 void wait_lock_free(WbFile& f) noexcept {
