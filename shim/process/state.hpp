@@ -70,13 +70,9 @@ inline bool bypass() noexcept {
 // ---- The interposers' fast path -----------------------------------------
 // The common cases decided from the fd cache without building an Op: a call
 // the shim does not handle, and (auto mode) a file write with nothing of its
-// file in the pool. Everything else, and every 16th candidate inline write
-// (latency sampling), takes route().
+// file in the pool. Everything else takes route().
 constexpr size_t kBusyBuckets = 4096;
 extern std::atomic<uint32_t> g_busy[kBusyBuckets];  // per file: calls in the pool
-extern constinit thread_local int tl_slow_fd __attribute__((tls_model("initial-exec")));
-extern constinit thread_local int tl_slow_left __attribute__((tls_model("initial-exec")));
-extern constinit thread_local unsigned tl_sample __attribute__((tls_model("initial-exec")));
 
 bool wb_pending() noexcept;  // writebehind.hpp
 
@@ -95,8 +91,6 @@ inline Fast fast_path(int fd, bool plain_write) noexcept {
   const bool nonblocking = (e.flags.load(std::memory_order_relaxed) & 1) && !bound;
   if (!(g.cfg.route & route_bit(kind)) || nonblocking) return Fast::Pass;
   if (!plain_write || !bound || g.cfg.mode != Mode::Auto) return Fast::Route;
-  if (tl_slow_left > 0 && tl_slow_fd == fd) return Fast::Route;
-  if ((++tl_sample & 15) == 0) return Fast::Route;
   FdInfo fi;
   fi.dev = e.dev.load(std::memory_order_relaxed);
   fi.ino = e.ino.load(std::memory_order_relaxed);

@@ -19,20 +19,17 @@
 #include <signal.h>
 #include <string.h>
 
-#include "report/callsites.hpp"
 #include "fdtable.hpp"
-#include "sys/libc.hpp"
+#include "process/state.hpp"
+#include "report/callsites.hpp"
 #include "signals/signals.hpp"
 #include "stall.hpp"
-#include "process/state.hpp"
+#include "sys/libc.hpp"
 #include "writebehind/writebehind.hpp"
 
 namespace iowq::shim {
 
 std::atomic<uint32_t> g_busy[kBusyBuckets];
-constinit thread_local int tl_slow_fd __attribute__((tls_model("initial-exec"))) = -1;
-constinit thread_local int tl_slow_left __attribute__((tls_model("initial-exec"))) = 0;
-constinit thread_local unsigned tl_sample __attribute__((tls_model("initial-exec"))) = 0;
 
 namespace {
 
@@ -59,14 +56,6 @@ void mark_nowait_unsupported(uint64_t dev) noexcept {
     if (s.compare_exchange_strong(expect, dev + 1) || expect == dev + 1) return;
   }
 }
-
-// A file whose sampled writes average over 1 ms (a device that really
-// blocks: throttled dirty pages, network filesystems) sends the thread's
-// next kSlowSpan writes on that fd to the pool.
-constexpr uint64_t kSlowWriteNs = 1000000;
-constexpr int kSlowSpan = 64;
-thread_local int tl_ewma_fd __attribute__((tls_model("initial-exec"))) = -1;
-thread_local uint64_t tl_ewma_ns __attribute__((tls_model("initial-exec"))) = 0;
 
 inline ssize_t to_libc(int64_t r) noexcept {
   if (r < 0) {
@@ -302,33 +291,14 @@ ssize_t route_bound(const Op& op, const FdInfo& fi) {
       count(op.sym, Route::Inline);
       return op.plain(op);
     }
-    {
-      // Writes: inline unless the file has a call in the pool (then join its
-      // chain, so this one lands after it) or this fd's writes were recently
-      // slow. Concurrent inline writers are left to the kernel, as without
-      // the shim.
-      bool slow = tl_slow_left > 0 && tl_slow_fd == op.fd;
-      if (!slow && g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire) == 0) {
-        // Timed here: every 16th plain write (the fast path sends it) and
-        // every vector write. A moving average per (thread, fd) keeps one
-        // preempted or lock-contended write from marking the file slow.
-        uint64_t t0 = sys::now_ns();
-        ssize_t r = op.plain(op);
-        uint64_t dt = sys::now_ns() - t0;
-        if (tl_ewma_fd != op.fd) {
-          tl_ewma_fd = op.fd;
-          tl_ewma_ns = dt;
-        } else {
-          tl_ewma_ns = (7 * tl_ewma_ns + dt) / 8;
-        }
-        if (tl_ewma_ns > kSlowWriteNs) {
-          tl_slow_fd = op.fd;
-          tl_slow_left = kSlowSpan;
-        }
-        count(op.sym, Route::Inline);
-        return r;
-      }
-      if (slow) --tl_slow_left;
+    // Writes: in the caller unless the file has a call in the pool (then
+    // join its chain, so this one lands after it). A slow file changes
+    // nothing: its caller waits for the write either way, and a hand-off
+    // would only add its cost (issue 13). Concurrent inline writers are left
+    // to the kernel, as without the shim.
+    if (g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire) == 0) {
+      count(op.sym, Route::Inline);
+      return op.plain(op);
     }
   }
   return pool_bound(op, fi);
