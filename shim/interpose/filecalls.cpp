@@ -3,9 +3,9 @@
 // copy_file_range sendfile splice tee.
 //
 // Each is bound work keyed by the file it changes, so it runs in order with
-// that file's writes already in the pool: pool mode always, auto mode when
-// the file has calls in the pool (otherwise in the caller, as the plain
-// call). A call with a pipe or socket end (splice, tee, sendfile to a
+// that file's writes already in the pool; where it runs is decide()'s
+// (route/policy.hpp): pool mode the pool, auto mode the caller unless the
+// file has calls in the pool. A call with a pipe or socket end (splice, tee, sendfile to a
 // socket) may wait forever, which bound work must not: it runs in the
 // caller, as the plain call. Every call is counted, timed into
 // latency_ns.file_calls and, with IOWQ_CALLSITES, attributed to its call site.
@@ -15,10 +15,11 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
+#include "process/state.hpp"
 #include "report/callsites.hpp"
 #include "route/fdtable.hpp"
+#include "route/policy.hpp"
 #include "sys/libc.hpp"
-#include "process/state.hpp"
 #include "writebehind/writebehind.hpp"
 
 #define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
@@ -81,17 +82,17 @@ ssize_t p_sendfile(const Op& o) {
 int64_t file_call(const Op& op, int fd, int other) {
   const int e0 = errno;
   const FdInfo fi = fd_info(fd);
-  bool pool_ok = fi.bound() && (g.cfg.route & kRouteFile);
-  if (pool_ok && other >= 0 && !fd_info(other).bound()) pool_ok = false;
+  // A pipe or socket end may wait forever, which bound work must not: libc.
+  const bool files = fi.bound() && (other < 0 || fd_info(other).bound());
+  const Where where = files ? decide(fi.kind, fi.nonblock, false, [&fi] { return fi.key(); }) : Where::Libc;
   const uint64_t t0 = sys::now_ns();
   int64_t r = kNotTaken;
-  if (pool_ok &&
-      (g.cfg.mode == Mode::Pool || g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire))) {
+  if (where == Where::Pool) {
     Nest nest;
     r = run_bound_keyed(op, fi.key());  // counted as routed there
   }
   if (r == kNotTaken) {
-    count(op.sym, pool_ok ? Route::Inline : Route::Passthrough);
+    count(op.sym, where == Where::Libc ? Route::Passthrough : Route::Inline);
     r = neg_errno(op.plain(op));
   }
   const uint64_t dt = sys::now_ns() - t0;

@@ -10,10 +10,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "route/fdtable.hpp"
-#include "sys/libc.hpp"
-#include "route/route.hpp"
 #include "process/state.hpp"
+#include "route/fdtable.hpp"
+#include "route/policy.hpp"
+#include "route/route.hpp"
+#include "sys/libc.hpp"
 
 #define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -68,8 +69,8 @@ inline Op vec_op(OpKind k, Sym s, int fd, const struct iovec* v, int n, off_t of
 
 // ---- read/write family ------------------------------------------------------
 
-// The fast path (state.hpp): a call the shim leaves alone, or an auto-mode
-// file write that can run in the caller, without building an Op.
+// The fast path (route/policy.hpp): a call the shim leaves alone, or a file
+// write that runs in the caller, decided without building an Op.
 #define FAST_PASS(sym, call)                \
   if (fast_path(fd, false) == Fast::Pass) { \
     count(sym, Route::Passthrough);         \

@@ -1,11 +1,11 @@
-// shim/route/route.cpp — deciding where one interposed call runs, and running it.
+// shim/route/route.cpp — running one interposed call where decide()
+// (policy.hpp) says it runs.
 //
 // passthrough: the real libc function, untouched (fd kind not routed,
 //              O_NONBLOCK fd, nonblocking request, nested call, bad fd).
-// inline:      auto mode, in the caller, when it will not block: a
-//              nonblocking try (preadv2 RWF_NOWAIT, MSG_DONTWAIT, poll) or,
-//              for file writes, no other call on the same file in flight and
-//              no history of slow writes on the fd.
+// inline:      in the caller: the plain call, the plain call under a stall
+//              deadline, or a nonblocking try (preadv2 RWF_NOWAIT,
+//              MSG_DONTWAIT) that goes on to the pool if it would wait.
 // pool:        submitted to iowq::Pool; the caller waits with the plain
 //              call's signal semantics (see submit_and_wait).
 #include "route.hpp"
@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "fdtable.hpp"
+#include "policy.hpp"
 #include "process/state.hpp"
 #include "report/callsites.hpp"
 #include "signals/signals.hpp"
@@ -34,8 +35,8 @@ std::atomic<uint32_t> g_busy[kBusyBuckets];
 namespace {
 
 // ============================================================================
-// Per-file counts of calls in the pool (auto mode's "same file busy" test) and per-device
-// RWF_NOWAIT support. Buckets: a collision only sends a call to the pool.
+// Per-device RWF_NOWAIT support (the files' counts of calls in the pool,
+// g_busy, are policy.hpp's).
 // ============================================================================
 
 constexpr size_t kDevSlots = 64;
@@ -206,14 +207,12 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
 // Bound (regular files, block devices)
 // ============================================================================
 
-// Runs a bound call on the pool (keyed by the file for writes, so they stay
-// in order with that file's other pooled writes); the caller runs it when the
-// pool cannot take it.
-// The file's count of calls in the pool, held for one call; dropped also when
-// pthread_cancel unwinds the caller out of the wait.
+// The file's count of calls in the pool (decide()'s "file busy"), held for
+// one call; dropped also when pthread_cancel unwinds the caller out of the
+// wait.
 struct BusyHold {
   std::atomic<uint32_t>& busy;
-  explicit BusyHold(const FdInfo& fi) noexcept : busy(g_busy[fi.key() % kBusyBuckets]) {
+  explicit BusyHold(uint64_t key) noexcept : busy(g_busy[key % kBusyBuckets]) {
     busy.fetch_add(1, std::memory_order_acq_rel);
   }
   ~BusyHold() { busy.fetch_sub(1, std::memory_order_release); }
@@ -221,12 +220,15 @@ struct BusyHold {
   BusyHold& operator=(const BusyHold&) = delete;
 };
 
+// Runs a bound call on the pool (keyed by the file for writes, so they stay
+// in order with that file's other pooled writes); the caller runs it when the
+// pool cannot take it.
 ssize_t pool_bound(const Op& op, const FdInfo& fi) {
   const bool is_write = op.is_write();
   int e = errno;
   int64_t r;
   {
-    BusyHold hold(fi);
+    BusyHold hold(fi.key());
     r = submit_and_wait(op, iowq::Class::Bound, is_write, fi.key());
   }
   errno = e;
@@ -268,50 +270,36 @@ ssize_t finish_read(const Op& op, const FdInfo& fi, size_t done) {
   return static_cast<ssize_t>(done);
 }
 
-ssize_t route_bound(const Op& op, const FdInfo& fi) {
-  const bool is_write = op.is_write();
-  if (g.cfg.mode == Mode::Auto) {
-    if (!is_write) {
-      if (!nowait_unsupported(fi.dev)) {
-        // Cached data reads inline; only a read that would wait goes to the pool.
-        struct iovec one = {op.buf, op.len};
-        const struct iovec* v = op.iov ? op.iov : &one;
-        int n = op.iov ? op.iovcnt : 1;
-        off_t off = op.positioned() ? op.off : -1;
-        int64_t r = sys::preadv2(op.fd, v, n, off, op.flags | RWF_NOWAIT);
-        if (r == -EAGAIN) return pool_bound(op, fi);  // would wait for the disk
-        if (r != -EOPNOTSUPP) {
-          count(op.sym, Route::Inline);
-          if (r > 0 && static_cast<size_t>(r) < (op.iov ? op.total_len() : op.len))
-            return finish_read(op, fi, static_cast<size_t>(r));
-          return to_libc(r);
-        }
-        mark_nowait_unsupported(fi.dev);  // e.g. no buffered RWF_NOWAIT: plain read
-      }
+// Where::ReadTry: cached data is read in the caller; only a read that would
+// wait for the disk goes to the pool.
+ssize_t read_try(const Op& op, const FdInfo& fi) {
+  if (!nowait_unsupported(fi.dev)) {
+    struct iovec one = {op.buf, op.len};
+    const struct iovec* v = op.iov ? op.iov : &one;
+    int n = op.iov ? op.iovcnt : 1;
+    off_t off = op.positioned() ? op.off : -1;
+    int64_t r = sys::preadv2(op.fd, v, n, off, op.flags | RWF_NOWAIT);
+    if (r == -EAGAIN) return pool_bound(op, fi);  // would wait for the disk
+    if (r != -EOPNOTSUPP) {
       count(op.sym, Route::Inline);
-      return op.plain(op);
+      if (r > 0 && static_cast<size_t>(r) < (op.iov ? op.total_len() : op.len))
+        return finish_read(op, fi, static_cast<size_t>(r));
+      return to_libc(r);
     }
-    // Writes: in the caller unless the file has a call in the pool (then
-    // join its chain, so this one lands after it). A slow file changes
-    // nothing: its caller waits for the write either way, and a hand-off
-    // would only add its cost (issue 13). Concurrent inline writers are left
-    // to the kernel, as without the shim.
-    if (g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire) == 0) {
-      count(op.sym, Route::Inline);
-      return op.plain(op);
-    }
+    mark_nowait_unsupported(fi.dev);  // e.g. no buffered RWF_NOWAIT: plain read
   }
-  return pool_bound(op, fi);
+  count(op.sym, Route::Inline);
+  return op.plain(op);
 }
 
 // ============================================================================
 // Unbound (sockets, pipes, ttys, character devices)
 //
 // auto mode: the call runs in the caller. Without a stall timeout it simply
-// is the plain call (route() sends it straight there). With one, a socket
+// is the plain call (Where::Caller). With one (Where::CallerStall), a socket
 // call first tries without blocking; then the plain call runs with a stall
-// deadline armed (stall.hpp). pool mode: an unbound worker runs it, the pool's
-// deadline cancels it. Either way a stall is "no progress": a deadline that
+// deadline armed (stall.hpp). pool mode (Where::Pool): an unbound worker runs
+// it, the pool's deadline cancels it. Either way a stall is "no progress": a deadline that
 // cut off a call that moved bytes is followed by a fresh one for the rest.
 // ============================================================================
 
@@ -401,11 +389,7 @@ int64_t in_caller(const Op& op, const FdInfo& fi) {
   }
 }
 
-ssize_t route_unbound(const Op& op, const FdInfo& fi) {
-  if (g.cfg.mode != Mode::Pool) {
-    count(op.sym, Route::Inline);
-    return to_libc(in_caller(op, fi));
-  }
+ssize_t pool_unbound(const Op& op, const FdInfo& fi) {
   const int e0 = errno;
   struct iovec tail[IOV_MAX];
   struct msghdr m;
@@ -549,11 +533,6 @@ bool same_file(const FdInfo& a, const FdInfo& b) noexcept {
 ssize_t route_call(const Op& op, const FdInfo& fi) {
   const bool sock_op = op.kind >= OpKind::Send && op.kind <= OpKind::Recvmmsg;  // incl. connect, accept
   const bool msg_flags = sock_op && op.kind != OpKind::Connect && op.kind != OpKind::Accept;
-  // Anything the plain call would reject or not block on goes to libc as is,
-  // so errors and nonblocking semantics are libc's own.
-  // O_NONBLOCK means nothing to regular files and block devices (tar and
-  // gzip set it on the files they read): only other kinds pass through for it.
-  const bool nonblocking = fi.nonblock && !fi.bound();
   // Write-behind: a write or send to anything else (pipe, socket, tty...)
   // may tell another process that the data is there: it lands first.
   if (g.cfg.write_behind && fi.kind != FdKind::File && (op.is_write() || op.kind == OpKind::Connect))
@@ -575,8 +554,10 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
       return -1;
     }
   }
-  if (fi.kind == FdKind::Bad || nonblocking || !(g.cfg.route & route_bit(fi.kind)) ||
-      ((op.kind == OpKind::Pread || op.kind == OpKind::Pwrite) && op.off < 0) ||
+  // Anything the plain call would reject or not block on goes to libc as is,
+  // so errors and nonblocking semantics are libc's own (the fd's kind and
+  // O_NONBLOCK are decide()'s).
+  if (((op.kind == OpKind::Pread || op.kind == OpKind::Pwrite) && op.off < 0) ||
       (sock_op && fi.kind != FdKind::Socket) || (msg_flags && (op.flags & MSG_DONTWAIT)) ||
       // A zero-length call moves nothing and must consume nothing (a
       // datagram socket's read(fd, b, 0) leaves the datagram queued).
@@ -587,22 +568,19 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
     count(op.sym, Route::Passthrough);
     return op.plain(op);
   }
-  if (fi.kind == FdKind::Tty) {
-    // Job control acts on the calling thread (SIGTTIN/SIGTTOU stop a
-    // background job's read); a worker blocks those signals and would get
-    // EIO instead. Terminal calls run in the caller.
-    count(op.sym, Route::Inline);
-    return op.plain(op);
-  }
-  if (!fi.bound() && g.cfg.mode == Mode::Auto && !g.stall_ns) {
-    // Waiting for a socket or pipe holds no worker: with no stall timeout the
-    // call is the plain call, in the caller, outside the shim (so the
-    // program's handlers and siglongjmp see nothing of it).
-    count(op.sym, Route::Inline);
+  const Where where = decide(fi.kind, fi.nonblock, !op.is_write(), [&fi] { return fi.key(); });
+  if (where == Where::Libc || where == Where::Caller) {
+    // The plain call, outside the shim (so the program's handlers and
+    // siglongjmp see nothing of it).
+    count(op.sym, where == Where::Libc ? Route::Passthrough : Route::Inline);
     return op.plain(op);
   }
   Nest nest;
-  return fi.bound() ? route_bound(op, fi) : route_unbound(op, fi);
+  switch (where) {
+    case Where::CallerStall: count(op.sym, Route::Inline); return to_libc(in_caller(op, fi));
+    case Where::ReadTry: return read_try(op, fi);
+    default: return fi.bound() ? pool_bound(op, fi) : pool_unbound(op, fi);
+  }
 }
 
 // A routed call failed. If the error is one its cached kind cannot explain
@@ -641,11 +619,8 @@ ssize_t route(const Op& op) {
 }
 
 int64_t run_bound_keyed(const Op& op, uint64_t key) {
-  auto& busy = g_busy[key % kBusyBuckets];
-  busy.fetch_add(1, std::memory_order_acq_rel);
-  int64_t r = submit_and_wait(op, iowq::Class::Bound, true, key);
-  busy.fetch_sub(1, std::memory_order_release);
-  return r;
+  BusyHold hold(key);
+  return submit_and_wait(op, iowq::Class::Bound, true, key);
 }
 
 bool repair_stale_depth() noexcept {
