@@ -34,8 +34,6 @@ namespace {
   static name##_fn* real_##name = nullptr; \
   real::next_fn(real_##name, #name)
 
-inline int64_t neg_errno(ssize_t r) { return r < 0 ? -errno : r; }
-
 // The one place where a file call meets write-behind: the file's pending
 // writes are written first; `report` makes a deferred write error the call's
 // result (the fsync family), as at any other sync point (docs/design.md §5).
@@ -104,20 +102,7 @@ int64_t file_call(const Op& op, int fd, int other) {
 
 inline bool active() { return !bypass(); }
 
-inline int ret_int(int64_t r) {
-  if (r < 0) {
-    errno = static_cast<int>(-r);
-    return -1;
-  }
-  return static_cast<int>(r);
-}
-inline ssize_t ret_ssize(int64_t r) {
-  if (r < 0) {
-    errno = static_cast<int>(-r);
-    return -1;
-  }
-  return static_cast<ssize_t>(r);
-}
+inline int ret_int(int64_t r) { return static_cast<int>(to_libc(r)); }
 
 int fsync_like(OpKind k, Sym s, int fd, ssize_t (*plain)(const Op&)) {
   Op o{k, s, fd};
@@ -199,7 +184,7 @@ IOWQ_EXPORT int posix_fallocate(int fd, off_t off, off_t len) {
 IOWQ_EXPORT int posix_fallocate64(int fd, off_t off, off_t len) { return posix_fallocate(fd, off, len); }
 
 IOWQ_EXPORT ssize_t copy_file_range(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned flags) {
-  if (!active()) return ret_ssize(sys::copy_file_range(in, oin, out, oout, n, flags));
+  if (!active()) return to_libc(sys::copy_file_range(in, oin, out, oout, n, flags));
   file_sync_point(in, false);
   file_sync_point(out, false);
   Op o{OpKind::CopyFileRange, Sym::CopyFileRange, in};
@@ -209,11 +194,11 @@ IOWQ_EXPORT ssize_t copy_file_range(int in, loff_t* oin, int out, loff_t* oout, 
   o.len = n;
   o.flags = static_cast<int>(flags);
   o.plain = p_copy_file_range;
-  return ret_ssize(file_call(o, out, in));
+  return to_libc(file_call(o, out, in));
 }
 
 IOWQ_EXPORT ssize_t sendfile(int out, int in, off_t* off, size_t n) {
-  if (!active()) return ret_ssize(sys::sendfile(out, in, reinterpret_cast<loff_t*>(off), n));
+  if (!active()) return to_libc(sys::sendfile(out, in, reinterpret_cast<loff_t*>(off), n));
   file_sync_point(in, false);
   file_sync_point(out, false);
   Op o{OpKind::Sendfile, Sym::Sendfile, in};
@@ -221,7 +206,7 @@ IOWQ_EXPORT ssize_t sendfile(int out, int in, off_t* off, size_t n) {
   o.offp = reinterpret_cast<loff_t*>(off);
   o.len = n;
   o.plain = p_sendfile;
-  return ret_ssize(file_call(o, out, in));
+  return to_libc(file_call(o, out, in));
 }
 IOWQ_EXPORT ssize_t sendfile64(int out, int in, off_t* off, size_t n) { return sendfile(out, in, off, n); }
 
@@ -229,7 +214,7 @@ IOWQ_EXPORT ssize_t sendfile64(int out, int in, off_t* off, size_t n) { return s
 // call in the caller, counted and timed.
 IOWQ_EXPORT ssize_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned flags) {
   REAL_FN(ssize_t(int, loff_t*, int, loff_t*, size_t, unsigned), splice);
-  if (!active() || !real_splice) return ret_ssize(sys::splice(in, oin, out, oout, n, flags));
+  if (!active() || !real_splice) return to_libc(sys::splice(in, oin, out, oout, n, flags));
   file_sync_point(in, false);
   file_sync_point(out, false);
   count(Sym::Splice, Route::Inline);
@@ -241,7 +226,7 @@ IOWQ_EXPORT ssize_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n,
 
 IOWQ_EXPORT ssize_t tee(int in, int out, size_t n, unsigned flags) {
   REAL_FN(ssize_t(int, int, size_t, unsigned), tee);
-  if (!active() || !real_tee) return ret_ssize(sys::tee(in, out, n, flags));
+  if (!active() || !real_tee) return to_libc(sys::tee(in, out, n, flags));
   file_sync_point(in, false);
   file_sync_point(out, false);
   count(Sym::Tee, Route::Inline);

@@ -58,14 +58,6 @@ void mark_nowait_unsupported(uint64_t dev) noexcept {
   }
 }
 
-inline ssize_t to_libc(int64_t r) noexcept {
-  if (r < 0) {
-    errno = static_cast<int>(-r);
-    return -1;
-  }
-  return static_cast<ssize_t>(r);
-}
-
 // ============================================================================
 // The worker side
 // ============================================================================
@@ -223,20 +215,17 @@ struct BusyHold {
 // Runs a bound call on the pool (keyed by the file for writes, so they stay
 // in order with that file's other pooled writes); the caller runs it when the
 // pool cannot take it.
-ssize_t pool_bound(const Op& op, const FdInfo& fi) {
-  const bool is_write = op.is_write();
-  int e = errno;
+int64_t pool_bound(const Op& op, const FdInfo& fi) {
   int64_t r;
   {
     BusyHold hold(fi.key());
-    r = submit_and_wait(op, iowq::Class::Bound, is_write, fi.key());
+    r = submit_and_wait(op, iowq::Class::Bound, op.is_write(), fi.key());
   }
-  errno = e;
   if (r == kNotTaken) {
     count(op.sym, Route::Inline);
-    return op.plain(op);
+    return neg_errno(op.plain(op));
   }
-  return to_libc(r);
+  return r;
 }
 
 // The same read for what is left after `done` bytes (positioned reads move
@@ -251,7 +240,7 @@ Op read_rest(const Op& op, size_t done, struct iovec* tail) noexcept {
 // a regular file goes on to the count asked for, or end of file. Finish it:
 // more tries while they make progress, the rest on the pool when one would
 // wait. An error after some bytes moved returns the bytes, as the kernel does.
-ssize_t finish_read(const Op& op, const FdInfo& fi, size_t done) {
+int64_t finish_read(const Op& op, const FdInfo& fi, size_t done) {
   const size_t total = op.total_len();
   struct iovec tail[IOV_MAX];
   while (done < total) {
@@ -260,19 +249,19 @@ ssize_t finish_read(const Op& op, const FdInfo& fi, size_t done) {
     int64_t r = sys::preadv2(rest.fd, rest.iov ? rest.iov : &one, rest.iov ? rest.iovcnt : 1,
                              rest.positioned() ? rest.off : -1, rest.flags | RWF_NOWAIT);
     if (r == -EAGAIN) {
-      ssize_t r2 = pool_bound(rest, fi);
+      int64_t r2 = pool_bound(rest, fi);
       if (r2 > 0) done += static_cast<size_t>(r2);
       break;
     }
     if (r <= 0) break;  // end of file, or an error after a partial count
     done += static_cast<size_t>(r);
   }
-  return static_cast<ssize_t>(done);
+  return static_cast<int64_t>(done);
 }
 
 // Where::ReadTry: cached data is read in the caller; only a read that would
 // wait for the disk goes to the pool.
-ssize_t read_try(const Op& op, const FdInfo& fi) {
+int64_t read_try(const Op& op, const FdInfo& fi) {
   if (!nowait_unsupported(fi.dev)) {
     struct iovec one = {op.buf, op.len};
     const struct iovec* v = op.iov ? op.iov : &one;
@@ -284,12 +273,12 @@ ssize_t read_try(const Op& op, const FdInfo& fi) {
       count(op.sym, Route::Inline);
       if (r > 0 && static_cast<size_t>(r) < (op.iov ? op.total_len() : op.len))
         return finish_read(op, fi, static_cast<size_t>(r));
-      return to_libc(r);
+      return r;
     }
     mark_nowait_unsupported(fi.dev);  // e.g. no buffered RWF_NOWAIT: plain read
   }
   count(op.sym, Route::Inline);
-  return op.plain(op);
+  return neg_errno(op.plain(op));
 }
 
 // ============================================================================
@@ -329,8 +318,7 @@ int64_t stalled(const Op& op, int64_t total) noexcept {
 int64_t in_caller(const Op& op, const FdInfo& fi) {
   const int e0 = errno;
   if (!g.stall_ns || sys::getpid() != g.pid) {
-    ssize_t r = op.plain(op);
-    int64_t res = r < 0 ? -errno : r;
+    const int64_t res = neg_errno(op.plain(op));
     errno = e0;
     return res;
   }
@@ -389,8 +377,7 @@ int64_t in_caller(const Op& op, const FdInfo& fi) {
   }
 }
 
-ssize_t pool_unbound(const Op& op, const FdInfo& fi) {
-  const int e0 = errno;
+int64_t pool_unbound(const Op& op, const FdInfo& fi) {
   struct iovec tail[IOV_MAX];
   struct msghdr m;
   Op cur = op;
@@ -422,8 +409,7 @@ ssize_t pool_unbound(const Op& op, const FdInfo& fi) {
       r = total;
     break;
   }
-  errno = e0;
-  return to_libc(r);
+  return r;
 }
 
 }  // namespace
@@ -530,7 +516,8 @@ bool same_file(const FdInfo& a, const FdInfo& b) noexcept {
   return a.kind == b.kind && a.dev == b.dev && a.ino == b.ino && a.nonblock == b.nonblock;
 }
 
-ssize_t route_call(const Op& op, const FdInfo& fi) {
+// Returns a count or -errno (errno is route()'s to restore).
+int64_t route_call(const Op& op, const FdInfo& fi) {
   const bool sock_op = op.kind >= OpKind::Send && op.kind <= OpKind::Recvmmsg;  // incl. connect, accept
   const bool msg_flags = sock_op && op.kind != OpKind::Connect && op.kind != OpKind::Accept;
   // Write-behind: a write or send to anything else (pipe, socket, tty...)
@@ -546,12 +533,11 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
     ssize_t res;
     if (op.is_write() && wb_try(op, fi, &res)) {
       count(op.sym, Route::Routed);
-      return res;
+      return neg_errno(res);
     }
     if (int e = wb_sync_file(fi)) {
       count(op.sym, Route::Passthrough);
-      errno = -e;
-      return -1;
+      return e;
     }
   }
   // Anything the plain call would reject or not block on goes to libc as is,
@@ -566,18 +552,18 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
       (op.moves_bytes() && !op.iov && !op.msg && op.len == 0) || (op.positioned() && !fi.bound()) ||
       ((op.kind == OpKind::Preadv || op.kind == OpKind::Pwritev) && (op.flags & RWF_NOWAIT))) {
     count(op.sym, Route::Passthrough);
-    return op.plain(op);
+    return neg_errno(op.plain(op));
   }
   const Where where = decide(fi.kind, fi.nonblock, !op.is_write(), [&fi] { return fi.key(); });
   if (where == Where::Libc || where == Where::Caller) {
     // The plain call, outside the shim (so the program's handlers and
     // siglongjmp see nothing of it).
     count(op.sym, where == Where::Libc ? Route::Passthrough : Route::Inline);
-    return op.plain(op);
+    return neg_errno(op.plain(op));
   }
   Nest nest;
   switch (where) {
-    case Where::CallerStall: count(op.sym, Route::Inline); return to_libc(in_caller(op, fi));
+    case Where::CallerStall: count(op.sym, Route::Inline); return in_caller(op, fi);
     case Where::ReadTry: return read_try(op, fi);
     default: return fi.bound() ? pool_bound(op, fi) : pool_unbound(op, fi);
   }
@@ -586,34 +572,28 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
 // A routed call failed. If the error is one its cached kind cannot explain
 // and the fd is now something else, the failed call moved nothing: run it
 // again as what the fd is.
-__attribute__((noinline)) ssize_t route_failed(const Op& op, const FdInfo& fi, int saved_errno) {
-  if (!stale_suspect(errno)) return -1;
-  const int e = errno;
+__attribute__((noinline)) int64_t retry_if_stale(const Op& op, const FdInfo& fi, int64_t r) {
+  if (!stale_suspect(static_cast<int>(-r))) return r;
   FdInfo now = fd_refresh(op.fd);
-  if (same_file(fi, now)) {
-    errno = e;
-    return -1;
-  }
-  errno = saved_errno;
-  ssize_t r = route_call(op, now);
-  if (r >= 0) errno = saved_errno;
-  return r;
+  if (same_file(fi, now)) return r;
+  return route_call(op, now);
 }
 
 }  // namespace
 
-ssize_t route(const Op& op) {
+int64_t route(const Op& op) {
   // Every routed symbol is a cancellation point in glibc. The inline tries
   // and write-behind below are raw syscalls, which are not: act on a pending
   // cancel here, as libc's own call would on entry.
   pthread_testcancel();
-  // A call that succeeds leaves errno as it was (nonblocking tries and the
-  // shim's own waits may set it on the way).
+  // errno is left as it was (the plain calls, nonblocking tries and the
+  // shim's own waits may set it on the way): the interposer sets it from an
+  // -errno result, so a call that succeeds leaves it untouched.
   int* const err = &errno;
   const int saved_errno = *err;
   FdInfo fi = fd_info(op.fd);
-  ssize_t r = route_call(op, fi);
-  if (__builtin_expect(r < 0, 0)) return route_failed(op, fi, saved_errno);
+  int64_t r = route_call(op, fi);
+  if (__builtin_expect(r < 0, 0)) r = retry_if_stale(op, fi, r);
   *err = saved_errno;
   return r;
 }
