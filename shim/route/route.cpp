@@ -530,10 +530,12 @@ int64_t route_call(const Op& op, const FdInfo& fi) {
     wb_wait_file(fi);
   } else if (fi.kind == FdKind::File && g.cfg.write_behind) {
     // Write-behind: take the write, or make this call a sync point of its file.
-    ssize_t res;
-    if (op.is_write() && wb_try(op, fi, &res)) {
-      count(op.sym, Route::Routed);
-      return neg_errno(res);
+    if (op.is_write()) {
+      const int64_t r = wb_try(op, fi);
+      if (r != kNotTaken) {
+        count(op.sym, Route::Routed);
+        return r;
+      }
     }
     if (int e = wb_sync_file(fi)) {
       count(op.sym, Route::Passthrough);
