@@ -87,10 +87,10 @@ int64_t file_call(const Op& op, int fd, int other) {
   int64_t r = kNotTaken;
   if (where == Where::Pool) {
     Nest nest;
-    r = run_bound_keyed(op, fi.key());  // counted as routed there
+    r = run_bound_keyed(op, fi.key());  // counted as Ran::Pool there
   }
   if (r == kNotTaken) {
-    count(op.sym, where == Where::Libc ? Route::Passthrough : Route::Inline);
+    count(op.sym, where == Where::Libc ? Ran::Passthrough : Ran::Inline);
     r = neg_errno(op.plain(op));
   }
   const uint64_t dt = sys::now_ns() - t0;
@@ -108,7 +108,7 @@ int fsync_like(OpKind k, Sym s, int fd, ssize_t (*plain)(const Op&)) {
   Op o{k, s, fd};
   o.plain = plain;
   if (int e = file_sync_point(fd, true)) {
-    count(s, Route::Passthrough);
+    count(s, Ran::Passthrough);
     errno = -e;
     return -1;
   }
@@ -138,7 +138,7 @@ IOWQ_EXPORT int sync_file_range(int fd, off_t off, off_t n, unsigned flags) {
   o.flags = static_cast<int>(flags);
   o.plain = p_sync_file_range;
   if (int e = file_sync_point(fd, true)) {
-    count(o.sym, Route::Passthrough);
+    count(o.sym, Ran::Passthrough);
     errno = -e;
     return -1;
   }
@@ -217,7 +217,7 @@ IOWQ_EXPORT ssize_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n,
   if (!active() || !real_splice) return to_libc(sys::splice(in, oin, out, oout, n, flags));
   file_sync_point(in, false);
   file_sync_point(out, false);
-  count(Sym::Splice, Route::Inline);
+  count(Sym::Splice, Ran::Inline);
   const uint64_t t0 = sys::now_ns();
   ssize_t r = real_splice(in, oin, out, oout, n, flags);
   g_counters.file_calls_ns.record(sys::now_ns() - t0);
@@ -229,7 +229,7 @@ IOWQ_EXPORT ssize_t tee(int in, int out, size_t n, unsigned flags) {
   if (!active() || !real_tee) return to_libc(sys::tee(in, out, n, flags));
   file_sync_point(in, false);
   file_sync_point(out, false);
-  count(Sym::Tee, Route::Inline);
+  count(Sym::Tee, Ran::Inline);
   const uint64_t t0 = sys::now_ns();
   ssize_t r = real_tee(in, out, n, flags);
   g_counters.file_calls_ns.record(sys::now_ns() - t0);

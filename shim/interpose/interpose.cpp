@@ -42,7 +42,7 @@ ssize_t p_recvmmsg(const Op& o) { return real::recvmmsg(o.fd, o.mmsg, o.vlen, o.
 
 // Counts a call the shim hands to libc untouched (arguments libc rejects).
 inline ssize_t passthrough(Sym s, ssize_t r) {
-  count(s, Route::Passthrough);
+  count(s, Ran::Passthrough);
   return r;
 }
 
@@ -73,18 +73,18 @@ inline Op vec_op(OpKind k, Sym s, int fd, const struct iovec* v, int n, off_t of
 // write that runs in the caller, decided without building an Op.
 #define FAST_PASS(sym, call)                \
   if (fast_path(fd, false) == Fast::Pass) { \
-    count(sym, Route::Passthrough);         \
+    count(sym, Ran::Passthrough);           \
     return call;                            \
   }
-#define FAST_WRITE(sym, call)                                     \
-  switch (fast_path(fd, true)) {                                  \
-    case Fast::Pass: count(sym, Route::Passthrough); return call; \
-    case Fast::InlineWrite: {                                     \
-      ssize_t r_ = call;                                          \
-      count(sym, Route::Inline);                                  \
-      return r_;                                                  \
-    }                                                             \
-    case Fast::Route: break;                                      \
+#define FAST_WRITE(sym, call)                                   \
+  switch (fast_path(fd, true)) {                                \
+    case Fast::Pass: count(sym, Ran::Passthrough); return call; \
+    case Fast::InlineWrite: {                                   \
+      ssize_t r_ = call;                                        \
+      count(sym, Ran::Inline);                                  \
+      return r_;                                                \
+    }                                                           \
+    case Fast::Route: break;                                    \
   }
 
 IOWQ_EXPORT ssize_t write(int fd, const void* buf, size_t n) {

@@ -64,12 +64,12 @@ void mark_nowait_unsupported(uint64_t dev) noexcept {
 
 bool needs_more(const Op& op, int64_t done) noexcept;
 
-void worker_fn(iowq::Work* w) {
+void worker_fn(iowq::Work* work) {
   tl.worker = true;
-  Job* j = static_cast<Job*>(w->ctx);
+  Job* job = static_cast<Job*>(work->ctx);
   int64_t r, done = 0;
   bool again = false;
-  Op cur = j->op;
+  Op cur = job->op;
   struct iovec tail[IOV_MAX];
   struct msghdr m;
   for (;;) {
@@ -79,20 +79,20 @@ void worker_fn(iowq::Work* w) {
     cancel_signal_in_call(false);
     // An interrupted connect goes on in the kernel: asked again it says
     // EALREADY while in progress and EISCONN once it succeeded.
-    if (again && j->op.kind == OpKind::Connect) {
+    if (again && job->op.kind == OpKind::Connect) {
       if (r == -EISCONN) r = 0;
-      if (r == -EALREADY) r = sys::wait_connected(j->op.fd);
+      if (r == -EALREADY) r = sys::wait_connected(job->op.fd);
     }
     // EINTR without a cancel: the pool's signal was meant for an earlier item.
-    if (r == -EINTR && !w->cancelled()) {
+    if (r == -EINTR && !work->cancelled()) {
       again = true;
       continue;
     }
     // Cut short by such a signal after moving bytes: a blocking send, write
     // or recv(MSG_WAITALL) goes on with the rest, as the plain call would.
-    if (r > 0 && !w->cancelled() && tl.cancel_sigs != sigs && needs_more(j->op, done + r)) {
+    if (r > 0 && !work->cancelled() && tl.cancel_sigs != sigs && needs_more(job->op, done + r)) {
       done += r;
-      cur = j->op.advanced(static_cast<size_t>(done), tail, &m);
+      cur = job->op.advanced(static_cast<size_t>(done), tail, &m);
       continue;
     }
     break;
@@ -100,19 +100,19 @@ void worker_fn(iowq::Work* w) {
   if (done) r = r > 0 ? done + r : done;
   // The kernel sends SIGPIPE/SIGXFSZ to the thread that made the syscall; it
   // is blocked here. Take it and let the caller raise it on itself.
-  if (r == -EPIPE && sys::take_pending(SIGPIPE)) j->raise_sig = SIGPIPE;
-  if (r == -EFBIG && sys::take_pending(SIGXFSZ)) j->raise_sig = SIGXFSZ;
-  w->result = r;
+  if (r == -EPIPE && sys::take_pending(SIGPIPE)) job->raise_sig = SIGPIPE;
+  if (r == -EFBIG && sys::take_pending(SIGXFSZ)) job->raise_sig = SIGXFSZ;
+  work->result = r;
 }
 
 // Undo on pthread_cancel's forced unwinding out of the wait: the worker must
 // be done with the caller's buffer before the caller's frame goes away.
 struct WaitGuard {
-  iowq::Work* w;
+  iowq::Work* work;
   ~WaitGuard() {
-    if (w) {
-      if (!w->finished()) g.pool->cancel(w);
-      g.pool->wait(w, false);
+    if (work) {
+      if (!work->finished()) g.pool->cancel(work);
+      g.pool->wait(work, false);
     }
   }
 };
@@ -146,51 +146,51 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
   // Unbound work may need cancelling: the pool needs its signal from now on.
   if (cls == iowq::Class::Unbound && !cancel_signal_take()) return kNotTaken;
   pthread_testcancel();  // read/write are cancellation points
-  iowq::Work& w = tl.work;
-  w.rearm();
-  w.fn = worker_fn;
-  w.ctx = &tl.job;
-  w.done = nullptr;
-  w.cls = cls;
-  w.hashed = hashed;
-  w.key = key;
+  iowq::Work& work = tl.work;
+  work.rearm();
+  work.fn = worker_fn;
+  work.ctx = &tl.job;
+  work.done = nullptr;
+  work.cls = cls;
+  work.hashed = hashed;
+  work.key = key;
   uint64_t t0 = sys::now_ns();
-  w.deadline_ns = (cls == iowq::Class::Unbound && g.stall_ns) ? t0 + g.stall_ns : 0;
+  work.deadline_ns = (cls == iowq::Class::Unbound && g.stall_ns) ? t0 + g.stall_ns : 0;
   // A blocking call never queues behind blocking calls: a full class refuses
   // it and the caller runs it.
-  w.immediate = cls == iowq::Class::Unbound;
+  work.immediate = cls == iowq::Class::Unbound;
   tl.job.op = op;
   tl.job.raise_sig = 0;
-  if (g.pool->submit(&w) != 0) return kNotTaken;
-  count(op.sym, Route::Routed);
+  if (g.pool->submit(&work) != 0) return kNotTaken;
+  count(op.sym, Ran::Pool);
   int r;
   {
-    WaitGuard guard{&w};
+    WaitGuard guard{&work};
     int oldtype;
     pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &oldtype);
     tl.async_cancel = oldtype != PTHREAD_CANCEL_ASYNCHRONOUS;
-    r = g.pool->wait(&w, cls == iowq::Class::Unbound);
+    r = g.pool->wait(&work, cls == iowq::Class::Unbound);
     tl.async_cancel = false;
     pthread_setcanceltype(oldtype, nullptr);
     if (r == -EINTR) {
       // A handler without SA_RESTART interrupted the caller: interrupt the
       // work too. Bytes already moved are returned, as the kernel would.
-      if (g.pool->cancel(&w) == iowq::CancelResult::Running)
+      if (g.pool->cancel(&work) == iowq::CancelResult::Running)
         g_counters.cancel_running.fetch_add(1);
       else
         g_counters.cancel_pending.fetch_add(1);
-      g.pool->wait(&w, false);
-      if (w.result == -ECANCELED || (w.result == -EINTR && !w.timed_out())) w.result = -EINTR;
+      g.pool->wait(&work, false);
+      if (work.result == -ECANCELED || (work.result == -EINTR && !work.timed_out())) work.result = -EINTR;
     }
-    guard.w = nullptr;
+    guard.work = nullptr;
   }
   // No worker could be created for it: the caller runs it.
-  if (w.handed_back()) return kNotTaken;
-  int64_t res = w.result;
+  if (work.handed_back()) return kNotTaken;
+  int64_t res = work.result;
   uint64_t dt = sys::now_ns() - t0;
   g_counters.caller_ns.record(dt);
   if (g.cfg.callsites) callsites_record(dt);
-  if (w.timed_out() && res <= 0) res = -ETIMEDOUT;  // counted and reported by the unbound caller
+  if (work.timed_out() && res <= 0) res = -ETIMEDOUT;  // counted and reported by the unbound caller
   if (tl.job.raise_sig) sys::tgkill(g.pid, sys::gettid(), tl.job.raise_sig);
   return res;
 }
@@ -222,7 +222,7 @@ int64_t pool_bound(const Op& op, const FdInfo& fi) {
     r = submit_and_wait(op, iowq::Class::Bound, op.is_write(), fi.key());
   }
   if (r == kNotTaken) {
-    count(op.sym, Route::Inline);
+    count(op.sym, Ran::Inline);
     return neg_errno(op.plain(op));
   }
   return r;
@@ -270,14 +270,14 @@ int64_t read_try(const Op& op, const FdInfo& fi) {
     int64_t r = sys::preadv2(op.fd, v, n, off, op.flags | RWF_NOWAIT);
     if (r == -EAGAIN) return pool_bound(op, fi);  // would wait for the disk
     if (r != -EOPNOTSUPP) {
-      count(op.sym, Route::Inline);
+      count(op.sym, Ran::Inline);
       if (r > 0 && static_cast<size_t>(r) < (op.iov ? op.total_len() : op.len))
         return finish_read(op, fi, static_cast<size_t>(r));
       return r;
     }
     mark_nowait_unsupported(fi.dev);  // e.g. no buffered RWF_NOWAIT: plain read
   }
-  count(op.sym, Route::Inline);
+  count(op.sym, Ran::Inline);
   return neg_errno(op.plain(op));
 }
 
@@ -332,8 +332,7 @@ int64_t in_caller(const Op& op, const FdInfo& fi) {
   int64_t total = 0;
   for (;;) {
     if (try_first) {
-      const bool w = op.is_write();
-      int64_t r = exec_raw(cur, MSG_DONTWAIT | (w ? MSG_NOSIGNAL : 0));
+      int64_t r = exec_raw(cur, MSG_DONTWAIT | (op.is_write() ? MSG_NOSIGNAL : 0));
       if (r != -EAGAIN) {
         if (r == -EPIPE && !(op.flags & MSG_NOSIGNAL)) sys::tgkill(g.pid, sys::gettid(), SIGPIPE);
         if (r > 0) {
@@ -386,7 +385,7 @@ int64_t pool_unbound(const Op& op, const FdInfo& fi) {
     r = submit_and_wait(cur, iowq::Class::Unbound, false, 0);
     if (r == kNotTaken) {
       // The pool refused it (class full, vfork child, no pool): the caller runs it.
-      count(op.sym, Route::Inline);
+      count(op.sym, Ran::Inline);
       r = in_caller(cur, fi);
       if (r > 0)
         r += total;
@@ -533,12 +532,12 @@ int64_t route_call(const Op& op, const FdInfo& fi) {
     if (op.is_write()) {
       const int64_t r = wb_try(op, fi);
       if (r != kNotTaken) {
-        count(op.sym, Route::Routed);
+        count(op.sym, Ran::Pool);
         return r;
       }
     }
     if (int e = wb_sync_file(fi)) {
-      count(op.sym, Route::Passthrough);
+      count(op.sym, Ran::Passthrough);
       return e;
     }
   }
@@ -553,19 +552,19 @@ int64_t route_call(const Op& op, const FdInfo& fi) {
       // program's memory and may be invalid, which is the kernel's to report.)
       (op.moves_bytes() && !op.iov && !op.msg && op.len == 0) || (op.positioned() && !fi.bound()) ||
       ((op.kind == OpKind::Preadv || op.kind == OpKind::Pwritev) && (op.flags & RWF_NOWAIT))) {
-    count(op.sym, Route::Passthrough);
+    count(op.sym, Ran::Passthrough);
     return neg_errno(op.plain(op));
   }
   const Where where = decide(fi.kind, fi.nonblock, !op.is_write(), [&fi] { return fi.key(); });
   if (where == Where::Libc || where == Where::Caller) {
     // The plain call, outside the shim (so the program's handlers and
     // siglongjmp see nothing of it).
-    count(op.sym, where == Where::Libc ? Route::Passthrough : Route::Inline);
+    count(op.sym, where == Where::Libc ? Ran::Passthrough : Ran::Inline);
     return neg_errno(op.plain(op));
   }
   Nest nest;
   switch (where) {
-    case Where::CallerStall: count(op.sym, Route::Inline); return in_caller(op, fi);
+    case Where::CallerStall: count(op.sym, Ran::Inline); return in_caller(op, fi);
     case Where::ReadTry: return read_try(op, fi);
     default: return fi.bound() ? pool_bound(op, fi) : pool_unbound(op, fi);
   }
@@ -631,15 +630,15 @@ void abandon_call(bool mask_restored) noexcept {
     tl.async_cancel = false;
     pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, nullptr);
   }
-  iowq::Work& w = tl.work;
-  const uint32_t st = w.state.load(std::memory_order_acquire);
+  iowq::Work& work = tl.work;
+  const uint32_t st = work.state.load(std::memory_order_acquire);
   if (g.pool && st != 0 && !(st & iowq::Work::kReleased)) {
-    if (g.pool->cancel(&w) == iowq::CancelResult::Running)
+    if (g.pool->cancel(&work) == iowq::CancelResult::Running)
       g_counters.cancel_running.fetch_add(1);
     else
       g_counters.cancel_pending.fetch_add(1);
     int e = errno;
-    g.pool->wait(&w, false);
+    g.pool->wait(&work, false);
     errno = e;
   }
 }
