@@ -47,8 +47,8 @@
 #include <atomic>
 #include <climits>
 
-#include "sys/libc.hpp"
 #include "process/state.hpp"
+#include "sys/libc.hpp"
 
 namespace iowq::shim {
 namespace {
@@ -526,18 +526,18 @@ void wb_init() noexcept {
   w.on = true;
 }
 
-bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
-  if (!w.on || tl_held || fi.kind != FdKind::File || fi.sync_io || !fi.writable) return false;
-  if (op.kind == OpKind::Pwritev && op.flags != 0) return false;  // RWF_SYNC & co: as asked
+int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
+  if (!w.on || tl_held || fi.kind != FdKind::File || fi.sync_io || !fi.writable) return kNotTaken;
+  if (op.kind == OpKind::Pwritev && op.flags != 0) return kNotTaken;  // RWF_SYNC & co: as asked
   // Under RLIMIT_FSIZE a write's partial count and SIGXFSZ must come at once.
   if (w.fsize_limited.load(std::memory_order_relaxed) || w.shared_off.load(std::memory_order_relaxed))
-    return false;
-  if (op.positioned() && op.off < 0) return false;  // EINVAL, the plain way
-  if (opted_out(fi.dev, fi.ino) || is_stderr_file(fi) || !dev_eligible(op.fd, fi.dev)) return false;
+    return kNotTaken;
+  if (op.positioned() && op.off < 0) return kNotTaken;  // EINVAL, the plain way
+  if (opted_out(fi.dev, fi.ino) || is_stderr_file(fi) || !dev_eligible(op.fd, fi.dev)) return kNotTaken;
   Src src;
-  if (!load_src(op, &src)) return false;
+  if (!load_src(op, &src)) return kNotTaken;
   const size_t n = src.total;
-  if (n == 0 || n > w.chunk_size) return false;
+  if (n == 0 || n > w.chunk_size) return kNotTaken;
   WbFile& f = entry_of(fi.dev, fi.ino);
   int64_t off = op.positioned() ? op.off : -1;
   static std::atomic<bool> s_armed{false};
@@ -549,14 +549,14 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
     // lock: see wait_all_locks_free).
     if (w.closed.load(std::memory_order_seq_cst) || w.shared_off.load(std::memory_order_seq_cst)) {
       unlock(f);
-      return false;
+      return kNotTaken;
     }
     if (!f.used || f.dev != fi.dev || f.ino != fi.ino) {
       // Direct-mapped: take the entry over only when its file has nothing
       // queued and nothing to report; else this write goes the plain way.
       if (f.used && (f.done.load() != f.enq.load() || f.error.load())) {
         unlock(f);
-        return false;
+        return kNotTaken;
       }
       f.used = true;
       f.dev = fi.dev;
@@ -566,9 +566,7 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
       // A write is a call that can report the file's deferred error: this
       // one fails with it (and writes nothing); later writes run again.
       unlock(f);
-      errno = e;
-      *result = -1;
-      return true;
+      return -e;
     }
     bool taken = false;
     if (Chunk* c = f.open.load(std::memory_order_seq_cst)) {
@@ -579,7 +577,7 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
         if (c->used + n <= w.chunk_size && (merge || c->nseg < kMaxSegs)) {
           if (!copy_in(src, c->data + c->used)) {
             unlock(f);
-            return false;  // EFAULT, the plain way
+            return kNotTaken;  // EFAULT, the plain way
           }
           if (merge)
             last.len += static_cast<uint32_t>(n);
@@ -614,7 +612,7 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
       if (!copy_in(src, c->data)) {
         w.free_list->push(idx);
         unlock(f);
-        return false;  // EFAULT, the plain way
+        return kNotTaken;  // EFAULT, the plain way
       }
       iowq::Work& wk = c->work;
       wk.rearm();
@@ -634,7 +632,7 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
         w.free_list->push(idx);
         unlock(f);
         wb_wait_file(fi);
-        return false;
+        return kNotTaken;
       }
       // Counted once submitted: a thread taken out of here by a signal
       // handler that ends the process never leaves a count that no chunk
@@ -651,8 +649,7 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
   }
   g_counters.wb_writes.fetch_add(1, std::memory_order_relaxed);
   g_counters.wb_bytes.fetch_add(n, std::memory_order_relaxed);
-  *result = static_cast<ssize_t>(n);
-  return true;
+  return static_cast<int64_t>(n);
 }
 
 // The entry of `fi` when it is this file's; nullptr otherwise.
