@@ -12,13 +12,39 @@
 
 namespace iowq::sys {
 
-// syscall(2) reports through errno; convert to -errno and leave errno intact.
+// The kernel's own convention (-errno in [-4095, -1]) straight from the
+// instruction: no libc syscall() and no errno save and restore, so a fork
+// child's bookkeeping (getpid) touches no libc page it would not otherwise,
+// and the instruction lies in iowq's own text (what syscall user dispatch
+// exempts, docs/design.md §5).
 long raw_syscall(long nr, long a, long b, long c, long d, long e, long f) {
+#if defined(__x86_64__)
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  register long r9 __asm__("r9") = f;
+  long r;
+  __asm__ volatile("syscall"
+                   : "=a"(r)
+                   : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                   : "rcx", "r11", "memory");
+  return r;
+#elif defined(__aarch64__)
+  register long x8 __asm__("x8") = nr;
+  register long x0 __asm__("x0") = a;
+  register long x1 __asm__("x1") = b;
+  register long x2 __asm__("x2") = c;
+  register long x3 __asm__("x3") = d;
+  register long x4 __asm__("x4") = e;
+  register long x5 __asm__("x5") = f;
+  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+  return x0;
+#else
   int saved = errno;
   long r = syscall(nr, a, b, c, d, e, f);
   if (r == -1) r = -errno;
   errno = saved;
   return r;
+#endif
 }
 
 int futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_ns) {

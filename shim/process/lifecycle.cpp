@@ -92,7 +92,9 @@ void atfork_child() {
   }
   if (g.pool) g.pool->reset_after_fork();
   if (g.pool_state.load() != 0) g.pool_state.store(0);  // no store: no page copy
-  reset_counters(g_counters);
+  // The child's report is its own. Without a report nothing reads the
+  // counters: leave their pages alone (a read of them faults in every child).
+  if (g.cfg.stats[0]) reset_counters(g_counters);
   if (g.cfg.callsites) callsites_reset();
   wb_after_fork_child();
 }

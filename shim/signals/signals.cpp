@@ -23,14 +23,14 @@ void* const kIgn = reinterpret_cast<void*>(SIG_IGN);
 
 // The program's disposition, as the kernel would hold it.
 struct AppAction {
-  void* handler = kDfl;
+  void* handler = nullptr;  // SIG_DFL (0); nullptr keeps g_app constant-initialised
   unsigned long flags = 0;
   void* restorer = nullptr;
   uint64_t mask = 0;
 };
 
 std::atomic<int> g_state{0};  // 0 the program's, 1 being taken, 2 the shim's
-AppAction g_app;              // under g_lock once taken
+constinit AppAction g_app;    // under g_lock once taken
 std::atomic<bool> g_lock{false};
 // What libc's sigaction adds to an action (SA_RESTORER and its restorer on
 // x86-64), learnt from the shim's own install: the program reads it back.

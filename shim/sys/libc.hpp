@@ -65,7 +65,6 @@ extern int (*fcntl)(int, int, ...);
 extern int (*ioctl)(int, unsigned long, ...);
 extern int (*fclose)(FILE*);
 extern int (*sigaction)(int, const struct sigaction*, struct sigaction*);
-extern pid_t (*fork)(void);
 // Resolved here, not on first use: a fork child calling them would otherwise
 // pay a dlsym (and its page faults) every time.
 extern void (*_exit)(int);
@@ -73,7 +72,12 @@ extern int (*execve)(const char*, char* const[], char* const[]);
 // A handler's jump out of an interposed call (longjmp.cpp): no dlsym there.
 extern void (*siglongjmp)(struct __jmp_buf_tag*, int);
 extern void (*longjmp_chk)(struct __jmp_buf_tag*, int);
-void resolve() noexcept;  // constructor only
+// Constructor (and the interposers that can run before it): all of the
+// above in one walk of the loaded objects, dlsym only where the walk cannot
+// decide exactly (libc.cpp).
+void resolve() noexcept;
+// For tests: the names resolve() looks up and what each slot holds now.
+size_t resolved(const char** names, void** addrs, size_t n) noexcept;
 
 // The one lookup for functions too rarely called to resolve at start-up
 // (closedir, prctl, the write-behind ordering hooks...): dlsym(RTLD_NEXT),

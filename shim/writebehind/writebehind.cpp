@@ -110,6 +110,11 @@ struct Wb {
 };
 Wb w;
 
+// Write-behind is on. Tests the option first: w is 300 KiB of bss a process
+// without write-behind never touches, and the exit and fork-child paths ask
+// in every process (reading w.on alone faulted a page in each).
+inline bool on() noexcept { return g.cfg.write_behind && w.on; }
+
 // Paths of files whose deferred write failed, for the exit-time error line.
 char g_err_path[kFiles][128];
 
@@ -527,7 +532,7 @@ void wb_init() noexcept {
 }
 
 int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
-  if (!w.on || tl_held || fi.kind != FdKind::File || fi.sync_io || !fi.writable) return kNotTaken;
+  if (!on() || tl_held || fi.kind != FdKind::File || fi.sync_io || !fi.writable) return kNotTaken;
   if (op.kind == OpKind::Pwritev && op.flags != 0) return kNotTaken;  // RWF_SYNC & co: as asked
   // Under RLIMIT_FSIZE a write's partial count and SIGXFSZ must come at once.
   if (w.fsize_limited.load(std::memory_order_relaxed) || w.shared_off.load(std::memory_order_relaxed))
@@ -663,12 +668,12 @@ static WbFile* mine(const FdInfo& fi) noexcept {
 }
 
 void wb_wait_file(const FdInfo& fi) noexcept {
-  if (!w.on || (w.inflight.load() == 0)) return;
+  if (!on() || (w.inflight.load() == 0)) return;
   if (WbFile* f = mine(fi)) wait_entry(*f);
 }
 
 int wb_sync_file(const FdInfo& fi) noexcept {
-  if (!w.on || (w.inflight.load() == 0 && w.errors.load() == 0)) return 0;
+  if (!on() || (w.inflight.load() == 0 && w.errors.load() == 0)) return 0;
   WbFile* f = mine(fi);
   if (!f) return 0;
   wait_entry(*f);
@@ -679,20 +684,20 @@ int wb_sync_file(const FdInfo& fi) noexcept {
 }
 
 int wb_sync_fd(int fd) noexcept {
-  if (!w.on || (w.inflight.load() == 0 && w.errors.load() == 0)) return 0;
+  if (!on() || (w.inflight.load() == 0 && w.errors.load() == 0)) return 0;
   FdInfo fi = fd_info(fd);
   if (fi.kind != FdKind::File) return 0;
   return wb_sync_file(fi);
 }
 
 void wb_wait_fd(int fd) noexcept {
-  if (!w.on || w.inflight.load() == 0) return;
+  if (!on() || w.inflight.load() == 0) return;
   FdInfo fi = fd_info(fd);
   if (fi.kind == FdKind::File) wb_wait_file(fi);
 }
 
 void wb_sync_all() noexcept {
-  if (!w.on || tl_held || w.inflight.load(std::memory_order_seq_cst) == 0) return;
+  if (!on() || tl_held || w.inflight.load(std::memory_order_seq_cst) == 0) return;
   for (size_t wi = 0; wi < kFiles / 64; ++wi) {
     uint64_t bits = w.active[wi].load(std::memory_order_seq_cst);
     while (bits) {
@@ -712,11 +717,11 @@ void wb_sync_all() noexcept {
 }
 
 void wb_before_talk(FdKind k) noexcept {
-  if (k != FdKind::File && w.on && w.inflight.load(std::memory_order_relaxed)) wb_sync_all();
+  if (k != FdKind::File && on() && w.inflight.load(std::memory_order_relaxed)) wb_sync_all();
 }
 
 void wb_exit() noexcept {
-  if (!w.on) return;
+  if (!on()) return;
   if (sys::getpid() != g.pid) {  // a vfork child: the parent's data, the parent's job
     wb_sync_all();
     return;
@@ -726,7 +731,7 @@ void wb_exit() noexcept {
 }
 
 void wb_exec_begin() noexcept {
-  if (!w.on) return;
+  if (!on()) return;
   if (sys::getpid() != g.pid) {
     wb_sync_all();
     return;
@@ -735,7 +740,7 @@ void wb_exec_begin() noexcept {
 }
 
 void wb_exec_failed() noexcept {
-  if (w.on && sys::getpid() == g.pid) w.closed.store(false, std::memory_order_seq_cst);
+  if (on() && sys::getpid() == g.pid) w.closed.store(false, std::memory_order_seq_cst);
 }
 
 void wb_limits_changed() noexcept {
@@ -745,7 +750,7 @@ void wb_limits_changed() noexcept {
 }
 
 void wb_opt_out(int fd) noexcept {
-  if (!w.on || fd < 0) return;
+  if (!on() || fd < 0) return;
   FdInfo fi = fd_info(fd);
   if (fi.kind != FdKind::File) return;
   wb_wait_file(fi);
@@ -765,7 +770,7 @@ void wb_opt_out(int fd) noexcept {
 }
 
 void wb_off_shared() noexcept {
-  if (!w.on || w.shared_off.load(std::memory_order_relaxed)) return;
+  if (!on() || w.shared_off.load(std::memory_order_relaxed)) return;
   w.shared_off.store(true, std::memory_order_seq_cst);
   g_counters.wb_shared_off.store(1, std::memory_order_relaxed);
   // Appends that missed the switch finish; then everything lands.
@@ -776,11 +781,11 @@ void wb_off_shared() noexcept {
 void wb_memory_changed() noexcept { g_mem_gen.fetch_add(1, std::memory_order_release); }
 
 bool wb_pending() noexcept {
-  return w.on && (w.inflight.load(std::memory_order_relaxed) || w.errors.load(std::memory_order_relaxed));
+  return on() && (w.inflight.load(std::memory_order_relaxed) || w.errors.load(std::memory_order_relaxed));
 }
 
 void wb_after_fork_child() noexcept {
-  if (!w.on) return;
+  if (!on()) return;
   // The parent drained everything before fork (atfork prepare); only locks
   // and counters may be stale.
   // A deferred error belongs to the parent, which reports it.
