@@ -599,7 +599,7 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
       count(op.sym, Route::Routed);
       return res;
     }
-    if (int e = wb_sync_file(fi)) {
+    if (int e = wb_sync_file(op.fd, fi)) {
       count(op.sym, Route::Passthrough);
       errno = -e;
       return -1;
