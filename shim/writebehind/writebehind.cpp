@@ -302,9 +302,18 @@ int64_t write_all(const Seg& s, const char* data) noexcept {
   return 0;
 }
 
-int err_no(uint64_t v) noexcept { return static_cast<int>(v & 0xffff); }
-bool err_told(uint64_t v) noexcept { return (v >> 16) & 1; }
-uint32_t err_gen(uint64_t v) noexcept { return static_cast<uint32_t>(v >> 32); }
+// WbFile::err: generation (24 bits) << 40 | owner fd + 1 (27 bits) << 13 |
+// told << 12 | errno (12 bits). The owner is an fd of the open file
+// description whose write failed.
+constexpr uint64_t kTold = uint64_t{1} << 12;
+constexpr uint64_t kOwnerMask = ((uint64_t{1} << 27) - 1) << 13;
+int err_no(uint64_t v) noexcept { return static_cast<int>(v & 0xfff); }
+bool err_told(uint64_t v) noexcept { return v & kTold; }
+int err_owner(uint64_t v) noexcept { return static_cast<int>((v & kOwnerMask) >> 13) - 1; }
+uint32_t err_gen(uint64_t v) noexcept { return static_cast<uint32_t>(v >> 40); }
+uint64_t with_owner(uint64_t v, int fd) noexcept {
+  return (v & ~kOwnerMask) | ((static_cast<uint64_t>(fd + 1) << 13) & kOwnerMask);
+}
 
 void record_error(WbFile& f, const Chunk& c, int fd, int e) noexcept {
   g_counters.wb_deferred_errors.fetch_add(1, std::memory_order_relaxed);
@@ -314,8 +323,9 @@ void record_error(WbFile& f, const Chunk& c, int fd, int e) noexcept {
   uint64_t v = f.err.load(std::memory_order_seq_cst);
   do {
     if (err_no(v) && !err_told(v)) return;
-  } while (!f.err.compare_exchange_weak(v, (uint64_t{err_gen(v) + 1} << 32) | static_cast<uint32_t>(e),
-                                        std::memory_order_seq_cst));
+  } while (!f.err.compare_exchange_weak(
+      v, with_owner((uint64_t{(err_gen(v) + 1) & 0xffffff} << 40) | (static_cast<uint64_t>(e) & 0xfff), fd),
+      std::memory_order_seq_cst));
   if (!err_no(v)) w.errors.fetch_add(1);
   char link[40];
   snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
@@ -434,15 +444,20 @@ void note_told(WbFile& f, int fd, uint32_t gen) noexcept {
 // Under f's lock: the file's deferred error for the open file description
 // of `fd`, once (0 when none, or when this description was told already);
 // the first time any description is told, the error's signal is raised.
-int take_error(WbFile& f, int fd) noexcept {
+// `errseq`: a call of the fsync family, which tells every description, as
+// the kernel's do; any other call (write, read, close...) tells only the
+// description whose write failed — as plain, where only that write failed,
+// and another description's writes and reads go on.
+int take_error(WbFile& f, int fd, bool errseq) noexcept {
   uint64_t v = f.err.load(std::memory_order_seq_cst);
   int e = err_no(v);
-  if (!e || ofd_told(f, fd, err_gen(v))) return 0;
+  if (!e || (!errseq && (err_owner(v) < 0 || !same_ofd(fd, err_owner(v)))) || ofd_told(f, fd, err_gen(v)))
+    return 0;
   note_told(f, fd, err_gen(v));
   if (!err_told(v)) {
     // Chunks queued until now fail in the same episode: counted, not a new error.
     f.quiet_until.store(f.enq.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
-    f.err.fetch_or(uint64_t{1} << 16, std::memory_order_seq_cst);
+    f.err.fetch_or(kTold, std::memory_order_seq_cst);
     int s = f.raise_sig.exchange(0);
     if (s) sys::tgkill(g.pid, sys::gettid(), s);
   }
@@ -544,7 +559,7 @@ void print_unreported_errors() noexcept {
     uint64_t v = w.files[i].err.load();
     int e = err_no(v);
     if (!e || err_told(v)) continue;  // told to one open file description: reported
-    w.files[i].err.fetch_or(uint64_t{1} << 16);
+    w.files[i].err.fetch_or(kTold);
     log_line(LogLevel::Error,
              "iowq: error: a deferred write to %s failed: %s (the program had exited or "
              "not asked since)",
@@ -630,7 +645,7 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
       f.dev = fi.dev;
       f.ino = fi.ino;
     }
-    if (int e = err_no(f.err.load(std::memory_order_relaxed)) ? take_error(f, op.fd) : 0) {
+    if (int e = err_no(f.err.load(std::memory_order_relaxed)) ? take_error(f, op.fd, false) : 0) {
       // A write is a call that can report the file's deferred error: this
       // one fails with it (and writes nothing) when its open file
       // description was not told yet; later writes run again.
@@ -739,14 +754,14 @@ void wb_wait_file(const FdInfo& fi) noexcept {
   if (WbFile* f = mine(fi)) wait_entry(*f);
 }
 
-int wb_sync_file(int fd, const FdInfo& fi) noexcept {
+int wb_sync_file(int fd, const FdInfo& fi, bool errseq) noexcept {
   if (!w.on || (w.inflight.load() == 0 && w.errors.load() == 0)) return 0;
   WbFile* f = mine(fi);
   if (!f) return 0;
   wait_entry(*f);
   if (!err_no(f->err.load())) return 0;
   lock(*f);
-  int e = (f->dev == fi.dev && f->ino == fi.ino) ? take_error(*f, fd) : 0;
+  int e = (f->dev == fi.dev && f->ino == fi.ino) ? take_error(*f, fd, errseq) : 0;
   unlock(*f);
   return -e;
 }
@@ -755,7 +770,7 @@ int wb_sync_fd(int fd) noexcept {
   if (!w.on || (w.inflight.load() == 0 && w.errors.load() == 0)) return 0;
   FdInfo fi = fd_info(fd);
   if (fi.kind != FdKind::File) return 0;
-  return wb_sync_file(fd, fi);
+  return wb_sync_file(fd, fi, false);
 }
 
 // fds [lo, hi] are about to be closed (or replaced by dup2/dup3): a "told"
@@ -764,7 +779,14 @@ int wb_sync_fd(int fd) noexcept {
 void wb_fds_closing(unsigned lo, unsigned hi) noexcept {
   if (!w.on || w.errors.load() == 0 || tl_held) return;
   for (auto& f : w.files) {
-    if (!err_no(f.err.load(std::memory_order_relaxed))) continue;
+    uint64_t v = f.err.load(std::memory_order_seq_cst);
+    if (!err_no(v)) continue;
+    if (int o = err_owner(v); o >= 0 && static_cast<unsigned>(o) >= lo && static_cast<unsigned>(o) <= hi) {
+      int other = other_fd_of_ofd(o, lo, hi);
+      while (err_owner(v) == o &&
+             !f.err.compare_exchange_weak(v, with_owner(v, other), std::memory_order_seq_cst)) {
+      }
+    }
     for (int i = 0; i < static_cast<int>(sizeof f.told / sizeof f.told[0]); ++i) {
       lock(f);
       int fd = f.told[i].fd;
@@ -790,7 +812,7 @@ int wb_close_fd(int fd) noexcept {
       if (err_no(f->err.load()) &&
           other_fd_of_ofd(fd, static_cast<unsigned>(fd), static_cast<unsigned>(fd)) < 0) {
         lock(*f);
-        if (f->dev == fi.dev && f->ino == fi.ino) e = take_error(*f, fd);
+        if (f->dev == fi.dev && f->ino == fi.ino) e = take_error(*f, fd, false);
         unlock(*f);
       }
     }

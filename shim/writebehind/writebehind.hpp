@@ -22,8 +22,10 @@ void wb_init() noexcept;
 // Tries to take `op` behind. Returns true and sets *result when taken.
 bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept;
 // The file behind `fd` (classified as `fi`): see above. Return 0 or -errno.
+// The error goes to the open file description whose write failed; with
+// `errseq` (the fsync family) to every description, once each.
 int wb_sync_fd(int fd) noexcept;
-int wb_sync_file(int fd, const FdInfo& fi) noexcept;
+int wb_sync_file(int fd, const FdInfo& fi, bool errseq = false) noexcept;
 // close/fclose of fd, before the real one: waits like wb_sync_fd, but takes
 // the error only when fd is the last fd of its open file description (while
 // a dup remains the description can still be told through it).

@@ -18,6 +18,12 @@
  *   close_last  close(C) 0; close(A), its last fd, reports iff deferred.
  *   moved       fsync(C) reports iff deferred; close(C) 0; fsync(A) 0 (the
  *               description was told, whichever of its fds remains).
+ *   other_write after the failure is known (lseek(A) waits for it), B
+ *               pwrites 100 bytes at offset 0 (room needed: none): they
+ *               are written, never failed with A's error (B's writes did
+ *               not fail; plain, only A's write did); fsync(B) then
+ *               reports it under write-behind (errseq), fsync(A) iff
+ *               deferred.
  *   later_writes after the failure, pwrite of 100 bytes at offset 0 (room
  *               needed: none) through A: it may report the deferred error
  *               once (then it is repeated), but it lands: the file starts
@@ -104,6 +110,20 @@ int main(int argc, char** argv) {
     expect_enospc_iff(fsync(a), 0, 0, "fsync(A) after the description was told through C");
     expect_enospc_iff(close(a), 0, 0, "close(A)");
     close(b);
+  } else if (!strcmp(mode, "other_write")) {
+    char z[100];
+    memset(z, 'Z', sizeof z);
+    ok_or_enospc(lseek(a, 0, SEEK_CUR), (long)accepted, 0, "lseek(A)");
+    expect_enospc_iff(pwrite(b, z, sizeof z, 0), sizeof z, 0, "pwrite(B) at 0 after A's write failed");
+    expect_enospc_iff(fsync(b), 0, wb, "fsync(B)");
+    expect_enospc_iff(fsync(a), 0, deferred, "fsync(A)");
+    close(c);
+    close(a);
+    close(b);
+    size_t len;
+    char* data = wb_slurp(path, &len);
+    CT_CHECK(len >= sizeof z && !memcmp(data, z, sizeof z), "B's write at 0 did not land");
+    free(data);
   } else if (!strcmp(mode, "later_writes")) {
     char z[100];
     memset(z, 'Z', sizeof z);
