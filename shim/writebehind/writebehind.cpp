@@ -884,6 +884,9 @@ void wb_exec_begin() noexcept {
     return;
   }
   close_and_drain();
+  // The new image cannot be told: an error no one was told of is said now
+  // (and counts as told if the exec fails).
+  print_unreported_errors();
 }
 
 void wb_exec_failed() noexcept {

@@ -50,7 +50,8 @@ void wb_before_talk(FdKind k) noexcept;
 // reported are printed as "iowq: error" lines. Safe from a signal handler
 // that interrupted this thread inside the shim.
 void wb_exit() noexcept;
-// exec*: like wb_exit without the error lines; wb_exec_failed() undoes it.
+// exec*: like wb_exit (the error lines too); wb_exec_failed() resumes
+// write-behind.
 void wb_exec_begin() noexcept;
 void wb_exec_failed() noexcept;
 // True when anything is pending or an error is unreported (cheap: two loads).
