@@ -26,12 +26,13 @@
 //
 // Errors, as the kernel's writeback errors (its errseq_t): a failed deferred
 // write is kept in its file's entry with a generation, and the file's later
-// writes still run. Each open file description (OFD) is told once: the next
-// call through it that can return an I/O error takes it. Which OFDs were told
-// is a short list of fds, one per OFD; another fd is the same OFD when
-// kcmp(KCMP_FILE) says so (exact, one syscall, only on this rare path). An
-// entry follows its OFD when its fd number is closed (another fd of the OFD
-// takes it over, found in /proc/self/fd) and a close reports only when it
+// writes still run. Each open file description (OFD) is told once: the one
+// whose write failed (the owner) by its next call that can return an I/O
+// error, every OFD by the fsync family. Which OFDs were told is a short list
+// of fds, one per OFD (the owner is one fd too); another fd is the same OFD
+// when kcmp(KCMP_FILE) says so (exact, one syscall, only on this rare path).
+// A mark follows its OFD when its fd number is closed (another fd of the OFD
+// takes it over, found in /proc/self/fd), and a close reports only when it
 // ends the OFD: while a dup remains, the OFD can still be told through it.
 #include "writebehind.hpp"
 
