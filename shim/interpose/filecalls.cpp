@@ -45,7 +45,7 @@ int file_sync_point(int fd, bool report) noexcept {
     wb_before_talk(fi.kind);  // a pipe or socket end: another process is told
     return 0;
   }
-  if (report) return wb_sync_file(fi);
+  if (report) return wb_sync_file(fd, fi, true);  // the fsync family: errseq
   wb_wait_file(fi);  // the error stays for a call that can return it
   return 0;
 }

@@ -536,7 +536,7 @@ int64_t route_call(const Op& op, const FdInfo& fi) {
         return r;
       }
     }
-    if (int e = wb_sync_file(fi)) {
+    if (int e = wb_sync_file(op.fd, fi)) {
       count(op.sym, Ran::Passthrough);
       return e;
     }

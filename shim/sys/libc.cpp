@@ -120,6 +120,11 @@ int64_t vm_read(int pid, void* dst, const void* src, size_t n) noexcept {
   struct iovec local = {dst, n}, remote = {const_cast<void*>(src), n};
   return raw(SYS_process_vm_readv, pid, L(&local), 1, L(&remote), 1, 0);
 }
+// 0: fds a and b of this process share one open file description.
+int64_t kcmp_file(int a, int b) noexcept {
+  long pid = raw(SYS_getpid);
+  return raw(SYS_kcmp, pid, pid, 0 /* KCMP_FILE */, a, b);
+}
 int64_t prlimit(int pid, int res, const struct rlimit* nw, struct rlimit* old) noexcept {
   return raw(SYS_prlimit64, pid, res, L(nw), L(old));
 }

@@ -139,6 +139,9 @@ int64_t lseek(int fd, off_t off, int whence) noexcept;
 int64_t readlink(const char* path, char* buf, size_t n) noexcept;  // readlinkat(AT_FDCWD)
 // process_vm_readv of one local and one remote range in process `pid`.
 int64_t vm_read(int pid, void* dst, const void* src, size_t n) noexcept;
+// 0 when fds a and b share one open file description, 1 or 2 when not,
+// -errno (EBADF; ENOSYS/EPERM where kcmp is not available).
+int64_t kcmp_file(int a, int b) noexcept;
 int64_t prlimit(int pid, int res, const struct rlimit* nw, struct rlimit* old) noexcept;
 // The address, or -errno (addresses in user space are below 2^63).
 int64_t mmap(void* a, size_t n, int prot, int flags, int fd, off_t off) noexcept;

@@ -24,19 +24,29 @@
 // reaches the `enq` it read. A global bitmap of files with queued chunks
 // lets "wait for everything" visit only those.
 //
-// Errors, as the kernel's writeback errors: a failed deferred write is kept
-// in its file's entry (first error wins) and the file's later writes still
-// run; the next call on the file that can return an I/O error takes it.
+// Errors, as the kernel's writeback errors (its errseq_t): a failed deferred
+// write is kept in its file's entry with a generation, and the file's later
+// writes still run. Each open file description (OFD) is told once: the one
+// whose write failed (the owner) by its next call that can return an I/O
+// error, every OFD by the fsync family. Which OFDs were told is a short list
+// of fds, one per OFD (the owner is one fd too); another fd is the same OFD
+// when kcmp(KCMP_FILE) says so (exact, one syscall, only on this rare path).
+// A mark follows its OFD when its fd number is closed (another fd of the OFD
+// takes it over, found in /proc/self/fd), and a close reports only when it
+// ends the OFD: while a dup remains, the OFD can still be told through it.
 #include "writebehind.hpp"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -83,7 +93,13 @@ struct WbFile {
   std::atomic<Chunk*> open{nullptr};  // accepting appends; set under lock
   std::atomic<uint64_t> enq{0};       // chunks queued
   std::atomic<uint64_t> done{0};      // chunks finished (in order)
-  std::atomic<int> error{0};
+  // The deferred error: generation << 32 | told << 16 | errno. `told`: some
+  // OFD was told of this generation; a failure after that starts a new one.
+  std::atomic<uint64_t> err{0};
+  struct Told {
+    int fd = -1;  // an fd of an OFD told of generation `gen`; -1: free
+    uint32_t gen = 0;
+  } told[8];  // under lock
   std::atomic<int> raise_sig{0};
   // Chunks queued before the program was told of an error: their failures
   // are the same episode (the program stopped at the first one) — counted,
@@ -101,7 +117,7 @@ struct Wb {
   WbFile files[kFiles];
   std::atomic<uint64_t> active[kFiles / 64];  // files with queued chunks
   std::atomic<int64_t> inflight{0};           // chunks queued, not finished
-  std::atomic<int> errors{0};                 // files holding an unreported error
+  std::atomic<int> errors{0};                 // files holding an error (told or not)
   std::atomic<uint32_t> seq{0};               // bumped when a chunk finishes
   std::atomic<int> waiters{0};
   std::atomic<bool> closed{false};      // exit/exec: no more writes behind
@@ -326,12 +342,31 @@ int64_t write_all(const Seg& s, const char* data) noexcept {
   return 0;
 }
 
+// WbFile::err: generation (24 bits) << 40 | owner fd + 1 (27 bits) << 13 |
+// told << 12 | errno (12 bits). The owner is an fd of the open file
+// description whose write failed.
+constexpr uint64_t kTold = uint64_t{1} << 12;
+constexpr uint64_t kOwnerMask = ((uint64_t{1} << 27) - 1) << 13;
+int err_no(uint64_t v) noexcept { return static_cast<int>(v & 0xfff); }
+bool err_told(uint64_t v) noexcept { return v & kTold; }
+int err_owner(uint64_t v) noexcept { return static_cast<int>((v & kOwnerMask) >> 13) - 1; }
+uint32_t err_gen(uint64_t v) noexcept { return static_cast<uint32_t>(v >> 40); }
+uint64_t with_owner(uint64_t v, int fd) noexcept {
+  return (v & ~kOwnerMask) | ((static_cast<uint64_t>(fd + 1) << 13) & kOwnerMask);
+}
+
 void record_error(WbFile& f, const Chunk& c, int fd, int e) noexcept {
   g_counters.wb_deferred_errors.fetch_add(1, std::memory_order_relaxed);
   if (c.seq <= f.quiet_until.load(std::memory_order_seq_cst)) return;
-  int expect = 0;
-  if (!f.error.compare_exchange_strong(expect, e)) return;  // the first one is reported
-  w.errors.fetch_add(1);
+  // A new generation, unless nobody was told of the current one yet (the
+  // first error is the one reported, as the kernel's errseq keeps one).
+  uint64_t v = f.err.load(std::memory_order_seq_cst);
+  do {
+    if (err_no(v) && !err_told(v)) return;
+  } while (!f.err.compare_exchange_weak(
+      v, with_owner((uint64_t{(err_gen(v) + 1) & 0xffffff} << 40) | (static_cast<uint64_t>(e) & 0xfff), fd),
+      std::memory_order_seq_cst));
+  if (!err_no(v)) w.errors.fetch_add(1);
   char link[40];
   snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
   char* p = g_err_path[&f - w.files];
@@ -383,16 +418,96 @@ void chunk_done(iowq::Work* wk) {
   if (w.waiters.load(std::memory_order_seq_cst) > 0) futex_wake_all(&w.seq);
 }
 
-// Takes the file's unreported error (once) and raises its signal.
-int take_error(WbFile& f) noexcept {
-  int e = f.error.exchange(0);
-  if (e) {
+// ---- errors, once per open file description -------------------------------------
+
+// Do fds a and b share one open file description? Where kcmp is not
+// available (ENOSYS, EPERM under a seccomp filter), every fd of the file
+// counts as one description: the error is then reported once per file.
+bool same_ofd(int a, int b) noexcept {
+  if (a == b) return true;
+  int64_t r = sys::kcmp_file(a, b);
+  return r == 0 || (r < 0 && r != -EBADF);
+}
+
+// Another fd of this process on fd's open file description, none of them in
+// [lo, hi] (about to be closed); -1 when fd is its last one. Reads
+// /proc/self/fd (or, without /proc, tries fds 0..1023).
+int other_fd_of_ofd(int fd, unsigned lo, unsigned hi) noexcept {
+  struct stat st;
+  if (sys::fstat(fd, &st) != 0) return -1;
+  auto candidate = [&](int k) {
+    struct stat o;
+    if (k == fd || (static_cast<unsigned>(k) >= lo && static_cast<unsigned>(k) <= hi)) return false;
+    return sys::fstat(k, &o) == 0 && o.st_dev == st.st_dev && o.st_ino == st.st_ino && same_ofd(fd, k);
+  };
+  int64_t d = sys::open_ro("/proc/self/fd", O_DIRECTORY);
+  if (d < 0) {
+    for (int k = 0; k < 1024; ++k)
+      if (candidate(k)) return k;
+    return -1;
+  }
+  int found = -1;
+  alignas(8) char buf[2048];
+  for (int64_t n; found < 0 && (n = sys::getdents64(static_cast<int>(d), buf, sizeof buf)) > 0;) {
+    for (int64_t p = 0; p < n && found < 0;) {
+      auto* de = reinterpret_cast<struct dirent64*>(buf + p);
+      p += de->d_reclen;
+      if (de->d_name[0] < '0' || de->d_name[0] > '9') continue;
+      int k = atoi(de->d_name);
+      if (k != d && candidate(k)) found = k;
+    }
+  }
+  sys::close(static_cast<int>(d));
+  return found;
+}
+
+// Under f's lock: was fd's open file description told of generation `gen`?
+bool ofd_told(WbFile& f, int fd, uint32_t gen) noexcept {
+  for (auto& t : f.told)
+    if (t.fd == fd && t.gen == gen) return true;
+  for (auto& t : f.told)
+    if (t.fd >= 0 && t.gen == gen && same_ofd(fd, t.fd)) return true;
+  return false;
+}
+
+// Under f's lock: fd's open file description was told of generation `gen`.
+void note_told(WbFile& f, int fd, uint32_t gen) noexcept {
+  WbFile::Told* slot = &f.told[0];  // all taken: the oldest goes
+  for (auto& t : f.told)
+    if (t.fd < 0 || t.gen != gen) {
+      slot = &t;
+      break;
+    }
+  *slot = WbFile::Told{fd, gen};
+}
+
+// Under f's lock: the file's deferred error for the open file description
+// of `fd`, once (0 when none, or when this description was told already);
+// the first time any description is told, the error's signal is raised.
+// `errseq`: a call of the fsync family, which tells every description, as
+// the kernel's do; any other call (write, read, close...) tells only the
+// description whose write failed — as plain, where only that write failed,
+// and another description's writes and reads go on.
+int take_error(WbFile& f, int fd, bool errseq) noexcept {
+  uint64_t v = f.err.load(std::memory_order_seq_cst);
+  int e = err_no(v);
+  if (!e || (!errseq && (err_owner(v) < 0 || !same_ofd(fd, err_owner(v)))) || ofd_told(f, fd, err_gen(v)))
+    return 0;
+  note_told(f, fd, err_gen(v));
+  if (!err_told(v)) {
+    // Chunks queued until now fail in the same episode: counted, not a new error.
     f.quiet_until.store(f.enq.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
-    w.errors.fetch_sub(1);
+    f.err.fetch_or(kTold, std::memory_order_seq_cst);
     int s = f.raise_sig.exchange(0);
     if (s) sys::tgkill(g.pid, sys::gettid(), s);
   }
   return e;
+}
+
+// Under f's lock: the entry goes to another file; its error is forgotten.
+void clear_error(WbFile& f) noexcept {
+  if (err_no(f.err.exchange(0, std::memory_order_seq_cst))) w.errors.fetch_sub(1);
+  for (auto& t : f.told) t = WbFile::Told{};
 }
 
 // ---- copying the caller's buffer ------------------------------------------------
@@ -481,9 +596,10 @@ void wait_all_locks_free() noexcept {
 void print_unreported_errors() noexcept {
   if (w.errors.load() == 0) return;
   for (size_t i = 0; i < kFiles; ++i) {
-    int e = w.files[i].error.exchange(0);
-    if (!e) continue;
-    w.errors.fetch_sub(1);
+    uint64_t v = w.files[i].err.load();
+    int e = err_no(v);
+    if (!e || err_told(v)) continue;  // told to one open file description: reported
+    w.files[i].err.fetch_or(kTold);
     log_line(LogLevel::Error,
              "iowq: error: a deferred write to %s failed: %s (the program had exited or "
              "not asked since)",
@@ -559,17 +675,20 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
     if (!f.used || f.dev != fi.dev || f.ino != fi.ino) {
       // Direct-mapped: take the entry over only when its file has nothing
       // queued and nothing to report; else this write goes the plain way.
-      if (f.used && (f.done.load() != f.enq.load() || f.error.load())) {
+      uint64_t v = f.err.load();
+      if (f.used && (f.done.load() != f.enq.load() || (err_no(v) && !err_told(v)))) {
         unlock(f);
         return kNotTaken;
       }
+      clear_error(f);
       f.used = true;
       f.dev = fi.dev;
       f.ino = fi.ino;
     }
-    if (int e = f.error.load(std::memory_order_relaxed) ? take_error(f) : 0) {
+    if (int e = err_no(f.err.load(std::memory_order_relaxed)) ? take_error(f, op.fd, false) : 0) {
       // A write is a call that can report the file's deferred error: this
-      // one fails with it (and writes nothing); later writes run again.
+      // one fails with it (and writes nothing) when its open file
+      // description was not told yet; later writes run again.
       unlock(f);
       return -e;
     }
@@ -672,13 +791,14 @@ void wb_wait_file(const FdInfo& fi) noexcept {
   if (WbFile* f = mine(fi)) wait_entry(*f);
 }
 
-int wb_sync_file(const FdInfo& fi) noexcept {
+int wb_sync_file(int fd, const FdInfo& fi, bool errseq) noexcept {
   if (!on() || (w.inflight.load() == 0 && w.errors.load() == 0)) return 0;
   WbFile* f = mine(fi);
   if (!f) return 0;
   wait_entry(*f);
+  if (!err_no(f->err.load())) return 0;
   lock(*f);
-  int e = (f->dev == fi.dev && f->ino == fi.ino) ? take_error(*f) : 0;
+  int e = (f->dev == fi.dev && f->ino == fi.ino) ? take_error(*f, fd, errseq) : 0;
   unlock(*f);
   return -e;
 }
@@ -687,7 +807,71 @@ int wb_sync_fd(int fd) noexcept {
   if (!on() || (w.inflight.load() == 0 && w.errors.load() == 0)) return 0;
   FdInfo fi = fd_info(fd);
   if (fi.kind != FdKind::File) return 0;
-  return wb_sync_file(fi);
+  return wb_sync_file(fd, fi, false);
+}
+
+// fds [lo, hi] are about to be closed (or replaced by dup2/dup3): a "told"
+// mark held by one of those numbers moves to another fd of its open file
+// description, or goes with it when there is none.
+void wb_fds_closing(unsigned lo, unsigned hi) noexcept {
+  if (!w.on || w.errors.load() == 0 || tl_held) return;
+  for (auto& f : w.files) {
+    uint64_t v = f.err.load(std::memory_order_seq_cst);
+    if (!err_no(v)) continue;
+    if (int o = err_owner(v); o >= 0 && static_cast<unsigned>(o) >= lo && static_cast<unsigned>(o) <= hi) {
+      int other = other_fd_of_ofd(o, lo, hi);
+      while (err_owner(v) == o &&
+             !f.err.compare_exchange_weak(v, with_owner(v, other), std::memory_order_seq_cst)) {
+      }
+    }
+    for (int i = 0; i < static_cast<int>(sizeof f.told / sizeof f.told[0]); ++i) {
+      lock(f);
+      int fd = f.told[i].fd;
+      unlock(f);
+      if (fd < 0 || static_cast<unsigned>(fd) < lo || static_cast<unsigned>(fd) > hi) continue;
+      int other = other_fd_of_ofd(fd, lo, hi);
+      lock(f);
+      if (f.told[i].fd == fd) f.told[i].fd = other;
+      unlock(f);
+    }
+  }
+}
+
+int wb_close_fd(int fd) noexcept {
+  if (!w.on || (w.inflight.load() == 0 && w.errors.load() == 0)) return 0;
+  FdInfo fi = fd_info(fd);
+  int e = 0;
+  if (fi.kind == FdKind::File) {
+    if (WbFile* f = mine(fi)) {
+      wait_entry(*f);
+      // The close of the description's last fd is its last chance to be
+      // told; while a dup remains, the error waits for a call through it.
+      if (err_no(f->err.load()) &&
+          other_fd_of_ofd(fd, static_cast<unsigned>(fd), static_cast<unsigned>(fd)) < 0) {
+        lock(*f);
+        if (f->dev == fi.dev && f->ino == fi.ino) e = take_error(*f, fd, false);
+        unlock(*f);
+      }
+    }
+  }
+  if (fd >= 0) wb_fds_closing(static_cast<unsigned>(fd), static_cast<unsigned>(fd));
+  return -e;
+}
+
+void wb_fd_opened(int fd) noexcept {
+  if (!w.on || w.errors.load() == 0 || fd < 0) return;
+  // A number closed where the shim did not see it may still hold a mark.
+  wb_fds_closing(static_cast<unsigned>(fd), static_cast<unsigned>(fd));
+  FdInfo fi = fd_info(fd);
+  if (fi.kind != FdKind::File) return;
+  WbFile* f = mine(fi);
+  if (!f) return;
+  // A new open file description is not told of an error some other one was
+  // told of already (the kernel samples the errseq at open).
+  lock(*f);
+  uint64_t v = f->err.load();
+  if (f->dev == fi.dev && f->ino == fi.ino && err_no(v) && err_told(v)) note_told(*f, fd, err_gen(v));
+  unlock(*f);
 }
 
 void wb_wait_fd(int fd) noexcept {
@@ -737,6 +921,9 @@ void wb_exec_begin() noexcept {
     return;
   }
   close_and_drain();
+  // The new image cannot be told: an error no one was told of is said now
+  // (and counts as told if the exec fails).
+  print_unreported_errors();
 }
 
 void wb_exec_failed() noexcept {
@@ -794,7 +981,8 @@ void wb_after_fork_child() noexcept {
     f.open.store(nullptr);
     f.enq.store(0);
     f.done.store(0);
-    f.error.store(0);
+    f.err.store(0);
+    for (auto& t : f.told) t = WbFile::Told{};
     f.raise_sig.store(0);
     f.quiet_until.store(0);
   }

@@ -78,17 +78,31 @@ static void raw_write_all(int fd, const char* p, size_t n) {
   }
 }
 
+/* Set by hidden_close(): the errno of a failed close an op made on its own. */
+static int hidden_close_err;
+
 static void logf_(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logf_(const char* fmt, ...) {
   char line[1024];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+  int n = vsnprintf(line, sizeof line - 16, fmt, ap);
   va_end(ap);
   if (n < 0) return;
-  if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+  if (n > (int)sizeof line - 17) n = (int)sizeof line - 17;
+  if (hidden_close_err) n += snprintf(line + n, 16, " hc=%d", hidden_close_err);
+  hidden_close_err = 0;
   line[n++] = '\n';
   raw_write_all(LOG_FD, line, (size_t)n);
+}
+
+/* An op that reuses a slot closes the fd there first. That close can report
+ * a deferred write error (write-behind, docs/design.md §5): its failure is
+ * logged as " hc=ERRNO" at the end of the op's line, and errno goes back to
+ * the sentinel, so the op's own call is what the line's errno shows. */
+static void hidden_close(int fd) {
+  if (close(fd) != 0 && !hidden_close_err) hidden_close_err = errno;
+  errno = SENTINEL;
 }
 
 static uint64_t fnv(const unsigned char* p, size_t n) {
@@ -822,7 +836,7 @@ static void run_op(char* line) {
 
   if (IS("open") || IS("openat")) {
     int s = S(a[1]);
-    if (fds[s] >= 0) close(fds[s]);
+    if (fds[s] >= 0) hidden_close(fds[s]);
     r = IS("open") ? open(a[2], parse_flags(a[3]), 0644) : openat(AT_FDCWD, a[2], parse_flags(a[3]), 0644);
     int e = errno;
     set_slot(s, (int)r, r >= 0 ? a[2] : NULL);
@@ -927,7 +941,7 @@ static void run_op(char* line) {
     int e = errno;
     logf_("%d %s %d %d", step, op, r >= 0 ? 0 : -1, e);
     if (r >= 0 && d != s) {
-      if (fds[d] >= 0 && fds[d] != r) close(fds[d]);
+      if (fds[d] >= 0 && fds[d] != r) hidden_close(fds[d]);
       set_slot(d, (int)r, slot_name[s]);
     }
   } else if (IS("close_range")) {
@@ -1006,8 +1020,8 @@ static void run_op(char* line) {
     close(p[1]);
   } else if (IS("pipe") || IS("socketpair")) {
     int s = S(a[1]), d = S(a[2]), sv[2];
-    if (fds[s] >= 0) close(fds[s]);
-    if (fds[d] >= 0 && d != s) close(fds[d]);
+    if (fds[s] >= 0) hidden_close(fds[s]);
+    if (fds[d] >= 0 && d != s) hidden_close(fds[d]);
     set_slot(s, -1, NULL);
     set_slot(d, -1, NULL);
     r = IS("pipe") ? pipe(sv) : socketpair(AF_UNIX, !strcmp(a[3], "dgram") ? SOCK_DGRAM : SOCK_STREAM, 0, sv);

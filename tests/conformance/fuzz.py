@@ -606,7 +606,8 @@ def compare(plain, shim, mode, ops):
         for line in shim.log[first_deferred + 1:]:
             f = line.split()
             if ("wrote=-1" in f or (len(f) >= 4 and f[2] == "-1"
-                                    and f[3] in allowlist.DEVICE_ERRNOS)):
+                                    and f[3] in allowlist.DEVICE_ERRNOS)
+                    or allowlist.hidden_close_errno(line) in allowlist.DEVICE_ERRNOS):
                 reported += 1
                 break
     if deferred and not reported:
