@@ -97,7 +97,7 @@ struct WbFile {
   // OFD was told of this generation; a failure after that starts a new one.
   std::atomic<uint64_t> err{0};
   struct Told {
-    int fd = -1;  // an fd of an OFD told of generation `gen`; -1: free
+    int fd1 = 0;  // 1 + an fd of an OFD told of generation `gen`; 0: free (keeps `w` in .bss)
     uint32_t gen = 0;
   } told[8];  // under lock
   std::atomic<int> raise_sig{0};
@@ -464,9 +464,9 @@ int other_fd_of_ofd(int fd, unsigned lo, unsigned hi) noexcept {
 // Under f's lock: was fd's open file description told of generation `gen`?
 bool ofd_told(WbFile& f, int fd, uint32_t gen) noexcept {
   for (auto& t : f.told)
-    if (t.fd == fd && t.gen == gen) return true;
+    if (t.fd1 == fd + 1 && t.gen == gen) return true;
   for (auto& t : f.told)
-    if (t.fd >= 0 && t.gen == gen && same_ofd(fd, t.fd)) return true;
+    if (t.fd1 > 0 && t.gen == gen && same_ofd(fd, t.fd1 - 1)) return true;
   return false;
 }
 
@@ -474,11 +474,11 @@ bool ofd_told(WbFile& f, int fd, uint32_t gen) noexcept {
 void note_told(WbFile& f, int fd, uint32_t gen) noexcept {
   WbFile::Told* slot = &f.told[0];  // all taken: the oldest goes
   for (auto& t : f.told)
-    if (t.fd < 0 || t.gen != gen) {
+    if (t.fd1 == 0 || t.gen != gen) {
       slot = &t;
       break;
     }
-  *slot = WbFile::Told{fd, gen};
+  *slot = WbFile::Told{fd + 1, gen};
 }
 
 // Under f's lock: the file's deferred error for the open file description
@@ -826,12 +826,12 @@ void wb_fds_closing(unsigned lo, unsigned hi) noexcept {
     }
     for (int i = 0; i < static_cast<int>(sizeof f.told / sizeof f.told[0]); ++i) {
       lock(f);
-      int fd = f.told[i].fd;
+      int fd = f.told[i].fd1 - 1;
       unlock(f);
       if (fd < 0 || static_cast<unsigned>(fd) < lo || static_cast<unsigned>(fd) > hi) continue;
       int other = other_fd_of_ofd(fd, lo, hi);
       lock(f);
-      if (f.told[i].fd == fd) f.told[i].fd = other;
+      if (f.told[i].fd1 == fd + 1) f.told[i].fd1 = other + 1;
       unlock(f);
     }
   }
