@@ -466,7 +466,9 @@ void close_and_drain() noexcept {
 void wb_init() noexcept {
   if (!g.cfg.write_behind) return;
   uint64_t max = g.cfg.wb_max_bytes;
-  size_t cs = 256 * 1024;
+  // 1 MiB: the most one request of a FUSE or network filesystem carries
+  // (FUSE's max_write), so a slow mount gets few, large writes.
+  size_t cs = 1024 * 1024;
   while (cs > 4096 && max / cs < 4) cs /= 2;
   uint64_t n = max / cs;
   if (n < 1) n = 1;
