@@ -69,7 +69,8 @@ struct Chunk {
   iowq::Work work;
   WbFile* file;
   uint32_t used;
-  uint32_t cap;  // bytes it may hold: w.chunk_size, or w.far_size (far_fs)
+  uint32_t cap;      // bytes it may hold: w.chunk_size, or w.far_size (far_fs)
+  uint32_t nwrites;  // calls it took (counted into the report when it is written)
   int nseg;
   uint64_t seq;                     // the file's enq count that queued it
   std::atomic<uint32_t> closed{0};  // set by the worker: no more appends
@@ -361,6 +362,13 @@ void chunk_fn(iowq::Work* wk) {
   Chunk* expect = c;
   f.open.compare_exchange_strong(expect, nullptr, std::memory_order_seq_cst);
   wait_lock_free(f);
+  // The report's counts, per chunk rather than per call: counters shared
+  // with the worker cost the writer a cache-line transfer each (the peak
+  // leaves out chunks still open).
+  uint64_t pend = g_counters.wb_pending_bytes.fetch_add(c->used, std::memory_order_relaxed) + c->used;
+  uint64_t peak = g_counters.wb_peak_pending_bytes.load(std::memory_order_relaxed);
+  while (pend > peak && !g_counters.wb_peak_pending_bytes.compare_exchange_weak(peak, pend)) {
+  }
   for (int i = 0; i < c->nseg; ++i) {
     int64_t r = write_all(c->segs[i], c->data + c->segs[i].start);
     if (r < 0) {
@@ -379,6 +387,8 @@ void chunk_done(iowq::Work* wk) {
   Chunk* c = static_cast<Chunk*>(wk->ctx);
   WbFile& f = *c->file;
   g_counters.wb_pending_bytes.fetch_sub(c->used, std::memory_order_relaxed);
+  g_counters.wb_writes.fetch_add(c->nwrites, std::memory_order_relaxed);
+  g_counters.wb_bytes.fetch_add(c->used, std::memory_order_relaxed);
   w.reserved.fetch_sub(c->cap, std::memory_order_acq_rel);
   w.free_list->push(static_cast<uint32_t>(c - w.chunks));
   f.done.fetch_add(1, std::memory_order_seq_cst);
@@ -609,6 +619,7 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
           else
             c->segs[c->nseg++] = Seg{op.fd, off, c->used, static_cast<uint32_t>(n)};
           c->used += static_cast<uint32_t>(n);
+          c->nwrites++;
           taken = true;
         }
       }
@@ -638,6 +649,7 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
       c->file = &f;
       c->cap = static_cast<uint32_t>(cap);
       c->used = static_cast<uint32_t>(n);
+      c->nwrites = 1;
       c->nseg = 1;
       c->segs[0] = Seg{op.fd, off, 0, static_cast<uint32_t>(n)};
       c->closed.store(0, std::memory_order_relaxed);
@@ -677,12 +689,6 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
     unlock(f);
     break;
   }
-  uint64_t pend = g_counters.wb_pending_bytes.fetch_add(n, std::memory_order_relaxed) + n;
-  uint64_t peak = g_counters.wb_peak_pending_bytes.load(std::memory_order_relaxed);
-  while (pend > peak && !g_counters.wb_peak_pending_bytes.compare_exchange_weak(peak, pend)) {
-  }
-  g_counters.wb_writes.fetch_add(1, std::memory_order_relaxed);
-  g_counters.wb_bytes.fetch_add(n, std::memory_order_relaxed);
   *result = static_cast<ssize_t>(n);
   return true;
 }
