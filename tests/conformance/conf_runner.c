@@ -1336,11 +1336,12 @@ static void op_trunc_race(int s) {
  * crosses exec, a handler does not. */
 static void noop_handler(int sig) { (void)sig; }
 static int parse_sig(const char* s) {
-  return !strcmp(s, "pipe")   ? SIGPIPE
-         : !strcmp(s, "hup")  ? SIGHUP
-         : !strcmp(s, "xfsz") ? SIGXFSZ
-         : !strcmp(s, "term") ? SIGTERM
-                              : SIGUSR1;
+  return !strcmp(s, "pipe")     ? SIGPIPE
+         : !strcmp(s, "hup")    ? SIGHUP
+         : !strcmp(s, "xfsz")   ? SIGXFSZ
+         : !strcmp(s, "term")   ? SIGTERM
+         : !strcmp(s, "cancel") ? SIGRTMIN + 3
+                                : SIGUSR1;
 }
 static void op_sig_exec(const char* signame, const char* pdisp, const char* cdisp, const char* how) {
   int sig = parse_sig(signame);
@@ -1350,7 +1351,7 @@ static void op_sig_exec(const char* signame, const char* pdisp, const char* cdis
   sa.sa_handler = !strcmp(pdisp, "ign") ? SIG_IGN : !strcmp(pdisp, "dfl") ? SIG_DFL : noop_handler;
   sigaction(sig, &sa, &old);
   char res[2][32];
-  char sigarg[8];
+  char sigarg[16];
   snprintf(sigarg, sizeof sigarg, "%d", sig);
   char* argv[] = {(char*)self_path, (char*)"--sigstate", sigarg, NULL};
   for (int i = 0; i < 2; i++) {

@@ -506,7 +506,7 @@ def extras_v4(seed, ops):
         elif k == "trunc_race":
             line = slot and f"trunc_race {slot}"
         else:
-            line = (f"sig_exec {r.choice(['pipe', 'hup', 'xfsz', 'term', 'usr1'])} "
+            line = (f"sig_exec {r.choice(['pipe', 'hup', 'xfsz', 'term', 'usr1', 'cancel'])} "
                     f"{r.choice(['ign', 'dfl', 'hdl'])} {r.choice(['dfl', 'ign', 'keep'])} "
                     f"{r.choice(['vfork', 'fork'])}")
         if line:
