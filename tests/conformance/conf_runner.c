@@ -247,7 +247,11 @@ static void peer_main(int cmd_pipe, int cmd_sock, int reply) {
       while (k < 31 && read(fd, &name[k], 1) == 1 && name[k] != '\n') k++;
       name[k] = 0;
       int lf = open(name, O_RDONLY);
+      /* the program may hold the lock for good (a flock op before): the
+       * default SIGALRM ends the peer instead of a hang at the end */
+      alarm(5);
       if (lf >= 0) flock(lf, LOCK_EX);
+      alarm(0);
       struct stat st;
       long size = lf >= 0 && fstat(lf, &st) == 0 ? (long)st.st_size : -1;
       if (lf >= 0) close(lf); /* releases the lock */
@@ -1315,8 +1319,8 @@ static void op_trunc_race(int s) {
   struct trw t[3];
   pthread_t th[3];
   int made = 0;
+  for (int i = 0; i < 3; i++) t[i] = (struct trw){fd, i, -9};
   for (int i = 0; i < 3; i++) {
-    t[i] = (struct trw){fd, i, -9};
     if (pthread_create(&th[i], NULL, trunc_race_thread, &t[i])) break;
     made++;
   }
