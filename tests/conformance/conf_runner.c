@@ -700,6 +700,11 @@ static void* unshare_thread(void* arg) {
   int fd = open(u->name, O_WRONLY | O_CREAT | O_APPEND, 0644);
   u->r = fd == u->fd ? write(fd, "UNSHARED\n", 9) : -3;
   if (fd >= 0) close(fd);
+  /* The private table's copies (pipe ends included) would otherwise live on
+   * until the kernel frees the table, after pthread_join has returned: a
+   * later poll of a pipe whose other end the program closed would race. Raw,
+   * so that the shim does not take these closes for the process's. */
+  syscall(SYS_close_range, 0U, ~0U, 0U);
   return NULL;
 }
 
