@@ -1416,6 +1416,18 @@ static int emit_main(void) {
   return write(1, data, 100) == 100 ? 0 : 1;
 }
 
+/* An op that reuses a slot closes what the slot held. That close can report
+ * a deferred write-behind error (docs/design.md §5), so it is a step line of
+ * its own, "<step> hidden_close <ret> <errno>", logged whether it fails or
+ * not (plain and shim logs stay aligned), and errno is put back for the op. */
+static void hidden_close(int fd) {
+  if (fd < 0) return;
+  errno = SENTINEL;
+  long r = close(fd);
+  logf_("%d hidden_close %ld %d", step, r, errno);
+  errno = SENTINEL;
+}
+
 /* ---- the interpreter ---------------------------------------------------------- */
 #define IS(x) (!strcmp(op, x))
 #define LOGR(r) logf_("%d %s %ld %d", step, op, (long)(r), errno)
@@ -1535,7 +1547,7 @@ static void run_op(char* line) {
 
   if (IS("open") || IS("openat")) {
     int s = S(a[1]);
-    if (fds[s] >= 0) close(fds[s]);
+    hidden_close(fds[s]);
     r = IS("open") ? open(a[2], parse_flags(a[3]), 0644) : openat(AT_FDCWD, a[2], parse_flags(a[3]), 0644);
     int e = errno;
     set_slot(s, (int)r, r >= 0 ? a[2] : NULL);
@@ -1640,7 +1652,7 @@ static void run_op(char* line) {
     int e = errno;
     logf_("%d %s %d %d", step, op, r >= 0 ? 0 : -1, e);
     if (r >= 0 && d != s) {
-      if (fds[d] >= 0 && fds[d] != r) close(fds[d]);
+      if (fds[d] != r) hidden_close(fds[d]);
       set_slot(d, (int)r, slot_name[s]);
     }
   } else if (IS("close_range")) {
@@ -1719,8 +1731,8 @@ static void run_op(char* line) {
     close(p[1]);
   } else if (IS("pipe") || IS("socketpair")) {
     int s = S(a[1]), d = S(a[2]), sv[2];
-    if (fds[s] >= 0) close(fds[s]);
-    if (fds[d] >= 0 && d != s) close(fds[d]);
+    hidden_close(fds[s]);
+    if (d != s) hidden_close(fds[d]);
     set_slot(s, -1, NULL);
     set_slot(d, -1, NULL);
     r = IS("pipe") ? pipe(sv) : socketpair(AF_UNIX, !strcmp(a[3], "dgram") ? SOCK_DGRAM : SOCK_STREAM, 0, sv);
