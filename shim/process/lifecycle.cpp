@@ -67,7 +67,7 @@ int g_saved_stderr = -1;
 bool stats_to_stderr() noexcept { return strcmp(g.cfg.stats, "stderr") == 0; }
 }  // namespace
 
-bool in_vfork_child() noexcept { return sys::getpid() != g.pid; }
+bool in_vfork_child() noexcept { return g.pid != 0 && sys::getpid() != g.pid; }
 
 void keep_stderr(int fd) noexcept {
   if (fd == 2 && g_saved_stderr < 0 && stats_to_stderr())
