@@ -1,7 +1,7 @@
 // shim/sys/libc.hpp — the shim's two ways to reach the kernel, in one place.
 //
-//  * real::X — the next definition of libc function X (dlsym RTLD_NEXT),
-//    resolved once in the constructor. Used for passthrough and inline calls
+//  * real::X — the next definition of libc function X (what dlsym(RTLD_NEXT)
+//    finds), resolved once in the constructor by one walk (resolve()). Used for passthrough and inline calls
 //    so that libc semantics (cancellation points, fortify checks, errno) are
 //    exactly the host's. Before resolution they point at raw fallbacks.
 //  * sys::X  — raw syscalls returning -errno, errno untouched. Used on pool
