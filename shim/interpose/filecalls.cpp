@@ -4,8 +4,7 @@
 //
 // Each is bound work keyed by the file it changes, so it runs in order with
 // that file's writes already in the pool; where it runs is decide()'s
-// (route/policy.hpp): pool mode the pool, auto mode the caller unless the
-// file has calls in the pool. A call with a pipe or socket end (splice, tee, sendfile to a
+// (route/policy.hpp): pool mode the pool, auto mode the caller. A call with a pipe or socket end (splice, tee, sendfile to a
 // socket) may wait forever, which bound work must not: it runs in the
 // caller, as the plain call. Every call is counted, timed into
 // latency_ns.file_calls and, with IOWQ_CALLSITES, attributed to its call site.
@@ -82,7 +81,7 @@ int64_t file_call(const Op& op, int fd, int other) {
   const FdInfo fi = fd_info(fd);
   // A pipe or socket end may wait forever, which bound work must not: libc.
   const bool files = fi.bound() && (other < 0 || fd_info(other).bound());
-  const Where where = files ? decide(fi.kind, fi.nonblock, false, [&fi] { return fi.key(); }) : Where::Libc;
+  const Where where = files ? decide(fi.kind, fi.nonblock) : Where::Libc;
   const uint64_t t0 = sys::now_ns();
   int64_t r = kNotTaken;
   if (where == Where::Pool) {
