@@ -108,8 +108,7 @@ int fsync_like(OpKind k, Sym s, int fd, ssize_t (*plain)(const Op&)) {
   o.plain = plain;
   if (int e = file_sync_point(fd, true)) {
     count(s, Ran::Passthrough);
-    errno = -e;
-    return -1;
+    return ret_int(e);
   }
   return ret_int(file_call(o, fd, -1));
 }
@@ -138,8 +137,7 @@ IOWQ_EXPORT int sync_file_range(int fd, off_t off, off_t n, unsigned flags) {
   o.plain = p_sync_file_range;
   if (int e = file_sync_point(fd, true)) {
     count(o.sym, Ran::Passthrough);
-    errno = -e;
-    return -1;
+    return ret_int(e);
   }
   return ret_int(file_call(o, fd, -1));
 }
