@@ -4,8 +4,7 @@
 //
 // Each is bound work keyed by the file it changes, so it runs in order with
 // that file's writes already in the pool; where it runs is decide()'s
-// (route/policy.hpp): pool mode the pool, auto mode the caller unless the
-// file has calls in the pool. A call with a pipe or socket end (splice, tee, sendfile to a
+// (route/policy.hpp): pool mode the pool, auto mode the caller. A call with a pipe or socket end (splice, tee, sendfile to a
 // socket) may wait forever, which bound work must not: it runs in the
 // caller, as the plain call. Every call is counted, timed into
 // latency_ns.file_calls and, with IOWQ_CALLSITES, attributed to its call site.
@@ -88,7 +87,7 @@ int64_t file_call(const Op& op, int fd, int other) {
   const FdInfo fi = fd_info(fd);
   // A pipe or socket end may wait forever, which bound work must not: libc.
   const bool files = fi.bound() && (other < 0 || fd_info(other).bound());
-  const Where where = files ? decide(fi.kind, fi.nonblock, false, [&fi] { return fi.key(); }) : Where::Libc;
+  const Where where = files ? decide(fi.kind, fi.nonblock) : Where::Libc;
   const uint64_t t0 = sys::now_ns();
   int64_t r = kNotTaken;
   if (where == Where::Pool) {
@@ -119,8 +118,7 @@ int fsync_like(OpKind k, Sym s, int fd, ssize_t (*plain)(const Op&)) {
   o.plain = plain;
   if (int e = file_sync_point(fd, true)) {
     count(s, Ran::Passthrough);
-    errno = -e;
-    return -1;
+    return ret_int(e);
   }
   return ret_int(file_call(o, fd, -1));
 }
@@ -149,8 +147,7 @@ IOWQ_EXPORT int sync_file_range(int fd, off_t off, off_t n, unsigned flags) {
   o.plain = p_sync_file_range;
   if (int e = file_sync_point(fd, true)) {
     count(o.sym, Ran::Passthrough);
-    errno = -e;
-    return -1;
+    return ret_int(e);
   }
   return ret_int(file_call(o, fd, -1));
 }

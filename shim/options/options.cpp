@@ -35,8 +35,8 @@ const OptionDef kOptions[] = {
      "fd kinds routed to the pools: comma list of file, socket, pipe, tty, chr; or all, none", K::Route,
      nullptr, IOWQ_F(route), 0, 0},
     {"IOWQ_MODE", "mode", "auto|pool", "auto", nullptr,
-     "auto: run a call in the caller when it will not block, in the pool when it would block, "
-     "its file is busy or it must be cancellable; pool: every routed call goes to the pool",
+     "auto: run every call in the caller (it waits either way; write-behind and stall deadlines "
+     "still apply); pool: every routed call goes to the pool",
      K::Mode, nullptr, IOWQ_F(mode), 0, 0},
     {"IOWQ_BOUND_MAX", "bound-max", "N", "", "4 x CPUs of node",
      "bound workers (regular files, block devices) per NUMA node, 1..4096", K::Count, nullptr,

@@ -9,8 +9,6 @@
 // route()'s to pass through: only it sees the call's arguments.
 #pragma once
 
-#include <atomic>
-#include <cstddef>
 #include <cstdint>
 
 #include "process/state.hpp"
@@ -22,45 +20,31 @@ enum class Where : uint8_t {
   Libc,         // passthrough: the real libc function, untouched
   Caller,       // the plain call, in the caller
   CallerStall,  // the plain call in the caller, under the stall deadline (stall.hpp)
-  ReadTry,      // a nonblocking try in the caller; the pool if it would wait
   Pool,         // handed to the pool; the caller waits for it
 };
 
-// Per file (hashed by FdInfo::key()): calls of that file in the pool. A
-// bucket collision only sends a call to the pool.
-constexpr size_t kBusyBuckets = 4096;
-extern std::atomic<uint32_t> g_busy[kBusyBuckets];
-
-inline bool file_busy(uint64_t key) noexcept {
-  return g_busy[key % kBusyBuckets].load(std::memory_order_acquire) != 0;
-}
-
-// Where a call on an fd of `kind` runs. `read`: the call only reads the
-// file. `file_key()` (the file's FdInfo::key()) is asked only when the answer
-// depends on it.
+// Where a call on an fd of `kind` runs (`nonblock`: opened O_NONBLOCK).
 //
 // - kinds not in IOWQ_ROUTE, and sockets/pipes/ttys opened O_NONBLOCK
 //   (O_NONBLOCK means nothing to regular files): libc.
 // - terminals: the caller, whatever the mode (job control, SIGTTIN/SIGTTOU,
 //   acts on the calling thread; a worker would get EIO instead).
 // - pool mode: the pool.
-// - auto mode, sockets, pipes, char devices: the caller (waiting on a socket
-//   holds no worker), under the stall deadline when IOWQ_STALL_MS is set.
-// - auto mode, files: a read is tried without blocking and goes to the pool
-//   only if it would wait; any other call runs in the caller unless the file
-//   has calls in the pool (it then joins their chain, so order holds). A
-//   slow file changes nothing: the caller waits for its call either way, and
-//   a hand-off would only add its cost (issue 13).
-template <class FileKey>
-inline Where decide(FdKind kind, bool nonblock, bool read, FileKey file_key) noexcept {
+// - auto mode: the caller. The caller waits for the result either way, so
+//   a hand-off buys nothing but costs a wake-up and a context switch (on
+//   slow storage, where a file call blocks for milliseconds, it made auto
+//   mode 1.06-1.12x slower than plain: issue 13); waiting on a socket holds
+//   no worker. A socket, pipe or char device call runs under the stall
+//   deadline when IOWQ_STALL_MS is set. The pool serves pool mode and
+//   write-behind; a process in auto mode without write-behind never starts
+//   it.
+inline Where decide(FdKind kind, bool nonblock) noexcept {
   if (!(g.cfg.route & route_bit(kind))) return Where::Libc;
   const bool bound = kind == FdKind::File || kind == FdKind::Block;
   if (nonblock && !bound) return Where::Libc;
   if (kind == FdKind::Tty) return Where::Caller;
   if (g.cfg.mode == Mode::Pool) return Where::Pool;
-  if (!bound) return g.stall_ns ? Where::CallerStall : Where::Caller;
-  if (read) return Where::ReadTry;
-  return file_busy(file_key()) ? Where::Pool : Where::Caller;
+  return !bound && g.stall_ns ? Where::CallerStall : Where::Caller;
 }
 
 // ---- The interposers' fast path -----------------------------------------
@@ -73,7 +57,8 @@ bool wb_pending() noexcept;  // writebehind.hpp
 enum class Fast : uint8_t { Route, Pass, InlineWrite };
 
 // Requires !bypass(). `plain_write`: write/pwrite with no flags; the other
-// callers (read, pread, send, recv) act on Pass only.
+// callers (read, pread, send, recv) act on Pass only (route() counts a call
+// whose arguments libc rejects as passthrough, which needs the arguments).
 inline Fast fast_path(int fd, bool plain_write) noexcept {
   if (static_cast<unsigned>(fd) >= static_cast<unsigned>(kMaxFd)) return Fast::Route;
   const FdEntry& e = g_fdtab[fd];
@@ -82,13 +67,7 @@ inline Fast fast_path(int fd, bool plain_write) noexcept {
   // Write-behind: its files, and anything while data is pending (a write to
   // a pipe or socket waits for it), take route().
   if (g.cfg.write_behind && (kind == FdKind::File || (plain_write && wb_pending()))) return Fast::Route;
-  const bool nonblock = e.flags.load(std::memory_order_relaxed) & 1;
-  const Where where = decide(kind, nonblock, !plain_write, [&e] {
-    FdInfo fi;
-    fi.dev = e.dev.load(std::memory_order_relaxed);
-    fi.ino = e.ino.load(std::memory_order_relaxed);
-    return fi.key();
-  });
+  const Where where = decide(kind, e.flags.load(std::memory_order_relaxed) & 1);
   if (where == Where::Libc) return Fast::Pass;
   const bool bound = kind == FdKind::File || kind == FdKind::Block;
   return plain_write && bound && where == Where::Caller ? Fast::InlineWrite : Fast::Route;

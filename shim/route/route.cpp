@@ -3,9 +3,8 @@
 //
 // passthrough: the real libc function, untouched (fd kind not routed,
 //              O_NONBLOCK fd, nonblocking request, nested call, bad fd).
-// inline:      in the caller: the plain call, the plain call under a stall
-//              deadline, or a nonblocking try (preadv2 RWF_NOWAIT,
-//              MSG_DONTWAIT) that goes on to the pool if it would wait.
+// inline:      in the caller: the plain call, or the plain call under a
+//              stall deadline (after a MSG_DONTWAIT try on sockets).
 // pool:        submitted to iowq::Pool; the caller waits with the plain
 //              call's signal semantics (see submit_and_wait).
 #include "route.hpp"
@@ -30,33 +29,7 @@
 
 namespace iowq::shim {
 
-std::atomic<uint32_t> g_busy[kBusyBuckets];
-
 namespace {
-
-// ============================================================================
-// Per-device RWF_NOWAIT support (the files' counts of calls in the pool,
-// g_busy, are policy.hpp's).
-// ============================================================================
-
-constexpr size_t kDevSlots = 64;
-std::atomic<uint64_t> g_nowait_unsupported[kDevSlots];  // dev + 1, 0 = empty
-
-bool nowait_unsupported(uint64_t dev) noexcept {
-  for (auto& s : g_nowait_unsupported) {
-    uint64_t v = s.load(std::memory_order_relaxed);
-    if (v == 0) return false;
-    if (v == dev + 1) return true;
-  }
-  return false;
-}
-
-void mark_nowait_unsupported(uint64_t dev) noexcept {
-  for (auto& s : g_nowait_unsupported) {
-    uint64_t expect = 0;
-    if (s.compare_exchange_strong(expect, dev + 1) || expect == dev + 1) return;
-  }
-}
 
 // ============================================================================
 // The worker side
@@ -199,86 +172,16 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
 // Bound (regular files, block devices)
 // ============================================================================
 
-// The file's count of calls in the pool (decide()'s "file busy"), held for
-// one call; dropped also when pthread_cancel unwinds the caller out of the
-// wait.
-struct BusyHold {
-  std::atomic<uint32_t>& busy;
-  explicit BusyHold(uint64_t key) noexcept : busy(g_busy[key % kBusyBuckets]) {
-    busy.fetch_add(1, std::memory_order_acq_rel);
-  }
-  ~BusyHold() { busy.fetch_sub(1, std::memory_order_release); }
-  BusyHold(const BusyHold&) = delete;
-  BusyHold& operator=(const BusyHold&) = delete;
-};
-
 // Runs a bound call on the pool (keyed by the file for writes, so they stay
 // in order with that file's other pooled writes); the caller runs it when the
 // pool cannot take it.
 int64_t pool_bound(const Op& op, const FdInfo& fi) {
-  int64_t r;
-  {
-    BusyHold hold(fi.key());
-    r = submit_and_wait(op, iowq::Class::Bound, op.is_write(), fi.key());
-  }
+  const int64_t r = submit_and_wait(op, iowq::Class::Bound, op.is_write(), fi.key());
   if (r == kNotTaken) {
     count(op.sym, Ran::Inline);
     return neg_errno(op.plain(op));
   }
   return r;
-}
-
-// The same read for what is left after `done` bytes (positioned reads move
-// their offset; the others' file position already moved).
-Op read_rest(const Op& op, size_t done, struct iovec* tail) noexcept {
-  Op rest = op.advanced(done, tail, nullptr);
-  if (op.positioned()) rest.off = op.off + static_cast<off_t>(done);
-  return rest;
-}
-
-// A nonblocking try stops at the first page not in the cache; a plain read of
-// a regular file goes on to the count asked for, or end of file. Finish it:
-// more tries while they make progress, the rest on the pool when one would
-// wait. An error after some bytes moved returns the bytes, as the kernel does.
-int64_t finish_read(const Op& op, const FdInfo& fi, size_t done) {
-  const size_t total = op.total_len();
-  struct iovec tail[IOV_MAX];
-  while (done < total) {
-    Op rest = read_rest(op, done, tail);
-    struct iovec one = {rest.buf, rest.len};
-    int64_t r = sys::preadv2(rest.fd, rest.iov ? rest.iov : &one, rest.iov ? rest.iovcnt : 1,
-                             rest.positioned() ? rest.off : -1, rest.flags | RWF_NOWAIT);
-    if (r == -EAGAIN) {
-      int64_t r2 = pool_bound(rest, fi);
-      if (r2 > 0) done += static_cast<size_t>(r2);
-      break;
-    }
-    if (r <= 0) break;  // end of file, or an error after a partial count
-    done += static_cast<size_t>(r);
-  }
-  return static_cast<int64_t>(done);
-}
-
-// Where::ReadTry: cached data is read in the caller; only a read that would
-// wait for the disk goes to the pool.
-int64_t read_try(const Op& op, const FdInfo& fi) {
-  if (!nowait_unsupported(fi.dev)) {
-    struct iovec one = {op.buf, op.len};
-    const struct iovec* v = op.iov ? op.iov : &one;
-    int n = op.iov ? op.iovcnt : 1;
-    off_t off = op.positioned() ? op.off : -1;
-    int64_t r = sys::preadv2(op.fd, v, n, off, op.flags | RWF_NOWAIT);
-    if (r == -EAGAIN) return pool_bound(op, fi);  // would wait for the disk
-    if (r != -EOPNOTSUPP) {
-      count(op.sym, Ran::Inline);
-      if (r > 0 && static_cast<size_t>(r) < (op.iov ? op.total_len() : op.len))
-        return finish_read(op, fi, static_cast<size_t>(r));
-      return r;
-    }
-    mark_nowait_unsupported(fi.dev);  // e.g. no buffered RWF_NOWAIT: plain read
-  }
-  count(op.sym, Ran::Inline);
-  return neg_errno(op.plain(op));
 }
 
 // ============================================================================
@@ -555,7 +458,7 @@ int64_t route_call(const Op& op, const FdInfo& fi) {
     count(op.sym, Ran::Passthrough);
     return neg_errno(op.plain(op));
   }
-  const Where where = decide(fi.kind, fi.nonblock, !op.is_write(), [&fi] { return fi.key(); });
+  const Where where = decide(fi.kind, fi.nonblock);
   if (where == Where::Libc || where == Where::Caller) {
     // The plain call, outside the shim (so the program's handlers and
     // siglongjmp see nothing of it).
@@ -565,7 +468,6 @@ int64_t route_call(const Op& op, const FdInfo& fi) {
   Nest nest;
   switch (where) {
     case Where::CallerStall: count(op.sym, Ran::Inline); return in_caller(op, fi);
-    case Where::ReadTry: return read_try(op, fi);
     default: return fi.bound() ? pool_bound(op, fi) : pool_unbound(op, fi);
   }
 }
@@ -600,7 +502,6 @@ int64_t route(const Op& op) {
 }
 
 int64_t run_bound_keyed(const Op& op, uint64_t key) {
-  BusyHold hold(key);
   return submit_and_wait(op, iowq::Class::Bound, true, key);
 }
 

@@ -4,11 +4,11 @@
  * call never happened.
  *
  * Thread T loops on pread of a file whose pages it evicts first
- * (POSIX_FADV_DONTNEED), so in auto mode each read waits for the disk in the
+ * (POSIX_FADV_DONTNEED), so in pool mode each read waits for the disk in the
  * pool; main cancels it (three times, fresh threads). Then main writes the
- * file: with nothing in flight every write runs inline, which the runner
- * checks in the report (calls.pwrite.routed == 0). Plain, the program checks
- * only that cancellation works.
+ * file, and every write must succeed. In auto mode the reads and writes run
+ * in the caller (the runner checks calls.*.routed == 0); plain, the program
+ * checks only that cancellation works.
  */
 #include "contract.h"
 

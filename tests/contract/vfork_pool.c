@@ -2,11 +2,13 @@
  * shares (in memory) with its parent (docs/design.md §4 "Process lifecycle": vfork
  * children pass straight through).
  *
- * Run in auto mode, where the pool starts on first need. A file is written,
- * synced and dropped from the page cache, so a read of it would wait for the
- * disk: the shim's first need of the pool. That first read happens in a vfork
- * child; the parent's next such read must still complete (it hung: the
- * child had started the pool, whose manager thread died with the child).
+ * A file is written, synced and dropped from the page cache, so a read of it
+ * waits for the disk. The first such read happens in a vfork child; the
+ * parent's next ones must still complete (they hung when auto mode sent
+ * such reads to a pool started on first need: the child had started it, and
+ * its manager thread died with the child). Run in pool mode (the parent's
+ * reads go to the pool, the child's run in the child) and in auto mode
+ * (every read runs in the caller).
  */
 #include "contract.h"
 

@@ -272,6 +272,7 @@ def mode_man(a, tmp):
         text = re.sub(r".\x08", "", r.stdout)
         text = re.sub(r"\s*\u2010\s*\n\s*|-\n\s*", "-", text)  # undo hyphenation at line ends
         text = text.replace("\u2010", "-").replace("\u2212", "-")
+        text = re.sub(r"\s+", " ", text)  # a phrase may wrap onto the next line
         for var, (flag, _) in FLAGS.items():
             check(var in text, f"{name} documents {var}")
             if name == "iowq-run.1":
