@@ -23,24 +23,15 @@ namespace {
 // until an event (/proc/kmsg, trace_pipe), so they are routed and waited for
 // as character devices (interruptible), not as disk files. Per device,
 // remembered: one fstatfs per filesystem.
-constexpr size_t kFsSlots = 32;
-std::atomic<uint64_t> g_fs_kind[kFsSlots];  // (dev + 1) << 1 | pseudo, 0 = empty
+constinit DevBits<32> g_pseudo_fs;
 
 bool pseudo_fs(int fd, uint64_t dev) noexcept {
-  for (auto& s : g_fs_kind) {
-    uint64_t v = s.load(std::memory_order_relaxed);
-    if (v == 0) break;
-    if ((v >> 1) == dev + 1) return v & 1;
-  }
+  if (int known = g_pseudo_fs.find(dev); known >= 0) return known;
   struct statfs sf;
   if (sys::fstatfs(fd, &sf) < 0) return false;
   const bool pseudo = sf.f_type == PROC_SUPER_MAGIC || sf.f_type == SYSFS_MAGIC ||
                       sf.f_type == TRACEFS_MAGIC || sf.f_type == DEBUGFS_MAGIC;
-  const uint64_t nv = ((dev + 1) << 1) | (pseudo ? 1 : 0);
-  for (auto& s : g_fs_kind) {
-    uint64_t expect = 0;
-    if (s.compare_exchange_strong(expect, nv) || (expect >> 1) == dev + 1) break;
-  }
+  g_pseudo_fs.remember(dev, pseudo);
   return pseudo;
 }
 
