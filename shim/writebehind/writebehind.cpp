@@ -308,6 +308,10 @@ uint32_t my_tid() noexcept {
 //  5. Reported errors: take_error() stores quiet_until = enq (paired with
 //     record_error()'s load on the worker): failures of chunks queued before
 //     the error was reported are not reported again.
+//  Default-ordered (seq_cst) operations outside these pairs are counters
+//  and self-contained words (w.errors, f.error, f.raise_sig, the opt-out
+//  table, done/enq compared for equality under the file's lock): they
+//  publish nothing else, so relaxed would do; they were left as they are.
 //  The atomic_signal_fence pair in lock()/unlock() orders tl_held against
 //  the lock word for a signal handler on this same thread (wb_signals.cpp):
 //  a handler never waits for a lock its own thread holds.
