@@ -91,6 +91,7 @@ void atfork_child() {
     g_saved_stderr = -1;
   }
   if (g.pool) g.pool->reset_after_fork();
+  // Default (seq_cst): the fork child has one thread, nothing to pair with.
   if (g.pool_state.load() != 0) g.pool_state.store(0);  // no store: no page copy
   // The child's report is its own. Without a report nothing reads the
   // counters: leave their pages alone (a read of them faults in every child).

@@ -148,6 +148,7 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
     if (r == -EINTR) {
       // A handler without SA_RESTART interrupted the caller: interrupt the
       // work too. Bytes already moved are returned, as the kernel would.
+      // Report counters (default order; they publish nothing).
       if (g.pool->cancel(&work) == iowq::CancelResult::Running)
         g_counters.cancel_running.fetch_add(1);
       else

@@ -94,6 +94,7 @@ IOWQ_EXPORT void* mmap(void* a, size_t n, int prot, int flags, int fd, off_t off
   static void* (*real_)(void*, size_t, int, int, int, off_t) = nullptr;
   if (!real_) {
     // Before the shim resolved it (another library's constructor), go raw.
+    // (Default order; pairs with the constructor's release store of active.)
     if (!g.active.load()) {
       int64_t r = sys::mmap(a, n, prot, flags, fd, off);
       if (r < 0) {

@@ -62,6 +62,8 @@ void fatal_handler(int sig, siginfo_t* si, void*) {
   d.sa_handler = SIG_DFL;
   sigemptyset(&d.sa_mask);
   real::sigaction(sig, &d, nullptr);
+  // Default (seq_cst), stronger than needed: the bit is read by owned()'s
+  // acquire load; nothing else is published with it.
   g_owned.fetch_and(~(uint64_t{1} << sig));
   wb_exit();
   bool fault = (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL) && si && si->si_code > 0;

@@ -305,13 +305,19 @@ uint32_t my_tid() noexcept {
 //       wb_try:       set the file's active bit ; f.open = c ; f.enq = seq ; w.inflight += 1
 //       wb_sync_all:  load inflight, active bits ; done == enq ? clear bit ; recheck, re-set
 //     A chunk queued while the bit is being cleared is seen by the recheck.
-//  5. Reported errors: take_error() stores quiet_until = enq (paired with
-//     record_error()'s load on the worker): failures of chunks queued before
-//     the error was reported are not reported again.
+//  5. Deferred errors: f.err is one self-contained word (generation, told
+//     bit, owner fd, errno), changed only by CAS or RMW.
+//       take_error (caller, under f's lock):  quiet_until = enq ; err |= kTold
+//       record_error (worker):                load quiet_until ; CAS err
+//     A failure of a chunk queued before the tell is counted, not reported
+//     again; one after it starts a new generation. (The worker reads
+//     quiet_until before err: a tell that lands between its two loads lets
+//     such a chunk start a new generation. Noted, not changed here.)
+//     wb_fds_closing() CASes a new owner into the same word.
 //  Default-ordered (seq_cst) operations outside these pairs are counters
-//  and self-contained words (w.errors, f.error, f.raise_sig, the opt-out
-//  table, done/enq compared for equality under the file's lock): they
-//  publish nothing else, so relaxed would do; they were left as they are.
+//  and self-contained words (w.errors, f.raise_sig, the opt-out table,
+//  done/enq compared for equality under the file's lock): they publish
+//  nothing else, so relaxed would do; they were left as they are.
 //  The atomic_signal_fence pair in lock()/unlock() orders tl_held against
 //  the lock word for a signal handler on this same thread (wb_signals.cpp):
 //  a handler never waits for a lock its own thread holds.
