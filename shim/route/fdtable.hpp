@@ -60,32 +60,33 @@ inline unsigned route_bit(FdKind k) noexcept {
   return bits[static_cast<unsigned>(k)];
 }
 
-// One bit per device (st_dev), learnt once and remembered: is it a kernel
-// pseudo-filesystem (fdtable.cpp), may write-behind use it (writebehind.cpp),
-// does it refuse RWF_NOWAIT (route.cpp). N slots filled first come, never
-// emptied; a device that finds the table full is simply asked again.
-// Lock-free and async-signal-safe; zero-initialised in static storage.
-// Memory ordering: each slot is one self-contained word ((dev + 1) << 1 |
-// bit) and publishes nothing else, so loads are relaxed; the CAS keeps the
-// default (seq_cst), stronger than needed. Racing writers of one device
-// store the same bit (it is a property of the device).
-template <size_t N>
+// A few bits per device (st_dev), learnt once and remembered: is it a
+// kernel pseudo-filesystem (fdtable.cpp), may write-behind use it and is it
+// far (writebehind.cpp, two bits). N slots filled first come, never emptied;
+// a device that finds the table full is simply asked again. Lock-free and
+// async-signal-safe; zero-initialised in static storage.
+// Memory ordering: each slot is one self-contained word ((dev + 1) << kBits
+// | value) and publishes nothing else, so loads are relaxed; the CAS keeps
+// the default (seq_cst), stronger than needed. Racing writers of one device
+// store the same value (it is a property of the device).
+template <size_t N, unsigned kBits = 1>
 class DevBits {
  public:
-  // The bit remembered for `dev`: 1 or 0, or -1 when not known.
+  static constexpr uint64_t kMask = (uint64_t{1} << kBits) - 1;
+  // The value remembered for `dev` (0 .. kMask), or -1 when not known.
   int find(uint64_t dev) const noexcept {
     for (const auto& s : slots_) {
       const uint64_t v = s.load(std::memory_order_relaxed);
       if (v == 0) return -1;
-      if ((v >> 1) == dev + 1) return static_cast<int>(v & 1);
+      if ((v >> kBits) == dev + 1) return static_cast<int>(v & kMask);
     }
     return -1;
   }
-  void remember(uint64_t dev, bool bit) noexcept {
-    const uint64_t nv = ((dev + 1) << 1) | (bit ? 1 : 0);
+  void remember(uint64_t dev, unsigned value) noexcept {
+    const uint64_t nv = ((dev + 1) << kBits) | (value & kMask);
     for (auto& s : slots_) {
       uint64_t expect = 0;
-      if (s.compare_exchange_strong(expect, nv) || (expect >> 1) == dev + 1) return;
+      if (s.compare_exchange_strong(expect, nv) || (expect >> kBits) == dev + 1) return;
     }
   }
 

@@ -177,8 +177,8 @@ bool opted_out(uint64_t dev, uint64_t ino) noexcept {
 // a write there acts at once (or fails at once), so never behind. Decided
 // per device with fstatfs, remembered with whether the filesystem is far
 // (far_fs).
-constexpr size_t kDevSlots = 64;
-std::atomic<uint64_t> g_dev_ok[kDevSlots];  // (dev + 1) << 2 | far << 1 | eligible; 0 empty
+constexpr unsigned kDevOk = 1, kDevFar = 2;
+constinit DevBits<64, 2> g_dev_ok;  // kDevOk | kDevFar per device
 
 bool control_fs(long magic) noexcept {
   switch (static_cast<unsigned long>(magic) & 0xffffffffu) {
@@ -226,26 +226,15 @@ bool far_fs(long magic) noexcept {
 // The chunk size for files of device `dev` (fd open on one of them); 0 when
 // they are never written behind.
 size_t dev_chunk_size(int fd, uint64_t dev) noexcept {
-  uint64_t v = 0;
-  for (auto& s : g_dev_ok) {
-    uint64_t e = s.load(std::memory_order_relaxed);
-    if (e == 0) break;
-    if ((e >> 2) == dev + 1) {
-      v = e;
-      break;
-    }
-  }
-  if (v == 0) {
+  int v = g_dev_ok.find(dev);
+  if (v < 0) {
     struct statfs sf;
     if (sys::fstatfs(fd, &sf) != 0) return 0;
-    v = ((dev + 1) << 2) | (far_fs(sf.f_type) ? 2 : 0) | (control_fs(sf.f_type) ? 0 : 1);
-    for (auto& s : g_dev_ok) {
-      uint64_t expect = 0;
-      if (s.compare_exchange_strong(expect, v) || (expect >> 2) == dev + 1) break;
-    }
+    v = static_cast<int>((far_fs(sf.f_type) ? kDevFar : 0) | (control_fs(sf.f_type) ? 0 : kDevOk));
+    g_dev_ok.remember(dev, static_cast<unsigned>(v));
   }
-  if (!(v & 1)) return 0;
-  return (v & 2) ? w.far_size : w.chunk_size;
+  if (!(v & kDevOk)) return 0;
+  return (v & kDevFar) ? w.far_size : w.chunk_size;
 }
 
 // Takes `cap` bytes of the budget; false when they are not free.
