@@ -8,9 +8,9 @@
 
 #include <atomic>
 
-#include "sys/libc.hpp"
-#include "signals/signals.hpp"
 #include "process/state.hpp"
+#include "signals/signals.hpp"
+#include "sys/libc.hpp"
 
 namespace iowq::shim {
 namespace {
@@ -95,6 +95,7 @@ bool ensure_thread() noexcept {
   g_next_wake.store(~0ull);
   sigset_t all, old;
   sigfillset(&all);
+  sigdelset(&all, SIGSYS);  // the write-behind net's trap must stay deliverable
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_attr_t at;
   pthread_attr_init(&at);
@@ -171,7 +172,7 @@ bool stall_disarm() noexcept {
   for (;;) {
     st = kArmed;
     if (s.state.compare_exchange_weak(st, kClaimed, std::memory_order_acq_rel)) break;
-    sched_yield();  // the stall thread is sending: a few instructions
+    sys::sched_yield();  // the stall thread is sending: a few instructions
   }
   bool fired = s.fired.load(std::memory_order_relaxed);
   s.state.store(kFree, std::memory_order_release);

@@ -12,15 +12,69 @@
 #include <time.h>
 #include <unistd.h>
 
+// The shim's one syscall instruction and its signal restorer, in the shim's
+// own text: syscall user dispatch (the write-behind net, docs/design.md §5)
+// exempts that text, so these never trap. (libc's syscall() would.)
+#if defined(__x86_64__)
+asm(R"(
+  .text
+  .p2align 4
+  .globl iowq_syscall6
+  .hidden iowq_syscall6
+  .type iowq_syscall6, @function
+iowq_syscall6:
+  movq %rdi, %rax
+  movq %rsi, %rdi
+  movq %rdx, %rsi
+  movq %rcx, %rdx
+  movq %r8, %r10
+  movq %r9, %r8
+  movq 8(%rsp), %r9
+  syscall
+  ret
+  .size iowq_syscall6, .-iowq_syscall6
+  .p2align 4
+  .globl iowq_restore_rt
+  .hidden iowq_restore_rt
+  .type iowq_restore_rt, @function
+iowq_restore_rt:
+  movq $15, %rax
+  syscall
+  hlt
+  .size iowq_restore_rt, .-iowq_restore_rt
+)");
+extern "C" long iowq_syscall6(long, long, long, long, long, long, long) noexcept;
+extern "C" void iowq_restore_rt();
+#endif
+
 namespace iowq::shim {
 namespace sys {
-namespace {
-inline int64_t raw(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) noexcept {
+
+int64_t syscall6(long nr, long a, long b, long c, long d, long e, long f) noexcept {
+#if defined(__x86_64__)
+  return iowq_syscall6(nr, a, b, c, d, e, f);
+#else
   int saved = errno;
   long r = syscall(nr, a, b, c, d, e, f);
   if (r == -1) r = -errno;
   errno = saved;
   return r;
+#endif
+}
+
+void* restorer() noexcept {
+#if defined(__x86_64__)
+  return reinterpret_cast<void*>(iowq_restore_rt);
+#else
+  return nullptr;
+#endif
+}
+
+int64_t sched_yield() noexcept { return syscall6(SYS_sched_yield, 0, 0, 0, 0, 0, 0); }
+
+namespace {
+inline int64_t raw(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) noexcept {
+  return syscall6(nr, a, b, c, d, e, f);
 }
 #define L(x) ((long)(x))
 }  // namespace
@@ -160,7 +214,9 @@ int64_t rt_tgsigqueueinfo(int pid, int tid, int sig, siginfo_t* info) noexcept {
   return raw(SYS_rt_tgsigqueueinfo, pid, tid, sig, L(info));
 }
 void sigmask_all(uint64_t* old) noexcept {
-  uint64_t all = ~0ull;
+  // SIGSYS stays open: under the write-behind net (syscall user dispatch) a
+  // system call made with SIGSYS blocked kills the process.
+  uint64_t all = ~(1ull << (SIGSYS - 1));
   raw(SYS_rt_sigprocmask, SIG_SETMASK, L(&all), L(old), 8);
 }
 void sigmask_set(uint64_t mask) noexcept { raw(SYS_rt_sigprocmask, SIG_SETMASK, L(&mask), 0, 8); }

@@ -86,6 +86,13 @@ void* symbol(void* handle, const char* name) noexcept;
 }  // namespace real
 
 namespace sys {
+// A raw system call issued from the shim's own text (never trapped by the
+// write-behind net): the result, or -errno; errno untouched.
+int64_t syscall6(long nr, long a, long b, long c, long d, long e, long f) noexcept;
+// The signal restorer in the shim's own text (rt_sigreturn), nullptr where
+// there is none.
+void* restorer() noexcept;
+int64_t sched_yield() noexcept;
 int64_t read(int fd, void* b, size_t n) noexcept;
 int64_t write(int fd, const void* b, size_t n) noexcept;
 int64_t pread(int fd, void* b, size_t n, off_t off) noexcept;
@@ -156,7 +163,8 @@ struct KSigaction {
 int64_t rt_sigaction(int sig, const KSigaction* act, KSigaction* old) noexcept;
 int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept;
 int64_t rt_tgsigqueueinfo(int pid, int tid, int sig, siginfo_t* info) noexcept;
-// Blocks every signal on the calling thread (old mask in *old); set restores.
+// Blocks every signal but SIGSYS (see libc.cpp) on the calling thread (old
+// mask in *old); set restores.
 void sigmask_all(uint64_t* old) noexcept;
 void sigmask_set(uint64_t mask) noexcept;
 inline void cpu_relax() noexcept {

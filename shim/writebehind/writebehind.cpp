@@ -47,8 +47,9 @@
 #include <atomic>
 #include <climits>
 
-#include "sys/libc.hpp"
+#include "net.hpp"
 #include "process/state.hpp"
+#include "sys/libc.hpp"
 
 namespace iowq::shim {
 namespace {
@@ -221,7 +222,7 @@ void wait_lock_free(WbFile& f) noexcept {
   for (unsigned i = 0;; ++i) {
     uint32_t v = f.lock.load(std::memory_order_seq_cst);
     if (v == 0 || v == me) return;
-    if ((i & 63) == 63) sched_yield();
+    if ((i & 63) == 63) sys::sched_yield();
   }
 }
 
@@ -232,7 +233,7 @@ void lock(WbFile& f) noexcept {
   for (unsigned i = 0;; ++i) {
     uint32_t expect = 0;
     if (f.lock.compare_exchange_weak(expect, me, std::memory_order_acquire)) break;
-    if ((i & 63) == 63) sched_yield();
+    if ((i & 63) == 63) sys::sched_yield();
   }
 }
 void unlock(WbFile& f) noexcept {
@@ -311,7 +312,7 @@ void chunk_fn(iowq::Work* wk) {
   for (int i = 0; i < 256 && w.waiters.load(std::memory_order_relaxed) == 0; ++i) {
     uint32_t u = __atomic_load_n(&c->used, __ATOMIC_RELAXED);
     if (u >= w.chunk_size / 2) break;
-    sched_yield();
+    sys::sched_yield();
     if (__atomic_load_n(&c->used, __ATOMIC_RELAXED) == u) break;  // the writer paused
   }
   // Close the chunk to appenders, then let any appender inside finish.
@@ -339,7 +340,7 @@ void chunk_done(iowq::Work* wk) {
   g_counters.wb_pending_bytes.fetch_sub(c->used, std::memory_order_relaxed);
   w.free_list->push(static_cast<uint32_t>(c - w.chunks));
   f.done.fetch_add(1, std::memory_order_seq_cst);
-  w.inflight.fetch_sub(1, std::memory_order_seq_cst);
+  if (w.inflight.fetch_sub(1, std::memory_order_seq_cst) == 1) net_update(w.inflight);
   w.seq.fetch_add(1, std::memory_order_seq_cst);
   if (w.waiters.load(std::memory_order_seq_cst) > 0) futex_wake_all(&w.seq);
 }
@@ -465,6 +466,14 @@ void close_and_drain() noexcept {
 
 void wb_init() noexcept {
   if (!g.cfg.write_behind) return;
+  // Never half exact: without the net, no write goes behind.
+  if (!net_init()) {
+    log_line(LogLevel::Warn,
+             "iowq: write-behind off: syscall user dispatch is unavailable (%s); writes run as without it",
+             strerror(errno));
+    g.cfg.write_behind = false;
+    return;
+  }
   uint64_t max = g.cfg.wb_max_bytes;
   size_t cs = 256 * 1024;
   while (cs > 4096 && max / cs < 4) cs /= 2;
@@ -606,7 +615,8 @@ bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept {
       // handler that ends the process never leaves a count that no chunk
       // will finish (the chunk may finish first: waits compare done >= enq).
       f.enq.store(c->seq, std::memory_order_seq_cst);
-      w.inflight.fetch_add(1, std::memory_order_seq_cst);
+      // The first chunk in flight arms the net (before the write returns).
+      if (w.inflight.fetch_add(1, std::memory_order_seq_cst) == 0) net_update(w.inflight);
     }
     unlock(f);
     break;
@@ -744,6 +754,9 @@ void wb_off_shared() noexcept {
 
 void wb_memory_changed() noexcept { g_mem_gen.fetch_add(1, std::memory_order_release); }
 
+bool wb_inflight() noexcept { return w.on && w.inflight.load(std::memory_order_seq_cst) != 0; }
+bool wb_in_append() noexcept { return tl_held != nullptr; }
+
 bool wb_pending() noexcept {
   return w.on && (w.inflight.load(std::memory_order_relaxed) || w.errors.load(std::memory_order_relaxed));
 }
@@ -768,6 +781,7 @@ void wb_after_fork_child() noexcept {
   w.waiters.store(0);
   tl_held = nullptr;
   tl_tid = 0;  // the forking thread's copy held the parent's tid
+  net_after_fork_child();
 }
 
 }  // namespace iowq::shim
