@@ -82,12 +82,10 @@ void write_all(int fd, const char* buf, size_t n) noexcept {
 
 void* symbol(void* handle, const char* name) noexcept { return dlsym(handle, name); }
 
-void block_all_signals(SigMask* old) noexcept {
+void block_all_signals(SigMask* old, bool caller) noexcept {
   uint64_t all[16];
   for (auto& w : all) w = ~0ull;
-  // SIGSYS stays open: a thread under syscall user dispatch (the shim's
-  // write-behind net) that makes a system call with SIGSYS blocked is killed.
-  all[0] &= ~(1ull << (SIGSYS - 1));
+  if (caller) all[0] &= ~(1ull << (SIGSYS - 1));
   raw(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(all), reinterpret_cast<long>(old->bits), 8);
 }
 

@@ -38,10 +38,13 @@ void* symbol(void* handle, const char* name) noexcept;
 
 // Blocks every signal on the calling thread; returns the previous mask in *old
 // (an opaque 128-byte kernel sigset). restore_signals() puts it back.
+// `caller`: the thread is the host program's, which may run under syscall
+// user dispatch (the shim's write-behind net): SIGSYS stays open, since a
+// system call trapped with SIGSYS blocked kills the process.
 struct SigMask {
   uint64_t bits[16];
 };
-void block_all_signals(SigMask* old) noexcept;
+void block_all_signals(SigMask* old, bool caller = false) noexcept;
 void restore_signals(const SigMask& old) noexcept;
 
 // Spin-loop hint.
