@@ -49,6 +49,8 @@ volatile char g_selector = kAllow;  // read by the kernel at every syscall
 std::atomic<uint32_t> g_sel_lock{0};
 uintptr_t g_text_lo = 0, g_text_len = 0;
 thread_local bool tl_enabled __attribute__((tls_model("initial-exec"))) = false;
+// The net was taken off this thread inside an append (see the handler).
+thread_local bool tl_resume __attribute__((tls_model("initial-exec"))) = false;
 
 // The program's SIGSYS disposition (the kernel holds the net's).
 sys::KSigaction g_app_sys = {reinterpret_cast<void*>(SIG_DFL), 0, nullptr, 0};
@@ -305,8 +307,15 @@ void sigsys_handler(int sig, siginfo_t* si, void* ucv) {
   Wait w = classify(nr, a);
   if (w == Wait::Idle) {
     // Runs again, untrapped, once nothing is pending (trapped again if
-    // data became pending meanwhile).
-    wait_idle();
+    // data became pending meanwhile). Inside an append (a handler installed
+    // behind the shim's back returning into it) the workers wait for this
+    // thread's file lock: the net goes off on this thread until the append
+    // ends instead.
+    if (wb_in_append()) {
+      if (net_thread_pause()) tl_resume = true;
+    } else {
+      wait_idle();
+    }
     r[REG_RAX] = nr;
     r[REG_RIP] -= 2;
     errno = saved_errno;
@@ -394,6 +403,13 @@ bool net_thread_pause() noexcept {
 }
 
 void net_thread_resume() noexcept { net_thread_enable(); }
+
+void net_after_append() noexcept {
+  if (__builtin_expect(tl_resume, 0)) {
+    tl_resume = false;
+    net_thread_enable();
+  }
+}
 
 void net_after_fork_child() noexcept {
   if (!g_on) return;

@@ -30,6 +30,9 @@ void net_thread_enable() noexcept;
 bool net_thread_pause() noexcept;
 void net_thread_resume() noexcept;
 void net_after_fork_child() noexcept;
+// An append ended (its file lock released): puts back the net if a trap
+// inside the append had to take it off this thread (net.cpp).
+void net_after_append() noexcept;
 // The program's sigaction while the net is on: SIGSYS is virtualised (the
 // net's handler stays; the program's is called for any SIGSYS that is not a
 // net trap), every handler returns through the shim's restorer (an

@@ -240,6 +240,7 @@ void unlock(WbFile& f) noexcept {
   f.lock.store(0, std::memory_order_release);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   tl_held = nullptr;
+  net_after_append();
 }
 
 size_t index_of(uint64_t dev, uint64_t ino) noexcept {
