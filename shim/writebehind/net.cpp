@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <link.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -289,6 +290,62 @@ int64_t emulate_sigaction(const long* a) noexcept {
   return r;
 }
 
+// ---- the interposers' own read/write calls ----------------------------------
+//
+// An interposer that passes a read or write through has already waited for
+// what it needed; its libc call would still trap while the net is armed (a
+// signal round trip per call: dd bs=64 from /dev/zero ran 3x slower than
+// plain). While armed, real::read & co. are raw calls from the shim's text
+// instead (after the cancellation point libc's call would have been).
+struct Libc {
+  ssize_t (*read)(int, void*, size_t);
+  ssize_t (*write)(int, const void*, size_t);
+  ssize_t (*pread64)(int, void*, size_t, off_t);
+  ssize_t (*pwrite64)(int, const void*, size_t, off_t);
+  ssize_t (*readv)(int, const struct iovec*, int);
+  ssize_t (*writev)(int, const struct iovec*, int);
+};
+Libc g_libc;
+
+inline bool armed() noexcept { return g_selector == kBlock; }
+ssize_t raw_ret(int64_t r) noexcept {
+  if (r < 0) {
+    errno = static_cast<int>(-r);
+    return -1;
+  }
+  return r;
+}
+ssize_t net_read(int fd, void* b, size_t n) {
+  if (!armed()) return g_libc.read(fd, b, n);
+  pthread_testcancel();
+  return raw_ret(sys::read(fd, b, n));
+}
+ssize_t net_write(int fd, const void* b, size_t n) {
+  if (!armed()) return g_libc.write(fd, b, n);
+  pthread_testcancel();
+  return raw_ret(sys::write(fd, b, n));
+}
+ssize_t net_pread(int fd, void* b, size_t n, off_t o) {
+  if (!armed()) return g_libc.pread64(fd, b, n, o);
+  pthread_testcancel();
+  return raw_ret(sys::pread(fd, b, n, o));
+}
+ssize_t net_pwrite(int fd, const void* b, size_t n, off_t o) {
+  if (!armed()) return g_libc.pwrite64(fd, b, n, o);
+  pthread_testcancel();
+  return raw_ret(sys::pwrite(fd, b, n, o));
+}
+ssize_t net_readv(int fd, const struct iovec* v, int n) {
+  if (!armed()) return g_libc.readv(fd, v, n);
+  pthread_testcancel();
+  return raw_ret(sys::readv(fd, v, n));
+}
+ssize_t net_writev(int fd, const struct iovec* v, int n) {
+  if (!armed()) return g_libc.writev(fd, v, n);
+  pthread_testcancel();
+  return raw_ret(sys::writev(fd, v, n));
+}
+
 void sigsys_handler(int sig, siginfo_t* si, void* ucv) {
   if (!si || si->si_code != SYS_USER_DISPATCH) {
     forward(sig, si, ucv);
@@ -371,6 +428,13 @@ bool net_init() noexcept {
   // Every handler the shim or the program installs from now on returns
   // through the shim's restorer, and SIGSYS stays the net's.
   real::sigaction = net_sigaction;
+  g_libc = {real::read, real::write, real::pread64, real::pwrite64, real::readv, real::writev};
+  real::read = net_read;
+  real::write = net_write;
+  real::pread64 = net_pread;
+  real::pwrite64 = net_pwrite;
+  real::readv = net_readv;
+  real::writev = net_writev;
   return true;
 #else
   errno = ENOSYS;
