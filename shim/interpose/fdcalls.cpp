@@ -27,7 +27,7 @@ using namespace iowq::shim;
 
 IOWQ_EXPORT int close(int fd) {
   if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
-    int err = wb_sync_fd(fd);
+    int err = wb_close_fd(fd);
     fd_forget(fd);
     keep_stderr(fd);
     int r = real::close(fd);
@@ -43,7 +43,10 @@ IOWQ_EXPORT int close(int fd) {
 
 IOWQ_EXPORT int close_range(unsigned lo, unsigned hi, int flags) {
   if (g.active.load(std::memory_order_relaxed)) {
-    if (!tl.sandboxed) wb_sync_all();
+    if (!tl.sandboxed) {
+      wb_sync_all();
+      wb_fds_closing(lo, hi);
+    }
     fd_forget_range(lo, hi);
   }
   if (!real::close_range) {
@@ -61,7 +64,10 @@ IOWQ_EXPORT int close_range(unsigned lo, unsigned hi, int flags) {
 IOWQ_EXPORT void closefrom(int lo) {
   static void (*real_closefrom)(int) = reinterpret_cast<void (*)(int)>(real::next("closefrom"));
   if (g.active.load(std::memory_order_relaxed)) {
-    if (!tl.sandboxed) wb_sync_all();
+    if (!tl.sandboxed) {
+      wb_sync_all();
+      if (lo >= 0) wb_fds_closing(static_cast<unsigned>(lo), ~0u);
+    }
     if (lo >= 0) fd_forget_range(static_cast<unsigned>(lo), ~0u);
   }
   if (real_closefrom)
@@ -73,7 +79,10 @@ IOWQ_EXPORT void closefrom(int lo) {
 IOWQ_EXPORT int dup2(int oldfd, int newfd) {
   if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     wb_wait_fd(oldfd);
-    if (oldfd != newfd) wb_wait_fd(newfd);
+    if (oldfd != newfd) {
+      wb_wait_fd(newfd);
+      if (newfd >= 0) wb_fds_closing(static_cast<unsigned>(newfd), static_cast<unsigned>(newfd));
+    }
   }
   int r = real::dup2(oldfd, newfd);
   if (r >= 0) fd_forget(r);
@@ -84,6 +93,8 @@ IOWQ_EXPORT int dup3(int oldfd, int newfd, int flags) {
   if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     wb_wait_fd(oldfd);
     wb_wait_fd(newfd);
+    if (newfd >= 0 && oldfd != newfd)
+      wb_fds_closing(static_cast<unsigned>(newfd), static_cast<unsigned>(newfd));
   }
   int r = real::dup3(oldfd, newfd, flags);
   if (r >= 0) fd_forget(r);
@@ -145,7 +156,7 @@ IOWQ_EXPORT int fclose(FILE* f) {
   if (f && g.active.load(std::memory_order_relaxed) && !tl.sandboxed) {
     int fd = fileno(f);
     if (fd >= 0) {
-      err = wb_sync_fd(fd);  // fclose can fail with an I/O error: it reports
+      err = wb_close_fd(fd);  // fclose can fail with an I/O error: it reports
       fd_forget(fd);
       keep_stderr(fd);
     }

@@ -109,13 +109,13 @@ int64_t ksigaction(int sig, const sys::KSigaction* act, sys::KSigaction* old) no
     if (act) k = kernel_action(*act);
     return sys::rt_sigaction(sig, act ? &k : nullptr, old);
   }
-  uint64_t m;
-  sys::sigmask_all(&m);
+  sys::SigMask m;
+  sys::block_all_signals(&m, true);
   spin(g_app_lock);
   if (old) *old = g_app_sys;
   if (act) g_app_sys = *act;
   unspin(g_app_lock);
-  sys::sigmask_set(m);
+  sys::restore_signals(m);
   return 0;
 }
 

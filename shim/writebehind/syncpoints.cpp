@@ -159,7 +159,10 @@ template <class Call>
 static int opened(Call call) {
   wait_all();
   int r = call();
-  if (r >= 0) fd_forget(r);
+  if (r >= 0) {
+    fd_forget(r);
+    if (pending()) wb_fd_opened(r);
+  }
   return r;
 }
 

@@ -2,9 +2,9 @@
 //
 // Two kinds of sync point (docs/design.md §5 "Errors"):
 //   wb_sync_*  wait for the file's writes queued before now and *take* its
-//              deferred write error, if any (returned as -errno, once):
-//              for calls that can return an I/O error (read, write, fsync,
-//              close, fflush, ...);
+//              deferred write error, if any (returned as -errno, once per
+//              open file description, as the kernel's errseq): for calls
+//              that can return an I/O error (read, write, fsync, fflush, ...);
 //   wb_wait_*  wait the same way and leave the error pending: for calls that
 //              cannot return it (lseek, fstat, dup, mmap, fcntl, stat, ...).
 // Waits are tickets ("queued before now"), never "until quiet": a writer in
@@ -19,11 +19,24 @@
 namespace iowq::shim {
 
 void wb_init() noexcept;
-// Tries to take `op` behind. Returns true and sets *result when taken.
-bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept;
-// The file behind `fd` / identified by `fi`: see above. Return 0 or -errno.
+// Tries to take `op` behind. Returns the count taken, or -errno (the file's
+// deferred error, which this write reports instead of writing), or kNotTaken.
+int64_t wb_try(const Op& op, const FdInfo& fi) noexcept;
+// The file behind `fd` (classified as `fi`): see above. Return 0 or -errno.
+// The error goes to the open file description whose write failed; with
+// `errseq` (the fsync family) to every description, once each.
 int wb_sync_fd(int fd) noexcept;
-int wb_sync_file(const FdInfo& fi) noexcept;
+int wb_sync_file(int fd, const FdInfo& fi, bool errseq = false) noexcept;
+// close/fclose of fd, before the real one: waits like wb_sync_fd, but takes
+// the error only when fd is the last fd of its open file description (while
+// a dup remains the description can still be told through it).
+int wb_close_fd(int fd) noexcept;
+// fds [lo, hi] are about to be closed or replaced (close_range, dup2 onto
+// them): which open file descriptions were told of an error is kept.
+void wb_fds_closing(unsigned lo, unsigned hi) noexcept;
+// open*/creat returned fd: a new open file description, which is not told
+// of an error another one was told of already.
+void wb_fd_opened(int fd) noexcept;
 void wb_wait_fd(int fd) noexcept;
 void wb_wait_file(const FdInfo& fi) noexcept;
 // Waits for every write queued before now (fork, exec, path operations,
@@ -38,7 +51,8 @@ void wb_before_talk(FdKind k) noexcept;
 // reported are printed as "iowq: error" lines. Safe from a signal handler
 // that interrupted this thread inside the shim.
 void wb_exit() noexcept;
-// exec*: like wb_exit without the error lines; wb_exec_failed() undoes it.
+// exec*: like wb_exit (the error lines too); wb_exec_failed() resumes
+// write-behind.
 void wb_exec_begin() noexcept;
 void wb_exec_failed() noexcept;
 // True when anything is pending or an error is unreported (cheap: two loads).

@@ -17,6 +17,7 @@
 #include "contract.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 /* Byte `i` of the deterministic test stream number `seed`. */
 static inline char wb_byte(unsigned seed, uint64_t i) {
@@ -27,6 +28,17 @@ static inline char wb_byte(unsigned seed, uint64_t i) {
 
 __attribute__((unused)) static void wb_fill(char* buf, unsigned seed, uint64_t off, size_t n) {
   for (size_t k = 0; k < n; k++) buf[k] = wb_byte(seed, off + k);
+}
+
+/* A number in [0, n) from the xorshift64 stream `*state` (seeded non-zero):
+ * the same sequence in every run, with and without the shim. */
+__attribute__((unused)) static uint32_t wb_rnd(uint64_t* state, uint32_t n) {
+  uint64_t x = *state;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  *state = x;
+  return (uint32_t)(x % n);
 }
 
 /* Reads the whole file at `path` with stdio (see above); returns a malloc'ed
@@ -73,6 +85,41 @@ __attribute__((unused)) static void wb_expect_stream(const char* path, unsigned 
   for (size_t k = 0; k < n; k++)
     if (buf[k] != wb_byte(seed, k)) ct_fail("%s: byte %zu differs from the stream", path, k);
   free(buf);
+}
+
+/* For a tiny filesystem at `dir` (with_small_fs.sh): a malloc'ed stream
+ * `seed` of twice its free space and then some, its length in *total. */
+__attribute__((unused)) static char* wb_overfill_stream(const char* dir, unsigned seed, size_t* total) {
+  struct statvfs sv;
+  CT_CHECK(statvfs(dir, &sv) == 0, "statvfs(%s): %s", dir, strerror(errno));
+  uint64_t cap = (uint64_t)sv.f_bavail * sv.f_frsize;
+  CT_CHECK(cap > 0 && cap <= (64u << 20), "%s: %llu bytes free; want a tiny filesystem", dir,
+           (unsigned long long)cap);
+  *total = (size_t)(2 * cap + 65536);
+  char* stream = malloc(*total);
+  CT_CHECK(stream, "malloc");
+  wb_fill(stream, seed, 0, *total);
+  return stream;
+}
+
+/* Writes stream[0..total) to fd in 1..1500-byte writes, stopping at the
+ * first failure, which must be ENOSPC. Returns 1 when a write failed, 0 when
+ * every write was taken; *accepted: the bytes the writes accepted. */
+__attribute__((unused)) static int wb_write_until_enospc(int fd, const char* stream, size_t total,
+                                                         size_t* accepted) {
+  *accepted = 0;
+  for (int i = 0; *accepted < total && i < 1000000; i++) {
+    size_t len = 1 + (size_t)((i * 617) % 1500);
+    if (len > total - *accepted) len = total - *accepted;
+    ssize_t r = write(fd, stream + *accepted, len);
+    if (r < 0) {
+      CT_CHECK(errno == ENOSPC, "write %d: %s, want ENOSPC", i, strerrorname_np(errno));
+      return 1;
+    }
+    CT_CHECK(r > 0 && (size_t)r <= len, "write %d returned %zd of %zu", i, r, len);
+    *accepted += (size_t)r;
+  }
+  return 0;
 }
 
 #endif
