@@ -44,7 +44,7 @@ thread_local bool tl_in_call __attribute__((tls_model("initial-exec"))) = false;
 struct Locked {
   sys::SigMask old;
   Locked() noexcept {
-    sys::block_all_signals(&old);
+    sys::block_all_signals(&old, true);  // SIGSYS open: the write-behind net's traps
     while (g_lock.exchange(true, std::memory_order_acquire)) sys::cpu_relax();
   }
   ~Locked() {
