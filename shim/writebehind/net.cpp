@@ -515,7 +515,9 @@ int net_sigaction(int sig, const struct sigaction* act, struct sigaction* old) n
 }
 
 const sigset_t* net_mask(const sigset_t* set, sigset_t* copy) noexcept {
-  if (!g_on || !set || !sigismember(set, SIGSYS)) return set;
+  // Only on a thread the net is on: the shim's own threads (and the ones
+  // they start) keep blocking SIGSYS, so a kill(SIGSYS) never lands there.
+  if (!g_on || !tl_enabled || !set || !sigismember(set, SIGSYS)) return set;
   *copy = *set;
   sigdelset(copy, SIGSYS);
   return copy;
