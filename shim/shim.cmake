@@ -24,6 +24,7 @@ add_library(iowq SHARED
   ${CMAKE_CURRENT_LIST_DIR}/writebehind/wb_order.cpp
   ${CMAKE_CURRENT_LIST_DIR}/writebehind/wb_stdio.cpp
   ${CMAKE_CURRENT_LIST_DIR}/writebehind/wb_signals.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/writebehind/net.cpp
 )
 set_target_properties(iowq PROPERTIES
   OUTPUT_NAME iowq

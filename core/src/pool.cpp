@@ -613,7 +613,7 @@ CancelResult Pool::cancel(Work* w) noexcept {
   CancelResult res = CancelResult::NotFound;
   // A handler on this thread must not re-enter the pool while we hold n.mu.
   sys::SigMask old;
-  sys::block_all_signals(&old);
+  sys::block_all_signals(&old, true);
   {
     std::lock_guard<std::mutex> g(n.mu);
     st = w->state.load(std::memory_order_acquire);
@@ -655,7 +655,7 @@ size_t Pool::cancel_if(const std::function<bool(const Work&)>& match) {
   size_t found = 0;
   std::vector<Work*> pending;
   sys::SigMask old;
-  sys::block_all_signals(&old);
+  sys::block_all_signals(&old, true);
   for (auto& np : p.nodes) {
     std::lock_guard<std::mutex> g(np->mu);
     for (auto& c : np->cls) {

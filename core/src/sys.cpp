@@ -93,8 +93,8 @@ void write_all(int fd, const char* buf, size_t n) noexcept {
 
 void* symbol(void* handle, const char* name) noexcept { return dlsym(handle, name); }
 
-void block_all_signals(SigMask* old) noexcept {
-  const uint64_t all = ~0ull;
+void block_all_signals(SigMask* old, bool caller) noexcept {
+  const uint64_t all = caller ? ~(uint64_t{1} << (SIGSYS - 1)) : ~0ull;
   raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&all),
               reinterpret_cast<long>(&old->bits), sizeof all);
 }
@@ -102,6 +102,11 @@ void block_all_signals(SigMask* old) noexcept {
 void restore_signals(const SigMask& old) noexcept {
   raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&old.bits), 0, sizeof old.bits);
 }
+
+namespace {
+thread_local bool tl_own_start = false;
+}  // namespace
+bool starting_own_thread() noexcept { return tl_own_start; }
 
 int start_thread(pthread_t* t, void* (*fn)(void*), void* arg, const ThreadSpec& spec) noexcept {
   pthread_attr_t attr;
@@ -119,7 +124,9 @@ int start_thread(pthread_t* t, void* (*fn)(void*), void* arg, const ThreadSpec& 
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_t tid;
+  tl_own_start = true;
   rc = pthread_create(&tid, &attr, fn, arg);
+  tl_own_start = false;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   pthread_attr_destroy(&attr);
   if (rc != 0) return -rc;

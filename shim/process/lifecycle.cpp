@@ -160,6 +160,7 @@ bool ensure_pool() noexcept {
   if (s == 2) return true;
   if (s != 0) return false;  // starting elsewhere (run inline meanwhile) or failed
   if (!g.pool_state.compare_exchange_strong(s, 1)) return false;
+  Nest nest;  // the pool's threads are the shim's (no write-behind net on them)
   // Built on first need: a process that never needs the pool pays for
   // neither its memory nor its topology probe.
   int rc = -ENOMEM;

@@ -18,6 +18,7 @@
 
 #include "state.hpp"
 #include "sys/libc.hpp"
+#include "writebehind/net.hpp"
 
 #define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -125,4 +126,51 @@ IOWQ_EXPORT __attribute__((noreturn)) void pthread_exit(void* ret) {
   }
   real_exit(ret);
   __builtin_unreachable();
+}
+
+// ============================================================================
+// New program threads get the write-behind net (syscall user dispatch is per
+// thread and not inherited): the start routine is wrapped to enable it
+// first. The shim's own threads (created inside the shim, or by a pool
+// worker or the manager) never get it. Around the real call the net is off
+// on the creating thread: glibc blocks every signal, SIGSYS included, around
+// clone, and a trap then would kill the process. Threads made by raw clone
+// or C11 thrd_create (glibc calls its internal pthread_create) are not
+// covered (docs/design.md §5 "The net").
+// ============================================================================
+
+namespace {
+struct Start {
+  void* (*fn)(void*);
+  void* arg;
+};
+void* net_start(void* p) {
+  Start s = *static_cast<Start*>(p);
+  free(p);
+  net_thread_enable();
+  return s.fn(s.arg);
+}
+}  // namespace
+
+IOWQ_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*fn)(void*), void* arg) {
+  using fn_t = int(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
+  static fn_t* real_ = nullptr;
+  fn_t* rf = real::next_fn(real_, "pthread_create");
+  if (!net_on()) return rf(t, attr, fn, arg);
+  const bool paused = net_thread_pause();
+  int r;
+  Start* s = nullptr;
+  // A program thread has the net on (the main thread from the start, the
+  // others from net_start); the shim's threads never do.
+  if (paused && !tl.depth && !tl.sandboxed && !sys::starting_own_thread())
+    s = static_cast<Start*>(malloc(sizeof(Start)));
+  if (s) {
+    *s = Start{fn, arg};
+    r = rf(t, attr, net_start, s);
+    if (r != 0) free(s);
+  } else {
+    r = rf(t, attr, fn, arg);
+  }
+  if (paused) net_thread_resume();
+  return r;
 }

@@ -192,7 +192,7 @@ bool stall_disarm() noexcept {
   for (;;) {
     st = kArmed;
     if (s.state.compare_exchange_weak(st, kClaimed, std::memory_order_acq_rel)) break;
-    sched_yield();  // the stall thread is sending: a few instructions
+    sys::sched_yield();  // the stall thread is sending: a few instructions
   }
   bool fired = s.fired.load(std::memory_order_relaxed);
   s.state.store(kFree, std::memory_order_release);

@@ -11,6 +11,7 @@
 #include "process/state.hpp"
 #include "route/stall.hpp"
 #include "sys/libc.hpp"
+#include "writebehind/net.hpp"
 #include "writebehind/writebehind.hpp"
 
 #define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
@@ -43,7 +44,7 @@ thread_local bool tl_in_call __attribute__((tls_model("initial-exec"))) = false;
 struct Locked {
   sys::SigMask old;
   Locked() noexcept {
-    sys::block_all_signals(&old);
+    sys::block_all_signals(&old, true);  // SIGSYS open: the write-behind net's traps
     while (g_lock.exchange(true, std::memory_order_acquire)) sys::cpu_relax();
   }
   ~Locked() {
@@ -306,8 +307,9 @@ IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
     if (wb_sigaction(sig, &act, &old) != 0) return SIG_ERR;
     return old.sa_handler;
   }
-  // Not owned: libc's own signal() (it honours siginterrupt()).
-  if (sig != g.sig || g.sig == 0 || tl.depth || g_state.load(std::memory_order_acquire) != 2) {
+  // Not owned: libc's own signal() (it honours siginterrupt()), except under
+  // the write-behind net (its handlers need the shim's restorer).
+  if (!net_on() && (sig != g.sig || g.sig == 0 || tl.depth || g_state.load(std::memory_order_acquire) != 2)) {
     static sighandler_t (*real_signal)(int, sighandler_t) =
         reinterpret_cast<sighandler_t (*)(int, sighandler_t)>(real::next("signal"));
     return real_signal(sig, h);
@@ -319,4 +321,22 @@ IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
   act.sa_flags = SA_RESTART;  // BSD semantics, as glibc's signal()
   if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
   return old.sa_handler;
+}
+
+// Under the write-behind net SIGSYS is never blocked: a trap with SIGSYS
+// blocked would kill the process (net.hpp).
+using mask_fn = int(int, const sigset_t*, sigset_t*);
+static int set_mask(mask_fn*& slot, const char* name, int how, const sigset_t* set, sigset_t* old) {
+  sigset_t copy;
+  return real::next_fn(slot, name)(how, net_mask(set, &copy), old);
+}
+
+IOWQ_EXPORT int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
+  static mask_fn* real_ = nullptr;
+  return set_mask(real_, "sigprocmask", how, set, old);
+}
+
+IOWQ_EXPORT int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
+  static mask_fn* real_ = nullptr;
+  return set_mask(real_, "pthread_sigmask", how, set, old);
 }

@@ -15,8 +15,41 @@
 #include <time.h>
 #include <unistd.h>
 
+// The shim's signal restorer, in its own text: syscall user dispatch (the
+// write-behind net, docs/design.md §5) exempts that text, so a handler's
+// rt_sigreturn through it never traps (through libc's __restore_rt it would).
+#if defined(__x86_64__)
+asm(R"(
+  .text
+  .p2align 4
+  .globl iowq_restore_rt
+  .hidden iowq_restore_rt
+  .type iowq_restore_rt, @function
+iowq_restore_rt:
+  movq $15, %rax
+  syscall
+  hlt
+  .size iowq_restore_rt, .-iowq_restore_rt
+)");
+extern "C" void iowq_restore_rt();
+#endif
+
 namespace iowq::shim {
 namespace sys {
+int64_t syscall6(long nr, long a, long b, long c, long d, long e, long f) noexcept {
+  return iowq::sys::raw_syscall(nr, a, b, c, d, e, f);
+}
+
+void* restorer() noexcept {
+#if defined(__x86_64__)
+  return reinterpret_cast<void*>(iowq_restore_rt);
+#else
+  return nullptr;
+#endif
+}
+
+int64_t sched_yield() noexcept { return syscall6(SYS_sched_yield, 0, 0, 0, 0, 0, 0); }
+
 namespace {
 // The core's syscall(2) wrapper: -errno, errno untouched (iowq/sys.hpp).
 inline int64_t raw(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) noexcept {

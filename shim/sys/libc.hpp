@@ -94,6 +94,13 @@ void* symbol(void* handle, const char* name) noexcept;
 }  // namespace real
 
 namespace sys {
+// A raw system call, issued from iowq's own text (never trapped by the
+// write-behind net): the result, or -errno; errno untouched.
+int64_t syscall6(long nr, long a, long b, long c, long d, long e, long f) noexcept;
+// The signal restorer in the shim's own text (rt_sigreturn), nullptr where
+// there is none.
+void* restorer() noexcept;
+int64_t sched_yield() noexcept;
 int64_t read(int fd, void* b, size_t n) noexcept;
 int64_t write(int fd, const void* b, size_t n) noexcept;
 int64_t pread(int fd, void* b, size_t n, off_t off) noexcept;
@@ -177,6 +184,7 @@ using iowq::sys::now_ns;
 using iowq::sys::restore_signals;
 using iowq::sys::SigMask;
 using iowq::sys::start_thread;
+using iowq::sys::starting_own_thread;
 using iowq::sys::tgkill;
 using iowq::sys::ThreadSpec;
 }  // namespace sys

@@ -20,10 +20,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "route/fdtable.hpp"
-#include "sys/libc.hpp"
-#include "signals/signals.hpp"
+#include "net.hpp"
 #include "process/state.hpp"
+#include "route/fdtable.hpp"
+#include "signals/signals.hpp"
+#include "sys/libc.hpp"
 #include "writebehind.hpp"
 
 #define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
@@ -353,13 +354,15 @@ static inline void exec_end(bool replaces) {
 }
 #define EXEC_WAIT(ret, name, params, args) EXEC_CALL(ret, name, params, args, true)
 #define SPAWN_WAIT(ret, name, params, args) EXEC_CALL(ret, name, params, args, false)
-#define EXEC_CALL(ret, name, params, args, replaces) \
-  IOWQ_EXPORT ret name params {                      \
-    REAL(ret params, #name);                         \
-    exec_begin(replaces);                            \
-    ret r_ = rf args;                                \
-    exec_end(replaces);                              \
-    return r_;                                       \
+#define EXEC_CALL(ret, name, params, args, replaces)      \
+  IOWQ_EXPORT ret name params {                           \
+    REAL(ret params, #name);                              \
+    exec_begin(replaces);                                 \
+    const bool paused_ = !replaces && net_thread_pause(); \
+    ret r_ = rf args;                                     \
+    if (paused_) net_thread_resume();                     \
+    exec_end(replaces);                                   \
+    return r_;                                            \
   }
 
 // execve and execv use the pointer resolved at start (libc.hpp): shells and

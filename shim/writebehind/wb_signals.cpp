@@ -15,8 +15,8 @@
 
 #include <atomic>
 
-#include "sys/libc.hpp"
 #include "process/state.hpp"
+#include "sys/libc.hpp"
 #include "writebehind.hpp"
 
 namespace iowq::shim {
@@ -44,7 +44,7 @@ struct SigLock {
     for (unsigned i = 0;; ++i) {
       uint32_t expect = 0;
       if (g_sig_lock.compare_exchange_weak(expect, me, std::memory_order_acquire)) break;
-      if ((i & 63) == 63) sched_yield();
+      if ((i & 63) == 63) sys::sched_yield();
     }
     held = true;
   }

@@ -57,6 +57,7 @@
 #include <atomic>
 #include <climits>
 
+#include "net.hpp"
 #include "process/state.hpp"
 #include "sys/libc.hpp"
 
@@ -318,7 +319,7 @@ void wait_lock_free(WbFile& f) noexcept {
   for (unsigned i = 0;; ++i) {
     uint32_t v = f.lock.load(std::memory_order_seq_cst);
     if (v == 0 || v == me) return;
-    if ((i & 63) == 63) sched_yield();
+    if ((i & 63) == 63) sys::sched_yield();
   }
 }
 
@@ -329,13 +330,14 @@ void lock(WbFile& f) noexcept {
   for (unsigned i = 0;; ++i) {
     uint32_t expect = 0;
     if (f.lock.compare_exchange_weak(expect, me, std::memory_order_acquire)) break;
-    if ((i & 63) == 63) sched_yield();
+    if ((i & 63) == 63) sys::sched_yield();
   }
 }
 void unlock(WbFile& f) noexcept {
   f.lock.store(0, std::memory_order_release);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   tl_held = nullptr;
+  net_after_append();
 }
 
 size_t index_of(uint64_t dev, uint64_t ino) noexcept {
@@ -465,7 +467,7 @@ void chunk_done(iowq::Work* wk) {
   w.reserved.fetch_sub(c->cap, std::memory_order_acq_rel);
   w.free_list->push(static_cast<uint32_t>(c - w.chunks));
   f.done.fetch_add(1, std::memory_order_seq_cst);
-  w.inflight.fetch_sub(1, std::memory_order_seq_cst);
+  if (w.inflight.fetch_sub(1, std::memory_order_seq_cst) == 1) net_update(w.inflight);
   w.seq.fetch_add(1, std::memory_order_seq_cst);
   if (w.waiters.load(std::memory_order_seq_cst) > 0) futex_wake_all(&w.seq);
 }
@@ -672,6 +674,14 @@ void close_and_drain() noexcept {
 
 void wb_init() noexcept {
   if (!g.cfg.write_behind) return;
+  // Never half exact: without the net, no write goes behind.
+  if (!net_init()) {
+    log_line(LogLevel::Warn,
+             "iowq: write-behind off: syscall user dispatch is unavailable (%s); writes run as without it",
+             strerror(errno));
+    g.cfg.write_behind = false;
+    return;
+  }
   uint64_t max = g.cfg.wb_max_bytes;
   size_t cs = 256 * 1024;
   while (cs > 4096 && max / cs < 4) cs /= 2;
@@ -839,7 +849,8 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
       // handler that ends the process never leaves a count that no chunk
       // will finish (the chunk may finish first: waits compare done >= enq).
       f.enq.store(c->seq, std::memory_order_seq_cst);
-      w.inflight.fetch_add(1, std::memory_order_seq_cst);
+      // The first chunk in flight arms the net (before the write returns).
+      if (w.inflight.fetch_add(1, std::memory_order_seq_cst) == 0) net_update(w.inflight);
     }
     unlock(f);
     break;
@@ -1038,6 +1049,9 @@ void wb_off_shared() noexcept {
 
 void wb_memory_changed() noexcept { g_mem_gen.fetch_add(1, std::memory_order_release); }
 
+bool wb_inflight() noexcept { return w.on && w.inflight.load(std::memory_order_seq_cst) != 0; }
+bool wb_in_append() noexcept { return tl_held != nullptr; }
+
 bool wb_pending() noexcept {
   return on() && (w.inflight.load(std::memory_order_relaxed) || w.errors.load(std::memory_order_relaxed));
 }
@@ -1064,6 +1078,7 @@ void wb_after_fork_child() noexcept {
   w.waiters.store(0);
   tl_held = nullptr;
   tl_tid = 0;  // the forking thread's copy held the parent's tid
+  net_after_fork_child();
 }
 
 }  // namespace iowq::shim

@@ -57,6 +57,10 @@ void wb_exec_begin() noexcept;
 void wb_exec_failed() noexcept;
 // True when anything is pending or an error is unreported (cheap: two loads).
 bool wb_pending() noexcept;
+// True while chunks are queued and not written (the net is armed).
+bool wb_inflight() noexcept;
+// True while this thread is inside an append (holds a file's lock).
+bool wb_in_append() noexcept;
 void wb_after_fork_child() noexcept;
 // Re-reads RLIMIT_FSIZE (after setrlimit/prlimit): write-behind steps aside
 // while a file size limit is in force.

@@ -9,15 +9,33 @@
  *   kill     kill(parent, SIGUSR1);
  *   fprintf  fprintf + fflush on a FILE over the pipe (stdio's internal
  *            write, which no interposer sees).
+ * and through calls no interposer sees (the write-behind net, docs/design.md
+ * §5 "The net"):
+ *   raw      syscall(SYS_write) on the pipe;
+ *   thread   the same from a thread created after the data is pending;
+ *   handler  the same from a SIGUSR2 handler (raise), which must return
+ *            to the program (its restorer's rt_sigreturn);
+ *   sigsys   the program has its own SIGSYS handler and a seccomp filter
+ *            that traps getppid (SECCOMP_RET_TRAP): its handler still sees
+ *            that SIGSYS and sets the result; then syscall(SYS_write).
+ * In the raw modes the child then waits for "bye" in a raw read(2), with a
+ * SA_RESTART handler for SIGWINCH that the parent sends first: the read is
+ * restarted, never EINTR.
  * The parent stops the child as soon as it is told (SIGSTOP freezes the
  * shim's workers too), checks the file, then lets the child go. The child
  * must not exit before (exit would write everything anyway).
  */
 #include "wb.h"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 
 #define WRITES 20000
 #define SEED 5
@@ -28,6 +46,48 @@
 #define BURST_FILE (512u << 10)
 #define BURST_PIECE 65536
 
+static int g_tell = -1;
+static volatile sig_atomic_t g_winch, g_sigsys;
+
+static int raw_done(void) { return syscall(SYS_write, g_tell, "done", 4) == 4 ? 0 : -1; }
+static void* thread_done(void* r) {
+  *(int*)r = raw_done();
+  return NULL;
+}
+static void on_usr2(int sig) {
+  (void)sig;
+  if (raw_done() != 0) _exit(4);
+}
+static void on_winch(int sig) {
+  (void)sig;
+  g_winch = 1;
+}
+static void on_sigsys(int sig, siginfo_t* si, void* ucv) {
+  (void)sig;
+  ucontext_t* uc = ucv;
+  if (si->si_code == 1 /* SYS_SECCOMP */ && si->si_syscall == SYS_getppid) {
+    g_sigsys++;
+    uc->uc_mcontext.gregs[REG_RAX] = 4242;
+  }
+}
+
+/* seccomp: getppid traps (SIGSYS to the program), everything else runs. */
+static int trap_getppid(void) {
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+  struct sigaction sa = {0};
+  sa.sa_sigaction = on_sigsys;
+  sa.sa_flags = SA_SIGINFO;
+  if (sigaction(SIGSYS, &sa, NULL) != 0) return -1;
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+  return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
 static size_t stream_len(void) {
   size_t n = 0;
   for (int i = 0; i < WRITES; i++) n += 1 + (size_t)((i * 13) % 50);
@@ -36,8 +96,10 @@ static size_t stream_len(void) {
 
 int main(int argc, char** argv) {
   ct_name = "talk_done";
-  CT_CHECK(argc == 2, "usage: talk_done pipe|socket|kill|fprintf");
+  CT_CHECK(argc == 2, "usage: talk_done pipe|socket|kill|fprintf|raw|thread|handler|sigsys");
   const char* mode = argv[1];
+  const int raw =
+      !strcmp(mode, "raw") || !strcmp(mode, "thread") || !strcmp(mode, "handler") || !strcmp(mode, "sigsys");
   ct_start_watchdog(50);
   char path[256];
   int fd = ct_tmpfile(path, "talk");
@@ -60,6 +122,16 @@ int main(int argc, char** argv) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(1);
     alarm(45);
+    g_tell = tell[1];
+    if (raw) {
+      struct sigaction sa = {0};
+      sa.sa_handler = on_winch;
+      sa.sa_flags = SA_RESTART;
+      if (sigaction(SIGWINCH, &sa, NULL) != 0) _exit(2);
+      sa.sa_handler = on_usr2;
+      if (sigaction(SIGUSR2, &sa, NULL) != 0) _exit(2);
+      if (!strcmp(mode, "sigsys") && trap_getppid() != 0) _exit(2);
+    }
     int w = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
     if (w < 0) _exit(2);
     /* the burst files' opens come first: an open waits for everything */
@@ -91,13 +163,30 @@ int main(int argc, char** argv) {
       r = send(tell[1], "done", 4, 0) == 4 ? 0 : -1;
     } else if (!strcmp(mode, "kill")) {
       r = kill(parent, SIGUSR1);
+    } else if (!strcmp(mode, "raw")) {
+      r = raw_done();
+    } else if (!strcmp(mode, "thread")) {
+      pthread_t t;
+      r = -1;
+      if (pthread_create(&t, NULL, thread_done, &r) != 0 || pthread_join(t, NULL) != 0) _exit(6);
+    } else if (!strcmp(mode, "handler")) {
+      r = raise(SIGUSR2); /* the handler tells; then it returns here */
+    } else if (!strcmp(mode, "sigsys")) {
+      long pp = syscall(SYS_getppid);
+      if (pp != 4242 || g_sigsys != 1) _exit(7);
+      r = raw_done();
     } else {
       FILE* f = fdopen(tell[1], "w");
       r = f && fprintf(f, "done") == 4 && fflush(f) == 0 ? 0 : -1;
     }
     if (r != 0) _exit(4);
     char c;
-    if (read(bye[0], &c, 1) != 1) _exit(5);
+    if (raw) {
+      /* SIGWINCH (SA_RESTART) comes before "bye": restarted, never EINTR */
+      if (syscall(SYS_read, bye[0], &c, 1) != 1 || !g_winch) _exit(5);
+    } else if (read(bye[0], &c, 1) != 1) {
+      _exit(5);
+    }
     exit(0); /* writes the shim's report */
   }
   ct_step = "waiting for done";
@@ -130,6 +219,7 @@ int main(int argc, char** argv) {
   }
   wb_expect_stream(path, SEED, stream_len());
   CT_CHECK(kill(kid, SIGCONT) == 0, "SIGCONT");
+  if (raw) CT_CHECK(kill(kid, SIGWINCH) == 0, "SIGWINCH");
   CT_CHECK(write(bye[1], "x", 1) == 1, "bye");
   CT_CHECK(waitpid(kid, &st, 0) == kid, "waitpid");
   CT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x", st);

@@ -56,10 +56,13 @@ void* symbol(void* handle, const char* name) noexcept;
 // (the kernel's sigset: 64 signals on x86-64 and aarch64). restore_signals()
 // puts it back. Blocks glibc's internal signals too, so only around short
 // critical sections: a setuid() on another thread waits until the restore.
+// `caller`: the thread is the host program's, which may run under syscall
+// user dispatch (the shim's write-behind net): SIGSYS stays open, since a
+// system call trapped with SIGSYS blocked kills the process.
 struct SigMask {
   uint64_t bits;
 };
-void block_all_signals(SigMask* old) noexcept;
+void block_all_signals(SigMask* old, bool caller = false) noexcept;
 void restore_signals(const SigMask& old) noexcept;
 
 // A thread iowq starts for itself (the core's manager and workers, the shim's
@@ -82,6 +85,9 @@ struct ThreadSpec {
 // (-EAGAIN: RLIMIT_NPROC or no memory for a stack). Not async-signal-safe
 // (pthread_create).
 int start_thread(pthread_t* t, void* (*fn)(void*), void* arg, const ThreadSpec& spec) noexcept;
+// True on the calling thread while it is inside start_thread: a host that
+// interposes pthread_create (the shim) tells iowq's own threads by it.
+bool starting_own_thread() noexcept;
 
 // Spin-loop hint.
 inline void cpu_relax() noexcept {

@@ -1,0 +1,45 @@
+// shim/writebehind/net.hpp — the net under the interposers (docs/design.md §5 "The net").
+//
+// While write-behind data is pending, every system call of every program
+// thread that no interposer saw traps (Linux syscall user dispatch, one
+// process-wide selector byte armed only while data is pending) and waits for
+// the data it could observe before it runs. The shim's own text (libiowq.so)
+// is exempt, so its raw syscalls never trap; the shim's threads never enable
+// it.
+#pragma once
+
+#include <signal.h>
+
+#include <atomic>
+#include <cstdint>
+
+namespace iowq::shim {
+
+// wb_init, on the main thread: installs the SIGSYS handler and enables the
+// net on this thread. False (and nothing changed) where the kernel refuses
+// (old kernel, seccomp): write-behind must then stay off.
+bool net_init() noexcept;
+bool net_on() noexcept;
+// The selector follows `inflight` (chunks queued, not finished): armed while
+// it is not zero. Called after each 0 <-> nonzero change of it.
+void net_update(const std::atomic<int64_t>& inflight) noexcept;
+// A new program thread (pthread_create's start) and the fork child's thread.
+void net_thread_enable() noexcept;
+// Around a call that must not trap on this thread (glibc's pthread_create
+// blocks every signal around clone): true when the net was paused here.
+bool net_thread_pause() noexcept;
+void net_thread_resume() noexcept;
+void net_after_fork_child() noexcept;
+// An append ended (its file lock released): puts back the net if a trap
+// inside the append had to take it off this thread (net.cpp).
+void net_after_append() noexcept;
+// The program's sigaction while the net is on: SIGSYS is virtualised (the
+// net's handler stays; the program's is called for any SIGSYS that is not a
+// net trap), every handler returns through the shim's restorer (an
+// rt_sigreturn outside the shim's text would trap), and SIGSYS never enters
+// a handler's mask (a trap with SIGSYS blocked kills the process).
+int net_sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept;
+// sigprocmask/pthread_sigmask: the set the kernel gets (SIGSYS removed).
+const sigset_t* net_mask(const sigset_t* set, sigset_t* copy) noexcept;
+
+}  // namespace iowq::shim
