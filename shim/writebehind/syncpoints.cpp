@@ -292,8 +292,6 @@ PATH_WAIT(int, linkat, (int da, const char* a, int db, const char* b, int f), (d
 PATH_WAIT(int, truncate, (const char* p, off_t n), (p, n))
 PATH_WAIT(int, truncate64, (const char* p, off_t n), (p, n))
 PATH_WAIT(int, syncfs, (int fd), (fd))
-PATH_WAIT(FILE*, popen, (const char* c, const char* m), (c, m))
-PATH_WAIT(int, system, (const char* c), (c))
 
 // RLIMIT_FSIZE changes switch write-behind off or on again.
 IOWQ_EXPORT int setrlimit(__rlimit_resource_t r, const struct rlimit* rl) {
@@ -386,6 +384,11 @@ SPAWN_WAIT(int, posix_spawnp,
            (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
             char* const a[], char* const e[]),
            (pid, p, fa, at, a, e))
+// system and popen spawn a shell the same way (glibc's posix_spawn inside,
+// every signal blocked around the clone): a net trap there would find SIGSYS
+// blocked and kill the process.
+SPAWN_WAIT(FILE*, popen, (const char* c, const char* m), (c, m))
+SPAWN_WAIT(int, system, (const char* c), (c))
 
 // execl* are variadic: collect the arguments, then the v form.
 static constexpr int kMaxExeclArgs = 4096;
