@@ -144,13 +144,65 @@ struct Start {
   void* (*fn)(void*);
   void* arg;
 };
+// glibc blocks every signal, SIGSYS included, while a thread ends (after its
+// start routine, by return, pthread_exit or cancellation: all unwind through
+// here): the net goes off first, or a trap there would kill the process.
+struct NetOffAtEnd {
+  ~NetOffAtEnd() { net_thread_pause(); }
+};
 void* net_start(void* p) {
   Start s = *static_cast<Start*>(p);
   free(p);
   net_thread_enable();
+  NetOffAtEnd off;
   return s.fn(s.arg);
 }
+
+// Runs `call` with the net off on this thread: glibc's signal senders block
+// every signal around their syscalls (a trap there would be fatal).
+template <typename F>
+auto net_paused(F call) {
+  const bool paused = net_thread_pause();
+  auto r = call();
+  if (paused) net_thread_resume();
+  return r;
+}
 }  // namespace
+
+// raise, pthread_kill and pthread_cancel block every signal around tgkill;
+// abort raises SIGABRT the same way.
+IOWQ_EXPORT int pthread_kill(pthread_t t, int sig) {
+  using fn_t = int(pthread_t, int);
+  static fn_t* real_ = nullptr;
+  fn_t* rf = real::next_fn(real_, "pthread_kill");
+  if (!net_on()) return rf(t, sig);
+  return net_paused([&] { return rf(t, sig); });
+}
+
+IOWQ_EXPORT int raise(int sig) {
+  using fn_t = int(int);
+  static fn_t* real_ = nullptr;
+  fn_t* rf = real::next_fn(real_, "raise");
+  if (!net_on()) return rf(sig);
+  return net_paused([&] { return rf(sig); });
+}
+
+IOWQ_EXPORT int pthread_cancel(pthread_t t) {
+  using fn_t = int(pthread_t);
+  static fn_t* real_ = nullptr;
+  fn_t* rf = real::next_fn(real_, "pthread_cancel");
+  if (!net_on()) return rf(t);
+  return net_paused([&] { return rf(t); });
+}
+
+IOWQ_EXPORT __attribute__((noreturn)) void abort(void) {
+  using fn_t = void();
+  static fn_t* real_ = nullptr;
+  fn_t* rf = real::next_fn(real_, "abort");
+  if (net_on()) net_thread_pause();
+  rf();
+  __builtin_unreachable();
+}
 
 IOWQ_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*fn)(void*), void* arg) {
   using fn_t = int(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);

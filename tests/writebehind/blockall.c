@@ -1,5 +1,5 @@
 /* blockall.c — write-behind: glibc functions that block every signal
- * internally (system, popen, raise, abort's raise, pthread_kill) while
+ * internally (system, popen, raise, abort's raise, pthread_kill, a thread's end) while
  * another thread writes behind (docs/design.md §5 "The net").
  *
  * While data is pending the net makes every system call of a program thread
@@ -7,7 +7,8 @@
  * kernel kills the process with SIGSYS). glibc blocks all signals inside
  * these functions with a raw rt_sigprocmask: when the net was disarmed at
  * that moment and another thread's write arms it before the function
- * unblocks, the process died. Usage: blockall system|raise|pthread_kill|abort.
+ * unblocks, the process died.
+ * Usage: blockall system|raise|pthread_kill|threads|abort.
  */
 #include "wb.h"
 
@@ -30,6 +31,8 @@ static void* writer(void* arg) {
   }
   return NULL;
 }
+
+static void* short_thread(void* arg) { return arg; }
 
 static volatile sig_atomic_t hits;
 static void on_usr1(int s) {
@@ -63,6 +66,13 @@ int main(int argc, char** argv) {
         CT_CHECK(pthread_kill(pthread_self(), SIGUSR1) == 0, "pthread_kill");
     }
     CT_CHECK(hits == 20000, "handler ran %d times", (int)hits);
+  } else if (!strcmp(what, "threads")) {
+    /* glibc blocks every signal while a thread ends (after its start routine) */
+    for (int i = 0; i < 3000; i++) {
+      pthread_t s;
+      CT_CHECK(pthread_create(&s, NULL, short_thread, NULL) == 0, "pthread_create");
+      CT_CHECK(pthread_join(s, NULL) == 0, "pthread_join");
+    }
   } else if (!strcmp(what, "abort")) {
     /* abort in a child, many times: each must die of SIGABRT. */
     for (int i = 0; i < 40; i++) {
