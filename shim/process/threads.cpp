@@ -170,12 +170,20 @@ auto net_paused(F call) {
 }  // namespace
 
 // raise, pthread_kill and pthread_cancel block every signal around tgkill;
-// abort raises SIGABRT the same way.
+// abort raises SIGABRT the same way. A signal to the calling thread itself is
+// one raw tgkill from the shim's text instead (it never traps), so the
+// handler it runs still has the net on.
+// Returns 0 or -errno.
+static int raise_self(int sig) noexcept {
+  return static_cast<int>(sys::tgkill(sys::getpid(), sys::gettid(), sig));
+}
+
 IOWQ_EXPORT int pthread_kill(pthread_t t, int sig) {
   using fn_t = int(pthread_t, int);
   static fn_t* real_ = nullptr;
   fn_t* rf = real::next_fn(real_, "pthread_kill");
   if (!net_on()) return rf(t, sig);
+  if (pthread_equal(t, pthread_self()) && sig > 0) return -raise_self(sig);
   return net_paused([&] { return rf(t, sig); });
 }
 
@@ -183,8 +191,12 @@ IOWQ_EXPORT int raise(int sig) {
   using fn_t = int(int);
   static fn_t* real_ = nullptr;
   fn_t* rf = real::next_fn(real_, "raise");
-  if (!net_on()) return rf(sig);
-  return net_paused([&] { return rf(sig); });
+  if (!net_on() || sig <= 0) return rf(sig);
+  if (int e = -raise_self(sig)) {
+    errno = e;
+    return -1;
+  }
+  return 0;
 }
 
 IOWQ_EXPORT int pthread_cancel(pthread_t t) {
