@@ -47,8 +47,6 @@ constinit thread_local int tl_slot __attribute__((tls_model("initial-exec"))) = 
 constinit thread_local int tl_tid __attribute__((tls_model("initial-exec"))) = 0;
 constinit thread_local int tl_tid_pid __attribute__((tls_model("initial-exec"))) = 0;
 constinit thread_local bool tl_unblocked __attribute__((tls_model("initial-exec"))) = false;
-// The pid whose stall thread this thread is starting (0: none).
-constinit thread_local uint32_t tl_starting __attribute__((tls_model("initial-exec"))) = 0;
 // Stall signals sent to this thread and not yet taken by its handler.
 constinit thread_local std::atomic<uint32_t> tl_owed __attribute__((tls_model("initial-exec"))){0};
 constinit thread_local uint32_t tl_taken __attribute__((tls_model("initial-exec"))) = 0;
@@ -118,24 +116,29 @@ bool ensure_thread() noexcept {
   // running yet to pair with; the stall thread reads them only after
   // pthread_create. A thread arming while another one starts the thread
   // waits for that start (pthread_create: bounded) rather than run its call
-  // without a deadline.
+  // without a deadline. The starter blocks every signal: no handler of its
+  // can wait for its own start or leave it (siglongjmp) with the lock held.
+  sys::SigMask old;
   for (;;) {
     if (g_thread_pid.load(std::memory_order_acquire) == g.pid) return true;
-    if (tl_starting == me) return false;  // a signal handler's call during our own start
     uint32_t cur = g_starting.load();
     if (cur == me) {
       sys::futex_wait(&g_starting, me);  // woken by the starter's store below
       continue;
     }
-    if (!g_starting.compare_exchange_strong(cur, me)) continue;  // cur: 0, or stale from a parent
+    sys::block_all_signals(&old);
+    if (!g_starting.compare_exchange_strong(cur, me)) {  // cur: 0, or stale from a parent
+      sys::restore_signals(old);
+      continue;
+    }
     // A start that ended between our two loads above: its g_starting.store(0),
     // which our CAS read, comes after its g_thread_pid store.
     if (g_thread_pid.load(std::memory_order_acquire) != g.pid) break;
     g_starting.store(0);
     sys::futex_wake(&g_starting, INT_MAX);
+    sys::restore_signals(old);
     return true;
   }
-  tl_starting = me;
   // A forked child has no stall thread: its slots belong to the parent's threads.
   for (auto& s : g_slots) s.state.store(kFree, std::memory_order_relaxed);
   g_hwm.store(0);
@@ -151,7 +154,7 @@ bool ensure_thread() noexcept {
   }
   g_starting.store(0);
   sys::futex_wake(&g_starting, INT_MAX);
-  tl_starting = 0;
+  sys::restore_signals(old);
   return rc == 0;
 }
 
