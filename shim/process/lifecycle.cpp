@@ -23,6 +23,7 @@
 #include "report/report.hpp"
 #include "route/fdtable.hpp"
 #include "route/stall.hpp"
+#include "signals/signals.hpp"
 #include "state.hpp"
 #include "sys/libc.hpp"
 #include "writebehind/writebehind.hpp"
@@ -86,6 +87,7 @@ void atfork_prepare() {
 void atfork_parent() {}
 void atfork_child() {
   g.pid = sys::getpid();
+  cancel_signal_after_fork();
   if (g_saved_stderr >= 0) {
     sys::close(g_saved_stderr);
     g_saved_stderr = -1;

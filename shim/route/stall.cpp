@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <climits>
 
 #include "process/state.hpp"
 #include "signals/signals.hpp"
@@ -36,7 +37,10 @@ std::atomic<int> g_hwm{0};                 // slots ever used (scan bound)
 std::atomic<uint32_t> g_seq{0};            // bumped by every arm; the thread sleeps on it
 std::atomic<uint64_t> g_next_wake{~0ull};  // when the thread will next look
 std::atomic<int> g_thread_pid{0};          // process whose stall thread runs (0: none)
-std::atomic<int> g_starting{0};
+// The pid of the process whose thread is starting the stall thread (0: none).
+// A pid other than ours was inherited from a parent that forked during its
+// start: stale, no thread of ours will clear it.
+std::atomic<uint32_t> g_starting{0};
 std::atomic<bool> g_warned{false};
 
 constinit thread_local int tl_slot __attribute__((tls_model("initial-exec"))) = -1;
@@ -106,12 +110,35 @@ void* stall_main(void*) {
 }
 
 bool ensure_thread() noexcept {
-  if (g_thread_pid.load(std::memory_order_acquire) == g.pid) return true;
-  int expect = 0;
+  const auto me = static_cast<uint32_t>(g.pid);
   // Default (seq_cst) operations on g_starting, g_hwm, g_next_wake and
-  // g_warned below: one starter at a time (the CAS), no thread running yet
-  // to pair with; the stall thread reads them only after pthread_create.
-  if (!g_starting.compare_exchange_strong(expect, 1)) return false;  // another thread starts it
+  // g_warned below: one starter per process at a time (the CAS), no thread
+  // running yet to pair with; the stall thread reads them only after
+  // pthread_create. A thread arming while another one starts the thread
+  // waits for that start (pthread_create: bounded) rather than run its call
+  // without a deadline. The starter blocks every signal: no handler of its
+  // can wait for its own start or leave it (siglongjmp) with the lock held.
+  sys::SigMask old;
+  for (;;) {
+    if (g_thread_pid.load(std::memory_order_acquire) == g.pid) return true;
+    uint32_t cur = g_starting.load();
+    if (cur == me) {
+      sys::futex_wait(&g_starting, me);  // woken by the starter's store below
+      continue;
+    }
+    sys::block_all_signals(&old);
+    if (!g_starting.compare_exchange_strong(cur, me)) {  // cur: 0, or stale from a parent
+      sys::restore_signals(old);
+      continue;
+    }
+    // A start that ended between our two loads above: its g_starting.store(0),
+    // which our CAS read, comes after its g_thread_pid store.
+    if (g_thread_pid.load(std::memory_order_acquire) != g.pid) break;
+    g_starting.store(0);
+    sys::futex_wake(&g_starting, INT_MAX);
+    sys::restore_signals(old);
+    return true;
+  }
   // A forked child has no stall thread: its slots belong to the parent's threads.
   for (auto& s : g_slots) s.state.store(kFree, std::memory_order_relaxed);
   g_hwm.store(0);
@@ -126,6 +153,8 @@ bool ensure_thread() noexcept {
     log_line(LogLevel::Warn, "iowq: cannot start the stall thread; calls wait without a stall timeout");
   }
   g_starting.store(0);
+  sys::futex_wake(&g_starting, INT_MAX);
+  sys::restore_signals(old);
   return rc == 0;
 }
 

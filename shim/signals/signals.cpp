@@ -232,6 +232,22 @@ bool cancel_signal_take() noexcept {
   return false;
 }
 
+void cancel_signal_after_fork() noexcept {
+  // Stores only on a change: a fork child that writes nothing copies no page.
+  if (g_lock.load(std::memory_order_relaxed)) g_lock.store(false, std::memory_order_relaxed);
+  int s = g_state.load(std::memory_order_relaxed);
+  if (s == 0 || tl.sandboxed) return;
+  // fork copies the dispositions (copy_sighand) before the memory (copy_mm):
+  // a parent thread between its install and its store of 2, or between its
+  // store of 1 and its install, leaves the child's g_state wrong either way.
+  // g_app is written before the install, so it is complete when the kernel
+  // has the shim's handler; otherwise the next take re-reads it.
+  sys::KSigaction k;
+  if (sys::rt_sigaction(g.sig, nullptr, &k) != 0) return;
+  int want = k.handler == reinterpret_cast<void*>(cancel_handler) ? 2 : 0;
+  if (s != want) g_state.store(want, std::memory_order_relaxed);
+}
+
 void cancel_signal_exec(bool before) noexcept {
   if (g_state.load(std::memory_order_acquire) != 2) return;
   Locked l;

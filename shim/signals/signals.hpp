@@ -32,6 +32,12 @@ bool cancel_signal_take() noexcept;
 // the signal back.
 void cancel_signal_exec(bool before) noexcept;
 
+// In a fork child (single-threaded): a parent thread that held the lock or
+// was taking the signal at the fork is gone, and the kernel copied the
+// disposition before the memory, so the two may disagree. Trusts the
+// kernel's disposition.
+void cancel_signal_after_fork() noexcept;
+
 // A pool worker is inside the syscall of its unbound call (the handler may
 // turn a restart into EINTR only there).
 void cancel_signal_in_call(bool in) noexcept;
