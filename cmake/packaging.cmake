@@ -20,20 +20,19 @@ set(IOWQ_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/iowq)
 # ---- The core library and its public headers --------------------------------
 # The core opens libnuma at run time (dlopen), so consumers link only the
 # library itself, Threads and libdl.
-if(TARGET iowq_core)
-  set_target_properties(iowq_core PROPERTIES EXPORT_NAME core)
+set_target_properties(iowq_core PROPERTIES EXPORT_NAME core)
 
-  install(TARGETS iowq_core EXPORT iowqTargets
-          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
-  install(DIRECTORY ${PROJECT_SOURCE_DIR}/core/include/iowq
-          DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-          FILES_MATCHING PATTERN "*.hpp")
+install(TARGETS iowq_core EXPORT iowqTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/core/include/iowq
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+        FILES_MATCHING PATTERN "*.hpp")
 
-  # ---- CMake package: find_package(iowq) -> iowq::core ----------------------
-  install(EXPORT iowqTargets NAMESPACE iowq:: FILE iowqTargets.cmake
-          DESTINATION ${IOWQ_CMAKE_DIR})
-  set(_iowq_cfg_in ${CMAKE_CURRENT_BINARY_DIR}/iowqConfig.cmake.in)
-  file(WRITE ${_iowq_cfg_in} [=[
+# ---- CMake package: find_package(iowq) -> iowq::core ----------------------
+install(EXPORT iowqTargets NAMESPACE iowq:: FILE iowqTargets.cmake
+        DESTINATION ${IOWQ_CMAKE_DIR})
+set(_iowq_cfg_in ${CMAKE_CURRENT_BINARY_DIR}/iowqConfig.cmake.in)
+file(WRITE ${_iowq_cfg_in} [=[
 # iowqConfig.cmake — find_package(iowq) provides iowq::core, the io-wq pool
 # library (static), with its headers <iowq/pool.hpp>, <iowq/work.hpp>,
 # <iowq/stats.hpp>. It needs Threads; libnuma1 is opened at run time.
@@ -43,22 +42,22 @@ find_dependency(Threads)
 include("${CMAKE_CURRENT_LIST_DIR}/iowqTargets.cmake")
 check_required_components(iowq)
 ]=])
-  configure_package_config_file(${_iowq_cfg_in}
-    ${CMAKE_CURRENT_BINARY_DIR}/iowqConfig.cmake
-    INSTALL_DESTINATION ${IOWQ_CMAKE_DIR})
-  write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/iowqConfigVersion.cmake
-    VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
-  install(FILES ${CMAKE_CURRENT_BINARY_DIR}/iowqConfig.cmake
-                ${CMAKE_CURRENT_BINARY_DIR}/iowqConfigVersion.cmake
-          DESTINATION ${IOWQ_CMAKE_DIR})
+configure_package_config_file(${_iowq_cfg_in}
+  ${CMAKE_CURRENT_BINARY_DIR}/iowqConfig.cmake
+  INSTALL_DESTINATION ${IOWQ_CMAKE_DIR})
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/iowqConfigVersion.cmake
+  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/iowqConfig.cmake
+              ${CMAKE_CURRENT_BINARY_DIR}/iowqConfigVersion.cmake
+        DESTINATION ${IOWQ_CMAKE_DIR})
 
-  # ---- pkg-config: iowq.pc ---------------------------------------------------
-  # prefix is derived from ${pcfiledir}, so the file is right for any
-  # --prefix given at install time (and for the package under /usr).
-  file(RELATIVE_PATH _iowq_pc_up
-       ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig ${CMAKE_INSTALL_PREFIX})
-  string(REGEX REPLACE "/$" "" _iowq_pc_up "${_iowq_pc_up}")
-  file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/iowq.pc
+# ---- pkg-config: iowq.pc ---------------------------------------------------
+# prefix is derived from ${pcfiledir}, so the file is right for any
+# --prefix given at install time (and for the package under /usr).
+file(RELATIVE_PATH _iowq_pc_up
+     ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig ${CMAKE_INSTALL_PREFIX})
+string(REGEX REPLACE "/$" "" _iowq_pc_up "${_iowq_pc_up}")
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/iowq.pc
 "prefix=\${pcfiledir}/${_iowq_pc_up}
 libdir=\${prefix}/${CMAKE_INSTALL_LIBDIR}
 includedir=\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}
@@ -69,13 +68,12 @@ Version: ${PROJECT_VERSION}
 Cflags: -I\${includedir}
 Libs: -L\${libdir} -liowq_core -ldl -lpthread
 ")
-  install(FILES ${CMAKE_CURRENT_BINARY_DIR}/iowq.pc
-          DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
-endif()
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/iowq.pc
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
 # ---- Documentation ------------------------------------------------------------
 install(FILES ${PROJECT_SOURCE_DIR}/README.md
-        DESTINATION ${CMAKE_INSTALL_DOCDIR} OPTIONAL)
+        DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # ---- CPack: cpack -G DEB ------------------------------------------------------
 set(CPACK_PACKAGE_NAME iowq)

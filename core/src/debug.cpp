@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "internal.hpp"
-#include "sys.hpp"
+#include "iowq/sys.hpp"
 
 namespace iowq::detail {
 

@@ -40,7 +40,7 @@
 
 #include "debug.hpp"
 #include "iowq/pool.hpp"
-#include "sys.hpp"
+#include "iowq/sys.hpp"
 #include "topology.hpp"
 
 namespace iowq {

@@ -162,13 +162,14 @@ int Pool::start() {
     sa.sa_flags = 0;
     if (sigaction(p.sig, &sa, nullptr) != 0) return -errno;
   }
-  // Manager and workers inherit a fully blocked mask; workers then unblock
-  // only the cancel signal.
-  sys::SigMask old;
-  sys::block_all_signals(&old);
-  int rc = pthread_create(&p.mgr, nullptr, manager_main, &p);
-  sys::restore_signals(old);
-  if (rc != 0) return -rc;
+  // Manager and workers start with every signal blocked (sys::start_thread);
+  // workers then unblock only the cancel signal. The manager is joined by
+  // shutdown(), so it is named at once.
+  sys::ThreadSpec spec;
+  spec.name = "iowq-manager";
+  spec.detached = false;
+  int rc = sys::start_thread(&p.mgr, manager_main, &p, spec);
+  if (rc != 0) return rc;
   p.mgr_running = true;
   p.started.store(true, std::memory_order_release);
   return 0;
@@ -337,7 +338,7 @@ void Pool::Impl::drain_intake(ClassPool& c) noexcept {
       c.spill.insert_after(nullptr, w);
       break;
     }
-    w->flags.fetch_and(~kSpilled);
+    w->flags.fetch_and(~kSpilled);  // under the node lock: the lock orders it, seq_cst not needed
   }
   bool spilled = false;
   Work* w;
@@ -451,6 +452,8 @@ void Pool::Impl::hand_back(ClassPool& c) noexcept {
     // The ready list holds unhashed items and the first item of each key
     // whose chain is not running; unlinking a key's first puts the key's next
     // item at the front, so each key leaves in submission order.
+    // kHandedBack (default seq_cst RMW, stronger than needed) is published by
+    // unlink_pending()'s release, read by the submitter's acquire of state.
     while (Work* w = c.ready.head) {
       w->flags.fetch_or(Work::kHandedBack);
       unlink_pending(c, w);
@@ -628,7 +631,8 @@ CancelResult Pool::cancel(Work* w) noexcept {
       } else if (st & Work::kQueued) {
         // Queued and not running is stable under n.mu: truly pending. (A
         // running item completes outside the lock, so its state may already
-        // read kDone here: that is NotFound, never Ok.)
+        // read kDone here: that is NotFound, never Ok.) kCancel: published by
+        // unlink_pending()'s release (see there).
         w->flags.fetch_or(Work::kCancel);
         p.unlink_pending(c, w);
         res = CancelResult::Ok;
@@ -670,7 +674,7 @@ size_t Pool::cancel_if(const std::function<bool(const Work&)>& match) {
         continue;  // out of memory: this class's pending items stay queued
       }
       for (Work* w : hits) {
-        w->flags.fetch_or(Work::kCancel);
+        w->flags.fetch_or(Work::kCancel);  // published by unlink_pending()'s release
         p.unlink_pending(c, w);
         pending.push_back(w);
       }
@@ -796,6 +800,8 @@ void Pool::reset_after_fork() noexcept {
     }
   }
   new (&p.start_mu) std::mutex();
+  // Default (seq_cst) stores below: the fork child has one thread, nothing
+  // to pair with; the ordering is irrelevant here.
   for (auto& h : p.home) h.store(0);
   p.inflight = 0;
   p.drain_waiters = 0;
@@ -825,6 +831,8 @@ unsigned Pool::cap(unsigned node, Class c) const noexcept {
 Stats Pool::stats() const {
   const Impl& p = *impl_;
   Stats s;
+  // Default (seq_cst) loads of statistics counters: no pairing; each value is
+  // current on its own (iowq/pool.hpp, stats()).
   for (auto& np : p.nodes) {
     for (int k = 0; k < 2; ++k) {
       const ClassPool& c = np->cls[k];
@@ -851,6 +859,8 @@ Stats Pool::stats() const {
 
 std::vector<int> Pool::worker_tids() const {
   std::vector<int> out;
+  // Default (seq_cst) loads; pair with worker_loop()'s ntids increment and
+  // tids store (a slot read before its store reads 0 and is skipped).
   int n = std::min(impl_->ntids.load(), Impl::kMaxTids);
   for (int i = 0; i < n; ++i) {
     int t = impl_->tids[i].load();

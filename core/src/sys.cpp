@@ -1,5 +1,6 @@
-// core/src/sys.cpp — raw syscalls for the core (see sys.hpp for the convention).
-#include "sys.hpp"
+// core/src/sys.cpp — raw syscalls, futexes, signal masks and thread start for
+// the core and the shim (see core/sys/iowq/sys.hpp for the convention).
+#include "iowq/sys.hpp"
 
 #include <dlfcn.h>
 #include <linux/futex.h>
@@ -10,18 +11,41 @@
 #include <csignal>
 
 namespace iowq::sys {
-namespace {
 
-// syscall(2) reports through errno; convert to -errno and leave errno intact.
-long raw(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+// The kernel's own convention (-errno in [-4095, -1]) straight from the
+// instruction: no libc syscall() and no errno save and restore, so a fork
+// child's bookkeeping (getpid) touches no libc page it would not otherwise,
+// and the instruction lies in iowq's own text (what syscall user dispatch
+// exempts, docs/design.md §5).
+long raw_syscall(long nr, long a, long b, long c, long d, long e, long f) {
+#if defined(__x86_64__)
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  register long r9 __asm__("r9") = f;
+  long r;
+  __asm__ volatile("syscall"
+                   : "=a"(r)
+                   : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                   : "rcx", "r11", "memory");
+  return r;
+#elif defined(__aarch64__)
+  register long x8 __asm__("x8") = nr;
+  register long x0 __asm__("x0") = a;
+  register long x1 __asm__("x1") = b;
+  register long x2 __asm__("x2") = c;
+  register long x3 __asm__("x3") = d;
+  register long x4 __asm__("x4") = e;
+  register long x5 __asm__("x5") = f;
+  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+  return x0;
+#else
   int saved = errno;
   long r = syscall(nr, a, b, c, d, e, f);
   if (r == -1) r = -errno;
   errno = saved;
   return r;
+#endif
 }
-
-}  // namespace
 
 int futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_ns) {
   struct timespec ts, *tp = nullptr;
@@ -30,17 +54,19 @@ int futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_
     ts.tv_nsec = static_cast<long>(timeout_ns % 1000000000ull);
     tp = &ts;
   }
-  return static_cast<int>(raw(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAIT_PRIVATE,
-                              static_cast<long>(expected), reinterpret_cast<long>(tp)));
+  return static_cast<int>(raw_syscall(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAIT_PRIVATE,
+                                      static_cast<long>(expected), reinterpret_cast<long>(tp)));
 }
 
 int futex_wake(std::atomic<uint32_t>* word, int n) noexcept {
-  return static_cast<int>(raw(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAKE_PRIVATE, n));
+  return static_cast<int>(raw_syscall(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAKE_PRIVATE, n));
 }
 
-int gettid() noexcept { return static_cast<int>(raw(SYS_gettid)); }
-int getpid() noexcept { return static_cast<int>(raw(SYS_getpid)); }
-int tgkill(int tgid, int tid, int sig) noexcept { return static_cast<int>(raw(SYS_tgkill, tgid, tid, sig)); }
+int gettid() noexcept { return static_cast<int>(raw_syscall(SYS_gettid)); }
+int getpid() noexcept { return static_cast<int>(raw_syscall(SYS_getpid)); }
+int tgkill(int tgid, int tid, int sig) noexcept {
+  return static_cast<int>(raw_syscall(SYS_tgkill, tgid, tid, sig));
+}
 
 int current_cpu() noexcept {
   int saved = errno;
@@ -57,7 +83,7 @@ uint64_t now_ns() noexcept {
 
 void write_all(int fd, const char* buf, size_t n) noexcept {
   while (n > 0) {
-    long r = raw(SYS_write, fd, reinterpret_cast<long>(buf), static_cast<long>(n));
+    long r = raw_syscall(SYS_write, fd, reinterpret_cast<long>(buf), static_cast<long>(n));
     if (r == -EINTR) continue;
     if (r <= 0) return;
     buf += r;
@@ -68,13 +94,38 @@ void write_all(int fd, const char* buf, size_t n) noexcept {
 void* symbol(void* handle, const char* name) noexcept { return dlsym(handle, name); }
 
 void block_all_signals(SigMask* old) noexcept {
-  uint64_t all[16];
-  for (auto& w : all) w = ~0ull;
-  raw(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(all), reinterpret_cast<long>(old->bits), 8);
+  const uint64_t all = ~0ull;
+  raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&all),
+              reinterpret_cast<long>(&old->bits), sizeof all);
 }
 
 void restore_signals(const SigMask& old) noexcept {
-  raw(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(old.bits), 0, 8);
+  raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&old.bits), 0, sizeof old.bits);
+}
+
+int start_thread(pthread_t* t, void* (*fn)(void*), void* arg, const ThreadSpec& spec) noexcept {
+  pthread_attr_t attr;
+  int rc = pthread_attr_init(&attr);
+  if (rc != 0) return -rc;
+  if (spec.detached) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if (spec.stack_size) pthread_attr_setstacksize(&attr, spec.stack_size);
+  if (spec.cpus) pthread_attr_setaffinity_np(&attr, sizeof(cpu_set_t), spec.cpus);
+  // The new thread inherits the creator's mask: all blocked for the moment of
+  // the start, then the creator's own mask back. Through pthread_sigmask, not
+  // block_all_signals(): glibc keeps its internal signals open, and a thread
+  // that blocked SIGSETXID would make every setuid()/setgid() of the program
+  // wait for it forever (tests/contract/setxid_threads.c).
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t tid;
+  rc = pthread_create(&tid, &attr, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) return -rc;
+  if (spec.name) pthread_setname_np(tid, spec.name);
+  if (t) *t = tid;
+  return 0;
 }
 
 }  // namespace iowq::sys

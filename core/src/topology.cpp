@@ -1,7 +1,7 @@
 // core/src/topology.cpp — NUMA topology from libnuma, or a fake split for tests.
 #include "topology.hpp"
 
-#include "sys.hpp"
+#include "iowq/sys.hpp"
 
 #include <dlfcn.h>
 #include <numa.h>

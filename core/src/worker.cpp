@@ -57,18 +57,18 @@ bool Pool::Impl::create_worker(ClassPool& c) noexcept {
   int rc = EAGAIN;
   if (arg) {
     w->cls = &c;
-    w->index = worker_index.fetch_add(1);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setaffinity_np(&attr, sizeof(cpu_set_t), &c.node->mask);
-    pthread_t t;
-    rc = pthread_create(&t, &attr, worker_main, arg);
-    pthread_attr_destroy(&attr);
+    w->index = worker_index.fetch_add(1);  // a unique number: atomicity only, no pairing
+    // Detached, on the node's CPUs, every signal blocked; it names itself
+    // (worker_loop), since an idle worker may have ended before we could.
+    sys::ThreadSpec spec;
+    spec.cpus = &c.node->mask;
+    rc = -sys::start_thread(nullptr, worker_main, arg, spec);
   }
   if (rc != 0) {
     delete arg;
     delete w;
+    // Default (seq_cst); read by manage_node() under the node lock (the
+    // counts' rule at the top of worker_loop()).
     c.starting.fetch_sub(1);
     return false;
   }
@@ -326,7 +326,6 @@ void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
 }
 
 void Pool::Impl::manager_loop() {
-  pthread_setname_np(pthread_self(), "iowq-manager");
   uint64_t backoff = 50000;  // re-signal interval, ns; doubles to 5 ms
   for (;;) {
     // Pairs with wake_manager() and the worker-exit bump: read before the
@@ -335,6 +334,8 @@ void Pool::Impl::manager_loop() {
     uint32_t seq = mgr_seq.load(std::memory_order_seq_cst);
     uint64_t now = sys::now_ns();
     uint64_t next_wake = ~0ull;
+    // Default (seq_cst) store, load and CAS of next_deadline: only the value
+    // matters (submit() lowers it and then wakes us); relaxed would do.
     next_deadline.store(~0ull);
     for (auto& n : nodes) manage_node(*n, now, &next_wake);
     if (next_wake != ~0ull) {

@@ -3,22 +3,24 @@
 // copy_file_range sendfile splice tee.
 //
 // Each is bound work keyed by the file it changes, so it runs in order with
-// that file's writes already in the pool: pool mode always, auto mode when
-// the file has calls in the pool (otherwise in the caller, as the plain
-// call). A call with a pipe or socket end (splice, tee, sendfile to a
+// that file's writes already in the pool; where it runs is decide()'s
+// (route/policy.hpp): pool mode the pool, auto mode the caller unless the
+// file has calls in the pool. A call with a pipe or socket end (splice, tee, sendfile to a
 // socket) may wait forever, which bound work must not: it runs in the
 // caller, as the plain call. Every call is counted, timed into
 // latency_ns.file_calls and, with IOWQ_CALLSITES, attributed to its call site.
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
+#include "process/state.hpp"
 #include "report/callsites.hpp"
 #include "route/fdtable.hpp"
+#include "route/policy.hpp"
 #include "sys/libc.hpp"
-#include "process/state.hpp"
 #include "writebehind/writebehind.hpp"
 
 #define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
@@ -32,8 +34,6 @@ namespace {
   using name##_fn = type;                  \
   static name##_fn* real_##name = nullptr; \
   real::next_fn(real_##name, #name)
-
-inline int64_t neg_errno(ssize_t r) { return r < 0 ? -errno : r; }
 
 // The one place where a file call meets write-behind: the file's pending
 // writes are written first; `report` makes a deferred write error the call's
@@ -76,22 +76,31 @@ ssize_t p_sendfile(const Op& o) {
   return real_sendfile(o.fd2, o.fd, reinterpret_cast<off_t*>(o.offp), o.len);
 }
 
+// glibc makes these cancellation points (SYSCALL_CANCEL); posix_fallocate
+// and sendfile are not, and must not become ones on the pool path, whose
+// wait acts on a pending cancel.
+bool cancellation_point(Sym s) noexcept { return s != Sym::PosixFallocate && s != Sym::Sendfile; }
+
 // Runs a file call on `fd` (the file it changes; `other` is its second fd,
 // or -1). Returns a count or -errno; errno is left as found.
 int64_t file_call(const Op& op, int fd, int other) {
   const int e0 = errno;
   const FdInfo fi = fd_info(fd);
-  bool pool_ok = fi.bound() && (g.cfg.route & kRouteFile);
-  if (pool_ok && other >= 0 && !fd_info(other).bound()) pool_ok = false;
+  // A pipe or socket end may wait forever, which bound work must not: libc.
+  const bool files = fi.bound() && (other < 0 || fd_info(other).bound());
+  const Where where = files ? decide(fi.kind, fi.nonblock, false, [&fi] { return fi.key(); }) : Where::Libc;
   const uint64_t t0 = sys::now_ns();
   int64_t r = kNotTaken;
-  if (pool_ok &&
-      (g.cfg.mode == Mode::Pool || g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire))) {
+  if (where == Where::Pool) {
     Nest nest;
-    r = run_bound_keyed(op, fi.key());  // counted as routed there
+    int cancel_state = PTHREAD_CANCEL_ENABLE;
+    if (!cancellation_point(op.sym)) pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+    r = run_bound_keyed(op, fi.key());  // counted as Ran::Pool there
+    if (cancel_state != PTHREAD_CANCEL_DISABLE && !cancellation_point(op.sym))
+      pthread_setcancelstate(cancel_state, nullptr);
   }
   if (r == kNotTaken) {
-    count(op.sym, pool_ok ? Route::Inline : Route::Passthrough);
+    count(op.sym, where == Where::Libc ? Ran::Passthrough : Ran::Inline);
     r = neg_errno(op.plain(op));
   }
   const uint64_t dt = sys::now_ns() - t0;
@@ -103,26 +112,13 @@ int64_t file_call(const Op& op, int fd, int other) {
 
 inline bool active() { return !bypass(); }
 
-inline int ret_int(int64_t r) {
-  if (r < 0) {
-    errno = static_cast<int>(-r);
-    return -1;
-  }
-  return static_cast<int>(r);
-}
-inline ssize_t ret_ssize(int64_t r) {
-  if (r < 0) {
-    errno = static_cast<int>(-r);
-    return -1;
-  }
-  return static_cast<ssize_t>(r);
-}
+inline int ret_int(int64_t r) { return static_cast<int>(to_libc(r)); }
 
 int fsync_like(OpKind k, Sym s, int fd, ssize_t (*plain)(const Op&)) {
   Op o{k, s, fd};
   o.plain = plain;
   if (int e = file_sync_point(fd, true)) {
-    count(s, Route::Passthrough);
+    count(s, Ran::Passthrough);
     errno = -e;
     return -1;
   }
@@ -152,7 +148,7 @@ IOWQ_EXPORT int sync_file_range(int fd, off_t off, off_t n, unsigned flags) {
   o.flags = static_cast<int>(flags);
   o.plain = p_sync_file_range;
   if (int e = file_sync_point(fd, true)) {
-    count(o.sym, Route::Passthrough);
+    count(o.sym, Ran::Passthrough);
     errno = -e;
     return -1;
   }
@@ -198,7 +194,7 @@ IOWQ_EXPORT int posix_fallocate(int fd, off_t off, off_t len) {
 IOWQ_EXPORT int posix_fallocate64(int fd, off_t off, off_t len) { return posix_fallocate(fd, off, len); }
 
 IOWQ_EXPORT ssize_t copy_file_range(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned flags) {
-  if (!active()) return ret_ssize(sys::copy_file_range(in, oin, out, oout, n, flags));
+  if (!active()) return to_libc(sys::copy_file_range(in, oin, out, oout, n, flags));
   file_sync_point(in, false);
   file_sync_point(out, false);
   Op o{OpKind::CopyFileRange, Sym::CopyFileRange, in};
@@ -208,11 +204,11 @@ IOWQ_EXPORT ssize_t copy_file_range(int in, loff_t* oin, int out, loff_t* oout, 
   o.len = n;
   o.flags = static_cast<int>(flags);
   o.plain = p_copy_file_range;
-  return ret_ssize(file_call(o, out, in));
+  return to_libc(file_call(o, out, in));
 }
 
 IOWQ_EXPORT ssize_t sendfile(int out, int in, off_t* off, size_t n) {
-  if (!active()) return ret_ssize(sys::sendfile(out, in, reinterpret_cast<loff_t*>(off), n));
+  if (!active()) return to_libc(sys::sendfile(out, in, reinterpret_cast<loff_t*>(off), n));
   file_sync_point(in, false);
   file_sync_point(out, false);
   Op o{OpKind::Sendfile, Sym::Sendfile, in};
@@ -220,7 +216,7 @@ IOWQ_EXPORT ssize_t sendfile(int out, int in, off_t* off, size_t n) {
   o.offp = reinterpret_cast<loff_t*>(off);
   o.len = n;
   o.plain = p_sendfile;
-  return ret_ssize(file_call(o, out, in));
+  return to_libc(file_call(o, out, in));
 }
 IOWQ_EXPORT ssize_t sendfile64(int out, int in, off_t* off, size_t n) { return sendfile(out, in, off, n); }
 
@@ -228,10 +224,10 @@ IOWQ_EXPORT ssize_t sendfile64(int out, int in, off_t* off, size_t n) { return s
 // call in the caller, counted and timed.
 IOWQ_EXPORT ssize_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n, unsigned flags) {
   REAL_FN(ssize_t(int, loff_t*, int, loff_t*, size_t, unsigned), splice);
-  if (!active() || !real_splice) return ret_ssize(sys::splice(in, oin, out, oout, n, flags));
+  if (!active() || !real_splice) return to_libc(sys::splice(in, oin, out, oout, n, flags));
   file_sync_point(in, false);
   file_sync_point(out, false);
-  count(Sym::Splice, Route::Inline);
+  count(Sym::Splice, Ran::Inline);
   const uint64_t t0 = sys::now_ns();
   ssize_t r = real_splice(in, oin, out, oout, n, flags);
   g_counters.file_calls_ns.record(sys::now_ns() - t0);
@@ -240,10 +236,10 @@ IOWQ_EXPORT ssize_t splice(int in, loff_t* oin, int out, loff_t* oout, size_t n,
 
 IOWQ_EXPORT ssize_t tee(int in, int out, size_t n, unsigned flags) {
   REAL_FN(ssize_t(int, int, size_t, unsigned), tee);
-  if (!active() || !real_tee) return ret_ssize(sys::tee(in, out, n, flags));
+  if (!active() || !real_tee) return to_libc(sys::tee(in, out, n, flags));
   file_sync_point(in, false);
   file_sync_point(out, false);
-  count(Sym::Tee, Route::Inline);
+  count(Sym::Tee, Ran::Inline);
   const uint64_t t0 = sys::now_ns();
   ssize_t r = real_tee(in, out, n, flags);
   g_counters.file_calls_ns.record(sys::now_ns() - t0);

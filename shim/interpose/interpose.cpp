@@ -10,10 +10,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "route/fdtable.hpp"
-#include "sys/libc.hpp"
-#include "route/route.hpp"
 #include "process/state.hpp"
+#include "route/fdtable.hpp"
+#include "route/policy.hpp"
+#include "route/route.hpp"
+#include "sys/libc.hpp"
 
 #define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -41,7 +42,7 @@ ssize_t p_recvmmsg(const Op& o) { return real::recvmmsg(o.fd, o.mmsg, o.vlen, o.
 
 // Counts a call the shim hands to libc untouched (arguments libc rejects).
 inline ssize_t passthrough(Sym s, ssize_t r) {
-  count(s, Route::Passthrough);
+  count(s, Ran::Passthrough);
   return r;
 }
 
@@ -68,34 +69,34 @@ inline Op vec_op(OpKind k, Sym s, int fd, const struct iovec* v, int n, off_t of
 
 // ---- read/write family ------------------------------------------------------
 
-// The fast path (state.hpp): a call the shim leaves alone, or an auto-mode
-// file write that can run in the caller, without building an Op.
+// The fast path (route/policy.hpp): a call the shim leaves alone, or a file
+// write that runs in the caller, decided without building an Op.
 #define FAST_PASS(sym, call)                \
   if (fast_path(fd, false) == Fast::Pass) { \
-    count(sym, Route::Passthrough);         \
+    count(sym, Ran::Passthrough);           \
     return call;                            \
   }
-#define FAST_WRITE(sym, call)                                     \
-  switch (fast_path(fd, true)) {                                  \
-    case Fast::Pass: count(sym, Route::Passthrough); return call; \
-    case Fast::InlineWrite: {                                     \
-      ssize_t r_ = call;                                          \
-      count(sym, Route::Inline);                                  \
-      return r_;                                                  \
-    }                                                             \
-    case Fast::Route: break;                                      \
+#define FAST_WRITE(sym, call)                                   \
+  switch (fast_path(fd, true)) {                                \
+    case Fast::Pass: count(sym, Ran::Passthrough); return call; \
+    case Fast::InlineWrite: {                                   \
+      ssize_t r_ = call;                                        \
+      count(sym, Ran::Inline);                                  \
+      return r_;                                                \
+    }                                                           \
+    case Fast::Route: break;                                    \
   }
 
 IOWQ_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
   if (bypass()) return real::write(fd, buf, n);
   FAST_WRITE(Sym::Write, real::write(fd, buf, n))
-  return route(buf_op(OpKind::Write, Sym::Write, fd, buf, n, p_write));
+  return to_libc(route(buf_op(OpKind::Write, Sym::Write, fd, buf, n, p_write)));
 }
 
 IOWQ_EXPORT ssize_t read(int fd, void* buf, size_t n) {
   if (bypass()) return real::read(fd, buf, n);
   FAST_PASS(Sym::Read, real::read(fd, buf, n))
-  return route(buf_op(OpKind::Read, Sym::Read, fd, buf, n, p_read));
+  return to_libc(route(buf_op(OpKind::Read, Sym::Read, fd, buf, n, p_read)));
 }
 
 static ssize_t do_pwrite(Sym s, int fd, const void* buf, size_t n, off_t off) {
@@ -103,7 +104,7 @@ static ssize_t do_pwrite(Sym s, int fd, const void* buf, size_t n, off_t off) {
   if (off >= 0) FAST_WRITE(s, real::pwrite64(fd, buf, n, off))
   Op o = buf_op(OpKind::Pwrite, s, fd, buf, n, p_pwrite);
   o.off = off;
-  return route(o);
+  return to_libc(route(o));
 }
 
 static ssize_t do_pread(Sym s, int fd, void* buf, size_t n, off_t off) {
@@ -111,7 +112,7 @@ static ssize_t do_pread(Sym s, int fd, void* buf, size_t n, off_t off) {
   FAST_PASS(s, real::pread64(fd, buf, n, off))
   Op o = buf_op(OpKind::Pread, s, fd, buf, n, p_pread);
   o.off = off;
-  return route(o);
+  return to_libc(route(o));
 }
 
 IOWQ_EXPORT ssize_t pwrite(int fd, const void* b, size_t n, off_t off) {
@@ -130,13 +131,13 @@ IOWQ_EXPORT ssize_t pread64(int fd, void* b, size_t n, off_t off) {
 IOWQ_EXPORT ssize_t writev(int fd, const struct iovec* v, int n) {
   if (bypass()) return real::writev(fd, v, n);
   if (n <= 0) return passthrough(Sym::Writev, real::writev(fd, v, n));
-  return route(vec_op(OpKind::Writev, Sym::Writev, fd, v, n, -1, 0, p_writev));
+  return to_libc(route(vec_op(OpKind::Writev, Sym::Writev, fd, v, n, -1, 0, p_writev)));
 }
 
 IOWQ_EXPORT ssize_t readv(int fd, const struct iovec* v, int n) {
   if (bypass()) return real::readv(fd, v, n);
   if (n <= 0) return passthrough(Sym::Readv, real::readv(fd, v, n));
-  return route(vec_op(OpKind::Readv, Sym::Readv, fd, v, n, -1, 0, p_readv));
+  return to_libc(route(vec_op(OpKind::Readv, Sym::Readv, fd, v, n, -1, 0, p_readv)));
 }
 
 // pwritev/preadv take the offset as given: -1 is an error for them, so only
@@ -145,13 +146,13 @@ IOWQ_EXPORT ssize_t readv(int fd, const struct iovec* v, int n) {
 IOWQ_EXPORT ssize_t pwritev(int fd, const struct iovec* v, int n, off_t off) {
   if (bypass()) return real::pwritev(fd, v, n, off);
   if (n <= 0 || off < 0) return passthrough(Sym::Pwritev, real::pwritev(fd, v, n, off));
-  return route(vec_op(OpKind::Pwritev, Sym::Pwritev, fd, v, n, off, 0, p_pwritev));
+  return to_libc(route(vec_op(OpKind::Pwritev, Sym::Pwritev, fd, v, n, off, 0, p_pwritev)));
 }
 
 IOWQ_EXPORT ssize_t preadv(int fd, const struct iovec* v, int n, off_t off) {
   if (bypass()) return real::preadv(fd, v, n, off);
   if (n <= 0 || off < 0) return passthrough(Sym::Preadv, real::preadv(fd, v, n, off));
-  return route(vec_op(OpKind::Preadv, Sym::Preadv, fd, v, n, off, 0, p_preadv));
+  return to_libc(route(vec_op(OpKind::Preadv, Sym::Preadv, fd, v, n, off, 0, p_preadv)));
 }
 
 IOWQ_EXPORT ssize_t pwritev64(int fd, const struct iovec* v, int n, off_t off) {
@@ -164,13 +165,13 @@ IOWQ_EXPORT ssize_t preadv64(int fd, const struct iovec* v, int n, off_t off) {
 IOWQ_EXPORT ssize_t pwritev2(int fd, const struct iovec* v, int n, off_t off, int flags) {
   if (bypass()) return real::pwritev2(fd, v, n, off, flags);
   if (n <= 0 || off < -1) return passthrough(Sym::Pwritev2, real::pwritev2(fd, v, n, off, flags));
-  return route(vec_op(OpKind::Pwritev, Sym::Pwritev2, fd, v, n, off, flags, p_pwritev));
+  return to_libc(route(vec_op(OpKind::Pwritev, Sym::Pwritev2, fd, v, n, off, flags, p_pwritev)));
 }
 
 IOWQ_EXPORT ssize_t preadv2(int fd, const struct iovec* v, int n, off_t off, int flags) {
   if (bypass()) return real::preadv2(fd, v, n, off, flags);
   if (n <= 0 || off < -1) return passthrough(Sym::Preadv2, real::preadv2(fd, v, n, off, flags));
-  return route(vec_op(OpKind::Preadv, Sym::Preadv2, fd, v, n, off, flags, p_preadv));
+  return to_libc(route(vec_op(OpKind::Preadv, Sym::Preadv2, fd, v, n, off, flags, p_preadv)));
 }
 
 IOWQ_EXPORT ssize_t pwritev64v2(int fd, const struct iovec* v, int n, off_t off, int flags) {
@@ -187,7 +188,7 @@ IOWQ_EXPORT ssize_t send(int fd, const void* b, size_t n, int flags) {
   FAST_PASS(Sym::Send, real::send(fd, b, n, flags))
   Op o = buf_op(OpKind::Send, Sym::Send, fd, b, n, p_send);
   o.flags = flags;
-  return route(o);
+  return to_libc(route(o));
 }
 
 IOWQ_EXPORT ssize_t sendto(int fd, const void* b, size_t n, int flags, const struct sockaddr* a,
@@ -197,7 +198,7 @@ IOWQ_EXPORT ssize_t sendto(int fd, const void* b, size_t n, int flags, const str
   o.flags = flags;
   o.addr = const_cast<struct sockaddr*>(a);
   o.addrlen = al;
-  return route(o);
+  return to_libc(route(o));
 }
 
 IOWQ_EXPORT ssize_t sendmsg(int fd, const struct msghdr* m, int flags) {
@@ -206,7 +207,7 @@ IOWQ_EXPORT ssize_t sendmsg(int fd, const struct msghdr* m, int flags) {
   o.msg = const_cast<struct msghdr*>(m);
   o.flags = flags;
   o.plain = p_sendmsg;
-  return route(o);
+  return to_libc(route(o));
 }
 
 IOWQ_EXPORT ssize_t recv(int fd, void* b, size_t n, int flags) {
@@ -214,7 +215,7 @@ IOWQ_EXPORT ssize_t recv(int fd, void* b, size_t n, int flags) {
   FAST_PASS(Sym::Recv, real::recv(fd, b, n, flags))
   Op o = buf_op(OpKind::Recv, Sym::Recv, fd, b, n, p_recv);
   o.flags = flags;
-  return route(o);
+  return to_libc(route(o));
 }
 
 IOWQ_EXPORT ssize_t recvfrom(int fd, void* b, size_t n, int flags, struct sockaddr* a, socklen_t* al) {
@@ -223,7 +224,7 @@ IOWQ_EXPORT ssize_t recvfrom(int fd, void* b, size_t n, int flags, struct sockad
   o.flags = flags;
   o.addr = a;
   o.addrlenp = al;
-  return route(o);
+  return to_libc(route(o));
 }
 
 IOWQ_EXPORT ssize_t recvmsg(int fd, struct msghdr* m, int flags) {
@@ -232,7 +233,7 @@ IOWQ_EXPORT ssize_t recvmsg(int fd, struct msghdr* m, int flags) {
   o.msg = m;
   o.flags = flags;
   o.plain = p_recvmsg;
-  return route(o);
+  return to_libc(route(o));
 }
 
 // connect, accept: blocking socket calls with stall timeouts (a stalled
@@ -244,7 +245,7 @@ IOWQ_EXPORT int connect(int fd, const struct sockaddr* a, socklen_t al) {
   o.addr = const_cast<struct sockaddr*>(a);
   o.addrlen = al;
   o.plain = p_connect;
-  return static_cast<int>(route(o));
+  return static_cast<int>(to_libc(route(o)));
 }
 
 IOWQ_EXPORT int accept(int fd, struct sockaddr* a, socklen_t* al) {
@@ -253,7 +254,7 @@ IOWQ_EXPORT int accept(int fd, struct sockaddr* a, socklen_t* al) {
   o.addr = a;
   o.addrlenp = al;
   o.plain = p_accept;
-  int r = static_cast<int>(route(o));
+  int r = static_cast<int>(to_libc(route(o)));
   if (r >= 0) fd_forget(r);
   return r;
 }
@@ -265,7 +266,7 @@ IOWQ_EXPORT int accept4(int fd, struct sockaddr* a, socklen_t* al, int flags) {
   o.addrlenp = al;
   o.flags = flags;
   o.plain = p_accept4;
-  int r = static_cast<int>(route(o));
+  int r = static_cast<int>(to_libc(route(o)));
   if (r >= 0) fd_forget(r);
   return r;
 }
@@ -277,7 +278,7 @@ IOWQ_EXPORT int sendmmsg(int fd, struct mmsghdr* v, unsigned n, int flags) {
   o.vlen = n;
   o.flags = flags;
   o.plain = p_sendmmsg;
-  return static_cast<int>(route(o));
+  return static_cast<int>(to_libc(route(o)));
 }
 
 IOWQ_EXPORT int recvmmsg(int fd, struct mmsghdr* v, unsigned n, int flags, struct timespec* t) {
@@ -288,7 +289,7 @@ IOWQ_EXPORT int recvmmsg(int fd, struct mmsghdr* v, unsigned n, int flags, struc
   o.flags = flags;
   o.timeout = t;
   o.plain = p_recvmmsg;
-  return static_cast<int>(route(o));
+  return static_cast<int>(to_libc(route(o)));
 }
 
 // A thread with its own fd table is not the pool's (its fd numbers name
@@ -310,28 +311,28 @@ IOWQ_EXPORT int unshare(int flags) {
 
 IOWQ_EXPORT ssize_t __read_chk(int fd, void* b, size_t n, size_t buflen) {
   if (bypass() || n > buflen) return real::read_chk(fd, b, n, buflen);
-  return route(buf_op(OpKind::Read, Sym::ReadChk, fd, b, n, p_read));
+  return to_libc(route(buf_op(OpKind::Read, Sym::ReadChk, fd, b, n, p_read)));
 }
 
 IOWQ_EXPORT ssize_t __pread_chk(int fd, void* b, size_t n, off_t off, size_t buflen) {
   if (bypass() || n > buflen) return real::pread_chk(fd, b, n, off, buflen);
   Op o = buf_op(OpKind::Pread, Sym::PreadChk, fd, b, n, p_pread);
   o.off = off;
-  return route(o);
+  return to_libc(route(o));
 }
 
 IOWQ_EXPORT ssize_t __pread64_chk(int fd, void* b, size_t n, off_t off, size_t buflen) {
   if (bypass() || n > buflen) return real::pread64_chk(fd, b, n, off, buflen);
   Op o = buf_op(OpKind::Pread, Sym::Pread64Chk, fd, b, n, p_pread);
   o.off = off;
-  return route(o);
+  return to_libc(route(o));
 }
 
 IOWQ_EXPORT ssize_t __recv_chk(int fd, void* b, size_t n, size_t buflen, int flags) {
   if (bypass() || n > buflen) return real::recv_chk(fd, b, n, buflen, flags);
   Op o = buf_op(OpKind::Recv, Sym::RecvChk, fd, b, n, p_recv);
   o.flags = flags;
-  return route(o);
+  return to_libc(route(o));
 }
 
 IOWQ_EXPORT ssize_t __recvfrom_chk(int fd, void* b, size_t n, size_t buflen, int flags, struct sockaddr* a,
@@ -341,5 +342,5 @@ IOWQ_EXPORT ssize_t __recvfrom_chk(int fd, void* b, size_t n, size_t buflen, int
   o.flags = flags;
   o.addr = a;
   o.addrlenp = al;
-  return route(o);
+  return to_libc(route(o));
 }

@@ -67,6 +67,8 @@ int g_saved_stderr = -1;
 bool stats_to_stderr() noexcept { return strcmp(g.cfg.stats, "stderr") == 0; }
 }  // namespace
 
+bool in_vfork_child() noexcept { return g.pid != 0 && sys::getpid() != g.pid; }
+
 void keep_stderr(int fd) noexcept {
   if (fd == 2 && g_saved_stderr < 0 && stats_to_stderr())
     g_saved_stderr = static_cast<int>(sys::fcntl(2, F_DUPFD_CLOEXEC, 100));
@@ -90,7 +92,9 @@ void atfork_child() {
   }
   if (g.pool) g.pool->reset_after_fork();
   if (g.pool_state.load() != 0) g.pool_state.store(0);  // no store: no page copy
-  reset_counters(g_counters);
+  // The child's report is its own. Without a report nothing reads the
+  // counters: leave their pages alone (a read of them faults in every child).
+  if (g.cfg.stats[0]) reset_counters(g_counters);
   if (g.cfg.callsites) callsites_reset();
   wb_after_fork_child();
 }

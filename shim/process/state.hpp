@@ -67,43 +67,6 @@ inline bool bypass() noexcept {
   return __builtin_expect(tl.depth != 0, 0) && !repair_stale_depth();
 }
 
-// ---- The interposers' fast path -----------------------------------------
-// The common cases decided from the fd cache without building an Op: a call
-// the shim does not handle, and (auto mode) a file write with nothing of its
-// file in the pool. Everything else, and every 16th candidate inline write
-// (latency sampling), takes route().
-constexpr size_t kBusyBuckets = 4096;
-extern std::atomic<uint32_t> g_busy[kBusyBuckets];  // per file: calls in the pool
-extern constinit thread_local int tl_slow_fd __attribute__((tls_model("initial-exec")));
-extern constinit thread_local int tl_slow_left __attribute__((tls_model("initial-exec")));
-extern constinit thread_local unsigned tl_sample __attribute__((tls_model("initial-exec")));
-
-bool wb_pending() noexcept;  // writebehind.hpp
-
-enum class Fast : uint8_t { Route, Pass, InlineWrite };
-
-// Requires !bypass(). `plain_write`: write/pwrite with no flags.
-inline Fast fast_path(int fd, bool plain_write) noexcept {
-  if (static_cast<unsigned>(fd) >= static_cast<unsigned>(kMaxFd)) return Fast::Route;
-  const FdEntry& e = g_fdtab[fd];
-  const auto kind = static_cast<FdKind>(e.kind.load(std::memory_order_acquire));
-  if (kind == FdKind::Unknown) return Fast::Route;
-  const bool bound = kind == FdKind::File || kind == FdKind::Block;
-  // Write-behind: its files, and anything while data is pending (a write to
-  // a pipe or socket waits for it), take route().
-  if (g.cfg.write_behind && (kind == FdKind::File || (plain_write && wb_pending()))) return Fast::Route;
-  const bool nonblocking = (e.flags.load(std::memory_order_relaxed) & 1) && !bound;
-  if (!(g.cfg.route & route_bit(kind)) || nonblocking) return Fast::Pass;
-  if (!plain_write || !bound || g.cfg.mode != Mode::Auto) return Fast::Route;
-  if (tl_slow_left > 0 && tl_slow_fd == fd) return Fast::Route;
-  if ((++tl_sample & 15) == 0) return Fast::Route;
-  FdInfo fi;
-  fi.dev = e.dev.load(std::memory_order_relaxed);
-  fi.ino = e.ino.load(std::memory_order_relaxed);
-  return g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire) == 0 ? Fast::InlineWrite
-                                                                              : Fast::Route;
-}
-
 // RAII depth guard: calls made while it lives pass straight through.
 struct Nest {
   Nest() noexcept {
@@ -117,9 +80,13 @@ struct Nest {
 // Starts the pool on first need (auto mode). False when it cannot run now.
 bool ensure_pool() noexcept;
 
-// One warning line on the log destination ("iowq: ..."), at most `level`.
+// True in a vfork child (or a posix_spawn helper): it shares the parent's
+// memory, so the shim's state, but has its own pid and fd table. One syscall.
+bool in_vfork_child() noexcept;
+
 // IOWQ_STATS=stderr: keep a close-on-exec copy of fd 2 when the program closes it.
 void keep_stderr(int fd) noexcept;
+// One warning line on the log destination ("iowq: ..."), at most `level`.
 void log_line(LogLevel level, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
 
 }  // namespace iowq::shim

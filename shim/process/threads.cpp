@@ -99,7 +99,6 @@ bool program_thread_left(int self) noexcept {
 }
 
 void* exit_watch(void*) {
-  pthread_setname_np(pthread_self(), "iowq-exit");
   const int self = sys::gettid();
   for (;;) {
     struct timespec ts = {0, 50 * 1000 * 1000};
@@ -119,17 +118,10 @@ IOWQ_EXPORT __attribute__((noreturn)) void pthread_exit(void* ret) {
       !g_exit_watch.exchange(true)) {
     // Whatever threads the shim has now or starts later (pool, stall thread).
     Nest nest;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&at, 64 * 1024);
-    pthread_t t;
-    if (pthread_create(&t, &at, exit_watch, nullptr) != 0) g_exit_watch.store(false);
-    pthread_attr_destroy(&at);
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    sys::ThreadSpec spec;
+    spec.name = "iowq-exit";
+    spec.stack_size = 64 * 1024;
+    if (sys::start_thread(nullptr, exit_watch, nullptr, spec) != 0) g_exit_watch.store(false);
   }
   real_exit(ret);
   __builtin_unreachable();

@@ -69,7 +69,7 @@ void fold_call_blocks(Counters& c) noexcept {
   for (int i = 0, n = call_blocks_in_use(); i < n; ++i) {
     CallBlock& b = g_call_blocks[i];
     for (int s = 0; s < kSymCount; ++s)
-      for (int r = 0; r < kRouteCount; ++r) {
+      for (int r = 0; r < kRanCount; ++r) {
         uint64_t v = b.calls[s][r].exchange(0, std::memory_order_relaxed);
         if (v) c.calls[s][r].fetch_add(v, std::memory_order_relaxed);
       }

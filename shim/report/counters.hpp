@@ -62,18 +62,20 @@ constexpr int kSymCount = static_cast<int>(Sym::kCount);
 // The libc symbol name of each Sym ("write", ..., "__recvfrom_chk").
 extern const char* const kSymNames[];
 
-// Routed: executed by a pool worker. Inline: handled by the shim in the
-// calling thread (auto mode decided it would not block). Passthrough: the
-// shim did not handle it (fd kind not routed, O_NONBLOCK, disabled, nested).
-enum class Route : uint8_t { Routed, Inline, Passthrough };
-constexpr int kRouteCount = 3;
+// Where a call ran. Pool: executed by a pool worker (or taken by
+// write-behind, whose pool worker writes it); reported as "routed", the
+// report's fixed name. Inline: handled by the shim in the calling thread.
+// Passthrough: the shim did not handle it (fd kind not routed, O_NONBLOCK,
+// disabled, nested, arguments libc rejects).
+enum class Ran : uint8_t { Pool, Inline, Passthrough };
+constexpr int kRanCount = 3;
 
 struct Counters {
-  std::atomic<uint64_t> calls[kSymCount][kRouteCount];
+  std::atomic<uint64_t> calls[kSymCount][kRanCount];
   std::atomic<uint64_t> stall_timeouts, cancel_running, cancel_pending;
   std::atomic<uint64_t> wb_writes, wb_bytes, wb_syscalls, wb_deferred_errors, wb_pending_bytes,
       wb_peak_pending_bytes, wb_shared_off;
-  iowq::Histogram caller_ns;      // caller-observed latency of routed calls
+  iowq::Histogram caller_ns;      // caller-observed latency of calls run on the pool
   iowq::Histogram file_calls_ns;  // caller-observed latency of the blocking file calls
 };
 
@@ -84,7 +86,7 @@ extern Counters g_counters;
 // (claimed once, kept after the thread exits; threads past kCallBlocks share
 // the last one). fold_call_blocks() adds them into g_counters for the report.
 struct CallBlock {
-  std::atomic<uint64_t> calls[kSymCount][kRouteCount];
+  std::atomic<uint64_t> calls[kSymCount][kRanCount];
 };
 constexpr int kCallBlocks = 512;
 extern CallBlock g_call_blocks[kCallBlocks];
@@ -92,7 +94,7 @@ extern constinit thread_local CallBlock* tl_calls __attribute__((tls_model("init
 CallBlock* claim_call_block() noexcept;
 void fold_call_blocks(Counters& c) noexcept;
 
-inline void count(Sym s, Route r) noexcept {
+inline void count(Sym s, Ran r) noexcept {
   CallBlock* b = tl_calls;
   if (__builtin_expect(b == nullptr, 0)) b = claim_call_block();
   auto& c = b->calls[static_cast<int>(s)][static_cast<int>(r)];

@@ -14,4 +14,4 @@ target_compile_options(iowq_report PRIVATE -fvisibility=hidden -fvisibility-inli
 target_include_directories(iowq_report
   PUBLIC  ${CMAKE_CURRENT_LIST_DIR}
   PRIVATE ${LIBUNWIND_INCLUDE} ${CMAKE_CURRENT_LIST_DIR}/..)
-target_link_libraries(iowq_report PUBLIC iowq_core iowq_libc PRIVATE ${CMAKE_DL_LIBS})
+target_link_libraries(iowq_report PUBLIC iowq_core PRIVATE iowq_libc ${CMAKE_DL_LIBS})

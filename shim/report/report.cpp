@@ -24,8 +24,8 @@ struct Pct {
 };
 
 struct Facts {
-  uint64_t calls[kSymCount][kRouteCount] = {};
-  uint64_t totals[kRouteCount] = {};
+  uint64_t calls[kSymCount][kRanCount] = {};
+  uint64_t totals[kRanCount] = {};
   uint64_t workers_created = 0, workers_max_alive = 0;
   uint64_t stall_timeouts = 0, cancel_running = 0, cancel_pending = 0;
   uint64_t wb_writes = 0, wb_bytes = 0, wb_syscalls = 0, wb_deferred_errors = 0, wb_peak = 0,
@@ -49,7 +49,7 @@ Facts gather(const ReportInput& in) {
   Facts f;
   if (const Counters* c = in.counters) {
     for (int s = 0; s < kSymCount; ++s)
-      for (int r = 0; r < kRouteCount; ++r) {
+      for (int r = 0; r < kRanCount; ++r) {
         f.calls[s][r] = ld(c->calls[s][r]);
         f.totals[r] += f.calls[s][r];
       }
@@ -76,7 +76,7 @@ Facts gather(const ReportInput& in) {
   return f;
 }
 
-const char* kRouteNames[kRouteCount] = {"routed", "inline", "passthrough"};
+const char* kRanNames[kRanCount] = {"routed", "inline", "passthrough"};
 
 bool any_calls(const Facts& f, int s) { return f.calls[s][0] + f.calls[s][1] + f.calls[s][2] != 0; }
 
@@ -202,7 +202,7 @@ std::string format_report_json(const ReportInput& in) {
   json_str(o, in.mode);
 
   o += ",\n \"totals\": {";
-  for (int r = 0; r < kRouteCount; ++r) json_num(o, kRouteNames[r], f.totals[r], r != 0);
+  for (int r = 0; r < kRanCount; ++r) json_num(o, kRanNames[r], f.totals[r], r != 0);
   o += "},\n \"calls\": {";
   bool first = true;
   for (int s = 0; s < kSymCount; ++s) {
@@ -212,7 +212,7 @@ std::string format_report_json(const ReportInput& in) {
     o += "\n  ";
     json_str(o, kSymNames[s]);
     o += ": {";
-    for (int r = 0; r < kRouteCount; ++r) json_num(o, kRouteNames[r], f.calls[s][r], r != 0);
+    for (int r = 0; r < kRanCount; ++r) json_num(o, kRanNames[r], f.calls[s][r], r != 0);
     o += '}';
   }
   o += "},\n \"workers\": {";

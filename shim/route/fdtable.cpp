@@ -8,8 +8,9 @@
 #include <sys/statfs.h>
 #include <termios.h>
 
-#include "sys/libc.hpp"
 #include "options/options.hpp"
+#include "process/state.hpp"
+#include "sys/libc.hpp"
 
 namespace iowq::shim {
 
@@ -91,7 +92,9 @@ FdInfo fd_info(int fd) noexcept {
     return fi;
   }
   FdInfo fi = classify(fd);
-  if (fi.kind != FdKind::Bad) {
+  // A vfork child shares this table but not the fd table it describes: what
+  // its fds are must not become what the parent's are.
+  if (fi.kind != FdKind::Bad && !in_vfork_child()) {
     e.dev.store(fi.dev, std::memory_order_relaxed);
     e.ino.store(fi.ino, std::memory_order_relaxed);
     e.flags.store(static_cast<uint8_t>((fi.nonblock ? 1 : 0) | (fi.append ? 2 : 0) | (fi.sync_io ? 4 : 0) |

@@ -1,11 +1,11 @@
-// shim/route/route.cpp — deciding where one interposed call runs, and running it.
+// shim/route/route.cpp — running one interposed call where decide()
+// (policy.hpp) says it runs.
 //
 // passthrough: the real libc function, untouched (fd kind not routed,
 //              O_NONBLOCK fd, nonblocking request, nested call, bad fd).
-// inline:      auto mode, in the caller, when it will not block: a
-//              nonblocking try (preadv2 RWF_NOWAIT, MSG_DONTWAIT, poll) or,
-//              for file writes, no other call on the same file in flight and
-//              no history of slow writes on the fd.
+// inline:      in the caller: the plain call, the plain call under a stall
+//              deadline, or a nonblocking try (preadv2 RWF_NOWAIT,
+//              MSG_DONTWAIT) that goes on to the pool if it would wait.
 // pool:        submitted to iowq::Pool; the caller waits with the plain
 //              call's signal semantics (see submit_and_wait).
 #include "route.hpp"
@@ -19,26 +19,24 @@
 #include <signal.h>
 #include <string.h>
 
-#include "report/callsites.hpp"
 #include "fdtable.hpp"
-#include "sys/libc.hpp"
+#include "policy.hpp"
+#include "process/state.hpp"
+#include "report/callsites.hpp"
 #include "signals/signals.hpp"
 #include "stall.hpp"
-#include "process/state.hpp"
+#include "sys/libc.hpp"
 #include "writebehind/writebehind.hpp"
 
 namespace iowq::shim {
 
 std::atomic<uint32_t> g_busy[kBusyBuckets];
-constinit thread_local int tl_slow_fd __attribute__((tls_model("initial-exec"))) = -1;
-constinit thread_local int tl_slow_left __attribute__((tls_model("initial-exec"))) = 0;
-constinit thread_local unsigned tl_sample __attribute__((tls_model("initial-exec"))) = 0;
 
 namespace {
 
 // ============================================================================
-// Per-file counts of calls in the pool (auto mode's "same file busy" test) and per-device
-// RWF_NOWAIT support. Buckets: a collision only sends a call to the pool.
+// Per-device RWF_NOWAIT support (the files' counts of calls in the pool,
+// g_busy, are policy.hpp's).
 // ============================================================================
 
 constexpr size_t kDevSlots = 64;
@@ -60,34 +58,18 @@ void mark_nowait_unsupported(uint64_t dev) noexcept {
   }
 }
 
-// A file whose sampled writes average over 1 ms (a device that really
-// blocks: throttled dirty pages, network filesystems) sends the thread's
-// next kSlowSpan writes on that fd to the pool.
-constexpr uint64_t kSlowWriteNs = 1000000;
-constexpr int kSlowSpan = 64;
-thread_local int tl_ewma_fd __attribute__((tls_model("initial-exec"))) = -1;
-thread_local uint64_t tl_ewma_ns __attribute__((tls_model("initial-exec"))) = 0;
-
-inline ssize_t to_libc(int64_t r) noexcept {
-  if (r < 0) {
-    errno = static_cast<int>(-r);
-    return -1;
-  }
-  return static_cast<ssize_t>(r);
-}
-
 // ============================================================================
 // The worker side
 // ============================================================================
 
 bool needs_more(const Op& op, int64_t done) noexcept;
 
-void worker_fn(iowq::Work* w) {
+void worker_fn(iowq::Work* work) {
   tl.worker = true;
-  Job* j = static_cast<Job*>(w->ctx);
+  Job* job = static_cast<Job*>(work->ctx);
   int64_t r, done = 0;
   bool again = false;
-  Op cur = j->op;
+  Op cur = job->op;
   struct iovec tail[IOV_MAX];
   struct msghdr m;
   for (;;) {
@@ -97,20 +79,20 @@ void worker_fn(iowq::Work* w) {
     cancel_signal_in_call(false);
     // An interrupted connect goes on in the kernel: asked again it says
     // EALREADY while in progress and EISCONN once it succeeded.
-    if (again && j->op.kind == OpKind::Connect) {
+    if (again && job->op.kind == OpKind::Connect) {
       if (r == -EISCONN) r = 0;
-      if (r == -EALREADY) r = sys::wait_connected(j->op.fd);
+      if (r == -EALREADY) r = sys::wait_connected(job->op.fd);
     }
     // EINTR without a cancel: the pool's signal was meant for an earlier item.
-    if (r == -EINTR && !w->cancelled()) {
+    if (r == -EINTR && !work->cancelled()) {
       again = true;
       continue;
     }
     // Cut short by such a signal after moving bytes: a blocking send, write
     // or recv(MSG_WAITALL) goes on with the rest, as the plain call would.
-    if (r > 0 && !w->cancelled() && tl.cancel_sigs != sigs && needs_more(j->op, done + r)) {
+    if (r > 0 && !work->cancelled() && tl.cancel_sigs != sigs && needs_more(job->op, done + r)) {
       done += r;
-      cur = j->op.advanced(static_cast<size_t>(done), tail, &m);
+      cur = job->op.advanced(static_cast<size_t>(done), tail, &m);
       continue;
     }
     break;
@@ -118,19 +100,19 @@ void worker_fn(iowq::Work* w) {
   if (done) r = r > 0 ? done + r : done;
   // The kernel sends SIGPIPE/SIGXFSZ to the thread that made the syscall; it
   // is blocked here. Take it and let the caller raise it on itself.
-  if (r == -EPIPE && sys::take_pending(SIGPIPE)) j->raise_sig = SIGPIPE;
-  if (r == -EFBIG && sys::take_pending(SIGXFSZ)) j->raise_sig = SIGXFSZ;
-  w->result = r;
+  if (r == -EPIPE && sys::take_pending(SIGPIPE)) job->raise_sig = SIGPIPE;
+  if (r == -EFBIG && sys::take_pending(SIGXFSZ)) job->raise_sig = SIGXFSZ;
+  work->result = r;
 }
 
 // Undo on pthread_cancel's forced unwinding out of the wait: the worker must
 // be done with the caller's buffer before the caller's frame goes away.
 struct WaitGuard {
-  iowq::Work* w;
+  iowq::Work* work;
   ~WaitGuard() {
-    if (w) {
-      if (!w->finished()) g.pool->cancel(w);
-      g.pool->wait(w, false);
+    if (work) {
+      if (!work->finished()) g.pool->cancel(work);
+      g.pool->wait(work, false);
     }
   }
 };
@@ -164,51 +146,51 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
   // Unbound work may need cancelling: the pool needs its signal from now on.
   if (cls == iowq::Class::Unbound && !cancel_signal_take()) return kNotTaken;
   pthread_testcancel();  // read/write are cancellation points
-  iowq::Work& w = tl.work;
-  w.rearm();
-  w.fn = worker_fn;
-  w.ctx = &tl.job;
-  w.done = nullptr;
-  w.cls = cls;
-  w.hashed = hashed;
-  w.key = key;
+  iowq::Work& work = tl.work;
+  work.rearm();
+  work.fn = worker_fn;
+  work.ctx = &tl.job;
+  work.done = nullptr;
+  work.cls = cls;
+  work.hashed = hashed;
+  work.key = key;
   uint64_t t0 = sys::now_ns();
-  w.deadline_ns = (cls == iowq::Class::Unbound && g.stall_ns) ? t0 + g.stall_ns : 0;
+  work.deadline_ns = (cls == iowq::Class::Unbound && g.stall_ns) ? t0 + g.stall_ns : 0;
   // A blocking call never queues behind blocking calls: a full class refuses
   // it and the caller runs it.
-  w.immediate = cls == iowq::Class::Unbound;
+  work.immediate = cls == iowq::Class::Unbound;
   tl.job.op = op;
   tl.job.raise_sig = 0;
-  if (g.pool->submit(&w) != 0) return kNotTaken;
-  count(op.sym, Route::Routed);
+  if (g.pool->submit(&work) != 0) return kNotTaken;
+  count(op.sym, Ran::Pool);
   int r;
   {
-    WaitGuard guard{&w};
+    WaitGuard guard{&work};
     int oldtype;
     pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &oldtype);
     tl.async_cancel = oldtype != PTHREAD_CANCEL_ASYNCHRONOUS;
-    r = g.pool->wait(&w, cls == iowq::Class::Unbound);
+    r = g.pool->wait(&work, cls == iowq::Class::Unbound);
     tl.async_cancel = false;
     pthread_setcanceltype(oldtype, nullptr);
     if (r == -EINTR) {
       // A handler without SA_RESTART interrupted the caller: interrupt the
       // work too. Bytes already moved are returned, as the kernel would.
-      if (g.pool->cancel(&w) == iowq::CancelResult::Running)
+      if (g.pool->cancel(&work) == iowq::CancelResult::Running)
         g_counters.cancel_running.fetch_add(1);
       else
         g_counters.cancel_pending.fetch_add(1);
-      g.pool->wait(&w, false);
-      if (w.result == -ECANCELED || (w.result == -EINTR && !w.timed_out())) w.result = -EINTR;
+      g.pool->wait(&work, false);
+      if (work.result == -ECANCELED || (work.result == -EINTR && !work.timed_out())) work.result = -EINTR;
     }
-    guard.w = nullptr;
+    guard.work = nullptr;
   }
   // No worker could be created for it: the caller runs it.
-  if (w.handed_back()) return kNotTaken;
-  int64_t res = w.result;
+  if (work.handed_back()) return kNotTaken;
+  int64_t res = work.result;
   uint64_t dt = sys::now_ns() - t0;
   g_counters.caller_ns.record(dt);
   if (g.cfg.callsites) callsites_record(dt);
-  if (w.timed_out() && res <= 0) res = -ETIMEDOUT;  // counted and reported by the unbound caller
+  if (work.timed_out() && res <= 0) res = -ETIMEDOUT;  // counted and reported by the unbound caller
   if (tl.job.raise_sig) sys::tgkill(g.pid, sys::gettid(), tl.job.raise_sig);
   return res;
 }
@@ -217,14 +199,12 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
 // Bound (regular files, block devices)
 // ============================================================================
 
-// Runs a bound call on the pool (keyed by the file for writes, so they stay
-// in order with that file's other pooled writes); the caller runs it when the
-// pool cannot take it.
-// The file's count of calls in the pool, held for one call; dropped also when
-// pthread_cancel unwinds the caller out of the wait.
+// The file's count of calls in the pool (decide()'s "file busy"), held for
+// one call; dropped also when pthread_cancel unwinds the caller out of the
+// wait.
 struct BusyHold {
   std::atomic<uint32_t>& busy;
-  explicit BusyHold(const FdInfo& fi) noexcept : busy(g_busy[fi.key() % kBusyBuckets]) {
+  explicit BusyHold(uint64_t key) noexcept : busy(g_busy[key % kBusyBuckets]) {
     busy.fetch_add(1, std::memory_order_acq_rel);
   }
   ~BusyHold() { busy.fetch_sub(1, std::memory_order_release); }
@@ -232,20 +212,20 @@ struct BusyHold {
   BusyHold& operator=(const BusyHold&) = delete;
 };
 
-ssize_t pool_bound(const Op& op, const FdInfo& fi) {
-  const bool is_write = op.is_write();
-  int e = errno;
+// Runs a bound call on the pool (keyed by the file for writes, so they stay
+// in order with that file's other pooled writes); the caller runs it when the
+// pool cannot take it.
+int64_t pool_bound(const Op& op, const FdInfo& fi) {
   int64_t r;
   {
-    BusyHold hold(fi);
-    r = submit_and_wait(op, iowq::Class::Bound, is_write, fi.key());
+    BusyHold hold(fi.key());
+    r = submit_and_wait(op, iowq::Class::Bound, op.is_write(), fi.key());
   }
-  errno = e;
   if (r == kNotTaken) {
-    count(op.sym, Route::Inline);
-    return op.plain(op);
+    count(op.sym, Ran::Inline);
+    return neg_errno(op.plain(op));
   }
-  return to_libc(r);
+  return r;
 }
 
 // The same read for what is left after `done` bytes (positioned reads move
@@ -260,7 +240,7 @@ Op read_rest(const Op& op, size_t done, struct iovec* tail) noexcept {
 // a regular file goes on to the count asked for, or end of file. Finish it:
 // more tries while they make progress, the rest on the pool when one would
 // wait. An error after some bytes moved returns the bytes, as the kernel does.
-ssize_t finish_read(const Op& op, const FdInfo& fi, size_t done) {
+int64_t finish_read(const Op& op, const FdInfo& fi, size_t done) {
   const size_t total = op.total_len();
   struct iovec tail[IOV_MAX];
   while (done < total) {
@@ -269,79 +249,46 @@ ssize_t finish_read(const Op& op, const FdInfo& fi, size_t done) {
     int64_t r = sys::preadv2(rest.fd, rest.iov ? rest.iov : &one, rest.iov ? rest.iovcnt : 1,
                              rest.positioned() ? rest.off : -1, rest.flags | RWF_NOWAIT);
     if (r == -EAGAIN) {
-      ssize_t r2 = pool_bound(rest, fi);
+      int64_t r2 = pool_bound(rest, fi);
       if (r2 > 0) done += static_cast<size_t>(r2);
       break;
     }
     if (r <= 0) break;  // end of file, or an error after a partial count
     done += static_cast<size_t>(r);
   }
-  return static_cast<ssize_t>(done);
+  return static_cast<int64_t>(done);
 }
 
-ssize_t route_bound(const Op& op, const FdInfo& fi) {
-  const bool is_write = op.is_write();
-  if (g.cfg.mode == Mode::Auto) {
-    if (!is_write) {
-      if (!nowait_unsupported(fi.dev)) {
-        // Cached data reads inline; only a read that would wait goes to the pool.
-        struct iovec one = {op.buf, op.len};
-        const struct iovec* v = op.iov ? op.iov : &one;
-        int n = op.iov ? op.iovcnt : 1;
-        off_t off = op.positioned() ? op.off : -1;
-        int64_t r = sys::preadv2(op.fd, v, n, off, op.flags | RWF_NOWAIT);
-        if (r == -EAGAIN) return pool_bound(op, fi);  // would wait for the disk
-        if (r != -EOPNOTSUPP) {
-          count(op.sym, Route::Inline);
-          if (r > 0 && static_cast<size_t>(r) < (op.iov ? op.total_len() : op.len))
-            return finish_read(op, fi, static_cast<size_t>(r));
-          return to_libc(r);
-        }
-        mark_nowait_unsupported(fi.dev);  // e.g. no buffered RWF_NOWAIT: plain read
-      }
-      count(op.sym, Route::Inline);
-      return op.plain(op);
+// Where::ReadTry: cached data is read in the caller; only a read that would
+// wait for the disk goes to the pool.
+int64_t read_try(const Op& op, const FdInfo& fi) {
+  if (!nowait_unsupported(fi.dev)) {
+    struct iovec one = {op.buf, op.len};
+    const struct iovec* v = op.iov ? op.iov : &one;
+    int n = op.iov ? op.iovcnt : 1;
+    off_t off = op.positioned() ? op.off : -1;
+    int64_t r = sys::preadv2(op.fd, v, n, off, op.flags | RWF_NOWAIT);
+    if (r == -EAGAIN) return pool_bound(op, fi);  // would wait for the disk
+    if (r != -EOPNOTSUPP) {
+      count(op.sym, Ran::Inline);
+      if (r > 0 && static_cast<size_t>(r) < (op.iov ? op.total_len() : op.len))
+        return finish_read(op, fi, static_cast<size_t>(r));
+      return r;
     }
-    {
-      // Writes: inline unless the file has a call in the pool (then join its
-      // chain, so this one lands after it) or this fd's writes were recently
-      // slow. Concurrent inline writers are left to the kernel, as without
-      // the shim.
-      bool slow = tl_slow_left > 0 && tl_slow_fd == op.fd;
-      if (!slow && g_busy[fi.key() % kBusyBuckets].load(std::memory_order_acquire) == 0) {
-        // Timed here: every 16th plain write (the fast path sends it) and
-        // every vector write. A moving average per (thread, fd) keeps one
-        // preempted or lock-contended write from marking the file slow.
-        uint64_t t0 = sys::now_ns();
-        ssize_t r = op.plain(op);
-        uint64_t dt = sys::now_ns() - t0;
-        if (tl_ewma_fd != op.fd) {
-          tl_ewma_fd = op.fd;
-          tl_ewma_ns = dt;
-        } else {
-          tl_ewma_ns = (7 * tl_ewma_ns + dt) / 8;
-        }
-        if (tl_ewma_ns > kSlowWriteNs) {
-          tl_slow_fd = op.fd;
-          tl_slow_left = kSlowSpan;
-        }
-        count(op.sym, Route::Inline);
-        return r;
-      }
-      if (slow) --tl_slow_left;
-    }
+    mark_nowait_unsupported(fi.dev);  // e.g. no buffered RWF_NOWAIT: plain read
   }
-  return pool_bound(op, fi);
+  count(op.sym, Ran::Inline);
+  return neg_errno(op.plain(op));
 }
 
 // ============================================================================
 // Unbound (sockets, pipes, ttys, character devices)
 //
 // auto mode: the call runs in the caller. Without a stall timeout it simply
-// is the plain call (route() sends it straight there). With one, a socket
+// is the plain call (Where::Caller). With one (Where::CallerStall), a socket
 // call first tries without blocking; then the plain call runs with a stall
-// deadline armed (stall.hpp). pool mode: an unbound worker runs it, the pool's
-// deadline cancels it. Either way a stall is "no progress": a deadline that
+// deadline armed (stall.hpp). pool mode (Where::Pool): an unbound worker runs
+// it, the pool's deadline cancels it. Either way a stall is "no progress": a deadline that
 // cut off a call that moved bytes is followed by a fresh one for the rest.
 // ============================================================================
 
@@ -371,8 +318,7 @@ int64_t stalled(const Op& op, int64_t total) noexcept {
 int64_t in_caller(const Op& op, const FdInfo& fi) {
   const int e0 = errno;
   if (!g.stall_ns || sys::getpid() != g.pid) {
-    ssize_t r = op.plain(op);
-    int64_t res = r < 0 ? -errno : r;
+    const int64_t res = neg_errno(op.plain(op));
     errno = e0;
     return res;
   }
@@ -386,8 +332,7 @@ int64_t in_caller(const Op& op, const FdInfo& fi) {
   int64_t total = 0;
   for (;;) {
     if (try_first) {
-      const bool w = op.is_write();
-      int64_t r = exec_raw(cur, MSG_DONTWAIT | (w ? MSG_NOSIGNAL : 0));
+      int64_t r = exec_raw(cur, MSG_DONTWAIT | (op.is_write() ? MSG_NOSIGNAL : 0));
       if (r != -EAGAIN) {
         if (r == -EPIPE && !(op.flags & MSG_NOSIGNAL)) sys::tgkill(g.pid, sys::gettid(), SIGPIPE);
         if (r > 0) {
@@ -431,12 +376,7 @@ int64_t in_caller(const Op& op, const FdInfo& fi) {
   }
 }
 
-ssize_t route_unbound(const Op& op, const FdInfo& fi) {
-  if (g.cfg.mode != Mode::Pool) {
-    count(op.sym, Route::Inline);
-    return to_libc(in_caller(op, fi));
-  }
-  const int e0 = errno;
+int64_t pool_unbound(const Op& op, const FdInfo& fi) {
   struct iovec tail[IOV_MAX];
   struct msghdr m;
   Op cur = op;
@@ -445,7 +385,7 @@ ssize_t route_unbound(const Op& op, const FdInfo& fi) {
     r = submit_and_wait(cur, iowq::Class::Unbound, false, 0);
     if (r == kNotTaken) {
       // The pool refused it (class full, vfork child, no pool): the caller runs it.
-      count(op.sym, Route::Inline);
+      count(op.sym, Ran::Inline);
       r = in_caller(cur, fi);
       if (r > 0)
         r += total;
@@ -468,8 +408,7 @@ ssize_t route_unbound(const Op& op, const FdInfo& fi) {
       r = total;
     break;
   }
-  errno = e0;
-  return to_libc(r);
+  return r;
 }
 
 }  // namespace
@@ -576,14 +515,10 @@ bool same_file(const FdInfo& a, const FdInfo& b) noexcept {
   return a.kind == b.kind && a.dev == b.dev && a.ino == b.ino && a.nonblock == b.nonblock;
 }
 
-ssize_t route_call(const Op& op, const FdInfo& fi) {
+// Returns a count or -errno (errno is route()'s to restore).
+int64_t route_call(const Op& op, const FdInfo& fi) {
   const bool sock_op = op.kind >= OpKind::Send && op.kind <= OpKind::Recvmmsg;  // incl. connect, accept
   const bool msg_flags = sock_op && op.kind != OpKind::Connect && op.kind != OpKind::Accept;
-  // Anything the plain call would reject or not block on goes to libc as is,
-  // so errors and nonblocking semantics are libc's own.
-  // O_NONBLOCK means nothing to regular files and block devices (tar and
-  // gzip set it on the files they read): only other kinds pass through for it.
-  const bool nonblocking = fi.nonblock && !fi.bound();
   // Write-behind: a write or send to anything else (pipe, socket, tty...)
   // may tell another process that the data is there: it lands first.
   if (g.cfg.write_behind && fi.kind != FdKind::File && (op.is_write() || op.kind == OpKind::Connect))
@@ -594,19 +529,22 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
     wb_wait_file(fi);
   } else if (fi.kind == FdKind::File && g.cfg.write_behind) {
     // Write-behind: take the write, or make this call a sync point of its file.
-    ssize_t res;
-    if (op.is_write() && wb_try(op, fi, &res)) {
-      count(op.sym, Route::Routed);
-      return res;
+    if (op.is_write()) {
+      const int64_t r = wb_try(op, fi);
+      if (r != kNotTaken) {
+        count(op.sym, Ran::Pool);
+        return r;
+      }
     }
     if (int e = wb_sync_file(op.fd, fi)) {
-      count(op.sym, Route::Passthrough);
-      errno = -e;
-      return -1;
+      count(op.sym, Ran::Passthrough);
+      return e;
     }
   }
-  if (fi.kind == FdKind::Bad || nonblocking || !(g.cfg.route & route_bit(fi.kind)) ||
-      ((op.kind == OpKind::Pread || op.kind == OpKind::Pwrite) && op.off < 0) ||
+  // Anything the plain call would reject or not block on goes to libc as is,
+  // so errors and nonblocking semantics are libc's own (the fd's kind and
+  // O_NONBLOCK are decide()'s).
+  if (((op.kind == OpKind::Pread || op.kind == OpKind::Pwrite) && op.off < 0) ||
       (sock_op && fi.kind != FdKind::Socket) || (msg_flags && (op.flags & MSG_DONTWAIT)) ||
       // A zero-length call moves nothing and must consume nothing (a
       // datagram socket's read(fd, b, 0) leaves the datagram queued).
@@ -614,68 +552,56 @@ ssize_t route_call(const Op& op, const FdInfo& fi) {
       // program's memory and may be invalid, which is the kernel's to report.)
       (op.moves_bytes() && !op.iov && !op.msg && op.len == 0) || (op.positioned() && !fi.bound()) ||
       ((op.kind == OpKind::Preadv || op.kind == OpKind::Pwritev) && (op.flags & RWF_NOWAIT))) {
-    count(op.sym, Route::Passthrough);
-    return op.plain(op);
+    count(op.sym, Ran::Passthrough);
+    return neg_errno(op.plain(op));
   }
-  if (fi.kind == FdKind::Tty) {
-    // Job control acts on the calling thread (SIGTTIN/SIGTTOU stop a
-    // background job's read); a worker blocks those signals and would get
-    // EIO instead. Terminal calls run in the caller.
-    count(op.sym, Route::Inline);
-    return op.plain(op);
-  }
-  if (!fi.bound() && g.cfg.mode == Mode::Auto && !g.stall_ns) {
-    // Waiting for a socket or pipe holds no worker: with no stall timeout the
-    // call is the plain call, in the caller, outside the shim (so the
-    // program's handlers and siglongjmp see nothing of it).
-    count(op.sym, Route::Inline);
-    return op.plain(op);
+  const Where where = decide(fi.kind, fi.nonblock, !op.is_write(), [&fi] { return fi.key(); });
+  if (where == Where::Libc || where == Where::Caller) {
+    // The plain call, outside the shim (so the program's handlers and
+    // siglongjmp see nothing of it).
+    count(op.sym, where == Where::Libc ? Ran::Passthrough : Ran::Inline);
+    return neg_errno(op.plain(op));
   }
   Nest nest;
-  return fi.bound() ? route_bound(op, fi) : route_unbound(op, fi);
+  switch (where) {
+    case Where::CallerStall: count(op.sym, Ran::Inline); return in_caller(op, fi);
+    case Where::ReadTry: return read_try(op, fi);
+    default: return fi.bound() ? pool_bound(op, fi) : pool_unbound(op, fi);
+  }
 }
 
 // A routed call failed. If the error is one its cached kind cannot explain
 // and the fd is now something else, the failed call moved nothing: run it
 // again as what the fd is.
-__attribute__((noinline)) ssize_t route_failed(const Op& op, const FdInfo& fi, int saved_errno) {
-  if (!stale_suspect(errno)) return -1;
-  const int e = errno;
+__attribute__((noinline)) int64_t retry_if_stale(const Op& op, const FdInfo& fi, int64_t r) {
+  if (!stale_suspect(static_cast<int>(-r))) return r;
   FdInfo now = fd_refresh(op.fd);
-  if (same_file(fi, now)) {
-    errno = e;
-    return -1;
-  }
-  errno = saved_errno;
-  ssize_t r = route_call(op, now);
-  if (r >= 0) errno = saved_errno;
-  return r;
+  if (same_file(fi, now)) return r;
+  return route_call(op, now);
 }
 
 }  // namespace
 
-ssize_t route(const Op& op) {
+int64_t route(const Op& op) {
   // Every routed symbol is a cancellation point in glibc. The inline tries
   // and write-behind below are raw syscalls, which are not: act on a pending
   // cancel here, as libc's own call would on entry.
   pthread_testcancel();
-  // A call that succeeds leaves errno as it was (nonblocking tries and the
-  // shim's own waits may set it on the way).
+  // errno is left as it was (the plain calls, nonblocking tries and the
+  // shim's own waits may set it on the way): the interposer sets it from an
+  // -errno result, so a call that succeeds leaves it untouched.
   int* const err = &errno;
   const int saved_errno = *err;
   FdInfo fi = fd_info(op.fd);
-  ssize_t r = route_call(op, fi);
-  if (__builtin_expect(r < 0, 0)) return route_failed(op, fi, saved_errno);
+  int64_t r = route_call(op, fi);
+  if (__builtin_expect(r < 0, 0)) r = retry_if_stale(op, fi, r);
   *err = saved_errno;
   return r;
 }
 
 int64_t run_bound_keyed(const Op& op, uint64_t key) {
-  auto& busy = g_busy[key % kBusyBuckets];
-  busy.fetch_add(1, std::memory_order_acq_rel);
-  int64_t r = submit_and_wait(op, iowq::Class::Bound, true, key);
-  busy.fetch_sub(1, std::memory_order_release);
-  return r;
+  BusyHold hold(key);
+  return submit_and_wait(op, iowq::Class::Bound, true, key);
 }
 
 bool repair_stale_depth() noexcept {
@@ -704,15 +630,15 @@ void abandon_call(bool mask_restored) noexcept {
     tl.async_cancel = false;
     pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, nullptr);
   }
-  iowq::Work& w = tl.work;
-  const uint32_t st = w.state.load(std::memory_order_acquire);
+  iowq::Work& work = tl.work;
+  const uint32_t st = work.state.load(std::memory_order_acquire);
   if (g.pool && st != 0 && !(st & iowq::Work::kReleased)) {
-    if (g.pool->cancel(&w) == iowq::CancelResult::Running)
+    if (g.pool->cancel(&work) == iowq::CancelResult::Running)
       g_counters.cancel_running.fetch_add(1);
     else
       g_counters.cancel_pending.fetch_add(1);
     int e = errno;
-    g.pool->wait(&w, false);
+    g.pool->wait(&work, false);
     errno = e;
   }
 }

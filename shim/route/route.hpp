@@ -1,11 +1,18 @@
 // shim/route/route.hpp — one interposed I/O call: passthrough, inline or pool.
 //
-// Every interposer builds an Op and calls route(). route() returns the libc
-// result (count or -1 with errno set), with the exact errno, partial counts,
-// signals (SIGPIPE/SIGXFSZ on the calling thread) and cancellation behaviour
-// of the plain call.
+// Every interposer builds an Op and calls route(). route() returns the plain
+// call's result as a count or -errno (errno untouched), with the exact errno,
+// partial counts, signals (SIGPIPE/SIGXFSZ on the calling thread) and
+// cancellation behaviour of the plain call.
+//
+// One error convention in the shim: inside, a call's result is a count or
+// -errno (int64_t/ssize_t), never -1 with errno, never a positive errno, never
+// an out-parameter; only the exported functions turn it into -1/errno, with
+// to_libc(). "The call was not taken" (pool full, not written behind) is
+// kNotTaken.
 #pragma once
 
+#include <errno.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -89,7 +96,18 @@ struct Op {
 };
 
 // Not noexcept: pthread cancellation unwinds through it.
-ssize_t route(const Op& op);
+int64_t route(const Op& op);
+
+// The exported functions' end: -errno becomes -1 with errno set.
+inline ssize_t to_libc(int64_t r) noexcept {
+  if (r < 0) {
+    errno = static_cast<int>(-r);
+    return -1;
+  }
+  return static_cast<ssize_t>(r);
+}
+// A libc-convention result (a real function, Op::plain) as a count or -errno.
+inline int64_t neg_errno(ssize_t r) noexcept { return r < 0 ? -errno : r; }
 
 // What the pool paths return when the pool could not take a call (no pool,
 // a vfork child, its class full, no worker could be started): the caller

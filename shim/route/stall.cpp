@@ -1,16 +1,15 @@
 // shim/route/stall.cpp — the stall thread and per-thread deadline slots (see stall.hpp).
 #include "stall.hpp"
 
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 
-#include "sys/libc.hpp"
-#include "signals/signals.hpp"
 #include "process/state.hpp"
+#include "signals/signals.hpp"
+#include "sys/libc.hpp"
 
 namespace iowq::shim {
 namespace {
@@ -48,8 +47,22 @@ constinit thread_local bool tl_unblocked __attribute__((tls_model("initial-exec"
 constinit thread_local std::atomic<uint32_t> tl_owed __attribute__((tls_model("initial-exec"))){0};
 constinit thread_local uint32_t tl_taken __attribute__((tls_model("initial-exec"))) = 0;
 
+// Memory ordering (who pairs with whom):
+//  * A slot's fields are published by the owner's store of kArmed (stall_arm)
+//    and read after the stall thread's acquire load of kArmed; the stall
+//    thread hands them back by its release store of kArmed, which the
+//    owner's acq_rel CAS in stall_disarm() reads.
+//  * Sleep and wake-up are a store-load handshake on g_seq / g_next_wake:
+//      stall_arm:  state = kArmed ; g_seq += 1 ; load g_next_wake -> wake?
+//      thread:     seq = g_seq ; scan ; g_next_wake = next ; futex_wait(g_seq == seq)
+//    Either the thread's scan (after its g_seq load) sees the new kArmed,
+//    or its futex compare sees the bumped g_seq and returns at once, or the
+//    arm's load sees the thread's g_next_wake and wakes it when the new
+//    deadline comes first. All seq_cst so that no two of them miss each other.
 void* stall_main(void*) {
   for (;;) {
+    // Pairs with stall_arm()'s g_seq.fetch_add: a bump after this load makes
+    // the futex_wait below return at once (the kernel compares with `seq`).
     uint32_t seq = g_seq.load(std::memory_order_seq_cst);
     uint64_t now = sys::now_ns(), next = ~0ull;
     int hwm = g_hwm.load(std::memory_order_acquire);
@@ -66,6 +79,10 @@ void* stall_main(void*) {
         int st = kArmed;
         if (!s.state.compare_exchange_strong(st, kSending, std::memory_order_acq_rel)) continue;
         s.fired.store(true, std::memory_order_relaxed);
+        // Pairs with stall_signal_ours()'s load of tl_owed in the target
+        // thread's handler: the count is stored before the tgkill syscall
+        // that raises the signal, so the handler it runs finds it. seq_cst is
+        // stronger than needed (the syscall orders it), kept.
         s.owed->fetch_add(1, std::memory_order_seq_cst);
         if (sys::tgkill(g.pid, s.tid.load(std::memory_order_relaxed), g.sig) != 0)
           s.owed->fetch_sub(1, std::memory_order_relaxed);
@@ -75,6 +92,9 @@ void* stall_main(void*) {
       }
       if (s.sent < kMaxSignals) next = s.next_sig < next ? s.next_sig : next;
     }
+    // Store-load handshake with stall_arm() (see the block above): this
+    // store, then the kernel's compare of g_seq in futex_wait, against the
+    // arm's g_seq bump, then its load of g_next_wake.
     g_next_wake.store(next, std::memory_order_seq_cst);
     uint64_t after = sys::now_ns();
     if (next == ~0ull)
@@ -88,24 +108,19 @@ void* stall_main(void*) {
 bool ensure_thread() noexcept {
   if (g_thread_pid.load(std::memory_order_acquire) == g.pid) return true;
   int expect = 0;
+  // Default (seq_cst) operations on g_starting, g_hwm, g_next_wake and
+  // g_warned below: one starter at a time (the CAS), no thread running yet
+  // to pair with; the stall thread reads them only after pthread_create.
   if (!g_starting.compare_exchange_strong(expect, 1)) return false;  // another thread starts it
   // A forked child has no stall thread: its slots belong to the parent's threads.
   for (auto& s : g_slots) s.state.store(kFree, std::memory_order_relaxed);
   g_hwm.store(0);
   g_next_wake.store(~0ull);
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_attr_t at;
-  pthread_attr_init(&at);
-  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&at, 64 * 1024);
-  pthread_t t;
-  int rc = pthread_create(&t, &at, stall_main, nullptr);
-  pthread_attr_destroy(&at);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  sys::ThreadSpec spec;
+  spec.name = "iowq-stall";
+  spec.stack_size = 64 * 1024;
+  int rc = sys::start_thread(nullptr, stall_main, nullptr, spec);
   if (rc == 0) {
-    pthread_setname_np(t, "iowq-stall");
     g_thread_pid.store(g.pid, std::memory_order_release);
   } else if (!g_warned.exchange(true)) {
     log_line(LogLevel::Warn, "iowq: cannot start the stall thread; calls wait without a stall timeout");
@@ -137,6 +152,8 @@ bool stall_arm(uint64_t deadline_ns) noexcept {
       }
     }
     if (i < 0) return false;
+    // Raised before the slot is armed; pairs with stall_main()'s acquire
+    // load of g_hwm (a scan that read it too early is redone: g_seq below).
     int h = g_hwm.load();
     while (h < i + 1 && !g_hwm.compare_exchange_weak(h, i + 1)) {
     }
@@ -156,6 +173,10 @@ bool stall_arm(uint64_t deadline_ns) noexcept {
     sys::thread_sigmask(SIG_UNBLOCK, &bit, nullptr);
     tl_unblocked = true;
   }
+  // Publishes the slot (pairs with stall_main()'s acquire load of state),
+  // then the store-load handshake with stall_main(): bump g_seq (pairs with
+  // its g_seq load before the scan), load g_next_wake (pairs with its store
+  // before it sleeps); wake it only when this deadline comes first.
   s.state.store(kArmed, std::memory_order_seq_cst);
   g_seq.fetch_add(1, std::memory_order_seq_cst);
   if (deadline_ns < g_next_wake.load(std::memory_order_seq_cst)) sys::futex_wake(&g_seq, 1);

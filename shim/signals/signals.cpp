@@ -8,9 +8,9 @@
 
 #include <atomic>
 
-#include "sys/libc.hpp"
-#include "route/stall.hpp"
 #include "process/state.hpp"
+#include "route/stall.hpp"
+#include "sys/libc.hpp"
 #include "writebehind/writebehind.hpp"
 
 #define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
@@ -23,14 +23,14 @@ void* const kIgn = reinterpret_cast<void*>(SIG_IGN);
 
 // The program's disposition, as the kernel would hold it.
 struct AppAction {
-  void* handler = kDfl;
+  void* handler = nullptr;  // SIG_DFL (0); nullptr keeps g_app constant-initialised
   unsigned long flags = 0;
   void* restorer = nullptr;
   uint64_t mask = 0;
 };
 
 std::atomic<int> g_state{0};  // 0 the program's, 1 being taken, 2 the shim's
-AppAction g_app;              // under g_lock once taken
+constinit AppAction g_app;    // under g_lock once taken
 std::atomic<bool> g_lock{false};
 // What libc's sigaction adds to an action (SA_RESTORER and its restorer on
 // x86-64), learnt from the shim's own install: the program reads it back.
@@ -41,14 +41,14 @@ thread_local bool tl_in_call __attribute__((tls_model("initial-exec"))) = false;
 // Short critical sections with every signal blocked (a handler on this
 // thread may call sigaction).
 struct Locked {
-  uint64_t old;
+  sys::SigMask old;
   Locked() noexcept {
-    sys::sigmask_all(&old);
+    sys::block_all_signals(&old);
     while (g_lock.exchange(true, std::memory_order_acquire)) sys::cpu_relax();
   }
   ~Locked() {
     g_lock.store(false, std::memory_order_release);
-    sys::sigmask_set(old);
+    sys::restore_signals(old);
   }
 };
 
@@ -235,6 +235,11 @@ void cancel_signal_exec(bool before) noexcept {
   if (g_state.load(std::memory_order_acquire) != 2) return;
   Locked l;
   if (g_app.handler != kIgn) return;  // exec resets a handler to SIG_DFL either way
+  // A vfork child may have set its own disposition (straight through, see
+  // sigaction below): only the shim's inherited handler stands for g_app.
+  sys::KSigaction k;
+  if (sys::rt_sigaction(g.sig, nullptr, &k) == 0 && k.handler != reinterpret_cast<void*>(cancel_handler))
+    return;
   if (before) {
     struct sigaction ign = {};
     ign.sa_handler = SIG_IGN;
@@ -254,11 +259,29 @@ using namespace iowq::shim;
 // The program's sigaction/signal on the cancel signal, once the shim owns it
 // ============================================================================
 
+// A vfork child (in_vfork_child(), process/state.hpp) shares the parent's
+// memory but has its own dispositions: the saved views (write-behind's, the
+// cancel signal's) are the parent's, and a change made there would be the
+// parent's too (docs/design.md "vfork and posix_spawn children ... pass
+// straight through").
+
 IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   if (!real::sigaction) real::resolve();
+  bool mine = sig == g.sig && g.sig != 0 && g_state.load(std::memory_order_acquire) == 2;
+  if (!tl.depth && (mine || wb_sig_owned(sig)) && in_vfork_child()) {
+    // The child's own table only; the cancel signal still reads as the program set it.
+    if (!mine) return real::sigaction(sig, act, old);
+    AppAction prev;
+    {
+      Locked l;
+      prev = g_app;
+    }
+    if (act && real::sigaction(sig, act, nullptr) != 0) return -1;
+    if (old) app_to_user(prev, old);
+    return 0;
+  }
   if (!tl.depth && wb_sig_owned(sig)) return wb_sigaction(sig, act, old);  // write-behind's fatal signals
-  if (sig != g.sig || g.sig == 0 || tl.depth || g_state.load(std::memory_order_acquire) != 2)
-    return real::sigaction(sig, act, old);
+  if (!mine || tl.depth) return real::sigaction(sig, act, old);
   AppAction prev;
   {
     Locked l;
@@ -273,7 +296,8 @@ IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction
 }
 
 IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
-  if (!tl.depth && wb_sig_owned(sig)) {  // write-behind's fatal signals: the program's view
+  if (!tl.depth && wb_sig_owned(sig) &&
+      !in_vfork_child()) {  // write-behind's fatal signals: the program's view
     struct sigaction act = {}, old = {};
     act.sa_handler = h;
     sigemptyset(&act.sa_mask);

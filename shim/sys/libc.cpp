@@ -2,11 +2,14 @@
 #include "libc.hpp"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -15,12 +18,9 @@
 namespace iowq::shim {
 namespace sys {
 namespace {
+// The core's syscall(2) wrapper: -errno, errno untouched (iowq/sys.hpp).
 inline int64_t raw(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) noexcept {
-  int saved = errno;
-  long r = syscall(nr, a, b, c, d, e, f);
-  if (r == -1) r = -errno;
-  errno = saved;
-  return r;
+  return iowq::sys::raw_syscall(nr, a, b, c, d, e, f);
 }
 #define L(x) ((long)(x))
 }  // namespace
@@ -144,9 +144,6 @@ int64_t poll1(int fd, short events) noexcept {
   int64_t r = raw(SYS_poll, L(&p), 1, 0);
   return r < 0 ? r : (r == 0 ? 0 : p.revents);
 }
-int getpid() noexcept { return static_cast<int>(raw(SYS_getpid)); }
-int gettid() noexcept { return static_cast<int>(raw(SYS_gettid)); }
-int tgkill(int tgid, int tid, int sig) noexcept { return static_cast<int>(raw(SYS_tgkill, tgid, tid, sig)); }
 int64_t thread_sigmask(int how, const uint64_t* set, uint64_t* old) noexcept {
   return raw(SYS_rt_sigprocmask, how, L(set), L(old), 8);
 }
@@ -163,24 +160,6 @@ int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept {
 }
 int64_t rt_tgsigqueueinfo(int pid, int tid, int sig, siginfo_t* info) noexcept {
   return raw(SYS_rt_tgsigqueueinfo, pid, tid, sig, L(info));
-}
-void sigmask_all(uint64_t* old) noexcept {
-  uint64_t all = ~0ull;
-  raw(SYS_rt_sigprocmask, SIG_SETMASK, L(&all), L(old), 8);
-}
-void sigmask_set(uint64_t mask) noexcept { raw(SYS_rt_sigprocmask, SIG_SETMASK, L(&mask), 0, 8); }
-uint64_t now_ns() noexcept {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-int64_t futex_wait(std::atomic<uint32_t>* w, uint32_t expected, uint64_t timeout_ns) noexcept {
-  struct timespec ts = {static_cast<time_t>(timeout_ns / 1000000000ull),
-                        static_cast<long>(timeout_ns % 1000000000ull)};
-  return raw(SYS_futex, L(w), FUTEX_WAIT_PRIVATE, expected, timeout_ns ? L(&ts) : 0);
-}
-int64_t futex_wake(std::atomic<uint32_t>* w, int n) noexcept {
-  return raw(SYS_futex, L(w), FUTEX_WAKE_PRIVATE, n);
 }
 #undef L
 }  // namespace sys
@@ -275,61 +254,244 @@ int (*fcntl)(int, int, ...) = nullptr;
 int (*ioctl)(int, unsigned long, ...) = nullptr;
 int (*fclose)(FILE*) = nullptr;
 int (*sigaction)(int, const struct sigaction*, struct sigaction*) = nullptr;
-pid_t (*fork)(void) = nullptr;
 void (*_exit)(int) = nullptr;
 int (*execve)(const char*, char* const[], char* const[]) = nullptr;
 void (*siglongjmp)(struct __jmp_buf_tag*, int) = nullptr;
 void (*longjmp_chk)(struct __jmp_buf_tag*, int) = nullptr;
 
-template <class F>
-static void set(F*& slot, const char* name) {
-  if (void* p = dlsym(RTLD_NEXT, name)) slot = reinterpret_cast<F*>(p);
-}
-
 void* next(const char* name) noexcept { return dlsym(RTLD_NEXT, name); }
 void* symbol(void* handle, const char* name) noexcept { return dlsym(handle, name); }
 
+// ---- resolve(): dlsym(RTLD_NEXT) for every name in one walk -----------------
+// Every process under the shim needs these ~40 functions, and dlsym pays
+// ~800 instructions a name, mostly not for the lookup (the loader lock, error
+// catching): a third of what preloading the shim cost at start-up. The walk
+// below does the lookups dlsym would do — the objects after this one in the
+// global search order, each one's GNU hash table, the default version — for
+// all names at once, and leaves every case it does not handle exactly to
+// dlsym itself (docs/design.md §4, "Start-up").
+//
+// Exactness: the objects from ours up to libc.so.6 are all initially loaded
+// (dlopen appends after libc, which every process loads at start-up), so the
+// load order of the link-map chain is their search order. A name found there
+// as a plain function is what dlsym returns; anything else (ifunc, unique,
+// TLS or data symbol, a name not defined up to libc, an audited process whose
+// auditor may rebind dlsym results, no GNU hash table) goes to dlsym.
+namespace {
+
+struct Object {
+  ElfW(Addr) base = 0;
+  const ElfW(Sym) * syms = nullptr;
+  const char* strs = nullptr;
+  const uint32_t* gnu_hash = nullptr;
+  const ElfW(Versym) * versym = nullptr;
+  const char* soname = nullptr;
+  bool audit = false;  // DT_AUDIT / DT_DEPAUDIT
+};
+
+// The loader relocates most dynamic-section pointers in place; the vDSO's
+// (and some architectures') stay offsets from the load address.
+const void* dyn_ptr(const link_map* m, ElfW(Addr) p) noexcept {
+  return reinterpret_cast<const void*>(p < m->l_addr ? p + m->l_addr : p);
+}
+
+Object object_of(const link_map* m) noexcept {
+  Object o;
+  o.base = m->l_addr;
+  size_t soname = 0;
+  bool has_soname = false;
+  for (const ElfW(Dyn)* d = m->l_ld; d && d->d_tag != DT_NULL; ++d) {
+    switch (d->d_tag) {
+      case DT_SYMTAB: o.syms = static_cast<const ElfW(Sym)*>(dyn_ptr(m, d->d_un.d_ptr)); break;
+      case DT_STRTAB: o.strs = static_cast<const char*>(dyn_ptr(m, d->d_un.d_ptr)); break;
+      case DT_GNU_HASH: o.gnu_hash = static_cast<const uint32_t*>(dyn_ptr(m, d->d_un.d_ptr)); break;
+      case DT_VERSYM: o.versym = static_cast<const ElfW(Versym)*>(dyn_ptr(m, d->d_un.d_ptr)); break;
+      case DT_SONAME:
+        soname = d->d_un.d_val;
+        has_soname = true;
+        break;
+      case DT_AUDIT:
+      case DT_DEPAUDIT: o.audit = true; break;
+    }
+  }
+  if (has_soname && o.strs) o.soname = o.strs + soname;
+  return o;
+}
+
+uint32_t gnu_hash(const char* s) noexcept {
+  uint32_t h = 5381;
+  for (; *s; ++s) h = h * 33 + static_cast<unsigned char>(*s);
+  return h;
+}
+
+enum class Found { No, Func, AskDlsym };
+
+// glibc's do_lookup_x/check_match for one object, as dlsym calls them (no
+// version asked: an unversioned or base-version symbol at once, else the one
+// non-hidden version if there is exactly one).
+Found find(const Object& o, const char* name, uint32_t h, void** out) noexcept {
+  const uint32_t nbuckets = o.gnu_hash[0], symoffset = o.gnu_hash[1];
+  const uint32_t bloom_size = o.gnu_hash[2], bloom_shift = o.gnu_hash[3];
+  if (nbuckets == 0 || bloom_size == 0) return Found::No;
+  const auto* bloom = reinterpret_cast<const ElfW(Addr)*>(o.gnu_hash + 4);
+  const auto* buckets = reinterpret_cast<const uint32_t*>(bloom + bloom_size);
+  const uint32_t* chain = buckets + nbuckets;
+  constexpr unsigned kBits = sizeof(ElfW(Addr)) * 8;
+  const ElfW(Addr) word = bloom[(h / kBits) & (bloom_size - 1)];
+  const ElfW(Addr) mask = (ElfW(Addr){1} << (h % kBits)) | (ElfW(Addr){1} << ((h >> bloom_shift) % kBits));
+  if ((word & mask) != mask) return Found::No;
+  uint32_t i = buckets[h % nbuckets];
+  if (i < symoffset) return Found::No;
+  const ElfW(Sym)* hit = nullptr;
+  const ElfW(Sym)* versioned = nullptr;
+  int versions = 0;
+  for (;; ++i) {
+    const uint32_t h2 = chain[i - symoffset];
+    const ElfW(Sym)* s = &o.syms[i];
+    const unsigned type = ELF64_ST_TYPE(s->st_info);
+    constexpr unsigned kAllowed = (1u << STT_NOTYPE) | (1u << STT_OBJECT) | (1u << STT_FUNC) |
+                                  (1u << STT_COMMON) | (1u << STT_TLS) | (1u << STT_GNU_IFUNC);
+    if ((h | 1) == (h2 | 1) && !(s->st_value == 0 && s->st_shndx != SHN_ABS && type != STT_TLS) &&
+        ((1u << type) & kAllowed) && strcmp(name, o.strs + s->st_name) == 0) {
+      const ElfW(Versym) v = o.versym ? o.versym[i] : 0;
+      if ((v & 0x7fff) < 2) {
+        hit = s;
+        break;
+      }
+      if (!(v & 0x8000) && versions++ == 0) versioned = s;
+    }
+    if (h2 & 1) break;
+  }
+  if (!hit && versions == 1) hit = versioned;
+  if (!hit) return Found::No;
+  const unsigned bind = ELF64_ST_BIND(hit->st_info);
+  if (bind != STB_GLOBAL && bind != STB_WEAK) return bind == STB_LOCAL ? Found::No : Found::AskDlsym;
+  if (ELF64_ST_TYPE(hit->st_info) != STT_FUNC || hit->st_shndx == SHN_UNDEF || hit->st_shndx == SHN_ABS)
+    return Found::AskDlsym;
+  *out = reinterpret_cast<void*>(o.base + hit->st_value);
+  return Found::Func;
+}
+
+bool audited() noexcept {
+  for (char** e = environ; e && *e; ++e)
+    if ((*e)[0] == 'L' && strncmp(*e, "LD_AUDIT=", 9) == 0 && (*e)[9]) return true;
+  return false;
+}
+
+struct Want {
+  const char* name;
+  void* slot;  // a function pointer of namespace real
+};
+
+template <class F>
+constexpr Want want(F*& slot, const char* name) noexcept {
+  return {name, &slot};
+}
+
+// resolve()'s names (fcntl: fcntl64, else fcntl below).
+const Want kWant[] = {
+    want(write, "write"),
+    want(read, "read"),
+    want(pwrite64, "pwrite64"),
+    want(pread64, "pread64"),
+    want(writev, "writev"),
+    want(readv, "readv"),
+    want(pwritev, "pwritev64"),
+    want(preadv, "preadv64"),
+    want(pwritev2, "pwritev64v2"),
+    want(preadv2, "preadv64v2"),
+    want(send, "send"),
+    want(sendto, "sendto"),
+    want(sendmsg, "sendmsg"),
+    want(recv, "recv"),
+    want(recvfrom, "recvfrom"),
+    want(recvmsg, "recvmsg"),
+    want(read_chk, "__read_chk"),
+    want(pread_chk, "__pread_chk"),
+    want(pread64_chk, "__pread64_chk"),
+    want(recv_chk, "__recv_chk"),
+    want(recvfrom_chk, "__recvfrom_chk"),
+    want(connect, "connect"),
+    want(accept, "accept"),
+    want(accept4, "accept4"),
+    want(sendmmsg, "sendmmsg"),
+    want(recvmmsg, "recvmmsg"),
+    want(close, "close"),
+    want(close_range, "close_range"),
+    want(dup2, "dup2"),
+    want(dup3, "dup3"),
+    want(fcntl, "fcntl64"),
+    want(ioctl, "ioctl"),
+    want(fclose, "fclose"),
+    want(sigaction, "sigaction"),
+    want(_exit, "_exit"),
+    want(execve, "execve"),
+    want(siglongjmp, "siglongjmp"),
+    want(longjmp_chk, "__longjmp_chk"),
+};
+constexpr size_t kWantCount = sizeof kWant / sizeof kWant[0];
+
+void store(const Want& w, void* p) noexcept { memcpy(w.slot, &p, sizeof p); }
+
+// Sets found[i] to Func (and stores the address) for every name it can decide
+// exactly; the rest are AskDlsym.
+void walk(Found* found) noexcept {
+  for (size_t i = 0; i < kWantCount; ++i) found[i] = Found::AskDlsym;
+  // _dl_find_object: lock-free and a few hundred instructions (dladdr1
+  // searches the symbol table for the nearest symbol: 10k).
+  struct dl_find_object dlfo;
+  if (audited() || _dl_find_object(reinterpret_cast<void*>(&walk), &dlfo) != 0 || !dlfo.dlfo_link_map) return;
+  const link_map* self = dlfo.dlfo_link_map;
+  const link_map* head = self;
+  while (head->l_prev) head = head->l_prev;
+  if (object_of(head).audit) return;
+  void* addr[kWantCount];
+  uint32_t hash[kWantCount];
+  for (size_t i = 0; i < kWantCount; ++i) {
+    found[i] = Found::No;
+    hash[i] = gnu_hash(kWant[i].name);
+    addr[i] = nullptr;
+  }
+  for (const link_map* m = self->l_next; m; m = m->l_next) {
+    const Object o = object_of(m);
+    if (!o.syms || !o.strs || !o.gnu_hash) break;  // cannot search it: dlsym decides
+    for (size_t i = 0; i < kWantCount; ++i)
+      if (found[i] == Found::No) found[i] = find(o, kWant[i].name, hash[i], &addr[i]);
+    if (o.soname && strcmp(o.soname, "libc.so.6") == 0) {
+      // Past libc the chain may hold RTLD_LOCAL objects: dlsym decides the rest.
+      for (size_t i = 0; i < kWantCount; ++i) {
+        if (found[i] == Found::Func)
+          store(kWant[i], addr[i]);
+        else
+          found[i] = Found::AskDlsym;
+      }
+      return;
+    }
+  }
+  for (size_t i = 0; i < kWantCount; ++i) found[i] = Found::AskDlsym;  // libc not met
+}
+
+}  // namespace
+
 void resolve() noexcept {
-  set(write, "write");
-  set(read, "read");
-  set(pwrite64, "pwrite64");
-  set(pread64, "pread64");
-  set(writev, "writev");
-  set(readv, "readv");
-  set(pwritev, "pwritev64");
-  set(preadv, "preadv64");
-  set(pwritev2, "pwritev64v2");
-  set(preadv2, "preadv64v2");
-  set(send, "send");
-  set(sendto, "sendto");
-  set(sendmsg, "sendmsg");
-  set(recv, "recv");
-  set(recvfrom, "recvfrom");
-  set(recvmsg, "recvmsg");
-  set(read_chk, "__read_chk");
-  set(pread_chk, "__pread_chk");
-  set(pread64_chk, "__pread64_chk");
-  set(recv_chk, "__recv_chk");
-  set(recvfrom_chk, "__recvfrom_chk");
-  set(connect, "connect");
-  set(accept, "accept");
-  set(accept4, "accept4");
-  set(sendmmsg, "sendmmsg");
-  set(recvmmsg, "recvmmsg");
-  set(close, "close");
-  set(close_range, "close_range");
-  set(dup2, "dup2");
-  set(dup3, "dup3");
-  set(fcntl, "fcntl64");
-  if (!fcntl) set(fcntl, "fcntl");
-  set(ioctl, "ioctl");
-  set(fclose, "fclose");
-  set(sigaction, "sigaction");
-  set(fork, "fork");
-  set(_exit, "_exit");
-  set(execve, "execve");
-  set(siglongjmp, "siglongjmp");
-  set(longjmp_chk, "__longjmp_chk");
+  Found found[kWantCount];
+  walk(found);
+  // What the walk could not decide exactly gets dlsym's own answer (a slot
+  // keeps its raw fallback when no later object defines the name).
+  for (size_t i = 0; i < kWantCount; ++i)
+    if (found[i] == Found::AskDlsym)
+      if (void* p = dlsym(RTLD_NEXT, kWant[i].name)) store(kWant[i], p);
+  if (!fcntl)
+    if (void* p = dlsym(RTLD_NEXT, "fcntl")) fcntl = reinterpret_cast<int (*)(int, int, ...)>(p);
+}
+
+size_t resolved(const char** names, void** addrs, size_t n) noexcept {
+  size_t i = 0;
+  for (; i < kWantCount && i < n; ++i) {
+    names[i] = kWant[i].name;
+    memcpy(&addrs[i], kWant[i].slot, sizeof addrs[i]);
+  }
+  return i;
 }
 }  // namespace real
 }  // namespace iowq::shim

@@ -1,11 +1,13 @@
 // shim/sys/libc.hpp — the shim's two ways to reach the kernel, in one place.
 //
-//  * real::X — the next definition of libc function X (dlsym RTLD_NEXT),
-//    resolved once in the constructor. Used for passthrough and inline calls
+//  * real::X — the next definition of libc function X (what dlsym(RTLD_NEXT)
+//    finds), resolved once in the constructor by one walk (resolve()). Used for passthrough and inline calls
 //    so that libc semantics (cancellation points, fortify checks, errno) are
 //    exactly the host's. Before resolution they point at raw fallbacks.
 //  * sys::X  — raw syscalls returning -errno, errno untouched. Used on pool
-//    workers, for nonblocking tries, and by the shim's own bookkeeping.
+//    workers, for nonblocking tries, and by the shim's own bookkeeping. The
+//    helpers the core needs too (futexes, ids, signal masks, thread start)
+//    are the core's own (iowq/sys.hpp), brought into sys:: below.
 //
 // Convention at the shim boundary: interposers return libc style (-1/errno);
 // everything inside returns int64_t results with -errno.
@@ -23,6 +25,8 @@
 
 #include <atomic>
 #include <cstdint>
+
+#include "iowq/sys.hpp"
 
 namespace iowq::shim {
 
@@ -61,7 +65,6 @@ extern int (*fcntl)(int, int, ...);
 extern int (*ioctl)(int, unsigned long, ...);
 extern int (*fclose)(FILE*);
 extern int (*sigaction)(int, const struct sigaction*, struct sigaction*);
-extern pid_t (*fork)(void);
 // Resolved here, not on first use: a fork child calling them would otherwise
 // pay a dlsym (and its page faults) every time.
 extern void (*_exit)(int);
@@ -69,7 +72,12 @@ extern int (*execve)(const char*, char* const[], char* const[]);
 // A handler's jump out of an interposed call (longjmp.cpp): no dlsym there.
 extern void (*siglongjmp)(struct __jmp_buf_tag*, int);
 extern void (*longjmp_chk)(struct __jmp_buf_tag*, int);
-void resolve() noexcept;  // constructor only
+// Constructor (and the interposers that can run before it): all of the
+// above in one walk of the loaded objects, dlsym only where the walk cannot
+// decide exactly (libc.cpp).
+void resolve() noexcept;
+// For tests: the names resolve() looks up and what each slot holds now.
+size_t resolved(const char** names, void** addrs, size_t n) noexcept;
 
 // The one lookup for functions too rarely called to resolve at start-up
 // (closedir, prctl, the write-behind ordering hooks...): dlsym(RTLD_NEXT),
@@ -142,9 +150,6 @@ int64_t execveat(int dirfd, const char* path, char* const argv[], char* const en
 int64_t fcntl(int fd, int cmd, long arg) noexcept;
 int64_t ioctl(int fd, unsigned long req, void* arg) noexcept;
 int64_t poll1(int fd, short events) noexcept;  // 0 timeout; returns revents or -errno
-int getpid() noexcept;
-int gettid() noexcept;
-int tgkill(int tgid, int tid, int sig) noexcept;
 // rt_sigprocmask on the calling thread with kernel sigsets (64 signals).
 int64_t thread_sigmask(int how, const uint64_t* set, uint64_t* old) noexcept;
 // Consumes a pending `sig` of the calling thread, if any (it must be blocked).
@@ -159,22 +164,21 @@ struct KSigaction {
 int64_t rt_sigaction(int sig, const KSigaction* act, KSigaction* old) noexcept;
 int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept;
 int64_t rt_tgsigqueueinfo(int pid, int tid, int sig, siginfo_t* info) noexcept;
-// Blocks every signal on the calling thread (old mask in *old); set restores.
-void sigmask_all(uint64_t* old) noexcept;
-void sigmask_set(uint64_t mask) noexcept;
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#else
-  asm volatile("" ::: "memory");
-#endif
-}
-uint64_t now_ns() noexcept;
-// FUTEX_WAIT_PRIVATE while *w == expected; timeout_ns relative, 0 = none.
-int64_t futex_wait(std::atomic<uint32_t>* w, uint32_t expected, uint64_t timeout_ns = 0) noexcept;
-int64_t futex_wake(std::atomic<uint32_t>* w, int n) noexcept;
+// Shared with the core, one copy (core/sys/iowq/sys.hpp): process and thread
+// ids, tgkill, the clock, futexes, blocking every signal around a critical
+// section, the spin hint, and starting the shim's own threads.
+using iowq::sys::block_all_signals;
+using iowq::sys::cpu_relax;
+using iowq::sys::futex_wait;
+using iowq::sys::futex_wake;
+using iowq::sys::getpid;
+using iowq::sys::gettid;
+using iowq::sys::now_ns;
+using iowq::sys::restore_signals;
+using iowq::sys::SigMask;
+using iowq::sys::start_thread;
+using iowq::sys::tgkill;
+using iowq::sys::ThreadSpec;
 }  // namespace sys
 
 }  // namespace iowq::shim

@@ -19,8 +19,9 @@
 namespace iowq::shim {
 
 void wb_init() noexcept;
-// Tries to take `op` behind. Returns true and sets *result when taken.
-bool wb_try(const Op& op, const FdInfo& fi, ssize_t* result) noexcept;
+// Tries to take `op` behind. Returns the count taken, or -errno (the file's
+// deferred error, which this write reports instead of writing), or kNotTaken.
+int64_t wb_try(const Op& op, const FdInfo& fi) noexcept;
 // The file behind `fd` (classified as `fi`): see above. Return 0 or -errno.
 // The error goes to the open file description whose write failed; with
 // `errseq` (the fsync family) to every description, once each.

@@ -78,31 +78,17 @@ static void raw_write_all(int fd, const char* p, size_t n) {
   }
 }
 
-/* Set by hidden_close(): the errno of a failed close an op made on its own. */
-static int hidden_close_err;
-
 static void logf_(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logf_(const char* fmt, ...) {
   char line[1024];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof line - 16, fmt, ap);
+  int n = vsnprintf(line, sizeof line - 1, fmt, ap);
   va_end(ap);
   if (n < 0) return;
-  if (n > (int)sizeof line - 17) n = (int)sizeof line - 17;
-  if (hidden_close_err) n += snprintf(line + n, 16, " hc=%d", hidden_close_err);
-  hidden_close_err = 0;
+  if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
   line[n++] = '\n';
   raw_write_all(LOG_FD, line, (size_t)n);
-}
-
-/* An op that reuses a slot closes the fd there first. That close can report
- * a deferred write error (write-behind, docs/design.md §5): its failure is
- * logged as " hc=ERRNO" at the end of the op's line, and errno goes back to
- * the sentinel, so the op's own call is what the line's errno shows. */
-static void hidden_close(int fd) {
-  if (close(fd) != 0 && !hidden_close_err) hidden_close_err = errno;
-  errno = SENTINEL;
 }
 
 static uint64_t fnv(const unsigned char* p, size_t n) {
@@ -261,7 +247,11 @@ static void peer_main(int cmd_pipe, int cmd_sock, int reply) {
       while (k < 31 && read(fd, &name[k], 1) == 1 && name[k] != '\n') k++;
       name[k] = 0;
       int lf = open(name, O_RDONLY);
+      /* the program may hold the lock for good (a flock op before): the
+       * default SIGALRM ends the peer instead of a hang at the end */
+      alarm(5);
       if (lf >= 0) flock(lf, LOCK_EX);
+      alarm(0);
       struct stat st;
       long size = lf >= 0 && fstat(lf, &st) == 0 ? (long)st.st_size : -1;
       if (lf >= 0) close(lf); /* releases the lock */
@@ -341,7 +331,54 @@ static int make_chan(const char* kind, int sv[2]) {
  * signal arrives. DISP: restart (SA_RESTART handler writing a byte into the
  * channel), norestart (same without SA_RESTART), ign (SIG_IGN; a thread
  * writes the byte later). */
-static void op_sig_read(const char* kind, const char* signame, const char* disp) {
+/* The kernel's struct sigaction, for raw rt_sigaction (raw_sig_read). */
+struct ksigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)(void);
+  uint64_t mask;
+};
+#if defined(__x86_64__)
+#define KSA_RESTORER 0x04000000UL
+void conf_restorer(void);
+__asm__(
+    ".pushsection .text\n.globl conf_restorer\n.type conf_restorer,@function\nconf_restorer:\n"
+    "  movq $15, %rax\n  syscall\n.popsection\n");
+#else
+#define KSA_RESTORER 0UL
+#define conf_restorer NULL
+#endif
+
+/* Install sa with libc's sigaction, or (raw) with syscall(SYS_rt_sigaction)
+ * the shim never sees; old gets the previous action either way. */
+static void set_action(int raw, int sig, const struct sigaction* sa, struct sigaction* old) {
+  if (!raw) {
+    sigaction(sig, sa, old);
+    return;
+  }
+  struct ksigaction k = {sa->sa_handler, (unsigned long)sa->sa_flags, NULL, 0}, ko;
+  if (KSA_RESTORER) {
+    k.flags |= KSA_RESTORER;
+    k.restorer = conf_restorer;
+  }
+  memset(&ko, 0, sizeof ko);
+  syscall(SYS_rt_sigaction, sig, &k, &ko, sizeof k.mask);
+  if (old) {
+    memset(old, 0, sizeof *old);
+    old->sa_handler = ko.handler;
+    old->sa_flags = (int)(ko.flags & ~KSA_RESTORER);
+  }
+}
+static void restore_action(int raw, int sig, const struct sigaction* old) {
+  if (!raw) {
+    sigaction(sig, old, NULL);
+    return;
+  }
+  struct sigaction sa = *old;
+  set_action(1, sig, &sa, NULL);
+}
+
+static void op_sig_read(const char* kind, const char* signame, const char* disp, int raw) {
   int sv[2];
   if (make_chan(kind, sv)) {
     logf_("%d sig_read setup-failed %d", step, errno);
@@ -359,7 +396,11 @@ static void op_sig_read(const char* kind, const char* signame, const char* disp)
   }
   handler_wfd = sv[1];
   handler_hits = 0;
-  sigaction(sig, &sa, &old);
+  set_action(raw, sig, &sa, &old);
+  /* what libc's sigaction reports now (raw: the shim never saw the change) */
+  struct sigaction q;
+  memset(&q, 0, sizeof q);
+  sigaction(sig, NULL, &q);
   struct later l = {40, sig, !strcmp(disp, "ign") ? sv[1] : -1};
   pthread_t t;
   int have_t = pthread_create(&t, NULL, later_thread, &l) == 0;
@@ -372,8 +413,13 @@ static void op_sig_read(const char* kind, const char* signame, const char* disp)
   /* whatever the handler wrote and the read did not take */
   struct pollfd p = {sv[0], POLLIN, 0};
   long rest = poll(&p, 1, 0) == 1 ? read(sv[0], buf, 16) : 0;
-  logf_("%d sig_read %ld %d %s hits=%d rest=%ld", step, r, e, got, (int)handler_hits, rest);
-  sigaction(sig, &old, NULL);
+  logf_("%d %s %ld %d %s hits=%d rest=%ld q=%s%s", step, raw ? "raw_sig_read" : "sig_read", r, e, got,
+        (int)handler_hits, rest,
+        q.sa_handler == SIG_IGN   ? "ign"
+        : q.sa_handler == SIG_DFL ? "dfl"
+                                  : "hdl",
+        (q.sa_flags & SA_RESTART) ? ",restart" : "");
+  restore_action(raw, sig, &old);
   handler_wfd = -1;
   close(sv[0]);
   close(sv[1]);
@@ -654,6 +700,11 @@ static void* unshare_thread(void* arg) {
   int fd = open(u->name, O_WRONLY | O_CREAT | O_APPEND, 0644);
   u->r = fd == u->fd ? write(fd, "UNSHARED\n", 9) : -3;
   if (fd >= 0) close(fd);
+  /* The private table's copies (pipe ends included) would otherwise live on
+   * until the kernel frees the table, after pthread_join has returned: a
+   * later poll of a pipe whose other end the program closed would race. Raw,
+   * so that the shim does not take these closes for the process's. */
+  syscall(SYS_close_range, 0U, ~0U, 0U);
   return NULL;
 }
 
@@ -746,18 +797,678 @@ static void op_stat_out(const char* opname, long r, int e, const struct stat* st
           st->st_mode & 07777, (long)st->st_nlink);
 }
 
+/* ---- generator v4 ops (daemons, sandboxes, loopback, shared memory, spawns) -- */
+
+/* Read what a child writes to fd until EOF or 3 s without data; NUL-ended,
+ * trailing newline dropped. */
+static long read_reply(int fd, char* out, long cap) {
+  long tot = 0;
+  struct pollfd p = {fd, POLLIN, 0};
+  while (tot < cap - 1 && poll(&p, 1, 3000) == 1) {
+    long k = read(fd, out + tot, (size_t)(cap - 1 - tot));
+    if (k <= 0) break;
+    tot += k;
+  }
+  while (tot > 0 && out[tot - 1] == '\n') tot--;
+  out[tot] = 0;
+  return tot;
+}
+
+/* daemon_write S TAG LEN HOW: a child daemon()s (fork + setsid: the
+ * grandchild runs on in a new session), the grandchild writes LEN bytes to S
+ * and leaves by HOW (exit/_exit). The parent waits for the grandchild's end
+ * (EOF on a pipe only it holds), then looks at the file. */
+static void op_daemon_write(int fd, int tag, size_t len, const char* how) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC)) return;
+  fill(tag, len);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    if (daemon(1, 1) != 0) _exit(2);
+    long w = write(fd, data, len);
+    char m[64];
+    int k = snprintf(m, sizeof m, "w=%ld sid=%d", w, getsid(0) == getpid());
+    (void)!write(p[1], m, (size_t)k);
+    if (!strcmp(how, "exit")) exit(0);
+    _exit(0);
+  }
+  close(p[1]);
+  int st = -1;
+  if (pid > 0) waitpid(pid, &st, 0);
+  char rep[128];
+  read_reply(p[0], rep, sizeof rep);
+  close(p[0]);
+  struct stat sb;
+  long size = fstat(fd, &sb) == 0 ? (long)sb.st_size : -1;
+  logf_("%d daemon_write %d %s size=%ld", step, st, rep[0] ? rep : "NO-REPLY", size);
+}
+
+/* seccomp_filter CALL VIA: the process (this thread and every thread and
+ * child made later) gets a filter that fails CALL with EPERM (VIA: prctl or
+ * the seccomp syscall), then a blocking pipe read fed by a thread 40 ms later,
+ * then CALL itself is tried. The filter stays for the rest of the script. */
+#include <linux/filter.h>
+#include <stddef.h>
+#include <sys/utsname.h>
+static int filter_nrs(const char* call, int nr[2]) {
+  nr[0] = nr[1] = -1;
+  if (!strcmp(call, "getppid"))
+    nr[0] = SYS_getppid;
+  else if (!strcmp(call, "uname"))
+    nr[0] = SYS_uname;
+  else if (!strcmp(call, "fcntl"))
+    nr[0] = SYS_fcntl;
+  else if (!strcmp(call, "fsync"))
+    nr[0] = SYS_fsync, nr[1] = SYS_fdatasync;
+  else if (!strcmp(call, "pread"))
+    nr[0] = SYS_pread64, nr[1] = SYS_preadv;
+  else if (!strcmp(call, "ftruncate"))
+    nr[0] = SYS_ftruncate;
+  else if (!strcmp(call, "madvise"))
+    nr[0] = SYS_madvise;
+  else
+    return -1;
+  return 0;
+}
+static long probe_call(const char* call) {
+  struct utsname u;
+  char c;
+  if (!strcmp(call, "getppid")) return getppid() > 0 ? 0 : -1;
+  if (!strcmp(call, "uname")) return uname(&u);
+  if (!strcmp(call, "fcntl")) return fcntl(1, F_GETFD) >= 0 ? 0 : -1;
+  if (!strcmp(call, "fsync")) return fsync(-1);
+  if (!strcmp(call, "pread")) return pread(0, &c, 1, 0);
+  if (!strcmp(call, "ftruncate")) return ftruncate(-1, 0);
+  if (!strcmp(call, "madvise")) return madvise(buf, 4096, MADV_NORMAL);
+  return -9;
+}
+static void op_seccomp_filter(const char* call, const char* via) {
+  int nr[2];
+  if (filter_nrs(call, nr)) {
+    logf_("%d seccomp_filter bad-call", step);
+    return;
+  }
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr[0], 2, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr[1], 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+  };
+  struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
+  errno = SENTINEL;
+  long r = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  if (r == 0)
+    r = !strcmp(via, "syscall") ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)
+                                : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+  int e = errno;
+  int sv[2];
+  long rr = -9;
+  if (pipe2(sv, O_CLOEXEC) == 0) {
+    struct later l = {40, 0, sv[1]};
+    pthread_t t;
+    if (pthread_create(&t, NULL, later_thread, &l) == 0) {
+      rr = read(sv[0], buf, 16);
+      pthread_join(t, NULL);
+    }
+    close(sv[0]);
+    close(sv[1]);
+  }
+  errno = SENTINEL;
+  long pr = probe_call(call);
+  logf_("%d seccomp_filter %ld %d read=%ld probe=%ld %d", step, r, e, rr, pr, errno);
+}
+
+/* seccomp_strict_read KIND VIA: a thread enters SECCOMP_MODE_STRICT (via
+ * prctl or the seccomp syscall) and does a blocking read on a pipe/socket
+ * the main thread writes 30 ms later; it reports over another pipe. */
+struct strict_arg {
+  int rfd, repfd, via;
+};
+static void* strict_read_thread(void* arg) {
+  struct strict_arg* s = arg;
+  long r = s->via ? syscall(SYS_seccomp, SECCOMP_SET_MODE_STRICT, 0, NULL)
+                  : prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT);
+  if (r != 0) return (void*)-1;
+  char b[8];
+  long n = read(s->rfd, b, sizeof b);
+  char m[2] = {(char)('0' + (n > 9 ? 9 : n < 0 ? 0 : n)), '\n'};
+  (void)!write(s->repfd, m, 2);
+  syscall(SYS_exit, 0);
+  return NULL;
+}
+static void op_seccomp_strict_read(const char* kind, const char* via) {
+  int sv[2], rp[2];
+  if (make_chan(kind, sv)) return;
+  if (pipe2(rp, O_CLOEXEC)) {
+    close(sv[0]);
+    close(sv[1]);
+    return;
+  }
+  struct strict_arg s = {sv[0], rp[1], !strcmp(via, "syscall")};
+  pthread_t t;
+  if (pthread_create(&t, NULL, strict_read_thread, &s)) {
+    logf_("%d seccomp_strict_read nothread", step);
+  } else {
+    msleep(30);
+    (void)!write(sv[1], "ab", 2);
+    struct timespec dl = deadline_in(3000);
+    int j = pthread_timedjoin_np(t, NULL, &dl);
+    char rep[16] = "";
+    struct pollfd p = {rp[0], POLLIN, 0};
+    if (poll(&p, 1, 0) == 1 && read(rp[0], rep, 1) == 1) rep[1] = 0; /* one digit */
+    logf_("%d seccomp_strict_read %s got=%s", step, j ? "HANG" : "joined", rep[0] ? rep : "none");
+    if (j) _exit(3);
+  }
+  close(sv[0]);
+  close(sv[1]);
+  close(rp[0]);
+  close(rp[1]);
+}
+
+/* net_check FAMILY SIDE: a loopback listener (AF_UNIX abstract or
+ * 127.0.0.1), a forked peer. SIDE accept: the peer connects 20 ms later and
+ * the program blocks in accept; connect: the peer accepts and the program
+ * connects. The program then sends "c" and the peer answers with what it
+ * sees of the files (like peer_check). */
+#include <netinet/in.h>
+#include <sys/un.h>
+static int net_listener(const char* fam, struct sockaddr_storage* ss, socklen_t* sl) {
+  int tcp = !strcmp(fam, "tcp");
+  int l = socket(tcp ? AF_INET : AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (l < 0) return -1;
+  memset(ss, 0, sizeof *ss);
+  if (tcp) {
+    struct sockaddr_in* in = (struct sockaddr_in*)ss;
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    *sl = sizeof *in;
+  } else {
+    struct sockaddr_un* un = (struct sockaddr_un*)ss;
+    un->sun_family = AF_UNIX;
+    int k = snprintf(un->sun_path + 1, sizeof un->sun_path - 1, "iowq-conf-%d-%d", (int)getpid(), step);
+    *sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)k);
+  }
+  if (bind(l, (struct sockaddr*)ss, *sl) || listen(l, 4) || getsockname(l, (struct sockaddr*)ss, sl)) {
+    close(l);
+    return -1;
+  }
+  struct timeval tv = {3, 0};
+  setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return l;
+}
+static void net_serve(int c) { /* the peer's side of a connection */
+  char cmd;
+  struct pollfd p = {c, POLLIN, 0};
+  if (poll(&p, 1, 3000) == 1 && read(c, &cmd, 1) == 1) {
+    char out[512];
+    describe_files(out, sizeof out - 2);
+    size_t n = strlen(out);
+    out[n++] = '\n';
+    raw_write_all(c, out, n);
+  }
+}
+static void op_net_check(const char* fam, const char* side) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  int l = net_listener(fam, &ss, &sl);
+  if (l < 0) {
+    logf_("%d net_check setup-failed", step);
+    return;
+  }
+  int acc = !strcmp(side, "accept");
+  pid_t pid = fork();
+  if (pid == 0) {
+    int c;
+    if (acc) {
+      close(l);
+      msleep(20);
+      c = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (c < 0 || connect(c, (struct sockaddr*)&ss, sl)) _exit(2);
+    } else {
+      c = accept(l, NULL, NULL);
+      if (c < 0) _exit(2);
+    }
+    net_serve(c);
+    _exit(0);
+  }
+  long r;
+  int e, c = -1;
+  errno = SENTINEL;
+  if (acc) {
+    c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+    r = c >= 0 ? 0 : -1;
+  } else {
+    c = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    r = c >= 0 ? connect(c, (struct sockaddr*)&ss, sl) : -1;
+  }
+  e = errno;
+  char rep[512] = "";
+  long w = -9;
+  if (r == 0) {
+    w = write(c, "c", 1);
+    read_reply(c, rep, sizeof rep);
+  }
+  if (c >= 0) close(c);
+  close(l);
+  int st = -1;
+  if (pid > 0) waitpid(pid, &st, 0);
+  logf_("%d net_check %ld %d w=%ld st=%d %s", step, r, e, w, st, rep[0] ? rep : "NO-REPLY");
+}
+
+/* shm_map S TAG LEN: a MAP_SHARED writable map of slot S's file (grown to
+ * LEN first if shorter) is written, then a forked child reads the file with
+ * pread and reports; the program reads it back too. */
+static void op_shm_map(int fd, int tag, size_t len) {
+  struct stat sb;
+  errno = SENTINEL;
+  if (fstat(fd, &sb)) {
+    logf_("%d shm_map -1 %d", step, errno);
+    return;
+  }
+  long tr = (size_t)sb.st_size < len ? ftruncate(fd, (off_t)len) : 0;
+  void* m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) {
+    logf_("%d shm_map tr=%ld map=-1 %d", step, tr, errno);
+    return;
+  }
+  fill(tag, len);
+  memcpy(m, data, len / 2 + 1);
+  int p[2];
+  if (pipe2(p, O_CLOEXEC)) {
+    munmap(m, len);
+    return;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    long k = pread(fd, buf, len, 0);
+    const char* d = desc(buf, k);
+    raw_write_all(p[1], d, strlen(d));
+    _exit(0);
+  }
+  close(p[1]);
+  char rep[128];
+  read_reply(p[0], rep, sizeof rep);
+  close(p[0]);
+  if (pid > 0) waitpid(pid, NULL, 0);
+  munmap(m, len);
+  long k = pread(fd, buf, len, 0);
+  logf_("%d shm_map tr=%ld child=%s self=%s", step, tr, rep[0] ? rep : "NO-REPLY", desc(buf, k));
+}
+
+/* shm_anon KIND LEN: a memfd or a POSIX shm object (not a file of the
+ * directory) gets LEN bytes by write(), is read through a map, and a forked
+ * child writes through a shared map made before the fork; the program then
+ * reads with pread. */
+static void op_shm_anon(const char* kind, size_t len) {
+  char name[64];
+  snprintf(name, sizeof name, "/iowq-conf-%d-%d", (int)getpid(), step);
+  errno = SENTINEL;
+  int fd = !strcmp(kind, "memfd") ? memfd_create("conf", MFD_CLOEXEC)
+                                  : shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    logf_("%d shm_anon -1 %d", step, errno);
+    return;
+  }
+  if (strcmp(kind, "memfd")) shm_unlink(name);
+  fill(3, len);
+  long w = write(fd, data, len);
+  char got[128] = "-";
+  void* m = mmap(NULL, len + 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (m != MAP_FAILED) snprintf(got, sizeof got, "%s", desc(m, (long)len));
+  if (m != MAP_FAILED) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      memcpy(m, "CHILD", 5);
+      _exit(0);
+    }
+    if (pid > 0) waitpid(pid, NULL, 0);
+    munmap(m, len + 4096);
+  }
+  long k = pread(fd, buf, len + 10, 0);
+  logf_("%d shm_anon w=%ld map=%s after=%s", step, w, got, desc(buf, k));
+  close(fd);
+}
+
+/* The peer's one-line answer into buf (at most cap bytes, newline dropped). */
+static long read_peer_line(long cap) {
+  long tot = 0;
+  struct pollfd p = {peer_reply, POLLIN, 0};
+  while (tot < cap && poll(&p, 1, 3000) == 1) {
+    long k = read(peer_reply, buf + tot, (size_t)(cap - tot));
+    if (k <= 0) break;
+    tot += k;
+    if (buf[tot - 1] == '\n') break;
+  }
+  buf[tot > 0 ? tot - 1 : 0] = 0;
+  return tot;
+}
+
+/* peer_check_raw KIND: as peer_check, but "check" goes with the raw write
+ * system call (syscall(SYS_write)), which no interposer sees. */
+static void op_peer_check(const char* kind, int raw) {
+  int cfd = !strcmp(kind, "sock") ? peer_cmd_sock : peer_cmd_pipe;
+  errno = SENTINEL;
+  long r = raw ? syscall(SYS_write, cfd, "c", 1) : write(cfd, "c", 1);
+  int e = errno;
+  long tot = read_peer_line(500);
+  logf_("%d %s %ld %d %s", step, raw ? "peer_check_raw" : "peer_check", r, e,
+        tot > 0 ? (char*)buf : "NO-REPLY");
+}
+
+/* popen_stat NAME r|w: r: popen() of this program's --stat NAME, read its
+ * answer; w: popen("cat >> NAME", "w") and write 100 bytes into it. */
+static void op_popen(const char* name, const char* how) {
+  char cmd[600];
+  int rd = !strcmp(how, "r");
+  if (rd)
+    snprintf(cmd, sizeof cmd, "'%s' --stat %s", self_path, name);
+  else
+    snprintf(cmd, sizeof cmd, "cat >> %s", name);
+  errno = SENTINEL;
+  FILE* f = popen(cmd, rd ? "re" : "we");
+  if (!f) {
+    logf_("%d popen_stat -1 %d", step, errno);
+    return;
+  }
+  long n;
+  if (rd) {
+    n = (long)fread(buf, 1, 200, f);
+  } else {
+    fill(11, 100);
+    n = (long)fwrite(data, 1, 100, f);
+  }
+  int st = pclose(f);
+  logf_("%d popen_stat %ld %d %s", step, n, st, rd ? desc(buf, n) : "-");
+}
+
+/* spawn_fa NAME read|append: posix_spawn with file actions. read: the
+ * child's stdin is NAME opened by the action, it reports it (--stat
+ * /dev/stdin) on a pipe; append: its stdout is NAME opened O_APPEND by the
+ * action and it writes 100 bytes there (--emit). */
+static void op_spawn_fa(const char* name, const char* how) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC)) return;
+  int rd = !strcmp(how, "read");
+  char* argv_r[] = {(char*)self_path, (char*)"--stat", (char*)"/dev/stdin", NULL};
+  char* argv_w[] = {(char*)self_path, (char*)"--emit", NULL};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (rd) {
+    posix_spawn_file_actions_addopen(&fa, 0, name, O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 1, name, O_WRONLY | O_APPEND | O_CREAT, 0644);
+  }
+  posix_spawn_file_actions_addclose(&fa, p[0]);
+  pid_t pid = -1;
+  int e = posix_spawn(&pid, self_path, &fa, NULL, rd ? argv_r : argv_w, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(p[1]);
+  char rep[128] = "";
+  if (e == 0 && rd) read_reply(p[0], rep, sizeof rep);
+  close(p[0]);
+  int st = -1;
+  if (e == 0) waitpid(pid, &st, 0);
+  logf_("%d spawn_fa %d %d %s", step, e, st, rep[0] ? rep : "-");
+}
+
+/* thread_after_write S TAG LEN: write LEN bytes to S, then a new thread
+ * looks at the file (fstat, pread from 0) and writes 10 bytes itself. */
+struct taw {
+  int fd;
+  long size, w;
+  char got[128];
+};
+static void* taw_thread(void* arg) {
+  struct taw* t = arg;
+  static unsigned char tb[200000];
+  struct stat sb;
+  t->size = fstat(t->fd, &sb) == 0 ? (long)sb.st_size : -1;
+  long k = pread(t->fd, tb, sizeof tb, 0);
+  snprintf(t->got, sizeof t->got, "%s", desc(tb, k));
+  t->w = write(t->fd, "THREAD-10\n", 10);
+  return NULL;
+}
+static void op_thread_after_write(int fd, int tag, size_t len) {
+  fill(tag, len);
+  long w = write(fd, data, len);
+  struct taw t = {fd, -9, -9, "-"};
+  pthread_t th;
+  if (pthread_create(&th, NULL, taw_thread, &t)) {
+    logf_("%d thread_after_write %ld nothread", step, w);
+    return;
+  }
+  pthread_join(th, NULL);
+  logf_("%d thread_after_write %ld size=%ld got=%s w=%ld", step, w, t.size, t.got, t.w);
+}
+
+/* sendfile_peer S LEN HOW: sendfile or splice from slot S's file (offset 0,
+ * the fd's own offset untouched) into a pipe a forked child drains and
+ * reports. */
+static void op_sendfile_peer(int fd, size_t len, const char* how) {
+  int p[2], rp[2];
+  if (pipe2(p, O_CLOEXEC)) return;
+  if (pipe2(rp, O_CLOEXEC)) {
+    close(p[0]);
+    close(p[1]);
+    return;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[1]);
+    long tot = 0, k;
+    uint64_t h = 1469598103934665603ull;
+    struct pollfd q = {p[0], POLLIN, 0};
+    while (poll(&q, 1, 3000) == 1 && (k = read(p[0], buf, 65536)) > 0) {
+      for (long i = 0; i < k; i++) h = (h ^ buf[i]) * 1099511628211ull;
+      tot += k;
+    }
+    char m[64];
+    int n = snprintf(m, sizeof m, "%ld:%016llx", tot, (unsigned long long)h);
+    raw_write_all(rp[1], m, (size_t)n);
+    _exit(0);
+  }
+  close(p[0]);
+  close(rp[1]);
+  errno = SENTINEL;
+  long r;
+  if (!strcmp(how, "splice")) {
+    loff_t off = 0;
+    r = splice(fd, &off, p[1], NULL, len, 0);
+  } else {
+    off_t off = 0;
+    r = sendfile(p[1], fd, &off, len);
+  }
+  int e = errno;
+  close(p[1]);
+  char rep[128];
+  read_reply(rp[0], rep, sizeof rep);
+  close(rp[0]);
+  if (pid > 0) waitpid(pid, NULL, 0);
+  logf_("%d sendfile_peer %ld %d peer=%s", step, r, e, rep[0] ? rep : "NO-REPLY");
+}
+
+/* trunc_race S: two threads pwrite 512-byte blocks all over [0, 8192) while
+ * a third ftruncates to 8192 four times: any order gives the same file.
+ * An O_APPEND slot (pwrite would append) is replaced by a fresh open. */
+struct trw {
+  int fd, who;
+  long sum;
+};
+static void* trunc_race_thread(void* arg) {
+  struct trw* t = arg;
+  unsigned char b[512];
+  t->sum = 0;
+  if (t->who == 2) {
+    for (int i = 0; i < 4; i++) t->sum += ftruncate(t->fd, 8192);
+    return NULL;
+  }
+  for (int i = 0; i < 8; i++) {
+    memset(b, 'A' + t->who * 8 + i, sizeof b);
+    t->sum += pwrite(t->fd, b, sizeof b, (off_t)((t->who * 8 + i) * 512));
+  }
+  return NULL;
+}
+static void op_trunc_race(int s) {
+  int fd = fds[s], own = -1;
+  int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+  if (fl >= 0 && ((fl & O_APPEND) || (fl & O_ACCMODE) == O_RDONLY)) {
+    if (!slot_name[s][0]) {
+      logf_("%d trunc_race skip", step);
+      return;
+    }
+    fd = own = open(slot_name[s], O_RDWR | O_CLOEXEC);
+  }
+  struct trw t[3];
+  pthread_t th[3];
+  int made = 0;
+  for (int i = 0; i < 3; i++) t[i] = (struct trw){fd, i, -9};
+  for (int i = 0; i < 3; i++) {
+    if (pthread_create(&th[i], NULL, trunc_race_thread, &t[i])) break;
+    made++;
+  }
+  for (int i = 0; i < made; i++) pthread_join(th[i], NULL);
+  struct stat sb;
+  long size = fstat(fd, &sb) == 0 ? (long)sb.st_size : -1;
+  long k = pread(fd, buf, 9000, 0);
+  logf_("%d trunc_race made=%d %ld %ld %ld size=%ld %s", step, made, t[0].sum, t[1].sum, t[2].sum, size,
+        desc(buf, k));
+  if (own >= 0) close(own);
+}
+
+/* sig_exec SIG PDISP CDISP HOW: the program sets SIG to PDISP (ign, dfl,
+ * hdl), then twice a child (vfork or fork) sets CDISP (dfl, ign, keep) and
+ * execs this program's --sigstate, which reports whether the kernel has SIG
+ * ignored or blocked; then the program reads SIG's action back. SIG_IGN
+ * crosses exec, a handler does not. */
+static void noop_handler(int sig) { (void)sig; }
+static int parse_sig(const char* s) {
+  return !strcmp(s, "pipe")     ? SIGPIPE
+         : !strcmp(s, "hup")    ? SIGHUP
+         : !strcmp(s, "xfsz")   ? SIGXFSZ
+         : !strcmp(s, "term")   ? SIGTERM
+         : !strcmp(s, "cancel") ? SIGRTMIN + 3
+                                : SIGUSR1;
+}
+static void op_sig_exec(const char* signame, const char* pdisp, const char* cdisp, const char* how) {
+  int sig = parse_sig(signame);
+  struct sigaction sa, old, q;
+  memset(&sa, 0, sizeof sa);
+  sigemptyset(&sa.sa_mask);
+  sa.sa_handler = !strcmp(pdisp, "ign") ? SIG_IGN : !strcmp(pdisp, "dfl") ? SIG_DFL : noop_handler;
+  sigaction(sig, &sa, &old);
+  char res[2][32];
+  char sigarg[16];
+  snprintf(sigarg, sizeof sigarg, "%d", sig);
+  char* argv[] = {(char*)self_path, (char*)"--sigstate", sigarg, NULL};
+  for (int i = 0; i < 2; i++) {
+    int p[2];
+    snprintf(res[i], sizeof res[i], "none");
+    if (pipe2(p, O_CLOEXEC)) continue;
+    pid_t pid = !strcmp(how, "vfork") ? vfork() : fork();
+    if (pid == 0) {
+      if (strcmp(cdisp, "keep")) {
+        struct sigaction c;
+        memset(&c, 0, sizeof c);
+        sigemptyset(&c.sa_mask);
+        c.sa_handler = !strcmp(cdisp, "ign") ? SIG_IGN : SIG_DFL;
+        sigaction(sig, &c, NULL);
+      }
+      dup2(p[1], 1);
+      execve(self_path, argv, environ);
+      _exit(127);
+    }
+    close(p[1]);
+    read_reply(p[0], res[i], sizeof res[i]);
+    close(p[0]);
+    if (pid > 0) waitpid(pid, NULL, 0);
+  }
+  memset(&q, 0, sizeof q);
+  sigaction(sig, NULL, &q);
+  logf_("%d sig_exec %s %s now=%s", step, res[0], res[1],
+        q.sa_handler == SIG_IGN   ? "ign"
+        : q.sa_handler == SIG_DFL ? "dfl"
+                                  : "hdl");
+  sigaction(sig, &old, NULL);
+}
+
+/* --sigstate SIG: the kernel's view of SIG in this process */
+static int sigstate_main(int sig) {
+  FILE* f = fopen("/proc/self/status", "r");
+  char line[256];
+  unsigned long long ign = 0, blk = 0, cgt = 0;
+  while (f && fgets(line, sizeof line, f)) {
+    if (!strncmp(line, "SigIgn:", 7)) ign = strtoull(line + 7, NULL, 16);
+    if (!strncmp(line, "SigBlk:", 7)) blk = strtoull(line + 7, NULL, 16);
+    if (!strncmp(line, "SigCgt:", 7)) cgt = strtoull(line + 7, NULL, 16);
+  }
+  if (f) fclose(f);
+  unsigned long long bit = 1ull << (sig - 1);
+  printf("ign=%d,blk=%d,cgt=%d\n", !!(ign & bit), !!(blk & bit), !!(cgt & bit));
+  return 0;
+}
+
+/* --emit: 100 bytes to stdout with write() (spawn_fa append) */
+static int emit_main(void) {
+  fill(17, 100);
+  return write(1, data, 100) == 100 ? 0 : 1;
+}
+
+/* An op that reuses a slot closes what the slot held. That close can report
+ * a deferred write-behind error (docs/design.md §5), so it is a step line of
+ * its own, "<step> hidden_close <ret> <errno>", logged whether it fails or
+ * not (plain and shim logs stay aligned), and errno is put back for the op. */
+static void hidden_close(int fd) {
+  if (fd < 0) return;
+  errno = SENTINEL;
+  long r = close(fd);
+  logf_("%d hidden_close %ld %d", step, r, errno);
+  errno = SENTINEL;
+}
+
 /* ---- the interpreter ---------------------------------------------------------- */
 #define IS(x) (!strcmp(op, x))
 #define LOGR(r) logf_("%d %s %ld %d", step, op, (long)(r), errno)
 #define LOGRD(r, p) logf_("%d %s %ld %d %s", step, op, (long)(r), errno, desc(p, (long)(r)))
 
 static int is_write_op(const char* op) {
-  static const char* w[] = {
-      "write",      "pwrite",          "writev",          "pwritev",     "pwritev2",   "ftruncate",
-      "fallocate",  "posix_fallocate", "copy_file_range", "sendfile",    "fork_child", "threads",
-      "printf",     "eprintf",         "write1",          "write2",      "fprintf",    "fputs",
-      "fwrite",     "fflush",          "fclose",          "open",        "openat",     "thread_exit_writes",
-      "peer_flock", "unshare_write",   "seccomp_write",   "vfork_write", NULL};
+  static const char* w[] = {"write",
+                            "pwrite",
+                            "writev",
+                            "pwritev",
+                            "pwritev2",
+                            "ftruncate",
+                            "fallocate",
+                            "posix_fallocate",
+                            "copy_file_range",
+                            "sendfile",
+                            "fork_child",
+                            "threads",
+                            "printf",
+                            "eprintf",
+                            "write1",
+                            "write2",
+                            "fprintf",
+                            "fputs",
+                            "fwrite",
+                            "fflush",
+                            "fclose",
+                            "open",
+                            "openat",
+                            "thread_exit_writes",
+                            "peer_flock",
+                            "unshare_write",
+                            "seccomp_write",
+                            "vfork_write",
+                            "daemon_write",
+                            "shm_map",
+                            "popen_stat",
+                            "spawn_fa",
+                            "thread_after_write",
+                            "trunc_race",
+                            NULL};
   for (int i = 0; w[i]; i++)
     if (!strcmp(op, w[i])) return 1;
   return 0;
@@ -1110,26 +1821,16 @@ static void run_op(char* line) {
     int k = snprintf(m, sizeof m, "{%d:%s}\n", step, a[1]);
     r = write(IS("write1") ? 1 : 2, m, (size_t)k);
     LOGR(r);
-  } else if (IS("peer_check")) {
-    int cfd = !strcmp(a[1], "sock") ? peer_cmd_sock : peer_cmd_pipe;
-    r = write(cfd, "c", 1);
-    int e = errno;
-    long tot = 0;
-    struct pollfd p = {peer_reply, POLLIN, 0};
-    while (tot < 500 && poll(&p, 1, 3000) == 1) {
-      long k = read(peer_reply, buf + tot, 500 - (size_t)tot);
-      if (k <= 0) break;
-      tot += k;
-      if (buf[tot - 1] == '\n') break;
-    }
-    buf[tot > 0 ? tot - 1 : 0] = 0;
-    logf_("%d %s %ld %d %s", step, op, r, e, tot > 0 ? (char*)buf : "NO-REPLY");
+  } else if (IS("peer_check") || IS("peer_check_raw")) {
+    op_peer_check(a[1], IS("peer_check_raw"));
   } else if (IS("fork_child")) {
     op_fork_child(FD(a[1]), atoi(a[2]), (size_t)atol(a[3]), a[4]);
   } else if (IS("spawn_stat")) {
     op_spawn_stat(a[1], a[2]);
   } else if (IS("sig_read")) {
-    op_sig_read(a[1], a[2], a[3]);
+    op_sig_read(a[1], a[2], a[3], 0);
+  } else if (IS("raw_sig_read")) {
+    op_sig_read(a[1], a[2], a[3], 1);
   } else if (IS("sigwait_rt")) {
     op_sigwait(a[1]);
   } else if (IS("cancel_read")) {
@@ -1242,16 +1943,32 @@ static void run_op(char* line) {
     fill(atoi(a[2]), (size_t)atol(a[3]));
     long w = write(fds[s], data, (size_t)atol(a[3]));
     flock(fds[s], LOCK_UN);
-    long tot = 0;
-    struct pollfd p = {peer_reply, POLLIN, 0};
-    while (tot < 100 && poll(&p, 1, 3000) == 1) {
-      long k = read(peer_reply, buf + tot, 100 - (size_t)tot);
-      if (k <= 0) break;
-      tot += k;
-      if (buf[tot - 1] == '\n') break;
-    }
-    buf[tot > 0 ? tot - 1 : 0] = 0;
+    long tot = read_peer_line(100);
     logf_("%d %s lock=%d wrote=%ld %s", step, op, lr, w, tot > 0 ? (char*)buf : "NO-REPLY");
+  } else if (IS("daemon_write")) {
+    op_daemon_write(FD(a[1]), atoi(a[2]), (size_t)atol(a[3]), a[4]);
+  } else if (IS("seccomp_filter")) {
+    op_seccomp_filter(a[1], a[2]);
+  } else if (IS("seccomp_strict_read")) {
+    op_seccomp_strict_read(a[1], a[2]);
+  } else if (IS("net_check")) {
+    op_net_check(a[1], a[2]);
+  } else if (IS("shm_map")) {
+    op_shm_map(FD(a[1]), atoi(a[2]), (size_t)atol(a[3]));
+  } else if (IS("shm_anon")) {
+    op_shm_anon(a[1], (size_t)atol(a[2]));
+  } else if (IS("popen_stat")) {
+    op_popen(a[1], a[2]);
+  } else if (IS("spawn_fa")) {
+    op_spawn_fa(a[1], a[2]);
+  } else if (IS("thread_after_write")) {
+    op_thread_after_write(FD(a[1]), atoi(a[2]), (size_t)atol(a[3]));
+  } else if (IS("sendfile_peer")) {
+    op_sendfile_peer(FD(a[1]), (size_t)atol(a[2]), a[3]);
+  } else if (IS("trunc_race")) {
+    op_trunc_race(S(a[1]));
+  } else if (IS("sig_exec")) {
+    op_sig_exec(a[1], a[2], a[3], a[4]);
   } else if (IS("end")) {
     end_script(a[1]);
   } else {
@@ -1317,6 +2034,8 @@ int main(int argc, char** argv) {
   }
   if (argc == 2 && !strcmp(argv[1], "--dump")) return dump_main();
   if (argc == 3 && !strcmp(argv[1], "--stat")) return stat_main(argv[2]);
+  if (argc == 3 && !strcmp(argv[1], "--sigstate")) return sigstate_main(atoi(argv[2]));
+  if (argc == 2 && !strcmp(argv[1], "--emit")) return emit_main();
   if (argc != 2) {
     fprintf(stderr, "usage: conf_runner SCRIPT | --stat NAME\n");
     return 2;

@@ -386,7 +386,7 @@ def op_name(line):
     return p[0]
 
 
-GEN_VERSION = 3
+GEN_VERSION = 4
 
 
 def extras_v2(seed, ops):
@@ -430,6 +430,98 @@ def extras_v3(seed, ops):
     return body + tail
 
 
+def file_slots(lines):
+    """slots that hold a regular file after these script lines (as far as
+    the lines tell: open/openat make one, pipe/socketpair/close undo it, the
+    dups copy it)"""
+    kind = {}
+    for o in lines:
+        p = o.split()
+        if not p:
+            continue
+        if p[0] in ("open", "openat") and len(p) > 1:
+            kind[p[1]] = "file"
+        elif p[0] in ("pipe", "socketpair") and len(p) > 2:
+            kind[p[1]] = kind[p[2]] = "chan"
+        elif p[0] == "close" and len(p) > 1:
+            kind.pop(p[1], None)
+        elif p[0] in ("dup", "dup2", "dup3", "dupfd_cloexec") and len(p) > 2 and p[1] != p[2]:
+            if kind.get(p[1]) == "file":
+                kind[p[2]] = "file"
+            else:
+                kind.pop(p[2], None)
+    return sorted(s for s, k in kind.items() if k == "file")
+
+
+V4_OPS = ["daemon_write", "raw_sig_read", "seccomp_filter", "seccomp_strict_read", "net_check",
+          "shm_map", "shm_anon", "peer_check_raw", "popen_stat", "spawn_fa",
+          "thread_after_write", "sendfile_peer", "trunc_race", "sig_exec"]
+
+
+def extras_v4(seed, ops):
+    """Generator v4: daemons, raw rt_sigaction, seccomp filters, loopback
+    connect/accept, shared memory, a raw-syscall "check" to the peer, popen,
+    posix_spawn file actions, threads made after writes, sendfile/splice to a
+    pipe peer, ftruncate racing writes, signal dispositions across exec (own
+    random stream, as v2)."""
+    r = random.Random(seed * 7919 + 4)
+    body, tail = ops[:-1], ops[-1:]
+    # A device fault (full disk, RLIMIT_FSIZE) defers a write's error under
+    # write-behind; allowlist.py accepts that per step, which an op writing
+    # inside a composite line (its thread, child, map or pipe) cannot show:
+    # those ops are drawn but left out of faulty scripts.
+    faulty = any(o.startswith(("# fault", "rlimit_fsize")) for o in ops)
+    for _ in range(r.choice([0, 1, 1, 2, 2])):
+        k = r.choice(V4_OPS)
+        # after a write, where there is one: ordering bugs sit there
+        writes = [i for i, o in enumerate(body)
+                  if o.split()[0] in ("write", "pwrite", "writev", "pwritev")]
+        at = r.choice(writes) + 1 if writes and r.random() < 0.7 else r.randrange(len(body) + 1)
+        slots = file_slots(body[:at])
+        slot = r.choice(slots) if slots else None
+        name = r.choice(NAMES)
+        if k == "daemon_write":
+            line = slot and f"daemon_write {slot} {r.randrange(50)} {r.choice([10, 5000])} " \
+                            f"{r.choice(['exit', '_exit'])}"
+        elif k == "raw_sig_read":
+            line = (f"raw_sig_read {r.choice(['pipe', 'sock'])} {r.choice(['alrm', 'usr1', 'cancel'])} "
+                    f"{r.choice(['restart', 'norestart', 'ign'])}")
+        elif k == "seccomp_filter":
+            line = (f"seccomp_filter {r.choice(['getppid', 'uname', 'madvise', 'fcntl', 'fsync', 'pread', 'ftruncate'])} "
+                    f"{r.choice(['prctl', 'syscall'])}")
+        elif k == "seccomp_strict_read":
+            line = f"seccomp_strict_read {r.choice(['pipe', 'sock'])} {r.choice(['prctl', 'syscall'])}"
+        elif k == "net_check":
+            line = f"net_check {r.choice(['unix', 'tcp'])} {r.choice(['accept', 'connect'])}"
+        elif k == "shm_map":
+            line = slot and f"shm_map {slot} {r.randrange(50)} {r.choice([100, 4096, 10000])}"
+        elif k == "shm_anon":
+            line = f"shm_anon {r.choice(['memfd', 'shm'])} {r.choice([10, 5000, 70000])}"
+        elif k == "peer_check_raw":
+            line = f"peer_check_raw {r.choice(['pipe', 'sock'])}"
+        elif k == "popen_stat":
+            line = f"popen_stat {name} {r.choice(['r', 'w'])}"
+        elif k == "spawn_fa":
+            line = f"spawn_fa {name} {r.choice(['read', 'append'])}"
+        elif k == "thread_after_write":
+            line = slot and f"thread_after_write {slot} {r.randrange(50)} {r.choice([10, 5000, 70000])}"
+        elif k == "sendfile_peer":
+            line = slot and f"sendfile_peer {slot} {r.choice([10, 5000, 60000])} " \
+                            f"{r.choice(['sendfile', 'splice'])}"
+        elif k == "trunc_race":
+            line = slot and f"trunc_race {slot}"
+        else:
+            line = (f"sig_exec {r.choice(['pipe', 'hup', 'xfsz', 'term', 'usr1', 'cancel'])} "
+                    f"{r.choice(['ign', 'dfl', 'hdl'])} {r.choice(['dfl', 'ign', 'keep'])} "
+                    f"{r.choice(['vfork', 'fork'])}")
+        if faulty and line and (k in ("daemon_write", "thread_after_write", "trunc_race", "shm_map")
+                                or line.endswith((" w", " append"))):
+            line = None
+        if line:
+            body.insert(at, line)
+    return body + tail
+
+
 def gen_script(seed, exclude=(), version=None):
     """The seed's script; excluded ops are dropped afterwards (an excluded
     ending becomes 'end exit'), so a seed means the same script whatever is
@@ -439,6 +531,8 @@ def gen_script(seed, exclude=(), version=None):
         ops = extras_v2(seed, ops)
     if (version or GEN_VERSION) >= 3:
         ops = extras_v3(seed, ops)
+    if (version or GEN_VERSION) >= 4:
+        ops = extras_v4(seed, ops)
     if not exclude:
         return ops
     exclude = set(exclude)
@@ -606,8 +700,7 @@ def compare(plain, shim, mode, ops):
         for line in shim.log[first_deferred + 1:]:
             f = line.split()
             if ("wrote=-1" in f or (len(f) >= 4 and f[2] == "-1"
-                                    and f[3] in allowlist.DEVICE_ERRNOS)
-                    or allowlist.hidden_close_errno(line) in allowlist.DEVICE_ERRNOS):
+                                    and f[3] in allowlist.DEVICE_ERRNOS)):
                 reported += 1
                 break
     if deferred and not reported:

@@ -26,12 +26,12 @@ struct Sample {
   Counters c{};
   ReportInput in;
   Sample() {
-    auto set = [&](Sym s, Route r, uint64_t v) { c.calls[int(s)][int(r)].store(v); };
-    set(Sym::Write, Route::Routed, 7);
-    set(Sym::Write, Route::Inline, 11);
-    set(Sym::Write, Route::Passthrough, 2);
-    set(Sym::Read, Route::Routed, 3);
-    set(Sym::RecvChk, Route::Passthrough, 5);
+    auto set = [&](Sym s, Ran r, uint64_t v) { c.calls[int(s)][int(r)].store(v); };
+    set(Sym::Write, Ran::Pool, 7);
+    set(Sym::Write, Ran::Inline, 11);
+    set(Sym::Write, Ran::Passthrough, 2);
+    set(Sym::Read, Ran::Pool, 3);
+    set(Sym::RecvChk, Ran::Passthrough, 5);
     c.stall_timeouts = 13;
     c.cancel_running = 17;  // pool says 1: the larger wins
     c.cancel_pending = 0;   // pool says 19

@@ -24,12 +24,7 @@ static size_t size;
 static off_t pos_ab[2]; /* offsets of description A (shared with C) and B */
 
 static uint64_t rng = 88172645463325252ull;
-static uint32_t rnd(uint32_t n) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (uint32_t)(rng % n);
-}
+static uint32_t rnd(uint32_t n) { return wb_rnd(&rng, n); }
 
 static void check_fd(int fd, int desc, long op) {
   off_t cur = lseek(fd, 0, SEEK_CUR);

@@ -30,6 +30,17 @@ __attribute__((unused)) static void wb_fill(char* buf, unsigned seed, uint64_t o
   for (size_t k = 0; k < n; k++) buf[k] = wb_byte(seed, off + k);
 }
 
+/* A number in [0, n) from the xorshift64 stream `*state` (seeded non-zero):
+ * the same sequence in every run, with and without the shim. */
+__attribute__((unused)) static uint32_t wb_rnd(uint64_t* state, uint32_t n) {
+  uint64_t x = *state;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  *state = x;
+  return (uint32_t)(x % n);
+}
+
 /* Reads the whole file at `path` with stdio (see above); returns a malloc'ed
  * buffer (NUL-terminated) and its length in *len. */
 __attribute__((unused)) static char* wb_slurp(const char* path, size_t* len) {

@@ -14,12 +14,13 @@ import os
 import random
 import shutil
 import stat
+import sys
 import tarfile
 
 BENCH_SIZES = dict(dd_bs4k=4 << 20, dd_bs64=4 << 20, tar_files=200, logger_lines=10000, sqlite_rows=1000,
-                   writer_ops=1024, cp_files=100, read_bytes=16 << 20)
+                   writer_ops=1024, cp_files=100, read_bytes=16 << 20, rewrite_bytes=16 << 20)
 TEST_SIZES = dict(dd_bs4k=256 << 10, dd_bs64=32 << 10, tar_files=20, logger_lines=300, sqlite_rows=100,
-                  writer_ops=64, cp_files=12, read_bytes=1 << 20)
+                  writer_ops=64, cp_files=12, read_bytes=1 << 20, rewrite_bytes=4 << 20)
 
 # mode -> (environment additions, writeback_cache mount?)
 MODES = {
@@ -43,6 +44,7 @@ WORKLOADS = {
     "threads_4x4": ("window", True),
     "cp_r": ("window", True),
     "seq_read": ("window", False),
+    "rewrite": ("window", True),
 }
 
 
@@ -120,6 +122,9 @@ def command(name, sizes, bins, src, out, mnt, sink):
                 os.path.join(out, "f")]
     if name == "cp_r":
         return ["cp", "-r", os.path.join(src, "tree"), os.path.join(out, "tree")]
+    if name == "rewrite":
+        return [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "rewrite.py"),
+                os.path.join(out, "f"), str(sizes["rewrite_bytes"])]
     if name == "seq_read":
         return ["dd", "if=" + os.path.join(mnt, "big.bin"), "of=" + sink, "bs=128k", "status=none"]
     raise KeyError(name)
