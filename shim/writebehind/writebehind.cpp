@@ -96,8 +96,9 @@ struct WbFile {
   std::atomic<Chunk*> open{nullptr};  // accepting appends; set under lock
   std::atomic<uint64_t> enq{0};       // chunks queued
   std::atomic<uint64_t> done{0};      // chunks finished (in order)
-  // The deferred error: generation << 32 | told << 16 | errno. `told`: some
-  // OFD was told of this generation; a failure after that starts a new one.
+  // The deferred error: errno, owner, told, generation (err_no() & co).
+  // `told`: some OFD was told of this generation; a failure after that
+  // starts a new one.
   std::atomic<uint64_t> err{0};
   struct Told {
     int fd1 = 0;  // 1 + an fd of an OFD told of generation `gen`; 0: free (keeps `w` in .bss)
@@ -928,7 +929,8 @@ int wb_close_fd(int fd) noexcept {
       wait_entry(*f);
       // The close of the description's last fd is its last chance to be
       // told; while a dup remains, the error waits for a call through it.
-      if (err_no(f->err.load()) &&
+      uint64_t v = f->err.load();
+      if (err_no(v) && err_owner(v) >= 0 && same_ofd(fd, err_owner(v)) &&
           other_fd_of_ofd(fd, static_cast<unsigned>(fd), static_cast<unsigned>(fd)) < 0) {
         lock(*f);
         if (f->dev == fi.dev && f->ino == fi.ino) e = take_error(*f, fd, false);
