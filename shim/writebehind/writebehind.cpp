@@ -423,15 +423,23 @@ void chunk_done(iowq::Work* wk) {
 // followed at once by futimens or close, as tar's and cp's).
 bool take_back(WbFile& f, uint64_t target) noexcept {
   if (tl_held || !g.pool || f.done.load(std::memory_order_seq_cst) + 1 != target) return false;
+  // Signals wait until the chunk is written: a handler that ended the process
+  // in between would leave a chunk no one finishes, and the exit's drain
+  // would wait for it forever. (The plain writes it stands for would have
+  // held a handler off as long.)
+  uint64_t mask;
+  sys::sigmask_all(&mask);
   lock(f);  // while held, f.open cannot be written out and reused
   Chunk* c = f.open.load(std::memory_order_seq_cst);
   bool taken = c && c->seq == target && f.done.load(std::memory_order_seq_cst) + 1 == target &&
                g.pool->cancel(&c->work) == iowq::CancelResult::Ok;
   unlock(f);
-  if (!taken) return false;
-  write_chunk(c, false);
-  release_chunk(c);
-  return true;
+  if (taken) {
+    write_chunk(c, false);
+    release_chunk(c);
+  }
+  sys::sigmask_set(mask);
+  return taken;
 }
 
 // Takes the file's unreported error (once) and raises its signal.
