@@ -360,9 +360,12 @@ void wait_until(Cond cond) noexcept {
 }
 
 // Waits for the chunks of `f` queued before now.
+bool take_back(WbFile& f, uint64_t target) noexcept;
+
 void wait_entry(WbFile& f) noexcept {
   uint64_t target = f.enq.load(std::memory_order_seq_cst);
   if (f.done.load(std::memory_order_seq_cst) >= target) return;
+  if (take_back(f, target)) return;
   wait_until([&] { return f.done.load(std::memory_order_seq_cst) >= target; });
 }
 
@@ -419,15 +422,15 @@ void record_error(WbFile& f, const Chunk& c, int fd, int e) noexcept {
   p[n > 0 ? n : 0] = 0;
 }
 
-void chunk_fn(iowq::Work* wk) {
-  tl.worker = true;
-  Chunk* c = static_cast<Chunk*>(wk->ctx);
+// Closes the chunk to appenders and writes it. `fill`: on a worker, first let
+// a writer that is still appending fill it.
+void write_chunk(Chunk* c, bool fill) noexcept {
   WbFile& f = *c->file;
   // While the program is still appending quickly and nobody waits, let the
   // chunk fill (up to half) before taking it: a worker that took each chunk
   // at once would make one syscall and one wake-up per write or two, more
   // than the direct writes cost. Bounded: a few hundred yields at most.
-  for (int i = 0; i < 256 && w.waiters.load(std::memory_order_relaxed) == 0; ++i) {
+  for (int i = 0; fill && i < 256 && w.waiters.load(std::memory_order_relaxed) == 0; ++i) {
     uint32_t u = __atomic_load_n(&c->used, __ATOMIC_RELAXED);
     if (u >= c->cap / 2) break;
     sched_yield();
@@ -438,6 +441,11 @@ void chunk_fn(iowq::Work* wk) {
   Chunk* expect = c;
   f.open.compare_exchange_strong(expect, nullptr, std::memory_order_seq_cst);
   wait_lock_free(f);
+  // Chunks of a file run one at a time (hashed by file), but one taken back
+  // by a waiting call (take_back) is written outside the pool: the next
+  // chunk may have started meanwhile.
+  if (f.done.load(std::memory_order_seq_cst) + 1 < c->seq)
+    wait_until([&] { return f.done.load(std::memory_order_seq_cst) + 1 >= c->seq; });
   // The report's counts, per chunk rather than per call: counters shared
   // with the worker cost the writer a cache-line transfer each (the peak
   // leaves out chunks still open).
@@ -453,14 +461,16 @@ void chunk_fn(iowq::Work* wk) {
       record_error(f, *c, c->segs[i].fd, static_cast<int>(-r));
     }
   }
+}
+
+void chunk_fn(iowq::Work* wk) {
+  tl.worker = true;
+  write_chunk(static_cast<Chunk*>(wk->ctx), true);
   wk->result = 0;
 }
 
-void chunk_done(iowq::Work* wk) {
-  // The pool could not start a worker: write it here, on the pool's thread
-  // that hands the file's chunks back one at a time, in order.
-  if (wk->handed_back()) chunk_fn(wk);
-  Chunk* c = static_cast<Chunk*>(wk->ctx);
+// The chunk is written: give it back, count it done.
+void release_chunk(Chunk* c) noexcept {
   WbFile& f = *c->file;
   g_counters.wb_pending_bytes.fetch_sub(c->used, std::memory_order_relaxed);
   g_counters.wb_writes.fetch_add(c->nwrites, std::memory_order_relaxed);
@@ -471,6 +481,41 @@ void chunk_done(iowq::Work* wk) {
   if (w.inflight.fetch_sub(1, std::memory_order_seq_cst) == 1) net_update(w.inflight);
   w.seq.fetch_add(1, std::memory_order_seq_cst);
   if (w.waiters.load(std::memory_order_seq_cst) > 0) futex_wake_all(&w.seq);
+}
+
+void chunk_done(iowq::Work* wk) {
+  // Taken back before it started (take_back): that caller writes it.
+  if (wk->result == -ECANCELED && !wk->handed_back()) return;
+  // The pool could not start a worker: write it here, on the pool's thread
+  // that hands the file's chunks back one at a time, in order.
+  if (wk->handed_back()) chunk_fn(wk);
+  release_chunk(static_cast<Chunk*>(wk->ctx));
+}
+
+// A call that must wait for the file's chunks, when the one pending was not
+// started by a worker yet, takes it back from the pool and writes it itself:
+// the call waits as long either way, without a hand-off to a worker and
+// back (two wake-ups, each a scheduling delay on a busy machine: a write
+// followed at once by futimens or close, as tar's and cp's).
+bool take_back(WbFile& f, uint64_t target) noexcept {
+  if (tl_held || !g.pool || f.done.load(std::memory_order_seq_cst) + 1 != target) return false;
+  // Signals wait until the chunk is written: a handler that ended the process
+  // in between would leave a chunk no one finishes, and the exit's drain
+  // would wait for it forever. (The plain writes it stands for would have
+  // held a handler off as long.)
+  sys::SigMask mask;
+  sys::block_all_signals(&mask, /*caller=*/true);  // SIGSYS stays open: the net
+  lock(f);  // while held, f.open cannot be written out and reused
+  Chunk* c = f.open.load(std::memory_order_seq_cst);
+  bool taken = c && c->seq == target && f.done.load(std::memory_order_seq_cst) + 1 == target &&
+               g.pool->cancel(&c->work) == iowq::CancelResult::Ok;
+  unlock(f);
+  if (taken) {
+    write_chunk(c, false);
+    release_chunk(c);
+  }
+  sys::restore_signals(mask);
+  return taken;
 }
 
 // ---- errors, once per open file description -------------------------------------

@@ -13,7 +13,9 @@
  * over the last 3 MiB (over chunks that may still be pending), some
  * appends through B, now and then a seek of A back into the file. Mirrored in
  * a model; after each round lseek(SEEK_CUR) of both and fstat().st_size are
- * checked, at the end the content.
+ * checked, at the end the content. Meanwhile a second thread calls fstat on
+ * the file without pause: a call that waits for the file may write a pending
+ * chunk itself, while the writer queues the next ones.
  */
 #include "wb.h"
 
@@ -46,6 +48,15 @@ static void put(off_t off, const char* buf, size_t len) {
 }
 
 static char buf[300 << 10];
+static atomic_int stop;
+
+static void* syncer(void* arg) {
+  int fd = *(int*)arg;
+  struct stat st;
+  for (long i = 0; !atomic_load(&stop) && i < 100000000L; i++)
+    if (fstat(fd, &st) != 0) ct_fail("fstat: %s", strerror(errno));
+  return NULL;
+}
 
 int main(void) {
   ct_name = "split_order";
@@ -56,6 +67,7 @@ int main(void) {
   int b = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
   CT_CHECK(b >= 0, "open: %s", strerror(errno));
 
+  pthread_t sync_thread = ct_spawn_masked(syncer, &b);
   long op = 0;
   for (int round = 0; round < ROUNDS; round++) {
     ct_step = "writing";
@@ -100,6 +112,8 @@ int main(void) {
     ct_step = "checking offsets and size";
     check(a, b, round);
   }
+  atomic_store(&stop, 1);
+  pthread_join(sync_thread, NULL);
   ct_step = "verify";
   CT_CHECK(close(a) == 0 && close(b) == 0, "close: %s", strerror(errno));
   wb_expect_file(path, image, size);
