@@ -292,7 +292,6 @@ int (*execve)(const char*, char* const[], char* const[]) = nullptr;
 void (*siglongjmp)(struct __jmp_buf_tag*, int) = nullptr;
 void (*longjmp_chk)(struct __jmp_buf_tag*, int) = nullptr;
 
-void* next(const char* name) noexcept { return dlsym(RTLD_NEXT, name); }
 void* symbol(void* handle, const char* name) noexcept { return dlsym(handle, name); }
 
 // ---- resolve(): dlsym(RTLD_NEXT) for every name in one walk -----------------
@@ -504,7 +503,38 @@ void walk(Found* found) noexcept {
   for (size_t i = 0; i < kWantCount; ++i) found[i] = Found::AskDlsym;  // libc not met
 }
 
+// One name, as walk() does them: the address when the walk decides it
+// exactly, else nullptr (dlsym decides).
+void* walk_one(const char* name) noexcept {
+  struct dl_find_object dlfo;
+  if (audited() || _dl_find_object(reinterpret_cast<void*>(&walk), &dlfo) != 0 || !dlfo.dlfo_link_map)
+    return nullptr;
+  const link_map* self = dlfo.dlfo_link_map;
+  const link_map* head = self;
+  while (head->l_prev) head = head->l_prev;
+  if (object_of(head).audit) return nullptr;
+  const uint32_t h = gnu_hash(name);
+  for (const link_map* m = self->l_next; m; m = m->l_next) {
+    const Object o = object_of(m);
+    if (!o.syms || !o.strs || !o.gnu_hash) return nullptr;
+    void* addr = nullptr;
+    Found f = find(o, name, h, &addr);
+    if (f == Found::Func) return addr;
+    if (f == Found::AskDlsym) return nullptr;
+    if (o.soname && strcmp(o.soname, "libc.so.6") == 0) return nullptr;  // past libc: dlsym's
+  }
+  return nullptr;
+}
+
 }  // namespace
+
+// The lock-free walk first: dlsym holds the loader's lock, and a program's
+// signal handler that calls exit() while an interposer's first call is in
+// dlsym deadlocks in exit's _dl_fini (plain, that call holds no lock).
+void* next(const char* name) noexcept {
+  if (void* p = walk_one(name)) return p;
+  return dlsym(RTLD_NEXT, name);
+}
 
 void resolve() noexcept {
   Found found[kWantCount];
