@@ -15,6 +15,6 @@ static int my_recvmmsg(int fd, struct mmsghdr* v, unsigned n, int flags, struct 
   return -1;
 }
 typedef int recvmmsg_fn(int, struct mmsghdr*, unsigned, int, struct timespec*);
-static recvmmsg_fn* resolve_recvmmsg(void) { return my_recvmmsg; }
+__attribute__((used)) static recvmmsg_fn* resolve_recvmmsg(void) { return my_recvmmsg; }
 int recvmmsg(int, struct mmsghdr*, unsigned, int, struct timespec*)
     __attribute__((ifunc("resolve_recvmmsg")));
