@@ -300,8 +300,10 @@ void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
       // Create workers for runnable items no idle worker will take; items
       // queued behind a busy key are not runnable and get none.
       if (!stopping.load() || c.ready.size) {
+        // A worker being born takes a ready item too: without counting it, a
+        // second pass before it ran created another one for the same item.
         int idle = c.spinners.load() + c.sleepers.load();
-        int need = static_cast<int>(c.ready.size) - idle;
+        int need = static_cast<int>(c.ready.size) - idle - c.starting.load();
         int room = static_cast<int>(c.cap) - c.alive.load() - c.starting.load();
         create[k] = std::max(0, std::min(need, room));
         c.starting.fetch_add(create[k]);
