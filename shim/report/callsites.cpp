@@ -159,9 +159,9 @@ inline uint64_t hash_pcs(const uintptr_t* pcs, unsigned d) noexcept {
 }
 
 // The entry for this stack, claiming a free one if needed; nullptr when the
-// table is full, or when the matching entry is still being published (by
-// another thread, or by the code this signal handler interrupted: we must
-// not wait for it).
+// table is full, or when the matching entry is still being published after a
+// short spin (by the code this signal handler interrupted, which we must not
+// wait for, or by a preempted thread).
 Entry* find_or_claim(uint64_t h, const uintptr_t* pcs, unsigned d) noexcept {
   const unsigned mask = kCallsiteEntries - 1;
   for (unsigned probe = 0; probe < kMaxProbes; ++probe) {
@@ -179,7 +179,13 @@ Entry* find_or_claim(uint64_t h, const uintptr_t* pcs, unsigned d) noexcept {
       // Lost the race: k is the winner's key, examine it below.
     }
     if (k != h) continue;
-    if (e.ready.load(std::memory_order_acquire) == 0) return nullptr;
+    // Publishing is a copy of a few pcs: another thread's ends within a short
+    // spin. A publisher that does not finish is the code this signal handler
+    // interrupted (or was preempted): never wait for it.
+    for (int spin = 0; e.ready.load(std::memory_order_acquire) == 0; ++spin) {
+      if (spin == 4096) return nullptr;
+      sys::cpu_relax();
+    }
     if (e.depth == d && std::equal(pcs, pcs + d, slot_pcs)) return &e;
   }
   return nullptr;
