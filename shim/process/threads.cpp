@@ -144,28 +144,12 @@ struct Start {
   void* (*fn)(void*);
   void* arg;
 };
-// glibc blocks every signal, SIGSYS included, while a thread ends (after its
-// start routine, by return, pthread_exit or cancellation: all unwind through
-// here): the net goes off first, or a trap there would kill the process.
-struct NetOffAtEnd {
-  ~NetOffAtEnd() { net_thread_pause(); }
-};
 void* net_start(void* p) {
   Start s = *static_cast<Start*>(p);
   free(p);
   net_thread_enable();
   NetOffAtEnd off;
   return s.fn(s.arg);
-}
-
-// Runs `call` with the net off on this thread: glibc's signal senders block
-// every signal around their syscalls (a trap there would be fatal).
-template <typename F>
-auto net_paused(F call) {
-  const bool paused = net_thread_pause();
-  auto r = call();
-  if (paused) net_thread_resume();
-  return r;
 }
 }  // namespace
 
