@@ -1,17 +1,20 @@
 // shim/process/libc_threads.cpp — threads that run the program's code but
 // are not made by the interposed pthread_create (docs/design.md §5 "The
 // net"): glibc makes them with its internal pthread_create (C11 thrd_create,
-// SIGEV_THREAD callbacks of timer_create and mq_notify), or the program
-// makes them with libc's clone(). Syscall user dispatch is per task and
-// every new task starts without it (the kernel clears it in copy_process;
-// Documentation/admin-guide/syscall-user-dispatch.rst: "Any fork or exec
-// of the existing process resets the mechanism"), so each such thread turns
-// the net on itself before the program's code runs: the program's function
-// is wrapped.
+// SIGEV_THREAD callbacks of timer_create and mq_notify, POSIX AIO's
+// helpers), or the program makes them with libc's clone(). Syscall user
+// dispatch is per task and every new task starts without it (the kernel
+// clears it in copy_process; Documentation/admin-guide/
+// syscall-user-dispatch.rst: "Any fork or exec of the existing process
+// resets the mechanism"), so each such thread turns the net on itself
+// before the program's code runs: the program's function is wrapped. AIO's helpers
+// run no program code but read and write the file themselves: a request
+// waits at submission for the file's pending writes (a sync point).
 //
 // Every wrapper turns the net off on the calling thread around the real
 // call: glibc blocks every signal, SIGSYS included, around the clone of its
 // internal pthread_create (a trap then would kill the process).
+#include <aio.h>
 #include <errno.h>
 #include <mqueue.h>
 #include <sched.h>
@@ -159,4 +162,56 @@ IOWQ_EXPORT int mq_notify(mqd_t q, const struct sigevent* sev) {
   int r = net_paused([&] { return rf(q, used); });
   if (r != 0) unwrap_failed(used, sev);
   return r;
+}
+
+// ---- POSIX AIO: ordered after the file's pending writes ---------------------
+//
+// glibc's AIO helper threads pread/pwrite/fsync the file themselves: each
+// request first waits for the writes of its file queued before it (its
+// deferred error stays pending, as at lseek). A request's SIGEV_THREAD
+// notification is read from the program's aiocb at completion and is not
+// wrapped (docs/design.md §5 "Not covered").
+
+namespace {
+inline void aio_submitting(const struct aiocb* cb) noexcept {
+  if (cb && g.active.load(std::memory_order_relaxed) && !tl.sandboxed && !tl.depth && wb_pending())
+    wb_wait_fd(cb->aio_fildes);
+}
+}  // namespace
+
+IOWQ_EXPORT int aio_read(struct aiocb* cb) {
+  REAL(int(struct aiocb*), "aio_read");
+  aio_submitting(cb);
+  if (!net_on()) return rf(cb);
+  return net_paused([&] { return rf(cb); });
+}
+IOWQ_EXPORT int aio_write(struct aiocb* cb) {
+  REAL(int(struct aiocb*), "aio_write");
+  aio_submitting(cb);
+  if (!net_on()) return rf(cb);
+  return net_paused([&] { return rf(cb); });
+}
+// The 64 names are the same functions on 64-bit (one struct layout).
+IOWQ_EXPORT int aio_read64(struct aiocb64* cb) { return aio_read(reinterpret_cast<struct aiocb*>(cb)); }
+IOWQ_EXPORT int aio_write64(struct aiocb64* cb) { return aio_write(reinterpret_cast<struct aiocb*>(cb)); }
+
+IOWQ_EXPORT int aio_fsync(int op, struct aiocb* cb) {
+  REAL(int(int, struct aiocb*), "aio_fsync");
+  aio_submitting(cb);
+  if (!net_on()) return rf(op, cb);
+  return net_paused([&] { return rf(op, cb); });
+}
+IOWQ_EXPORT int aio_fsync64(int op, struct aiocb64* cb) {
+  return aio_fsync(op, reinterpret_cast<struct aiocb*>(cb));
+}
+
+IOWQ_EXPORT int lio_listio(int mode, struct aiocb* const list[], int n, struct sigevent* sev) {
+  REAL(int(int, struct aiocb* const[], int, struct sigevent*), "lio_listio");
+  for (int i = 0; list && i < n; ++i)
+    if (list[i] && list[i]->aio_lio_opcode != LIO_NOP) aio_submitting(list[i]);
+  if (!net_on()) return rf(mode, list, n, sev);
+  return net_paused([&] { return rf(mode, list, n, sev); });
+}
+IOWQ_EXPORT int lio_listio64(int mode, struct aiocb64* const list[], int n, struct sigevent* sev) {
+  return lio_listio(mode, reinterpret_cast<struct aiocb* const*>(list), n, sev);
 }
