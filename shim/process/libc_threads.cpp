@@ -7,9 +7,10 @@
 // clears it in copy_process; Documentation/admin-guide/
 // syscall-user-dispatch.rst: "Any fork or exec of the existing process
 // resets the mechanism"), so each such thread turns the net on itself
-// before the program's code runs: the program's function is wrapped. AIO's helpers
-// run no program code but read and write the file themselves: a request
-// waits at submission for the file's pending writes (a sync point).
+// before the program's code runs: the program's function is wrapped.
+// AIO's helpers run no program code but read and write the file
+// themselves: a request waits at submission for the file's pending writes
+// (a sync point).
 //
 // Every wrapper turns the net off on the calling thread around the real
 // call: glibc blocks every signal, SIGSYS included, around the clone of its

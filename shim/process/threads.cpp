@@ -134,9 +134,10 @@ IOWQ_EXPORT __attribute__((noreturn)) void pthread_exit(void* ret) {
 // first. The shim's own threads (created inside the shim, or by a pool
 // worker or the manager) never get it. Around the real call the net is off
 // on the creating thread: glibc blocks every signal, SIGSYS included, around
-// clone, and a trap then would kill the process. Threads made by raw clone
-// or C11 thrd_create (glibc calls its internal pthread_create) are not
-// covered (docs/design.md §5 "The net").
+// clone, and a trap then would kill the process. The threads glibc makes
+// with its internal pthread_create and libc's clone() are covered in
+// libc_threads.cpp; raw clone/clone3 system calls are not (docs/design.md
+// §5 "The net").
 // ============================================================================
 
 namespace {
