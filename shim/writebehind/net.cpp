@@ -172,8 +172,9 @@ bool is_file(long fd) noexcept {
 // once; reads and writes on a regular file wait for that file (as their
 // interposers do); calls that cannot run inside a handler wait until
 // nothing is pending and run again untrapped; everything else waits for
-// every pending write.
-Wait classify(long nr, const long* a) noexcept {
+// every pending write. Without `fds_known` (a task whose fd table may not be
+// the one the shim's cache describes) a read of any fd counts as a file's.
+Wait classify(long nr, const long* a, bool fds_known = true) noexcept {
   switch (nr) {
     // identity, time, scheduling, memory of this process, signals of this thread
     case SYS_getpid:
@@ -239,7 +240,7 @@ Wait classify(long nr, const long* a) noexcept {
     case SYS_preadv2:
     case SYS_recvfrom:
     case SYS_recvmsg:
-    case SYS_recvmmsg: return is_file(a[0]) ? Wait::File : Wait::None;
+    case SYS_recvmmsg: return !fds_known || is_file(a[0]) ? Wait::File : Wait::None;
     case SYS_write:
     case SYS_pwrite64:
     case SYS_writev:
@@ -358,7 +359,7 @@ ssize_t net_writev(int fd, const struct iovec* v, int n) {
 // untrapped.
 void borrowed_tls_trap(long nr, const long* a, ucontext_t* uc) noexcept {
   greg_t* r = uc->uc_mcontext.gregs;
-  const Wait w = classify(nr, a);
+  const Wait w = classify(nr, a, false);  // a clone() child may have its own fd table
   while (w != Wait::None && wb_inflight()) sys::sched_yield();
   if (w == Wait::Idle) {
     r[REG_RAX] = nr;
