@@ -427,6 +427,7 @@ int64_t route_call(const Op& op, const FdInfo& fi) {
   // may tell another process that the data is there: it lands first.
   if (g.cfg.write_behind && fi.kind != FdKind::File && (op.is_write() || op.kind == OpKind::Connect))
     wb_before_talk(fi.kind);
+  WbSpaceUse room;  // a file write run plain: the room it takes (see below)
   if (fi.kind == FdKind::File && g.cfg.write_behind && sock_op) {
     // A socket call on a regular file fails in the kernel (ENOTSOCK): never
     // taken as a write; it waits for the file's data but leaves its error.
@@ -444,6 +445,9 @@ int64_t route_call(const Op& op, const FdInfo& fi) {
       count(op.sym, Ran::Passthrough);
       return e;
     }
+    // Not taken behind, it runs now and takes room on the filesystem that
+    // writes pending there were counted on (docs/design.md §5 "A full disk").
+    if (op.is_write()) room.begin(fi, &op, 0);
   }
   // Anything the plain call would reject or not block on goes to libc as is,
   // so errors and nonblocking semantics are libc's own (the fd's kind and
