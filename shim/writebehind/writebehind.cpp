@@ -86,11 +86,15 @@ struct Chunk {
   uint32_t nwrites;  // calls it took (counted into the report when it is written)
   int nseg;
   uint64_t seq;                     // the file's enq count that queued it
-  Space* space;                     // its filesystem's room (see "Room" below)
-  int64_t resv, spent;              // bytes of room charged for it, and taken so far
   std::atomic<uint32_t> closed{0};  // set by the worker: no more appends
   Seg segs[kMaxSegs];
   char* data;
+  // Room on its filesystem (see "Room" below); next to `data`, which every
+  // append reads too.
+  uint32_t lim;    // `used` may grow to this: resv less each segment's slack
+  uint32_t slack;  // charged per segment beyond its bytes: two blocks
+  int64_t resv;    // bytes of room charged for it
+  Space* space;
 };
 
 struct WbFile {
@@ -390,6 +394,26 @@ bool space_make_room(Space& s, int fd, int64_t cost) noexcept {
 // The cost of writing n bytes as a new segment (see above).
 int64_t seg_cost(const Space& s, size_t n) noexcept {
   return static_cast<int64_t>(n) + 2 * s.bsize.load(std::memory_order_relaxed);
+}
+
+// A write's charge of `cost` did not fit (the file's lock is let go): true
+// when it may fit now (try again), false when the write runs plain — its
+// short count or ENOSPC is then the kernel's.
+__attribute__((noinline)) bool room_again(Space& s, int fd, int64_t cost, int& tries) noexcept {
+  if (tries++ < 2 && space_make_room(s, fd, cost)) return true;
+  g_counters.wb_space_plain.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+// A chunk's charge is used up: `need` more bytes of room (and headroom).
+// Out of line: the 64-byte append path only compares `used` with `lim`.
+__attribute__((noinline)) bool chunk_grow(Chunk& c, uint32_t need) noexcept {
+  Space& s = *c.space;
+  int64_t more = need + space_headroom(s, c.cap);
+  if (!space_charge(s, more) && !space_charge(s, more = need)) return false;
+  c.resv += more;
+  c.lim += static_cast<uint32_t>(more);
+  return true;
 }
 
 // stderr's file is never written behind, whichever fd reaches it: the
@@ -797,7 +821,8 @@ struct Src {
   size_t total = 0;
 };
 
-bool load_src(const Op& op, Src* s) noexcept {
+// Inlined into wb_try (its only hot caller).
+inline __attribute__((always_inline)) bool load_src(const Op& op, Src* s) noexcept {
   if (!op.iov) {
     s->v[0] = {op.buf, op.len};
     s->n = 1;
@@ -931,12 +956,9 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
   int64_t off = op.positioned() ? op.off : -1;
   static std::atomic<bool> s_armed{false};
   bool armed = s_armed.load(std::memory_order_relaxed);
-  // Room on the filesystem (see "Room" above): `no_room` is the charge that
-  // did not fit, handled after the lock is let go.
+  // Room on the filesystem (see "Room" above): set when a charge was taken.
   Space* space = nullptr;
   for (int room_tries = 0;;) {
-    int64_t no_room = 0, cost = 0, resv = 0;
-    uint32_t idx = 0;
     if (armed) s_armed.store(true, std::memory_order_relaxed);
     lock(f);
     // Exit/exec under way, or shared memory: run it now (checked under the
@@ -971,33 +993,34 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
         Seg& last = c->segs[c->nseg - 1];
         bool merge = last.fd == op.fd &&
                      ((off < 0 && last.off < 0) || (off >= 0 && last.off >= 0 && last.off + last.len == off));
-        cost = merge ? static_cast<int64_t>(n) : seg_cost(*c->space, n);
-        if (c->used + n <= c->cap && (merge || c->nseg < kMaxSegs) && c->spent + cost > c->resv) {
-          // The chunk's charge is used up: charge more, or find room first.
-          int64_t more = cost + space_headroom(*c->space, c->cap);
-          if (space_charge(*c->space, more) || space_charge(*c->space, more = cost))
-            c->resv += more;
-          else
-            no_room = cost;
-          space = c->space;
-        }
-        if (no_room == 0 && c->used + n <= c->cap && (merge || c->nseg < kMaxSegs)) {
+        if (c->used + n <= c->cap && (merge || c->nseg < kMaxSegs)) {
+          const uint32_t need = static_cast<uint32_t>(n) + (merge ? 0 : c->slack);
+          if (__builtin_expect(c->used + need > c->lim, 0)) {
+            // The chunk's charge is used up: charge more, or find room first.
+            space = c->space;
+            if (!chunk_grow(*c, need)) {
+              unlock(f);
+              if (room_again(*space, op.fd, need, room_tries)) continue;
+              return kNotTaken;
+            }
+          }
           if (!copy_in(src, c->data + c->used)) {
             unlock(f);
             return kNotTaken;  // EFAULT, the plain way
           }
-          if (merge)
+          if (merge) {
             last.len += static_cast<uint32_t>(n);
-          else
+          } else {
             c->segs[c->nseg++] = Seg{op.fd, off, c->used, static_cast<uint32_t>(n)};
+            c->lim -= c->slack;
+          }
           c->used += static_cast<uint32_t>(n);
-          c->spent += cost;
           c->nwrites++;
           taken = true;
         }
       }
     }
-    if (!taken && no_room == 0) {
+    if (!taken) {
       if (!armed) {
         // Signals first (a handful of sigaction calls, once): not under the lock.
         unlock(f);
@@ -1005,6 +1028,7 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
         armed = true;
         continue;
       }
+      uint32_t idx;
       if (!reserve(cap)) {
         // Backpressure: wait for chunks to be written out.
         unlock(f);
@@ -1019,30 +1043,21 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
       }
       // A new chunk: charge its first write and some headroom.
       if (!space) space = space_of(fi.dev, true);
-      cost = space ? seg_cost(*space, n) : 0;
-      resv = space ? cost + space_headroom(*space, cap) : 0;
+      const int64_t cost = space ? seg_cost(*space, n) : 0;
+      int64_t resv = space ? cost + space_headroom(*space, cap) : 0;
       if (!space || !(space_charge(*space, resv) || space_charge(*space, resv = cost))) {
         w.reserved.fetch_sub(cap, std::memory_order_acq_rel);
         w.free_list->push(idx);
-        if (!space) {  // more filesystems than entries: plain
-          unlock(f);
-          return kNotTaken;
-        }
-        no_room = cost;
+        unlock(f);
+        if (space && room_again(*space, op.fd, cost, room_tries)) continue;
+        return kNotTaken;  // (no entry: more filesystems than entries)
       }
-    }
-    if (no_room) {
-      unlock(f);
-      if (room_tries++ < 2 && space_make_room(*space, op.fd, no_room)) continue;
-      g_counters.wb_space_plain.fetch_add(1, std::memory_order_relaxed);
-      return kNotTaken;  // the plain write: its short count or ENOSPC is the kernel's
-    }
-    if (!taken) {
       Chunk* c = &w.chunks[idx];
       c->file = &f;
       c->space = space;
       c->resv = resv;
-      c->spent = cost;
+      c->slack = static_cast<uint32_t>(cost) - static_cast<uint32_t>(n);
+      c->lim = static_cast<uint32_t>(resv) - c->slack;
       c->cap = static_cast<uint32_t>(cap);
       c->used = static_cast<uint32_t>(n);
       c->nwrites = 1;
@@ -1089,7 +1104,7 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
     break;
   }
   // Half the room the last refresh found is charged: read it again.
-  if (space &&
+  if (__builtin_expect(space != nullptr, 0) &&
       space->charged.load(std::memory_order_relaxed) >= space->refresh_at.load(std::memory_order_relaxed))
     space_refresh(*space, op.fd);
   return static_cast<int64_t>(n);
