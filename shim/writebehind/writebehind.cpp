@@ -450,10 +450,11 @@ uint32_t my_tid() noexcept {
 //       close_and_drain / wb_off_shared:  w.closed or w.shared_off = true ;
 //                                         wait_all_locks_free()
 //       wb_try:                           lock(f) ; loads w.closed, w.shared_off
-//     In both 1 and 2 the appender's side is lock()'s CAS, which is acquire
-//     only: on x86-64 every locked RMW is a full fence, so the pair holds; the
-//     C++ model (and aarch64) would need it seq_cst. Left as it is (no
-//     behaviour change in a comment pass); noted for the write-behind owners.
+//     In both 1 and 2 the appender's side is lock()'s CAS, seq_cst: a
+//     store-load pair needs both sides seq_cst (an acquire-only CAS holds on
+//     x86-64, where every locked RMW is a full fence, but not on aarch64,
+//     where its load could be satisfied before the other side's store is
+//     seen). On x86-64 it is the same instruction.
 //  3. Completion vs a waiter (store-load handshake around the futex):
 //       chunk_done:  f.done += 1 ; w.inflight -= 1 ; w.seq += 1 ; load w.waiters -> wake
 //       wait_until:  load w.seq ; cond() ; w.waiters += 1 ; cond() ; futex_wait(w.seq)
@@ -467,12 +468,16 @@ uint32_t my_tid() noexcept {
 //  5. Deferred errors: f.err is one self-contained word (generation, told
 //     bit, owner fd, errno), changed only by CAS or RMW.
 //       take_error (caller, under f's lock):  quiet_until = enq ; err |= kTold
-//       record_error (worker):                load quiet_until ; CAS err
+//       record_error (worker):                load err ; load quiet_until ; CAS err
 //     A failure of a chunk queued before the tell is counted, not reported
-//     again; one after it starts a new generation. (The worker reads
-//     quiet_until before err: a tell that lands between its two loads lets
-//     such a chunk start a new generation. Noted, not changed here.)
+//     again; one after it starts a new generation. The worker reads err
+//     first: when it sees kTold, the quiet_until stored before it is seen
+//     too (a CAS that fails on a newer err reads quiet_until again).
 //     wb_fds_closing() CASes a new owner into the same word.
+//  6. Room (Space): space_refresh loads `released` before its fstatfs and
+//     `charged` after storing `base`; a charge (fetch_add `charged`, then
+//     load `base`) or a plain call's check may see either base, the one
+//     before a refresh or after it: both are bounds (the old one only staler).
 //  Default-ordered (seq_cst) operations outside these pairs are counters
 //  and self-contained words (w.errors, f.raise_sig, the opt-out table,
 //  done/enq compared for equality under the file's lock): they publish
@@ -498,7 +503,8 @@ void lock(WbFile& f) noexcept {
   std::atomic_signal_fence(std::memory_order_seq_cst);
   for (unsigned i = 0;; ++i) {
     uint32_t expect = 0;
-    if (f.lock.compare_exchange_weak(expect, me, std::memory_order_acquire)) break;
+    // seq_cst: one side of the store-load pairs 1 and 2 above.
+    if (f.lock.compare_exchange_weak(expect, me, std::memory_order_seq_cst)) break;
     if ((i & 63) == 63) sys::sched_yield();
   }
 }
@@ -573,11 +579,16 @@ uint64_t with_owner(uint64_t v, int fd) noexcept {
 
 void record_error(WbFile& f, const Chunk& c, int fd, int e) noexcept {
   g_counters.wb_deferred_errors.fetch_add(1, std::memory_order_relaxed);
-  if (c.seq <= f.quiet_until.load(std::memory_order_seq_cst)) return;
-  // A new generation, unless nobody was told of the current one yet (the
-  // first error is the one reported, as the kernel's errseq keeps one).
+  // err first, then quiet_until (pair 5 above): take_error stores
+  // quiet_until before it sets kTold, so a told bit seen here comes with the
+  // quiet_until of that tell. Read the other way round, a tell landing
+  // between the two loads made a chunk queued before it start a new
+  // generation: the program was told of the same failure twice.
   uint64_t v = f.err.load(std::memory_order_seq_cst);
   do {
+    if (c.seq <= f.quiet_until.load(std::memory_order_seq_cst)) return;  // the same episode
+    // A new generation, unless nobody was told of the current one yet (the
+    // first error is the one reported, as the kernel's errseq keeps one).
     if (err_no(v) && !err_told(v)) return;
   } while (!f.err.compare_exchange_weak(
       v, with_owner((uint64_t{(err_gen(v) + 1) & 0xffffff} << 40) | (static_cast<uint64_t>(e) & 0xfff), fd),
