@@ -377,12 +377,23 @@ void space_refresh(Space& s, int fd) noexcept {
   s.refreshing.store(0, std::memory_order_release);
 }
 
+// Waits until nothing charged on `s` is pending: every chunk written, and
+// the charges another thread took but has not queued yet (it holds its
+// file's lock for that moment) queued and written too. Bounded: a plain
+// write of another thread still running after that is concurrent anyway.
+void space_settle(Space& s) noexcept {
+  for (int i = 0; i < 1000 && space_outstanding(s); ++i) {
+    wb_sync_all();
+    if (space_outstanding(s)) sys::sched_yield();
+  }
+}
+
 // A charge of `cost` did not fit: every pending write lands first (this
 // write comes after them), then the room is read again. True when the
 // charge may now fit. Near a full disk the refresh runs at most once every
 // 32 writes that went plain, not for each.
 bool space_make_room(Space& s, int fd, int64_t cost) noexcept {
-  if (space_outstanding(s)) wb_sync_all();
+  space_settle(s);
   if (!s.full.load(std::memory_order_relaxed) ||
       s.declines.fetch_add(1, std::memory_order_relaxed) % 32 == 31)
     space_refresh(s, fd);
@@ -1134,7 +1145,7 @@ void WbSpaceUse::begin(const FdInfo& fi, const Op* op, int64_t n) noexcept {
   // plain call then meets the disk as it would in program order.
   if (space_outstanding(*s) &&
       s->charged.load(std::memory_order_seq_cst) + cost > s->base.load(std::memory_order_seq_cst))
-    wb_sync_all();
+    space_settle(*s);
   s->charged.fetch_add(cost, std::memory_order_seq_cst);
   space = s;
   charge = cost;

@@ -10,6 +10,7 @@
  *              the calls accepted.
  *   two_files  the same, alternating between DIR/a and DIR/b (one
  *              filesystem, two files).
+ *   threads    the same from 4 threads at once, each to its own file.
  *   big_plain  64000 bytes to DIR/a in 1000-byte writes, then one 1 MiB
  *              write to DIR/b (more than write-behind takes, so it runs
  *              plain): it is short, and DIR/a keeps all its bytes (the
@@ -89,9 +90,23 @@ static void settle(int fd, const char* dir, const char* name, const char* want, 
   wb_expect_file(path, want, n);
 }
 
+struct filler {
+  pthread_t t;
+  const char *dir, *stream;
+  size_t total, acc;
+  int fd;
+};
+
+static void* fill_thread(void* p) {
+  struct filler* f = p;
+  fill("write", &f->fd, 1, f->stream, f->total, &f->acc);
+  return NULL;
+}
+
 int main(int argc, char** argv) {
   ct_name = "enospc_call";
-  CT_CHECK(argc == 3, "usage: enospc_call DIR write|pwrite|writev|pwritev|two_files|big_plain|fallocate");
+  CT_CHECK(argc == 3,
+           "usage: enospc_call DIR write|pwrite|writev|pwritev|two_files|threads|big_plain|fallocate");
   const char *dir = argv[1], *mode = argv[2];
   ct_start_watchdog(50);
   ct_step = "setup";
@@ -119,6 +134,16 @@ int main(int argc, char** argv) {
     settle(fds[1], dir, "b", want[1], acc[1]);
     free(want[0]);
     free(want[1]);
+  } else if (!strcmp(mode, "threads")) {
+    struct filler f[4];
+    char name[4][8];
+    for (int i = 0; i < 4; i++) {
+      snprintf(name[i], sizeof name[i], "t%d", i);
+      f[i] = (struct filler){.dir = dir, .stream = stream, .total = total, .fd = open_in(dir, name[i])};
+      CT_CHECK(pthread_create(&f[i].t, NULL, fill_thread, &f[i]) == 0, "pthread_create");
+    }
+    for (int i = 0; i < 4; i++) CT_CHECK(pthread_join(f[i].t, NULL) == 0, "pthread_join");
+    for (int i = 0; i < 4; i++) settle(f[i].fd, dir, name[i], stream, f[i].acc);
   } else if (!strcmp(mode, "big_plain") || !strcmp(mode, "fallocate")) {
     int a = open_in(dir, "a"), b = open_in(dir, "b");
     const size_t na = 64000;
