@@ -72,7 +72,7 @@ void restore_signals(const SigMask& old) noexcept;
 // so no signal meant for the program ever lands on it; it may open one itself.
 struct ThreadSpec {
   // "iowq-<what>", at most 15 characters: the shim tells its own threads from
-  // the program's by this prefix (process/threads.cpp). Set by the creator
+  // the program's by this prefix (process/exitwatch.cpp). Set by the creator
   // right after the start, so only for a thread that cannot have ended by
   // then (detached and never returning, or joinable); nullptr: the thread
   // names itself (a worker: "iowq-wrk-<n>").
