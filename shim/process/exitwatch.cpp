@@ -115,8 +115,12 @@ int wait_gone(const uint32_t* word, int tid) noexcept {
         {static_cast<uint32_t>(tid), reinterpret_cast<uintptr_t>(word), FUTEX_32, 0},
         {0, reinterpret_cast<uintptr_t>(&g_exit_word), FUTEX_32 | FUTEX_PRIVATE_FLAG, 0},
     };
-    int64_t r = sys::syscall6(SYS_futex_waitv, reinterpret_cast<long>(w), 2, 0, 0, CLOCK_MONOTONIC, 0);
-    if (r == -ENOSYS) {  // before Linux 5.16: main's word alone, exit requests seen within 50 ms
+    static bool no_waitv = false;
+    int64_t r = no_waitv
+                    ? -ENOSYS
+                    : sys::syscall6(SYS_futex_waitv, reinterpret_cast<long>(w), 2, 0, 0, CLOCK_MONOTONIC, 0);
+    if (r == -ENOSYS) {  // before Linux 5.16: the tid word alone, exit requests seen within 50 ms
+      no_waitv = true;
       struct timespec ts = {0, 50 * 1000 * 1000};
       r = sys::syscall6(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAIT, tid, reinterpret_cast<long>(&ts),
                         0, 0);
@@ -132,7 +136,9 @@ int wait_gone(const uint32_t* word, int tid) noexcept {
     if (r > 0) continue;
     if (r == -EINTR) continue;
     if (r == -EAGAIN) {
-      if (__atomic_load_n(word, __ATOMIC_RELAXED) == static_cast<uint32_t>(tid)) continue;  // the exit word
+      // One word differed: the exit word (never reset), or the tid word (no
+      // load of it here: the memory of a thread gone may be unmapped).
+      if (g_exit_word.load(std::memory_order_acquire)) continue;
       return lived;
     }
     if (r == -EFAULT) return lived;
@@ -329,7 +335,8 @@ void before_sandbox() noexcept {
   if (!g.active.load(std::memory_order_relaxed) || tl.depth || tl.sandboxed || g_watching.load() == g.pid ||
       sys::gettid() != g.pid)
     return;
-  start_watcher();
+  know_glibc();
+  if (watcher_can_wait()) start_watcher();  // else it would poll while main lives
 }
 
 }  // namespace iowq::shim::process
