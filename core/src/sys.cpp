@@ -113,7 +113,7 @@ int start_thread(pthread_t* t, void* (*fn)(void*), void* arg, const ThreadSpec& 
   int rc = pthread_attr_init(&attr);
   if (rc != 0) return -rc;
   if (spec.detached) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  if (spec.stack_size) pthread_attr_setstacksize(&attr, spec.stack_size);
+  pthread_attr_setstacksize(&attr, spec.stack_size);
   if (spec.cpus) pthread_attr_setaffinity_np(&attr, sizeof(cpu_set_t), spec.cpus);
   // The new thread inherits the creator's mask: all blocked for the moment of
   // the start, then the creator's own mask back. Through pthread_sigmask, not

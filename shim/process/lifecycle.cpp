@@ -82,11 +82,13 @@ namespace {
 // ============================================================================
 
 void atfork_prepare() {
+  g.forker = pthread_self();  // here: the child calls nothing (a page fault each)
   if (g.active.load(std::memory_order_relaxed) && !tl.sandboxed) wb_sync_all();
 }
 void atfork_parent() {}
 void atfork_child() {
   g.pid = sys::getpid();
+  g.main_thread = g.forker;  // on g.pid's page
   cancel_signal_after_fork();
   if (g_saved_stderr >= 0) {
     sys::close(g_saved_stderr);
@@ -119,8 +121,10 @@ iowq::Pool* make_pool() {
 // Report at exit
 // ============================================================================
 
+std::atomic<bool> g_report_written{false};
+
 void write_exit_report() {
-  if (!g.cfg.stats[0]) return;
+  if (!g.cfg.stats[0] || g_report_written.exchange(true)) return;
   bool restored = false;
   if (stats_to_stderr() && g_saved_stderr >= 0 && sys::fcntl(2, F_GETFD, 0) == -EBADF) {
     sys::dup2(g_saved_stderr, 2);
@@ -155,6 +159,11 @@ void log_line(LogLevel level, const char* fmt, ...) noexcept {
   size_t len = static_cast<size_t>(n) < sizeof buf - 1 ? static_cast<size_t>(n) : sizeof buf - 2;
   buf[len++] = '\n';
   emit(buf, len);
+}
+
+void write_exit_report_now() noexcept {
+  Nest nest;
+  write_exit_report();
 }
 
 bool ensure_pool() noexcept {
@@ -194,6 +203,7 @@ __attribute__((constructor(101))) static void iowq_init() {
   real::resolve();
   unwinder_init();
   g.pid = sys::getpid();
+  g.main_thread = pthread_self();
   const char* const* envp = getauxval(AT_SECURE) ? nullptr : environ;
   // The first pass learns IOWQ_LOG and IOWQ_LOG_FILE; only when it found bad
   // entries does a second one report them, where and if the user asked.

@@ -21,7 +21,9 @@ struct Shim {
   std::atomic<int> pool_state{0};   // 0 not started, 1 starting, 2 started, -1 failed
   iowq::Pool* pool = nullptr;
   int pid = 0;
-  int sig = 0;  // cancel signal
+  unsigned long main_thread = 0;  // pthread_self() of the thread whose tid is pid
+  unsigned long forker = 0;       // pthread_self() of the thread in fork(): the child's main_thread
+  int sig = 0;                    // cancel signal
   uint64_t stall_ns = 0;
   const char* program = "";
 };
@@ -83,6 +85,22 @@ bool ensure_pool() noexcept;
 // True in a vfork child (or a posix_spawn helper): it shares the parent's
 // memory, so the shim's state, but has its own pid and fd table. One syscall.
 bool in_vfork_child() noexcept;
+
+// The exit report now (the process is about to end without exit(): the exit
+// watcher, process/exitwatch.cpp). Once.
+void write_exit_report_now() noexcept;
+
+namespace process {
+// Called on a thread about to sandbox itself with seccomp (a filter or strict
+// mode; the prctl interposer, the seccomp syscall route), before the call:
+// whatever must run outside the sandbox later starts now (the exit watcher,
+// when it is main that sandboxes itself).
+void before_sandbox() noexcept;
+// A program thread is about to end with exit code `code` (the raw exit
+// syscall; glibc's paths are seen by the shim itself): if it is the last, the
+// process's status is this code. No syscall.
+void thread_ending(int code) noexcept;
+}  // namespace process
 
 // IOWQ_STATS=stderr: keep a close-on-exec copy of fd 2 when the program closes it.
 void keep_stderr(int fd) noexcept;

@@ -1,9 +1,8 @@
 // shim/process/threads.cpp — the program's threads as the shim must see them:
 // a thread that sandboxed itself with seccomp (every later call of it passes
-// straight through), and main's pthread_exit (the process must end when the
-// program's last thread does, whatever threads the shim keeps).
-#include <dirent.h>
-#include <fcntl.h>
+// straight through), pthread_exit, and the threads pthread_create makes: the
+// program's get the write-behind net and a place in the exit watcher's table,
+// the shim's own leave glibc's count of threads (exitwatch.cpp).
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
 
+#include "exitwatch.hpp"
 #include "state.hpp"
 #include "sys/libc.hpp"
 #include "writebehind/net.hpp"
@@ -42,6 +41,7 @@ IOWQ_EXPORT int prctl(int option, ...) {
   unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
   va_end(ap);
   if (option == PR_SET_SECCOMP && !tl.sandboxed) {
+    process::before_sandbox();
     // Marked first: once the call succeeds, nothing else may run here.
     tl.sandboxed = true;
     ++tl.depth;
@@ -58,71 +58,15 @@ IOWQ_EXPORT int prctl(int option, ...) {
 }
 
 // ============================================================================
-// main's pthread_exit: glibc ends the process (exit(0)) when the last thread
-// it counts ends, and it counts the shim's threads too, which never end.
-// Once main has called pthread_exit, a watcher thread of the shim's looks at
-// the process's threads every 50 ms and calls exit(0) when none is the
-// program's any more (the shim's are named "iowq-*"; zombies do not count).
+// main's pthread_exit: the process must end when the program's last thread
+// does, and as it would (exitwatch.cpp).
 // ============================================================================
-
-namespace {
-
-bool program_thread_left(int self) noexcept {
-  int64_t dfd = sys::open_ro("/proc/self/task", O_DIRECTORY);
-  if (dfd < 0) return true;  // cannot tell: keep the process
-  bool left = false;
-  alignas(8) char buf[4096];
-  for (int64_t n; !left && (n = sys::getdents64(static_cast<int>(dfd), buf, sizeof buf)) > 0;) {
-    for (int64_t off = 0; off < n && !left;) {
-      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
-      off += d->d_reclen;
-      int tid = atoi(d->d_name);
-      if (tid <= 0 || tid == self) continue;
-      char path[64], st[512];
-      snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-      int64_t fd = sys::open_ro(path, 0);
-      if (fd < 0) continue;  // gone meanwhile
-      int64_t r = sys::read(static_cast<int>(fd), st, sizeof st - 1);
-      sys::close(static_cast<int>(fd));
-      if (r <= 0) continue;
-      st[r] = '\0';
-      const char* open = strchr(st, '(');
-      const char* close = strrchr(st, ')');
-      if (!open || !close || close[1] != ' ') continue;
-      const char state = close[2];
-      if (state == 'Z' || state == 'X') continue;
-      if (strncmp(open + 1, "iowq-", 5) == 0) continue;
-      left = true;
-    }
-  }
-  sys::close(static_cast<int>(dfd));
-  return left;
-}
-
-void* exit_watch(void*) {
-  const int self = sys::gettid();
-  for (;;) {
-    struct timespec ts = {0, 50 * 1000 * 1000};
-    clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
-    if (!program_thread_left(self)) exit(0);  // what glibc's last thread does
-  }
-  return nullptr;
-}
-
-std::atomic<bool> g_exit_watch{false};
-
-}  // namespace
 
 IOWQ_EXPORT __attribute__((noreturn)) void pthread_exit(void* ret) {
   static void (*real_exit)(void*) = reinterpret_cast<void (*)(void*)>(real::next("pthread_exit"));
-  if (g.active.load(std::memory_order_relaxed) && !tl.depth && !tl.sandboxed && sys::gettid() == g.pid &&
-      !g_exit_watch.exchange(true)) {
-    // Whatever threads the shim has now or starts later (pool, stall thread).
-    Nest nest;
-    sys::ThreadSpec spec;
-    spec.name = "iowq-exit";
-    spec.stack_size = 64 * 1024;
-    if (sys::start_thread(nullptr, exit_watch, nullptr, spec) != 0) g_exit_watch.store(false);
+  if (g.active.load(std::memory_order_relaxed)) {
+    process::thread_ending(0);  // glibc's own exit syscall
+    if (!tl.depth && !tl.sandboxed && sys::gettid() == g.pid) process::main_pthread_exit();
   }
   real_exit(ret);
   __builtin_unreachable();
@@ -130,9 +74,10 @@ IOWQ_EXPORT __attribute__((noreturn)) void pthread_exit(void* ret) {
 
 // ============================================================================
 // New program threads get the write-behind net (syscall user dispatch is per
-// thread and not inherited): the start routine is wrapped to enable it
-// first. The shim's own threads (created inside the shim, or by a pool
-// worker or the manager) never get it. Around the real call the net is off
+// thread and not inherited) and a place in the exit watcher's table: the
+// start routine is wrapped to do both first. The shim's own threads
+// (sys::start_thread) never get the net and leave glibc's count of threads
+// (exitwatch.cpp). Around the real call the net is off
 // on the creating thread: glibc blocks every signal, SIGSYS included, around
 // clone, and a trap then would kill the process. The threads glibc makes
 // with its internal pthread_create and libc's clone() are covered in
@@ -144,12 +89,33 @@ namespace {
 struct Start {
   void* (*fn)(void*);
   void* arg;
+  bool net;  // a program thread made while the net was on
 };
-void* net_start(void* p) {
+// What a thread does at its very end (its start routine returned, or
+// pthread_exit or cancellation unwinds through here). glibc blocks every
+// signal, SIGSYS included, while a thread ends: the net goes off first, or a
+// trap there would kill the process.
+struct ProgramEnd {
+  ~ProgramEnd() {
+    net_thread_pause();
+    process::program_thread_end();
+  }
+};
+void* program_start(void* p) {
   Start s = *static_cast<Start*>(p);
   free(p);
-  net_thread_enable();
-  NetOffAtEnd off;
+  if (s.net) net_thread_enable();
+  process::program_thread_begin();
+  ProgramEnd end;
+  return s.fn(s.arg);
+}
+struct OwnEnd {
+  ~OwnEnd() { process::own_thread_end(); }
+};
+void* own_start(void* p) {
+  Start s = *static_cast<Start*>(p);
+  free(p);
+  OwnEnd end;
   return s.fn(s.arg);
 }
 }  // namespace
@@ -205,18 +171,26 @@ IOWQ_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (
   using fn_t = int(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
   static fn_t* real_ = nullptr;
   fn_t* rf = real::next_fn(real_, "pthread_create");
-  if (!net_on()) return rf(t, attr, fn, arg);
-  const bool paused = net_thread_pause();
-  int r;
-  Start* s = nullptr;
+  const bool own = sys::starting_own_thread();
   // A program thread has the net on (the main thread from the start, the
-  // others from net_start); the shim's threads never do.
-  if (paused && !tl.depth && !tl.sandboxed && !sys::starting_own_thread())
+  // others from program_start); the shim's threads never do.
+  const bool paused = !own && net_on() && net_thread_pause();
+  Start* s = nullptr;
+  if (own || (g.active.load(std::memory_order_relaxed) && !tl.depth && !tl.sandboxed)) {
+    process::know_glibc();
     s = static_cast<Start*>(malloc(sizeof(Start)));
+  }
+  int r;
   if (s) {
-    *s = Start{fn, arg};
-    r = rf(t, attr, net_start, s);
+    *s = Start{fn, arg, paused};
+    const unsigned before = own ? process::own_thread_creating() : 0;
+    r = rf(t, attr, own ? own_start : program_start, s);
     if (r != 0) free(s);
+    if (r == 0 && own) {
+      process::own_thread_created(before);
+      // The shim has a thread now: the process must still end with the program's last.
+      if (process::watcher_can_wait()) process::start_watcher();
+    }
   } else {
     r = rf(t, attr, fn, arg);
   }

@@ -361,7 +361,7 @@ enum class Found { No, Func, AskDlsym };
 // glibc's do_lookup_x/check_match for one object, as dlsym calls them (no
 // version asked: an unversioned or base-version symbol at once, else the one
 // non-hidden version if there is exactly one).
-Found find(const Object& o, const char* name, uint32_t h, void** out) noexcept {
+Found find(const Object& o, const char* name, uint32_t h, void** out, bool object = false) noexcept {
   const uint32_t nbuckets = o.gnu_hash[0], symoffset = o.gnu_hash[1];
   const uint32_t bloom_size = o.gnu_hash[2], bloom_shift = o.gnu_hash[3];
   if (nbuckets == 0 || bloom_size == 0) return Found::No;
@@ -398,7 +398,8 @@ Found find(const Object& o, const char* name, uint32_t h, void** out) noexcept {
   if (!hit) return Found::No;
   const unsigned bind = ELF64_ST_BIND(hit->st_info);
   if (bind != STB_GLOBAL && bind != STB_WEAK) return bind == STB_LOCAL ? Found::No : Found::AskDlsym;
-  if (ELF64_ST_TYPE(hit->st_info) != STT_FUNC || hit->st_shndx == SHN_UNDEF || hit->st_shndx == SHN_ABS)
+  if (ELF64_ST_TYPE(hit->st_info) != (object ? STT_OBJECT : STT_FUNC) || hit->st_shndx == SHN_UNDEF ||
+      hit->st_shndx == SHN_ABS)
     return Found::AskDlsym;
   *out = reinterpret_cast<void*>(o.base + hit->st_value);
   return Found::Func;
@@ -504,8 +505,8 @@ void walk(Found* found) noexcept {
 }
 
 // One name, as walk() does them: the address when the walk decides it
-// exactly, else nullptr (dlsym decides).
-void* walk_one(const char* name) noexcept {
+// exactly, else nullptr (dlsym decides). `object`: a data symbol, not a function.
+void* walk_one(const char* name, bool object = false) noexcept {
   struct dl_find_object dlfo;
   if (audited() || _dl_find_object(reinterpret_cast<void*>(&walk), &dlfo) != 0 || !dlfo.dlfo_link_map)
     return nullptr;
@@ -518,7 +519,7 @@ void* walk_one(const char* name) noexcept {
     const Object o = object_of(m);
     if (!o.syms || !o.strs || !o.gnu_hash) return nullptr;
     void* addr = nullptr;
-    Found f = find(o, name, h, &addr);
+    Found f = find(o, name, h, &addr, object);
     if (f == Found::Func) return addr;
     if (f == Found::AskDlsym) return nullptr;
     if (o.soname && strcmp(o.soname, "libc.so.6") == 0) return nullptr;  // past libc: dlsym's
@@ -535,6 +536,8 @@ void* next(const char* name) noexcept {
   if (void* p = walk_one(name)) return p;
   return dlsym(RTLD_NEXT, name);
 }
+
+void* next_object(const char* name) noexcept { return walk_one(name, true); }
 
 void resolve() noexcept {
   Found found[kWantCount];

@@ -89,6 +89,10 @@ F* next_fn(F*& slot, const char* name) noexcept {
   if (!slot) slot = reinterpret_cast<F*>(next(name));
   return slot;
 }
+// The next definition of data symbol `name` (glibc's private ones the shim
+// reads: process/exitwatch.cpp), found by the lock-free walk alone; nullptr
+// where the walk cannot decide it exactly (no dlsym: callable anywhere).
+void* next_object(const char* name) noexcept;
 // dlsym in a library the shim opened itself (libunwind); nullptr if absent.
 void* symbol(void* handle, const char* name) noexcept;
 }  // namespace real

@@ -1,8 +1,9 @@
 /* no_worker.c — contract: when the pool cannot create a worker, the call runs
  * in the caller — never a hang (docs/design.md §4 "never broken").
  *
- * The program lowers RLIMIT_AS (soft limit) to its current size plus 1 MiB:
- * no thread stack fits any more, so no worker can start. Then file writes
+ * The program lowers RLIMIT_AS (soft limit) to its current size plus 160 KiB:
+ * no thread stack fits any more (the pool's take 256 KiB), so no worker can
+ * start. Then file writes
  * and reads, and a pipe write and read, must behave exactly as without the
  * shim (the plain calls need no memory). Under the shim in pool mode the
  * pool's manager exists already (started by the constructor) and every call
@@ -40,7 +41,7 @@ int main(void) {
   long kb = vm_size_kb();
   CT_CHECK(kb > 0, "VmSize not found");
   rl = old;
-  rl.rlim_cur = (rlim_t)(kb + 1024) * 1024;
+  rl.rlim_cur = (rlim_t)(kb + 160) * 1024;
   CT_CHECK(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit: %s", strerror(errno));
 
   ct_step = "file writes";

@@ -95,7 +95,7 @@ TEST(PoolFailure, NoWorkerCanStartHandsWorkBack) {
     long kb = vm_size_kb();
     if (kb <= 0) return 3;
     struct rlimit rl;
-    rl.rlim_cur = rl.rlim_max = static_cast<rlim_t>(kb + 1024) * 1024;  // no room for an 8 MiB stack
+    rl.rlim_cur = rl.rlim_max = static_cast<rlim_t>(kb + 160) * 1024;  // no room for a 256 KiB stack
     if (setrlimit(RLIMIT_AS, &rl) != 0) return 4;
     std::atomic<int> order{0};
     Rec waited[3], cb[4], unb;

@@ -72,13 +72,19 @@ void restore_signals(const SigMask& old) noexcept;
 // so no signal meant for the program ever lands on it; it may open one itself.
 struct ThreadSpec {
   // "iowq-<what>", at most 15 characters: the shim tells its own threads from
-  // the program's by this prefix (process/threads.cpp). Set by the creator
+  // the program's by this prefix (process/exitwatch.cpp). Set by the creator
   // right after the start, so only for a thread that cannot have ended by
   // then (detached and never returning, or joinable); nullptr: the thread
   // names itself (a worker: "iowq-wrk-<n>").
   const char* name = nullptr;
   bool detached = true;
-  size_t stack_size = 0;            // 0: the default (RLIMIT_STACK)
+  // Small, not glibc's default (RLIMIT_STACK, 8 MiB): glibc hands a thread
+  // a cached stack of a thread that ended if it is at most 4x the size asked
+  // for, so iowq's threads, born and ended at any time, never take the stack
+  // a program's next pthread_create would have reused (nor the reverse), and
+  // reserve little address space (RLIMIT_AS). They run system calls and
+  // iowq's own loops, nothing deep.
+  size_t stack_size = 256 * 1024;
   const cpu_set_t* cpus = nullptr;  // nullptr: the creator's affinity
 };
 // Returns 0 and the thread in *t (may be nullptr when detached), or -errno
