@@ -1,21 +1,20 @@
 // shim/process/threads.cpp — the program's threads as the shim must see them:
-// a thread that sandboxed itself with seccomp (every later call of it passes
-// straight through), and main's pthread_exit (the process must end when the
-// program's last thread does, whatever threads the shim keeps).
+// a thread made by a sandboxed one (seccomp.cpp marks it), and main's
+// pthread_exit (the process must end when the program's last thread does,
+// whatever threads the shim keeps).
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <atomic>
 
+#include "seccomp.hpp"
 #include "state.hpp"
 #include "sys/libc.hpp"
 #include "writebehind/net.hpp"
@@ -23,39 +22,6 @@
 #define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
 
 using namespace iowq::shim;
-
-// ============================================================================
-// Sandboxed threads: after seccomp is set on a thread (strict mode allows
-// only read, write, _exit and sigreturn; a filter, whatever the program
-// chose), the shim must not issue a syscall of its own there — so every
-// call of that thread passes straight through, as a nested call does.
-// (The syscall(SYS_seccomp) route is not interposed: the shim's own raw
-// syscalls go through libc's syscall function, and a filter inherited from
-// the parent cannot be seen.)
-// ============================================================================
-
-IOWQ_EXPORT int prctl(int option, ...) {
-  static int (*real_prctl)(int, ...) = reinterpret_cast<int (*)(int, ...)>(real::next("prctl"));
-  va_list ap;
-  va_start(ap, option);
-  unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
-  unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
-  va_end(ap);
-  if (option == PR_SET_SECCOMP && !tl.sandboxed) {
-    // Marked first: once the call succeeds, nothing else may run here.
-    tl.sandboxed = true;
-    ++tl.depth;
-    int r = real_prctl(option, a2, a3, a4, a5);
-    if (r != 0) {
-      int e = errno;
-      --tl.depth;
-      tl.sandboxed = false;
-      errno = e;
-    }
-    return r;
-  }
-  return real_prctl(option, a2, a3, a4, a5);
-}
 
 // ============================================================================
 // main's pthread_exit: glibc ends the process (exit(0)) when the last thread
@@ -220,6 +186,8 @@ IOWQ_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (
   using fn_t = int(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
   static fn_t* real_ = nullptr;
   fn_t* rf = real::next_fn(real_, "pthread_create");
+  // A thread made by a sandboxed one inherits its filter (seccomp.cpp).
+  if (tl.sandboxed && !sys::starting_own_thread()) return sandboxed_pthread_create(rf, t, attr, fn, arg);
   if (!net_on()) return rf(t, attr, fn, arg);
   const bool paused = net_thread_pause();
   int r;
