@@ -30,6 +30,8 @@
 #include "writebehind/writebehind.hpp"
 
 #define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
+#define IOWQ_STR2(x) #x
+#define IOWQ_STR(x) IOWQ_STR2(x)
 
 using namespace iowq::shim;
 
@@ -192,20 +194,58 @@ IOWQ_EXPORT int prctl(int option, ...) {
   return real_prctl(option, a2, a3, a4, a5);
 }
 
-// libc's syscall(): six longs read as glibc reads them (the sixth from the
-// caller's stack, whatever it passed); every number but seccomp and prctl
-// goes on untouched, through libc (the write-behind net sees it there).
+// libc's syscall(): every number but seccomp and prctl goes on untouched to
+// libc (the write-behind net sees it there). On x86-64 the entry is two
+// compares and a jump with every register and the stack as the caller left
+// them (reading six variadic longs in C cost ~40 instructions a call);
+// seccomp and prctl go on to iowq_syscall_seccomp() below, the same way.
+IOWQ_EXPORT long syscall(long nr, ...);
+extern "C" __attribute__((visibility("hidden"))) long iowq_syscall_seccomp(long nr, ...);
+#if defined(__x86_64__)
+asm(R"(
+  .text
+  .p2align 4
+  .globl syscall
+  .type syscall, @function
+syscall:
+  .cfi_startproc
+  endbr64
+  cmpq $)" IOWQ_STR(SYS_seccomp) R"(, %rdi
+  je 1f
+  cmpq $)" IOWQ_STR(SYS_prctl) R"(, %rdi
+  je 1f
+  jmp *iowq_real_syscall(%rip)
+1:
+  jmp iowq_syscall_seccomp
+  .cfi_endproc
+  .size syscall, .-syscall
+)");
+#else
 IOWQ_EXPORT long syscall(long nr, ...) {
   va_list ap;
   va_start(ap, nr);
   const long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
   const long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
   va_end(ap);
-  if (__builtin_expect(nr == SYS_seccomp, 0))
+  if (__builtin_expect(nr == SYS_seccomp || nr == SYS_prctl, 0))
+    return iowq_syscall_seccomp(nr, a, b, c, d, e, f);
+  return real::syscall(nr, a, b, c, d, e, f);
+}
+#endif
+
+// syscall(SYS_seccomp or SYS_prctl, ...): six longs read as glibc reads them
+// (the sixth from the caller's stack, whatever it passed).
+long iowq_syscall_seccomp(long nr, ...) {
+  va_list ap;
+  va_start(ap, nr);
+  const long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
+  const long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
+  va_end(ap);
+  if (nr == SYS_seccomp)
     return enter(seccomp_scope(static_cast<unsigned long>(a), static_cast<unsigned long>(b),
                                static_cast<unsigned long>(c)),
                  static_cast<unsigned long>(b), [&] { return real::syscall(nr, a, b, c, d, e, f); });
-  if (__builtin_expect(nr == SYS_prctl && a == PR_SET_SECCOMP, 0))
+  if (a == PR_SET_SECCOMP)
     return enter(prctl_scope(static_cast<unsigned long>(b), static_cast<unsigned long>(c)), 0,
                  [&] { return real::syscall(nr, a, b, c, d, e, f); });
   return real::syscall(nr, a, b, c, d, e, f);

@@ -66,7 +66,8 @@ extern int (*ioctl)(int, unsigned long, ...);
 extern int (*fclose)(FILE*);
 extern int (*sigaction)(int, const struct sigaction*, struct sigaction*);
 // syscall(): a program may call it anywhere, a signal handler included.
-extern long (*syscall)(long, ...);
+// (Assembler name: the syscall interposer's fast path jumps through it.)
+extern long (*syscall)(long, ...) __asm__("iowq_real_syscall");
 // Resolved here, not on first use: a fork child calling them would otherwise
 // pay a dlsym (and its page faults) every time.
 extern void (*_exit)(int);

@@ -16,6 +16,9 @@
  *                   skips without libseccomp.so.2).
  *   asm             the same filter set by a new thread with its own syscall
  *                   instruction (no libc: the shim cannot see it; x86-64 only).
+ *   passthrough     syscall() with every other number is libc's: six arguments (the
+ *                   sixth on the stack: mmap's offset), errno, and the seccomp
+ *                   calls that enter no sandbox (a query, a filter flag probe).
  *   tsync           SECCOMP_FILTER_FLAG_TSYNC: every thread, the shim's too, gets a
  *                   filter that kills the process on clone/clone3 and fails fsync
  *                   and the positioned writes with EPERM, after a file write and a
@@ -30,6 +33,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
@@ -231,6 +235,34 @@ static void route_tsync(void) {
   pthread_join(t, NULL);
 }
 
+/* ---- passthrough ------------------------------------------------------------ */
+static void route_passthrough(void) {
+  ct_step = "syscall() passes every other number through";
+  char page[4096];
+  memset(page, 'a', sizeof page);
+  ct_write_all(g_file, page, sizeof page, "first page");
+  memset(page, 'b', sizeof page);
+  ct_write_all(g_file, page, sizeof page, "second page");
+  const char* m = (const char*)syscall(SYS_mmap, NULL, 4096, PROT_READ, MAP_SHARED, g_file, 4096);
+  CT_CHECK(m != MAP_FAILED, "syscall(SYS_mmap) at offset 4096: %s", strerror(errno));
+  CT_CHECK(m[0] == 'b' && m[4095] == 'b', "mmap's sixth argument (offset) lost: got '%c'", m[0]);
+  CT_EXPECT_RET(syscall(SYS_munmap, m, 4096), 0, "syscall(SYS_munmap)");
+  CT_EXPECT_RET(syscall(SYS_getppid), getppid(), "syscall(SYS_getppid)");
+  errno = 0;
+  CT_EXPECT_ERR(syscall(SYS_close, -1), EBADF, "syscall(SYS_close, -1)");
+  unsigned action = SECCOMP_RET_ERRNO;
+  CT_EXPECT_RET(syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action), 0, "seccomp GET_ACTION_AVAIL");
+  errno = 0;
+  CT_EXPECT_ERR(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, NULL), EFAULT,
+                "seccomp TSYNC probe without a program");
+  errno = 0;
+  CT_EXPECT_ERR(syscall(SYS_prctl, PR_SET_SECCOMP, 77, 0, 0, 0), EINVAL, "prctl(PR_SET_SECCOMP, bad mode)");
+  CT_EXPECT_RET(syscall(SYS_prctl, PR_GET_SECCOMP, 0, 0, 0, 0), 0, "prctl(PR_GET_SECCOMP)");
+  /* None of them sandboxed anything: this thread's calls still go where they went. */
+  char b[4];
+  CT_EXPECT_RET(pread(g_file, b, 4, 4096), 4, "pread after the passthrough calls");
+}
+
 int main(int argc, char** argv) {
   ct_name = "seccomp_routes";
   const char* route = argc > 1 ? argv[1] : "";
@@ -251,7 +283,9 @@ int main(int argc, char** argv) {
     } else {
       route_filter(route);
     }
-  } else if (!strcmp(route, "tsync"))
+  } else if (!strcmp(route, "passthrough"))
+    route_passthrough();
+  else if (!strcmp(route, "tsync"))
     route_tsync();
   else
     ct_fail("unknown route '%s'", route);

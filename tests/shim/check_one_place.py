@@ -29,9 +29,9 @@ OUT_PARAM = re.compile(r"\b(?:ssize_t|int64_t)\s*\*\s*\w+\s*[,)]")
 TO_LIBC = re.compile(r"\bto_libc\s*\(")
 EXPORT = re.compile(r"\bIOWQ_EXPORT\b")
 CALL = re.compile(r"(?<![\w.>:])(?:::\s*)?(syscall|dlsym|dlvsym)\s*\(")
-# The interposer of libc's syscall() itself (shim/process/seccomp.cpp) is a
-# definition, not a call.
-DEFINITION = re.compile(r"^\s*IOWQ_EXPORT\s+(?:\w+\s+)+syscall\s*\([^)]*\.\.\.\)\s*\{?\s*$")
+# The interposer of libc's syscall() itself (shim/process/seccomp.cpp) is
+# declared and defined there, not called.
+DEFINITION = re.compile(r"^\s*IOWQ_EXPORT\s+(?:\w+\s+)+syscall\s*\([^)]*\.\.\.\)\s*[{;]?\s*$")
 # One token at a time: comments and literals become blanks (newlines kept, so
 # line numbers stay right), everything else is kept.
 TOKEN = re.compile(
