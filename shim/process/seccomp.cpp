@@ -224,9 +224,9 @@ syscall:
 IOWQ_EXPORT long syscall(long nr, ...) {
   va_list ap;
   va_start(ap, nr);
-  const long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
-  const long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
+  const sys::Args6 x = sys::va_args6(ap);
   va_end(ap);
+  const long a = x.a, b = x.b, c = x.c, d = x.d, e = x.e, f = x.f;
   if (__builtin_expect(nr == SYS_seccomp || nr == SYS_prctl, 0))
     return iowq_syscall_seccomp(nr, a, b, c, d, e, f);
   return real::syscall(nr, a, b, c, d, e, f);
@@ -238,9 +238,9 @@ IOWQ_EXPORT long syscall(long nr, ...) {
 long iowq_syscall_seccomp(long nr, ...) {
   va_list ap;
   va_start(ap, nr);
-  const long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
-  const long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
+  const sys::Args6 x = sys::va_args6(ap);
   va_end(ap);
+  const long a = x.a, b = x.b, c = x.c, d = x.d, e = x.e, f = x.f;
   if (nr == SYS_seccomp)
     return enter(seccomp_scope(static_cast<unsigned long>(a), static_cast<unsigned long>(b),
                                static_cast<unsigned long>(c)),

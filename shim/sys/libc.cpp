@@ -254,10 +254,9 @@ int fb_close(int fd) { return iret(sys::close(fd)); }
 long fb_syscall(long nr, ...) {
   va_list ap;
   va_start(ap, nr);
-  const long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
-  const long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
+  const sys::Args6 x = sys::va_args6(ap);
   va_end(ap);
-  return ret(sys::syscall6(nr, a, b, c, d, e, f));
+  return ret(sys::syscall6(nr, x.a, x.b, x.c, x.d, x.e, x.f));
 }
 }  // namespace
 
