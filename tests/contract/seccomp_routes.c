@@ -39,25 +39,6 @@
 
 static int g_file = -1;
 
-/* The seccomp system call without libc. */
-static long asm_seccomp(unsigned op, unsigned flags, void* prog) {
-#if defined(__x86_64__)
-  long r;
-  __asm__ volatile("syscall"
-                   : "=a"(r)
-                   : "a"((long)SYS_seccomp), "D"((long)op), "S"((long)flags), "d"(prog)
-                   : "rcx", "r11", "memory");
-  if (r < 0) {
-    errno = (int)-r;
-    return -1;
-  }
-  return r;
-#else
-  (void)op, (void)flags, (void)prog;
-  ct_skip("no inline system call for this architecture");
-#endif
-}
-
 static void set_filter(const char* route) {
   struct sock_filter f[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
@@ -73,7 +54,7 @@ static void set_filter(const char* route) {
   if (!strcmp(route, "filter_syscall"))
     r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
   else if (!strcmp(route, "asm"))
-    r = asm_seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog);
+    r = ct_hidden_seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog);
   else if (!strcmp(route, "filter_prctl"))
     r = syscall(SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
   else
