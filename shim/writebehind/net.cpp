@@ -481,9 +481,10 @@ void net_after_fork_child() noexcept {
   g_app_lock.store(0);
   g_selector = kAllow;
   // The forking thread is the child's only one; dispatch is per task and
-  // does not follow fork.
+  // does not follow fork. A sandboxed thread's child is sandboxed too: the
+  // net stays off there (its prctl is a syscall the program did not ask for).
   tl_enabled = false;
-  net_thread_enable();
+  if (!tl.sandboxed) net_thread_enable();
 }
 
 int net_sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept {

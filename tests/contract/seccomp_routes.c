@@ -16,6 +16,9 @@
  *                   skips without libseccomp.so.2).
  *   asm             the same filter set by a new thread with its own syscall
  *                   instruction (no libc: the shim cannot see it; x86-64 only).
+ *   fork            a filter that kills the process on prctl (through syscall()),
+ *                   then fork: the child (under the filter too) writes to a pipe
+ *                   and exits 0.
  *   passthrough     syscall() with every other number is libc's: six arguments (the
  *                   sixth on the stack: mmap's offset), errno, and the seccomp
  *                   calls that enter no sandbox (a query, a filter flag probe).
@@ -36,6 +39,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 static int g_file = -1;
 
@@ -216,6 +220,36 @@ static void route_tsync(void) {
   pthread_join(t, NULL);
 }
 
+/* ---- fork ------------------------------------------------------------------- */
+static void route_fork(void) {
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_prctl, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+  };
+  struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
+  int p[2];
+  CT_CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe2");
+  char c0;
+  CT_EXPECT_RET(pread(g_file, &c0, 1, 0), 0, "pread before the filter");
+  ct_step = "set the filter";
+  CT_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+  CT_CHECK(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0, "seccomp: %s", strerror(errno));
+  ct_step = "fork under the filter";
+  pid_t c = fork();
+  CT_CHECK(c >= 0, "fork: %s", strerror(errno));
+  if (c == 0) {
+    _exit(write(p[1], "ok", 2) == 2 ? 0 : 3);
+  }
+  int st;
+  CT_CHECK(waitpid(c, &st, 0) == c, "waitpid");
+  CT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %s %d",
+           WIFEXITED(st) ? "exited" : "killed by signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+  char b[4];
+  CT_EXPECT_RET(read(p[0], b, sizeof b), 2, "what the child wrote");
+}
+
 /* ---- passthrough ------------------------------------------------------------ */
 static void route_passthrough(void) {
   ct_step = "syscall() passes every other number through";
@@ -264,7 +298,9 @@ int main(int argc, char** argv) {
     } else {
       route_filter(route);
     }
-  } else if (!strcmp(route, "passthrough"))
+  } else if (!strcmp(route, "fork"))
+    route_fork();
+  else if (!strcmp(route, "passthrough"))
     route_passthrough();
   else if (!strcmp(route, "tsync"))
     route_tsync();
