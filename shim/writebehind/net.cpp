@@ -454,13 +454,16 @@ void net_update(const std::atomic<int64_t>& inflight) noexcept {
   if (arm && !was) reclaim_sigsys();
 }
 
+// Sealed (a TSYNC seccomp filter on every thread, seccomp.cpp): nothing is
+// written behind any more, so the selector stays "allow" and no thread
+// needs the net; none makes a prctl for it the program did not ask for.
 void net_thread_enable() noexcept {
-  if (!g_on || tl_enabled) return;
+  if (!g_on || tl_enabled || g.sealed.load(std::memory_order_relaxed)) return;
   if (prctl_dispatch(true) == 0) tl_enabled = true;
 }
 
 bool net_thread_pause() noexcept {
-  if (!tl_enabled) return false;
+  if (!tl_enabled || g.sealed.load(std::memory_order_relaxed)) return false;
   prctl_dispatch(false);
   tl_enabled = false;
   return true;

@@ -16,6 +16,9 @@
  *                   skips without libseccomp.so.2).
  *   asm             the same filter set by a new thread with its own syscall
  *                   instruction (no libc: the shim cannot see it; x86-64 only).
+ *   tsync_threads   a TSYNC filter that kills the process on prctl; a thread made
+ *                   before it then creates a thread, which writes to a pipe and
+ *                   ends; both end (no thread may make a prctl it did not ask for).
  *   fork            a filter that kills the process on prctl (through syscall()),
  *                   then fork: the child (under the filter too) writes to a pipe
  *                   and exits 0.
@@ -220,6 +223,49 @@ static void route_tsync(void) {
   pthread_join(t, NULL);
 }
 
+/* ---- tsync_threads ------------------------------------------------------------ */
+struct maker_arg {
+  int go, out;
+};
+static void* writer_thread(void* p) {
+  (void)!write(*(int*)p, "ok", 2);
+  return NULL;
+}
+static void* maker_thread(void* p) {
+  struct maker_arg* a = p;
+  char c;
+  if (read(a->go, &c, 1) != 1) return NULL;
+  pthread_t t;
+  if (pthread_create(&t, NULL, writer_thread, &a->out) == 0) pthread_join(t, NULL);
+  return NULL;
+}
+static void route_tsync_threads(void) {
+  char c0;
+  CT_EXPECT_RET(pread(g_file, &c0, 1, 0), 0, "pread before the filter");
+  int go[2], out[2];
+  CT_CHECK(pipe2(go, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0, "pipe2");
+  struct maker_arg a = {go[0], out[1]};
+  pthread_t t;
+  CT_CHECK(pthread_create(&t, NULL, maker_thread, &a) == 0, "pthread_create");
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_prctl, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+  };
+  struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
+  ct_step = "set the TSYNC filter";
+  CT_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+  long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
+  CT_CHECK(r == 0, "seccomp(TSYNC) returned %ld (%s)", r,
+           r == -1 ? strerror(errno) : "thread that could not sync");
+  ct_step = "a thread made before the filter creates one";
+  ct_write_all(go[1], "g", 1, "go");
+  char b[4];
+  CT_EXPECT_RET(read(out[0], b, sizeof b), 2, "what the new thread wrote");
+  pthread_join(t, NULL);
+}
+
 /* ---- fork ------------------------------------------------------------------- */
 static void route_fork(void) {
   struct sock_filter f[] = {
@@ -298,7 +344,9 @@ int main(int argc, char** argv) {
     } else {
       route_filter(route);
     }
-  } else if (!strcmp(route, "fork"))
+  } else if (!strcmp(route, "tsync_threads"))
+    route_tsync_threads();
+  else if (!strcmp(route, "fork"))
     route_fork();
   else if (!strcmp(route, "passthrough"))
     route_passthrough();
