@@ -223,6 +223,21 @@ static void route_tsync(void) {
   pthread_join(t, NULL);
 }
 
+/* A filter (through syscall()) that kills the process on prctl. */
+static void kill_prctl(unsigned flags) {
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_prctl, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+  };
+  struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
+  ct_step = "set the filter killing prctl";
+  CT_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+  long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+  CT_CHECK(r == 0, "seccomp returned %ld (%s)", r, r == -1 ? strerror(errno) : "thread that could not sync");
+}
+
 /* ---- tsync_threads ------------------------------------------------------------ */
 struct maker_arg {
   int go, out;
@@ -247,18 +262,7 @@ static void route_tsync_threads(void) {
   struct maker_arg a = {go[0], out[1]};
   pthread_t t;
   CT_CHECK(pthread_create(&t, NULL, maker_thread, &a) == 0, "pthread_create");
-  struct sock_filter f[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_prctl, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-  };
-  struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
-  ct_step = "set the TSYNC filter";
-  CT_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
-  long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
-  CT_CHECK(r == 0, "seccomp(TSYNC) returned %ld (%s)", r,
-           r == -1 ? strerror(errno) : "thread that could not sync");
+  kill_prctl(SECCOMP_FILTER_FLAG_TSYNC);
   ct_step = "a thread made before the filter creates one";
   ct_write_all(go[1], "g", 1, "go");
   char b[4];
@@ -268,20 +272,11 @@ static void route_tsync_threads(void) {
 
 /* ---- fork ------------------------------------------------------------------- */
 static void route_fork(void) {
-  struct sock_filter f[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_prctl, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-  };
-  struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
   int p[2];
   CT_CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe2");
   char c0;
   CT_EXPECT_RET(pread(g_file, &c0, 1, 0), 0, "pread before the filter");
-  ct_step = "set the filter";
-  CT_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
-  CT_CHECK(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0, "seccomp: %s", strerror(errno));
+  kill_prctl(0);
   ct_step = "fork under the filter";
   pid_t c = fork();
   CT_CHECK(c >= 0, "fork: %s", strerror(errno));
