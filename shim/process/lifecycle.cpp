@@ -164,6 +164,7 @@ bool ensure_pool() noexcept {
   // hand-off (seccomp.cpp): the pool's threads are not under it.
   if (s == 2) return __builtin_expect(tl.seccomp_checked, 1) || seccomp_may_hand_off(false);
   if (s != 0) return false;  // starting elsewhere (run inline meanwhile) or failed
+  if (g.sealed.load(std::memory_order_relaxed)) return false;  // no thread under a TSYNC filter
   if (!g.pool_state.compare_exchange_strong(s, 1)) return false;
   seccomp_may_hand_off(true);
   Nest nest;  // the pool's threads are the shim's (no write-behind net on them)

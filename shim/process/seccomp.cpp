@@ -82,6 +82,10 @@ long enter(Scope scope, unsigned long flags, F call) {
   if (active && !was_sandboxed && !tl.depth) wb_sync_all();
   // The pool's threads will be under the filter: none is started from now
   // on (a call already queued runs in its caller, one running finishes).
+  // A pool another thread is starting now (its manager's clone) is waited
+  // for, bounded; none starts once sealed (ensure_pool()).
+  for (int i = 0; sealing && i < 100000 && g.pool_state.load(std::memory_order_acquire) == 1; ++i)
+    sys::sched_yield();
   const bool freezing = sealing && g.pool_state.load(std::memory_order_acquire) == 2;
   if (freezing) g.pool->freeze();
   if (!was_sandboxed) mark_thread();
