@@ -159,6 +159,10 @@ bool seccomp_may_hand_off(bool starting) noexcept {
   }
   if (mode == g_pool_mode) return true;
   mark_thread();
+  // The net off here too, as for the ways in the shim sees (one more prctl,
+  // now or never): its traps would otherwise go on, and glibc's clone in a
+  // pthread_create of this thread, every signal blocked, would be fatal.
+  net_thread_pause();
   return false;
 }
 
