@@ -69,6 +69,7 @@ long enter(Scope scope, unsigned long flags, F call) {
   // mark the parent. Its calls pass straight through anyway.
   if (active && in_vfork_child()) return call();
   const bool was_sandboxed = tl.sandboxed;
+  const int saved_errno = errno;
   bool paused = false;
   if (!was_sandboxed) {
     // The net's per-thread dispatch goes off for good (one prctl, still
@@ -89,6 +90,7 @@ long enter(Scope scope, unsigned long flags, F call) {
   const bool freezing = sealing && g.pool_state.load(std::memory_order_acquire) == 2;
   if (freezing) g.pool->freeze();
   if (!was_sandboxed) mark_thread();
+  errno = saved_errno;  // a successful call leaves errno as the program had it
   long r = call();
   // Failure: -1, or with TSYNC the id of a thread that could not take the
   // filter (a listener fd is a success).
@@ -96,13 +98,13 @@ long enter(Scope scope, unsigned long flags, F call) {
       r < 0 || (scope == Scope::Process && r > 0 && !(flags & SECCOMP_FILTER_FLAG_NEW_LISTENER));
   if (failed) {
     const int e = errno;
+    if (freezing) g.pool->thaw();
+    if (sealing) g.sealed.store(false, std::memory_order_relaxed);  // before the net may come back
     if (!was_sandboxed) {
       --tl.depth;
       tl.sandboxed = false;
       if (paused) net_thread_resume();
     }
-    if (freezing) g.pool->thaw();
-    if (sealing) g.sealed.store(false, std::memory_order_relaxed);
     errno = e;
   }
   return r;

@@ -58,6 +58,7 @@ static void set_filter(const char* route) {
   ct_step = "set the filter";
   CT_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
   long r;
+  errno = ERANGE; /* a successful call leaves errno alone */
   if (!strcmp(route, "filter_syscall"))
     r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
   else if (!strcmp(route, "asm"))
@@ -68,6 +69,7 @@ static void set_filter(const char* route) {
     r = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
   if (r != 0 && errno == EINVAL) ct_skip("seccomp filters not supported");
   CT_CHECK(r == 0, "%s: %s", route, strerror(errno));
+  CT_CHECK(errno == ERANGE, "%s succeeded but changed errno to %s", route, strerrorname_np(errno));
 }
 
 /* libseccomp through dlopen: no build dependency on its headers. */
