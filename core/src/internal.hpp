@@ -150,6 +150,8 @@ struct Pool::Impl {
   std::atomic<uint64_t> next_deadline{~0ull};  // earliest deadline the manager knows
   std::atomic<int> deadline_items{0};          // in-flight items with a deadline
   std::atomic<int> resignal{0};                // running items cancelled, not yet completed
+  std::atomic<bool> frozen{false};             // freeze(): no thread is started
+  std::atomic<uint32_t> mgr_passes{0};         // manager passes done (freeze() waits for two)
 
   // In flight (submitted, not completed), for drain().
   std::atomic<uint64_t> inflight{0};

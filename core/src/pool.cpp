@@ -745,6 +745,35 @@ void Pool::drain_key(uint64_t key) noexcept {
 }
 
 // ============================================================================
+// Freeze
+// ============================================================================
+
+void Pool::freeze() noexcept {
+  Impl& p = *impl_;
+  p.frozen.store(true);
+  if (!p.started.load() || !p.mgr_running) return;
+  // The pass running now may have decided to create a worker before it saw
+  // the flag; the one after it sees the flag. Then the workers being born
+  // must have started (a newborn thread's own first syscalls). Polled:
+  // the manager keeps no waiter count for this rare call; bounded (~1 s).
+  const uint32_t pass0 = p.mgr_passes.load();
+  for (int i = 0; i < 5000; ++i) {
+    const uint32_t cur = p.mgr_passes.load();
+    if (cur - pass0 >= 2) {
+      int born = 0;
+      for (auto& n : p.nodes)
+        for (auto& c : n->cls) born += c.starting.load();
+      if (born == 0) return;
+    } else {
+      p.wake_manager();
+    }
+    sys::futex_wait(&p.mgr_passes, cur, 200000);
+  }
+}
+
+void Pool::thaw() noexcept { impl_->frozen.store(false); }
+
+// ============================================================================
 // Shutdown and fork
 // ============================================================================
 

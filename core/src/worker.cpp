@@ -244,6 +244,7 @@ void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
   std::vector<Work*> expired;
   int create[2] = {0, 0};
   bool spilled[2] = {false, false};
+  bool frozen_back[2] = {false, false};
   {
     std::lock_guard<std::mutex> g(n.mu);
     for (int k = 0; k < 2; ++k) {
@@ -306,6 +307,10 @@ void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
         int need = static_cast<int>(c.ready.size) - idle - c.starting.load();
         int room = static_cast<int>(c.cap) - c.alive.load() - c.starting.load();
         create[k] = std::max(0, std::min(need, room));
+        if (frozen.load() && create[k] > 0) {
+          create[k] = 0;
+          frozen_back[k] = true;  // no thread: the submitters run it
+        }
         c.starting.fetch_add(create[k]);
       }
     }
@@ -323,7 +328,8 @@ void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
     // when no worker of the class exists, or (unbound) the ones that exist
     // may block forever. Items stuck in the spill list (no memory for their
     // key) go back the same way.
-    if (spilled[k] || (failed && (c.alive.load() + c.starting.load() == 0 || k == 1))) hand_back(c);
+    if (spilled[k] || frozen_back[k] || (failed && (c.alive.load() + c.starting.load() == 0 || k == 1)))
+      hand_back(c);
   }
 }
 
@@ -340,6 +346,7 @@ void Pool::Impl::manager_loop() {
     // matters (submit() lowers it and then wakes us); relaxed would do.
     next_deadline.store(~0ull);
     for (auto& n : nodes) manage_node(*n, now, &next_wake);
+    mgr_passes.fetch_add(1);  // freeze() polls it
     if (next_wake != ~0ull) {
       uint64_t cur = next_deadline.load();
       while (next_wake < cur && !next_deadline.compare_exchange_weak(cur, next_wake)) {

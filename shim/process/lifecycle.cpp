@@ -23,6 +23,7 @@
 #include "report/report.hpp"
 #include "route/fdtable.hpp"
 #include "route/stall.hpp"
+#include "seccomp.hpp"
 #include "signals/signals.hpp"
 #include "state.hpp"
 #include "sys/libc.hpp"
@@ -168,9 +169,13 @@ void write_exit_report_now() noexcept {
 
 bool ensure_pool() noexcept {
   int s = g.pool_state.load(std::memory_order_acquire);
-  if (s == 2) return true;
+  // A thread under a sandbox the shim did not see is caught at its first
+  // hand-off (seccomp.cpp): the pool's threads are not under it.
+  if (s == 2) return __builtin_expect(tl.seccomp_checked, 1) || seccomp_may_hand_off(false);
   if (s != 0) return false;  // starting elsewhere (run inline meanwhile) or failed
+  if (g.sealed.load(std::memory_order_relaxed)) return false;  // no thread under a TSYNC filter
   if (!g.pool_state.compare_exchange_strong(s, 1)) return false;
+  seccomp_may_hand_off(true);
   Nest nest;  // the pool's threads are the shim's (no write-behind net on them)
   // Built on first need: a process that never needs the pool pays for
   // neither its memory nor its topology probe.

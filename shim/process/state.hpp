@@ -18,6 +18,7 @@ namespace iowq::shim {
 struct Shim {
   Config cfg;
   std::atomic<bool> active{false};  // initialised, enabled and selected
+  std::atomic<bool> sealed{false};  // a seccomp filter covers every thread: all calls plain (seccomp.cpp)
   std::atomic<int> pool_state{0};   // 0 not started, 1 starting, 2 started, -1 failed
   iowq::Pool* pool = nullptr;
   int pid = 0;
@@ -36,14 +37,15 @@ struct Job {
 };
 
 struct ThreadCtx {
-  int depth = 0;              // > 0: inside the shim; nested calls pass through
-  bool worker = false;        // this thread is a pool worker
-  bool sandboxed = false;     // seccomp on this thread: no syscall it did not ask for
-  bool private_fds = false;   // unshare(CLONE_FILES): not the pool's; every call passes through
-  bool async_cancel = false;  // inside a pool wait with asynchronous cancellation on
-  uint32_t cancel_sigs = 0;   // cancel signals a pool worker's handler took (a call was cut short)
-  uintptr_t nest_frame = 0;   // frame of the outermost shim entry (depth 0 -> 1)
-  iowq::Work work;            // the calling thread's one in-flight pool item
+  int depth = 0;                 // > 0: inside the shim; nested calls pass through
+  bool worker = false;           // this thread is a pool worker
+  bool sandboxed = false;        // seccomp on this thread: no syscall it did not ask for
+  bool seccomp_checked = false;  // its seccomp mode was compared with the pool's (seccomp.cpp)
+  bool private_fds = false;      // unshare(CLONE_FILES): not the pool's; every call passes through
+  bool async_cancel = false;     // inside a pool wait with asynchronous cancellation on
+  uint32_t cancel_sigs = 0;      // cancel signals a pool worker's handler took (a call was cut short)
+  uintptr_t nest_frame = 0;      // frame of the outermost shim entry (depth 0 -> 1)
+  iowq::Work work;               // the calling thread's one in-flight pool item
   Job job;
 };
 extern constinit thread_local ThreadCtx tl __attribute__((tls_model("initial-exec")));
@@ -65,7 +67,7 @@ constexpr int kPrivateFdsDepth = 1 << 20;
 
 // True when an interposer must not touch anything but the real function.
 inline bool bypass() noexcept {
-  if (!g.active.load(std::memory_order_relaxed)) return true;
+  if (!g.active.load(std::memory_order_relaxed) || g.sealed.load(std::memory_order_relaxed)) return true;
   return __builtin_expect(tl.depth != 0, 0) && !repair_stale_depth();
 }
 

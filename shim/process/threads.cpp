@@ -1,20 +1,19 @@
 // shim/process/threads.cpp — the program's threads as the shim must see them:
-// a thread that sandboxed itself with seccomp (every later call of it passes
-// straight through), pthread_exit, and the threads pthread_create makes: the
+// a thread made by a sandboxed one (seccomp.cpp marks it), pthread_exit, and
+// the threads pthread_create makes: the
 // program's get the write-behind net and a place in the exit watcher's table,
 // the shim's own leave glibc's count of threads (exitwatch.cpp).
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <atomic>
 
 #include "exitwatch.hpp"
+#include "seccomp.hpp"
 #include "state.hpp"
 #include "sys/libc.hpp"
 #include "writebehind/net.hpp"
@@ -22,40 +21,6 @@
 #define IOWQ_EXPORT extern "C" __attribute__((visibility("default")))
 
 using namespace iowq::shim;
-
-// ============================================================================
-// Sandboxed threads: after seccomp is set on a thread (strict mode allows
-// only read, write, _exit and sigreturn; a filter, whatever the program
-// chose), the shim must not issue a syscall of its own there — so every
-// call of that thread passes straight through, as a nested call does.
-// (The syscall(SYS_seccomp) route is not interposed: the shim's own raw
-// syscalls go through libc's syscall function, and a filter inherited from
-// the parent cannot be seen.)
-// ============================================================================
-
-IOWQ_EXPORT int prctl(int option, ...) {
-  static int (*real_prctl)(int, ...) = reinterpret_cast<int (*)(int, ...)>(real::next("prctl"));
-  va_list ap;
-  va_start(ap, option);
-  unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
-  unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
-  va_end(ap);
-  if (option == PR_SET_SECCOMP && !tl.sandboxed) {
-    process::before_sandbox();
-    // Marked first: once the call succeeds, nothing else may run here.
-    tl.sandboxed = true;
-    ++tl.depth;
-    int r = real_prctl(option, a2, a3, a4, a5);
-    if (r != 0) {
-      int e = errno;
-      --tl.depth;
-      tl.sandboxed = false;
-      errno = e;
-    }
-    return r;
-  }
-  return real_prctl(option, a2, a3, a4, a5);
-}
 
 // ============================================================================
 // main's pthread_exit: the process must end when the program's last thread
@@ -172,6 +137,8 @@ IOWQ_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (
   static fn_t* real_ = nullptr;
   fn_t* rf = real::next_fn(real_, "pthread_create");
   const bool own = sys::starting_own_thread();
+  // A thread made by a sandboxed one inherits its filter (seccomp.cpp).
+  if (tl.sandboxed && !own) return sandboxed_pthread_create(rf, t, attr, fn, arg);
   // A program thread has the net on (the main thread from the start, the
   // others from program_start); the shim's threads never do.
   const bool paused = !own && net_on() && net_thread_pause();

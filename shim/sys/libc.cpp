@@ -8,6 +8,7 @@
 #include <link.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -250,6 +251,13 @@ int fb_recvmmsg(int fd, struct mmsghdr* v, unsigned n, int f, struct timespec* t
   return iret(sys::recvmmsg(fd, v, n, f, t));
 }
 int fb_close(int fd) { return iret(sys::close(fd)); }
+long fb_syscall(long nr, ...) {
+  va_list ap;
+  va_start(ap, nr);
+  const sys::Args6 x = sys::va_args6(ap);
+  va_end(ap);
+  return ret(sys::syscall6(nr, x.a, x.b, x.c, x.d, x.e, x.f));
+}
 }  // namespace
 
 namespace real {
@@ -287,6 +295,7 @@ int (*fcntl)(int, int, ...) = nullptr;
 int (*ioctl)(int, unsigned long, ...) = nullptr;
 int (*fclose)(FILE*) = nullptr;
 int (*sigaction)(int, const struct sigaction*, struct sigaction*) = nullptr;
+long (*syscall)(long, ...) = fb_syscall;
 void (*_exit)(int) = nullptr;
 int (*execve)(const char*, char* const[], char* const[]) = nullptr;
 void (*siglongjmp)(struct __jmp_buf_tag*, int) = nullptr;
@@ -457,6 +466,7 @@ const Want kWant[] = {
     want(ioctl, "ioctl"),
     want(fclose, "fclose"),
     want(sigaction, "sigaction"),
+    want(syscall, "syscall"),
     want(_exit, "_exit"),
     want(execve, "execve"),
     want(siglongjmp, "siglongjmp"),

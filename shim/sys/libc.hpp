@@ -15,6 +15,7 @@
 
 #include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -65,6 +66,9 @@ extern int (*fcntl)(int, int, ...);
 extern int (*ioctl)(int, unsigned long, ...);
 extern int (*fclose)(FILE*);
 extern int (*sigaction)(int, const struct sigaction*, struct sigaction*);
+// syscall(): a program may call it anywhere, a signal handler included.
+// (Assembler name: the syscall interposer's fast path jumps through it.)
+extern long (*syscall)(long, ...) __asm__("iowq_real_syscall");
 // Resolved here, not on first use: a fork child calling them would otherwise
 // pay a dlsym (and its page faults) every time.
 extern void (*_exit)(int);
@@ -98,6 +102,17 @@ void* symbol(void* handle, const char* name) noexcept;
 }  // namespace real
 
 namespace sys {
+// The six longs of a syscall()-like variadic call, read as glibc's syscall
+// reads them (those the caller did not pass are whatever is there).
+struct Args6 {
+  long a, b, c, d, e, f;
+};
+inline Args6 va_args6(va_list ap) noexcept {
+  Args6 r;
+  r.a = va_arg(ap, long), r.b = va_arg(ap, long), r.c = va_arg(ap, long);
+  r.d = va_arg(ap, long), r.e = va_arg(ap, long), r.f = va_arg(ap, long);
+  return r;
+}
 // A raw system call, issued from iowq's own text (never trapped by the
 // write-behind net): the result, or -errno; errno untouched.
 int64_t syscall6(long nr, long a, long b, long c, long d, long e, long f) noexcept;

@@ -486,14 +486,17 @@ void net_update(const std::atomic<int64_t>& inflight) noexcept {
   if (arm && !was) reclaim_sigsys();
 }
 
+// Sealed (a TSYNC seccomp filter on every thread, seccomp.cpp): nothing is
+// written behind any more, so the selector stays "allow" and no thread
+// needs the net; none makes a prctl for it the program did not ask for.
 void net_thread_enable() noexcept {
-  if (!g_on || tl_enabled) return;
+  if (!g_on || tl_enabled || g.sealed.load(std::memory_order_relaxed)) return;
   tl_owner = sys::gettid();
   if (prctl_dispatch(true) == 0) tl_enabled = true;
 }
 
 void net_program_thread_begins() noexcept {
-  if (!g_on || tl_enabled) return;
+  if (!g_on || tl_enabled || g.sealed.load(std::memory_order_relaxed)) return;
   // glibc starts its helpers' threads with every signal blocked: SIGSYS
   // blocked at a trap would kill the process.
   sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
@@ -501,13 +504,13 @@ void net_program_thread_begins() noexcept {
 }
 
 void net_task_enable() noexcept {
-  if (!g_on) return;
+  if (!g_on || g.sealed.load(std::memory_order_relaxed)) return;
   sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
   prctl_dispatch(true);
 }
 
 bool net_thread_pause() noexcept {
-  if (!tl_enabled) return false;
+  if (!tl_enabled || g.sealed.load(std::memory_order_relaxed)) return false;
   prctl_dispatch(false);
   tl_enabled = false;
   return true;
@@ -528,9 +531,10 @@ void net_after_fork_child() noexcept {
   g_app_lock.store(0);
   g_selector = kAllow;
   // The forking thread is the child's only one; dispatch is per task and
-  // does not follow fork.
+  // does not follow fork. A sandboxed thread's child is sandboxed too: the
+  // net stays off there (its prctl is a syscall the program did not ask for).
   tl_enabled = false;
-  net_thread_enable();  // and the thread-local block is this task's now
+  if (!tl.sandboxed) net_thread_enable();  // and the thread-local block is this task's now
 }
 
 int net_sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept {

@@ -851,9 +851,11 @@ static void op_daemon_write(int fd, int tag, size_t len, const char* how) {
 }
 
 /* seccomp_filter CALL VIA: the process (this thread and every thread and
- * child made later) gets a filter that fails CALL with EPERM (VIA: prctl or
- * the seccomp syscall), then a blocking pipe read fed by a thread 40 ms later,
- * then CALL itself is tried. The filter stays for the rest of the script. */
+ * child made later) gets a filter that fails CALL with EPERM (VIA: prctl,
+ * the seccomp syscall, or tsync: the seccomp syscall for every thread at
+ * once, which the generator does not draw), then a blocking pipe read fed
+ * by a thread 40 ms later, then CALL itself is tried. The filter stays for
+ * the rest of the script. */
 #include <linux/filter.h>
 #include <stddef.h>
 #include <sys/utsname.h>
@@ -907,7 +909,9 @@ static void op_seccomp_filter(const char* call, const char* via) {
   long r = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   if (r == 0)
     r = !strcmp(via, "syscall") ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)
-                                : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+        : !strcmp(via, "tsync")
+            ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog)
+            : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
   int e = errno;
   int sv[2];
   long rr = -9;

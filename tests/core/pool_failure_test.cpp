@@ -6,7 +6,11 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 #include <gtest/gtest.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -133,6 +137,58 @@ TEST(PoolFailure, NoWorkerCanStartHandsWorkBack) {
     pool.drain();
     return 0;
   });
+  EXPECT_EQ(rc, 0) << "child failed at check " << rc << " (>= 1000: killed by signal rc - 1000)";
+}
+
+// A frozen pool (a seccomp filter is about to cover its threads) starts no
+// thread: with one that kills the process on clone in place, queued work is
+// handed back to its submitters.
+TEST(PoolFailure, FrozenPoolStartsNoThread) {
+  int rc = in_child([]() -> int {
+    Pool pool(make_opts(2, 2, 0));
+    if (pool.start() != 0) return 2;
+    Rec first;
+    Work w0;
+    w0.fn = rec_fn;
+    w0.ctx = &first;
+    if (pool.submit(&w0) != 0) return 3;
+    pool.wait(&w0);  // a bound worker exists, idle
+    if (first.ran.load() != 1) return 4;
+    pool.freeze();
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+    };
+    struct sock_fprog prog = {static_cast<unsigned short>(sizeof f / sizeof f[0]), f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 77;
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0) return 77;
+    // Three unbound items (no unbound worker exists) and two bound ones
+    // (one idle worker may take one): none may start a thread.
+    Rec ru[3], rb[2];
+    Work wu[3], wb[2];
+    for (int i = 0; i < 3; ++i) {
+      wu[i].fn = rec_fn;
+      wu[i].ctx = &ru[i];
+      wu[i].cls = Class::Unbound;
+      if (pool.submit(&wu[i]) != 0) return 5;
+    }
+    for (int i = 0; i < 2; ++i) {
+      wb[i].fn = rec_fn;
+      wb[i].ctx = &rb[i];
+      if (pool.submit(&wb[i]) != 0) return 5;
+    }
+    for (auto& w : wu) pool.wait(&w);
+    for (auto& w : wb) pool.wait(&w);
+    for (int i = 0; i < 3; ++i)
+      if (!wu[i].handed_back() || ru[i].ran.load()) return 10 + i;
+    for (int i = 0; i < 2; ++i)
+      if (!wb[i].handed_back() && rb[i].ran.load() != 1) return 20 + i;  // handed back or run
+    return 0;
+  });
+  if (rc == 77) GTEST_SKIP() << "seccomp TSYNC filters not permitted here";
   EXPECT_EQ(rc, 0) << "child failed at check " << rc << " (>= 1000: killed by signal rc - 1000)";
 }
 

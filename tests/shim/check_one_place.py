@@ -29,6 +29,9 @@ OUT_PARAM = re.compile(r"\b(?:ssize_t|int64_t)\s*\*\s*\w+\s*[,)]")
 TO_LIBC = re.compile(r"\bto_libc\s*\(")
 EXPORT = re.compile(r"\bIOWQ_EXPORT\b")
 CALL = re.compile(r"(?<![\w.>:])(?:::\s*)?(syscall|dlsym|dlvsym)\s*\(")
+# The interposer of libc's syscall() itself (shim/process/seccomp.cpp) is
+# declared and defined there, not called.
+DEFINITION = re.compile(r"^\s*IOWQ_EXPORT\s+(?:\w+\s+)+syscall\s*\([^)]*\.\.\.\)\s*[{;]?\s*$")
 # One token at a time: comments and literals become blanks (newlines kept, so
 # line numbers stay right), everything else is kept.
 TOKEN = re.compile(
@@ -67,7 +70,7 @@ def main():
                     code = strip(fh.read())
                 exports = bool(EXPORT.search(code))
                 for no, line in enumerate(code.split("\n"), 1):
-                    for m in CALL.finditer(line):
+                    for m in ([] if DEFINITION.search(line) else CALL.finditer(line)):
                         bad.append(f"{rel}:{no}: {m.group(1)}() outside {' / '.join(sorted(ALLOWED))}")
                     if rel.startswith("shim/") and rel != SENTINEL_HOME and SENTINEL.search(line):
                         bad.append(f"{rel}:{no}: INT64_MIN sentinel; use kNotTaken ({SENTINEL_HOME})")

@@ -131,6 +131,14 @@ class Pool {
   // work, interrupts running unbound work, joins every thread. Idempotent.
   void shutdown();
 
+  // From now on the pool starts no thread (a seccomp filter is about to
+  // cover its threads, and one that forbids clone would kill the process):
+  // queued work no idle worker takes is handed back to its submitter, as when
+  // no worker can be created. Returns once the manager has seen it and no
+  // worker is being born (a bounded wait). thaw() undoes it.
+  void freeze() noexcept;
+  void thaw() noexcept;
+
   // After fork(), in the child only: forget every thread and item of the
   // parent (they do not exist in the child) and return to the constructed,
   // not-started state. Items that were in flight are abandoned, not completed.
