@@ -324,7 +324,7 @@ void wait_lock_free(WbFile& f) noexcept {
   }
 }
 
-void lock(WbFile& f) noexcept {
+inline void lock(WbFile& f) noexcept {
   uint32_t me = my_tid();
   tl_held = &f;
   std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -334,7 +334,7 @@ void lock(WbFile& f) noexcept {
     if ((i & 63) == 63) sys::sched_yield();
   }
 }
-void unlock(WbFile& f) noexcept {
+inline void unlock(WbFile& f) noexcept {
   f.lock.store(0, std::memory_order_release);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   tl_held = nullptr;
@@ -505,7 +505,7 @@ bool take_back(WbFile& f, uint64_t target) noexcept {
   // held a handler off as long.)
   sys::SigMask mask;
   sys::block_all_signals(&mask, /*caller=*/true);  // SIGSYS stays open: the net
-  lock(f);  // while held, f.open cannot be written out and reused
+  lock(f);                                         // while held, f.open cannot be written out and reused
   Chunk* c = f.open.load(std::memory_order_seq_cst);
   bool taken = c && c->seq == target && f.done.load(std::memory_order_seq_cst) + 1 == target &&
                g.pool->cancel(&c->work) == iowq::CancelResult::Ok;
@@ -625,23 +625,29 @@ thread_local Range tl_ok[4] __attribute__((tls_model("initial-exec")));
 thread_local unsigned tl_ok_next __attribute__((tls_model("initial-exec"))) = 0;
 std::atomic<uint32_t> g_mem_gen{1};
 
-// Copies n bytes from src to dst. False: the plain call would fail (EFAULT)
-// or the kernel copy is unavailable — the caller goes the plain way.
-bool safe_copy(void* dst, const void* src, size_t n) noexcept {
-  if (n == 0) return true;
-  uintptr_t a = reinterpret_cast<uintptr_t>(src);
-  if (a + n < a) return false;
-  uint32_t gen = g_mem_gen.load(std::memory_order_acquire);
-  for (const Range& r : tl_ok)
-    if (r.gen == gen && a >= r.lo && a + n <= r.hi) {
-      memcpy(dst, src, n);
-      return true;
-    }
+// safe_copy() of a range not known good: the kernel copies it.
+__attribute__((noinline)) bool copy_checked(void* dst, const void* src, size_t n, uint32_t gen) noexcept {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(src);
   int64_t r = sys::vm_read(g.pid, dst, src, n);
   if (r != static_cast<int64_t>(n)) return false;
   uintptr_t lo = a & ~uintptr_t{4095}, hi = (a + n + 4095) & ~uintptr_t{4095};
   tl_ok[tl_ok_next++ & 3] = Range{lo, hi, gen};
   return true;
+}
+
+// Copies n bytes from src to dst. False: the plain call would fail (EFAULT)
+// or the kernel copy is unavailable — the caller goes the plain way.
+inline bool safe_copy(void* dst, const void* src, size_t n) noexcept {
+  if (n == 0) return true;
+  const uintptr_t a = reinterpret_cast<uintptr_t>(src);
+  if (a + n < a) return false;
+  const uint32_t gen = g_mem_gen.load(std::memory_order_acquire);
+  for (const Range& r : tl_ok)
+    if (r.gen == gen && a >= r.lo && a + n <= r.hi) {
+      memcpy(dst, src, n);
+      return true;
+    }
+  return copy_checked(dst, src, n, gen);
 }
 
 // The caller's data as a vector (iov copied to `v`, at most kMaxIov).
@@ -651,13 +657,8 @@ struct Src {
   size_t total = 0;
 };
 
-bool load_src(const Op& op, Src* s) noexcept {
-  if (!op.iov) {
-    s->v[0] = {op.buf, op.len};
-    s->n = 1;
-    s->total = op.len;
-    return true;
-  }
+// A vector op's iovecs, read checked (a plain buffer needs no Src).
+inline bool load_src(const Op& op, Src* s) noexcept {
   if (op.iovcnt <= 0 || op.iovcnt > kMaxIov) return false;
   if (!safe_copy(s->v, op.iov, sizeof(struct iovec) * static_cast<size_t>(op.iovcnt))) return false;
   s->n = op.iovcnt;
@@ -670,7 +671,7 @@ bool load_src(const Op& op, Src* s) noexcept {
   return true;
 }
 
-bool copy_in(const Src& s, char* dst) noexcept {
+inline bool copy_in(const Src& s, char* dst) noexcept {
   for (int i = 0; i < s.n; ++i) {
     if (!safe_copy(dst, s.v[i].iov_base, s.v[i].iov_len)) return false;
     dst += s.v[i].iov_len;
@@ -777,9 +778,11 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
   if (opted_out(fi.dev, fi.ino) || is_stderr_file(fi)) return kNotTaken;
   const size_t cap = dev_chunk_size(op.fd, fi.dev);
   if (cap == 0) return kNotTaken;
+  // A plain buffer is copied as it is; a vector is read (checked) first.
   Src src;
-  if (!load_src(op, &src)) return kNotTaken;
-  const size_t n = src.total;
+  if (op.iov && !load_src(op, &src)) return kNotTaken;
+  const size_t n = op.iov ? src.total : op.len;
+  auto copy_to = [&](char* dst) { return op.iov ? copy_in(src, dst) : safe_copy(dst, op.buf, n); };
   if (n == 0 || n > cap) return kNotTaken;
   WbFile& f = entry_of(fi.dev, fi.ino);
   int64_t off = op.positioned() ? op.off : -1;
@@ -821,7 +824,7 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
         bool merge = last.fd == op.fd &&
                      ((off < 0 && last.off < 0) || (off >= 0 && last.off >= 0 && last.off + last.len == off));
         if (c->used + n <= c->cap && (merge || c->nseg < kMaxSegs)) {
-          if (!copy_in(src, c->data + c->used)) {
+          if (!copy_to(c->data + c->used)) {
             unlock(f);
             return kNotTaken;  // EFAULT, the plain way
           }
@@ -864,7 +867,7 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
       c->nseg = 1;
       c->segs[0] = Seg{op.fd, off, 0, static_cast<uint32_t>(n)};
       c->closed.store(0, std::memory_order_relaxed);
-      if (!copy_in(src, c->data)) {
+      if (!copy_to(c->data)) {
         w.reserved.fetch_sub(cap, std::memory_order_acq_rel);
         w.free_list->push(idx);
         unlock(f);
