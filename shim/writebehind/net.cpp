@@ -449,6 +449,7 @@ bool net_init() noexcept {
 }
 
 bool net_on() noexcept { return g_on; }
+bool net_armed() noexcept { return armed(); }
 
 void net_update(const std::atomic<int64_t>& inflight) noexcept {
   if (!g_on) return;
