@@ -4,57 +4,117 @@
  *   iowq-bench-netcost idle N    N calls with nothing pending (plain, or
  *                                under the shim with IOWQ_WRITE_BEHIND=1:
  *                                dispatch on, selector ALLOW)
- *   iowq-bench-netcost armed N   first writes 16 files DIR/netcost.* (BENCH_TMPDIR
- *                                or /tmp) in 64 KiB pieces, 64 MiB in all,
+ *   iowq-bench-netcost bare N    the kernel's floor, without the shim: N calls
+ *                                trapped by this program's own syscall user
+ *                                dispatch, a handler that only runs the call
+ *                                (what a trap costs before any shim work)
+ *   iowq-bench-netcost armed N   first writes 64 files DIR/netcost.* (BENCH_TMPDIR
+ *                                or /tmp) in 64 KiB pieces, 1 MiB each,
  *                                so data is pending; then N calls while it
  *                                drains (each a trap: getppid waits for
  *                                nothing). Compare the report's
  *                                write_behind.net_traps with N.
- * Prints "<mode> <ns per call>".
+ * Prints "<mode> <ns per call> <thread CPU ns per call>" (the CPU figure
+ * leaves out the time the thread waited for a CPU on a loaded machine).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
-static double now(void) {
+/* ---- bare: our own dispatch, the least a trapped call can cost ------------- */
+#ifdef __x86_64__
+/* The exempt range: a syscall helper and the signal restorer (rt_sigreturn
+ * must not trap), followed by a byte so the range holds the address after
+ * the last syscall instruction (what the kernel compares). */
+__asm__(
+    ".text\n"
+    "bare_lo:\n"
+    "bare_call: mov %rdi, %rax\n syscall\n ret\n"
+    "bare_restorer: mov $15, %eax\n syscall\n nop\n"
+    "bare_hi:\n");
+extern char bare_lo[], bare_hi[], bare_call[], bare_restorer[];
+static volatile char bare_selector;
+
+static void bare_handler(int sig, siginfo_t* si, void* ucv) {
+  (void)sig;
+  ucontext_t* uc = ucv;
+  uc->uc_mcontext.gregs[REG_RAX] = ((long (*)(long))(void*)bare_call)(si->si_syscall);
+}
+
+static int bare_setup(void) {
+  struct {
+    void* handler;
+    unsigned long flags;
+    void* restorer;
+    unsigned long mask;
+  } k = {(void*)bare_handler, SA_SIGINFO | SA_NODEFER | 0x04000000 /* SA_RESTORER */, (void*)bare_restorer,
+         0};
+  if (syscall(SYS_rt_sigaction, SIGSYS, &k, NULL, 8) != 0) return -1;
+  /* PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON */
+  return prctl(59, 1, (unsigned long)bare_lo, (unsigned long)(bare_hi - bare_lo), &bare_selector);
+}
+#endif
+
+static double clock_ns(clockid_t c) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(c, &ts);
   return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
+static double now(void) { return clock_ns(CLOCK_MONOTONIC); }
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    fprintf(stderr, "usage: iowq-bench-netcost idle|armed N\n");
+    fprintf(stderr, "usage: iowq-bench-netcost idle|bare|armed N\n");
     return 2;
   }
   long n = atol(argv[2]);
-  int fds[16];
-  char paths[16][512];
+  enum { kFiles = 64, kPieces = 16 }; /* 1 MiB per file: 4 chunks, what one file may queue */
+  int fds[kFiles];
+  static char paths[kFiles][512];
   const int armed = !strcmp(argv[1], "armed");
   if (armed) {
     const char* dir = getenv("BENCH_TMPDIR") ? getenv("BENCH_TMPDIR") : "/tmp";
     static char piece[65536];
     memset(piece, 'n', sizeof piece);
-    for (int f = 0; f < 16; f++) { /* opens first: an open waits for everything */
+    for (int f = 0; f < kFiles; f++) { /* opens first: an open waits for everything */
       snprintf(paths[f], sizeof paths[f], "%s/netcost.%d.%d", dir, (int)getpid(), f);
       fds[f] = open(paths[f], O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (fds[f] < 0) return 1;
     }
-    for (int k = 0; k < 64; k++)
-      for (int f = 0; f < 16; f++)
+    for (int k = 0; k < kPieces; k++)
+      for (int f = 0; f < kFiles; f++)
         if (write(fds[f], piece, sizeof piece) != (ssize_t)sizeof piece) return 1;
   }
-  double t0 = now();
+  const int bare = !strcmp(argv[1], "bare");
+  if (bare) {
+#ifdef __x86_64__
+    if (bare_setup() != 0) {
+      perror("iowq-bench-netcost: syscall user dispatch");
+      return 1;
+    }
+    bare_selector = 1; /* BLOCK: every call below traps */
+#else
+    fprintf(stderr, "iowq-bench-netcost: bare: x86-64 only\n");
+    return 1;
+#endif
+  }
+  double t0 = now(), c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
   for (long i = 0; i < n; i++) syscall(SYS_getppid);
-  double t1 = now();
-  printf("%s %.1f\n", argv[1], (t1 - t0) / (double)n);
+  double t1 = now(), c1 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+#ifdef __x86_64__
+  bare_selector = 0;
+#endif
+  printf("%s %.1f %.1f\n", argv[1], (t1 - t0) / (double)n, (c1 - c0) / (double)n);
   if (armed)
-    for (int f = 0; f < 16; f++) {
+    for (int f = 0; f < kFiles; f++) {
       close(fds[f]);
       unlink(paths[f]);
     }
