@@ -511,6 +511,15 @@ void chunk_done(iowq::Work* wk) {
 // followed at once by futimens or close, as tar's and cp's).
 bool take_back(WbFile& f, uint64_t target) noexcept {
   if (tl_held || !g.pool || f.done.load(std::memory_order_seq_cst) + 1 != target) return false;
+  // A chunk a worker took already (it may still be letting it fill) cannot
+  // be taken back: say so before the signal mask's two system calls and the
+  // pool's two (a program that syncs after every write, as SQLite does,
+  // mostly finds it taken). Chunks are never unmapped, so the hint is safe
+  // to read; the lock and the pool decide below.
+  if (Chunk* open = f.open.load(std::memory_order_seq_cst);
+      !open || open->closed.load(std::memory_order_seq_cst) ||
+      (open->work.state.load(std::memory_order_acquire) & iowq::Work::kRunning))
+    return false;
   // Signals wait until the chunk is written: a handler that ended the process
   // in between would leave a chunk no one finishes, and the exit's drain
   // would wait for it forever. (The plain writes it stands for would have
