@@ -49,6 +49,10 @@ printf '  plain %s / %s; net on, idle %s / %s\n' "$(col idle_plain 2)" "$(col id
   "$(col idle_wb 2)" "$(col idle_wb 3)"
 printf '  trapped: bare dispatch (no shim) %s / %s; under the shim, 64 MiB draining %s / %s (traps %s of 5000)\n' \
   "$(col bare 2)" "$(col bare 3)" "$(col armed 2)" "$(col armed 3)" "$(median < "$TMP/traps")"
+# The calls made after the data landed did not trap: CPU per trapped call,
+# counting those at the idle cost.
+printf '  CPU per trapped call under the shim: %s ns\n' "$(awk -v a="$(col armed 3)" -v i="$(col idle_wb 3)" \
+  -v t="$(median < "$TMP/traps")" 'BEGIN { if (t > 0) printf "%.0f", (a * 5000 - i * (5000 - t)) / t; else print "nan" }')"
 
 # whole processes, plain and write-behind interleaved (measure.py pair: wall
 # and CPU medians, ratio > 1 = write-behind is faster); $TMP/w is emptied
