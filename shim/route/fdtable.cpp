@@ -66,22 +66,12 @@ FdInfo classify(int fd) noexcept {
 
 }  // namespace
 
-FdInfo fd_info(int fd) noexcept {
+// Not cached (or fd out of the table's range): classifies it, and caches
+// the result when the fd is in range.
+FdInfo fd_info_slow(int fd) noexcept {
   if (fd < 0 || fd >= kMaxFd) return classify(fd);
   FdEntry& e = g_fdtab[fd];
-  uint8_t k = e.kind.load(std::memory_order_acquire);
-  if (k) {
-    FdInfo fi;
-    fi.kind = static_cast<FdKind>(k);
-    uint8_t f = e.flags.load(std::memory_order_relaxed);
-    fi.nonblock = f & 1;
-    fi.append = f & 2;
-    fi.sync_io = f & 4;
-    fi.writable = f & 8;
-    fi.dev = e.dev.load(std::memory_order_relaxed);
-    fi.ino = e.ino.load(std::memory_order_relaxed);
-    return fi;
-  }
+  if (e.kind.load(std::memory_order_acquire)) return fd_info(fd);  // cached meanwhile
   FdInfo fi = classify(fd);
   // A vfork child shares this table but not the fd table it describes: what
   // its fds are must not become what the parent's are.

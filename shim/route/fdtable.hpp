@@ -47,7 +47,24 @@ extern FdEntry g_fdtab[kMaxFd];
 
 // Returns the cached or fresh classification. kind == Bad when fstat failed:
 // the caller passes the call through so libc reports the error itself.
-FdInfo fd_info(int fd) noexcept;
+// The cached case is inline: it is on every routed call's path.
+FdInfo fd_info_slow(int fd) noexcept;
+inline FdInfo fd_info(int fd) noexcept {
+  if (static_cast<unsigned>(fd) >= static_cast<unsigned>(kMaxFd)) return fd_info_slow(fd);
+  const FdEntry& e = g_fdtab[fd];
+  const uint8_t k = e.kind.load(std::memory_order_acquire);
+  if (!k) return fd_info_slow(fd);
+  FdInfo fi;
+  fi.kind = static_cast<FdKind>(k);
+  const uint8_t f = e.flags.load(std::memory_order_relaxed);
+  fi.nonblock = f & 1;
+  fi.append = f & 2;
+  fi.sync_io = f & 4;
+  fi.writable = f & 8;
+  fi.dev = e.dev.load(std::memory_order_relaxed);
+  fi.ino = e.ino.load(std::memory_order_relaxed);
+  return fi;
+}
 // Drops the entry and classifies the fd afresh (a call failed in a way its
 // cached kind cannot explain: the number may now be another file).
 FdInfo fd_refresh(int fd) noexcept;

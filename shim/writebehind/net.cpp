@@ -67,6 +67,12 @@ void spin(std::atomic<uint32_t>& l) noexcept {
 void unspin(std::atomic<uint32_t>& l) noexcept { l.store(0, std::memory_order_release); }
 
 int64_t prctl_dispatch(bool on) noexcept {
+#ifdef IOWQ_PROFILE_NO_NET
+  // Profiling builds only (CMake IOWQ_PROFILE_NO_NET): valgrind's own system
+  // calls would trap. Everything else of the net runs; nothing traps.
+  (void)on;
+  return 0;
+#endif
   if (!on) return sys::syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, 0, 0, 0, 0, 0);
   return sys::syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, 1, static_cast<long>(g_text_lo),
                        static_cast<long>(g_text_len), reinterpret_cast<long>(&g_selector), 0);
@@ -475,6 +481,7 @@ bool net_init() noexcept {
 }
 
 bool net_on() noexcept { return g_on; }
+bool net_armed() noexcept { return armed(); }
 
 void net_update(const std::atomic<int64_t>& inflight) noexcept {
   if (!g_on) return;

@@ -20,6 +20,11 @@ namespace iowq::shim {
 // (old kernel, seccomp): write-behind must then stay off.
 bool net_init() noexcept;
 bool net_on() noexcept;
+// True while the net is armed: a system call made through libc now traps (a
+// SIGSYS round trip, ~10 us on a VM). Interposers that pass a plain system
+// call wrapper through (mmap, munmap, mprotect, mremap) then make the call
+// from the shim's text instead, as real::read & co. do.
+bool net_armed() noexcept;
 // The selector follows `inflight` (chunks queued, not finished): armed while
 // it is not zero. Called after each 0 <-> nonzero change of it.
 void net_update(const std::atomic<int64_t>& inflight) noexcept;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include "net.hpp"
 #include "wb_hooks.hpp"
 
 using namespace iowq::shim;
@@ -116,16 +117,50 @@ WB_HOOK(shared_memory(), void*, shmat, (int id, const void* a, int f), (id, a, f
 static inline void memory_changed() noexcept {
   if (g.active.load(std::memory_order_relaxed) && g.cfg.write_behind) wb_memory_changed();
 }
-WB_HOOK(memory_changed(), int, munmap, (void* a, size_t n), (a, n))
-WB_HOOK(memory_changed(), int, mprotect, (void* a, size_t n, int p), (a, n, p))
+// While the net is armed, libc's wrapper would trap on every call (net.hpp):
+// these plain system calls run from the shim's text (-1/errno as libc's).
+static inline int64_t raw_mem(long nr, long a, long b, long c, long d = 0, long e = 0) noexcept {
+  return sys::syscall6(nr, a, b, c, d, e, 0);
+}
+static inline int int_ret(int64_t r) noexcept {
+  if (r < 0) {
+    errno = static_cast<int>(-r);
+    return -1;
+  }
+  return static_cast<int>(r);
+}
+IOWQ_EXPORT int munmap(void* a, size_t n) {
+  WB_REAL(int(void*, size_t), "munmap");
+  memory_changed();
+  if (net_armed()) return int_ret(raw_mem(SYS_munmap, reinterpret_cast<long>(a), static_cast<long>(n), 0));
+  return rf(a, n);
+}
+IOWQ_EXPORT int mprotect(void* a, size_t n, int p) {
+  WB_REAL(int(void*, size_t, int), "mprotect");
+  memory_changed();
+  if (net_armed()) return int_ret(raw_mem(SYS_mprotect, reinterpret_cast<long>(a), static_cast<long>(n), p));
+  return rf(a, n, p);
+}
 WB_HOOK(memory_changed(), int, pkey_mprotect, (void* a, size_t n, int p, int k), (a, n, p, k))
+constexpr int kMremapDontunmap = 4;  // MREMAP_DONTUNMAP (Linux 5.7), not in every libc's headers
 IOWQ_EXPORT void* mremap(void* a, size_t o, size_t n, int f, ...) {
   WB_REAL(void*(void*, size_t, size_t, int, ...), "mremap");
   va_list ap;
   va_start(ap, f);
-  void* na = (f & MREMAP_FIXED) ? va_arg(ap, void*) : nullptr;
+  // The new address, read when glibc's own wrapper reads it (a hint with
+  // MREMAP_DONTUNMAP alone).
+  void* na = (f & (MREMAP_FIXED | kMremapDontunmap)) ? va_arg(ap, void*) : nullptr;
   va_end(ap);
   memory_changed();
+  if (net_armed()) {
+    int64_t r = raw_mem(SYS_mremap, reinterpret_cast<long>(a), static_cast<long>(o), static_cast<long>(n), f,
+                        reinterpret_cast<long>(na));
+    if (r < 0 && r > -4096) {
+      errno = static_cast<int>(-r);
+      return MAP_FAILED;
+    }
+    return reinterpret_cast<void*>(r);
+  }
   return rf(a, o, n, f, na);
 }
 

@@ -68,6 +68,12 @@ namespace {
 constexpr int kMaxSegs = 32;
 constexpr size_t kFiles = 4096;  // direct-mapped file entries
 constexpr int kMaxIov = 64;      // vectors longer than this go the plain way
+// Chunks one file may have queued (open one included). They are written one
+// at a time, so more buy nothing but fresh memory: a writer faster than the
+// disk filled the whole budget, a page fault per 4 KiB of it (16,840 faults,
+// half the CPU, for 80 MiB of 4 KiB writes); with a few, freed chunks are
+// reused while still mapped. The writer waits for its file instead.
+constexpr int64_t kFileChunks = 4;
 
 struct Seg {
   int fd;
@@ -508,7 +514,7 @@ void wait_lock_free(WbFile& f) noexcept {
   }
 }
 
-void lock(WbFile& f) noexcept {
+inline void lock(WbFile& f) noexcept {
   uint32_t me = my_tid();
   tl_held = &f;
   std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -519,7 +525,7 @@ void lock(WbFile& f) noexcept {
     if ((i & 63) == 63) sys::sched_yield();
   }
 }
-void unlock(WbFile& f) noexcept {
+inline void unlock(WbFile& f) noexcept {
   f.lock.store(0, std::memory_order_release);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   tl_held = nullptr;
@@ -542,6 +548,12 @@ void wait_until(Cond cond) noexcept {
     if (!cond()) futex_wait(&w.seq, s);
     w.waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
+}
+
+// Chunks of `f` queued and not finished. Signed: without f's lock it can be
+// -1 for a moment (a chunk may finish before its submitter counts it).
+int64_t queued(const WbFile& f) noexcept {
+  return static_cast<int64_t>(f.enq.load(std::memory_order_seq_cst) - f.done.load(std::memory_order_seq_cst));
 }
 
 // Waits for the chunks of `f` queued before now.
@@ -691,6 +703,15 @@ void chunk_done(iowq::Work* wk) {
 // followed at once by futimens or close, as tar's and cp's).
 bool take_back(WbFile& f, uint64_t target) noexcept {
   if (tl_held || !g.pool || f.done.load(std::memory_order_seq_cst) + 1 != target) return false;
+  // A chunk a worker took already (it may still be letting it fill) cannot
+  // be taken back: say so before the signal mask's two system calls and the
+  // pool's two (a program that syncs after every write, as SQLite does,
+  // mostly finds it taken). Chunks are never unmapped, so the hint is safe
+  // to read; the lock and the pool decide below.
+  if (Chunk* open = f.open.load(std::memory_order_seq_cst);
+      !open || open->closed.load(std::memory_order_seq_cst) ||
+      (open->work.state.load(std::memory_order_acquire) & iowq::Work::kRunning))
+    return false;
   // Signals wait until the chunk is written: a handler that ended the process
   // in between would leave a chunk no one finishes, and the exit's drain
   // would wait for it forever. (The plain writes it stands for would have
@@ -817,23 +838,29 @@ thread_local Range tl_ok[4] __attribute__((tls_model("initial-exec")));
 thread_local unsigned tl_ok_next __attribute__((tls_model("initial-exec"))) = 0;
 std::atomic<uint32_t> g_mem_gen{1};
 
-// Copies n bytes from src to dst. False: the plain call would fail (EFAULT)
-// or the kernel copy is unavailable — the caller goes the plain way.
-bool safe_copy(void* dst, const void* src, size_t n) noexcept {
-  if (n == 0) return true;
-  uintptr_t a = reinterpret_cast<uintptr_t>(src);
-  if (a + n < a) return false;
-  uint32_t gen = g_mem_gen.load(std::memory_order_acquire);
-  for (const Range& r : tl_ok)
-    if (r.gen == gen && a >= r.lo && a + n <= r.hi) {
-      memcpy(dst, src, n);
-      return true;
-    }
+// safe_copy() of a range not known good: the kernel copies it.
+__attribute__((noinline)) bool copy_checked(void* dst, const void* src, size_t n, uint32_t gen) noexcept {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(src);
   int64_t r = sys::vm_read(g.pid, dst, src, n);
   if (r != static_cast<int64_t>(n)) return false;
   uintptr_t lo = a & ~uintptr_t{4095}, hi = (a + n + 4095) & ~uintptr_t{4095};
   tl_ok[tl_ok_next++ & 3] = Range{lo, hi, gen};
   return true;
+}
+
+// Copies n bytes from src to dst. False: the plain call would fail (EFAULT)
+// or the kernel copy is unavailable — the caller goes the plain way.
+inline bool safe_copy(void* dst, const void* src, size_t n) noexcept {
+  if (n == 0) return true;
+  const uintptr_t a = reinterpret_cast<uintptr_t>(src);
+  if (a + n < a) return false;
+  const uint32_t gen = g_mem_gen.load(std::memory_order_acquire);
+  for (const Range& r : tl_ok)
+    if (r.gen == gen && a >= r.lo && a + n <= r.hi) {
+      memcpy(dst, src, n);
+      return true;
+    }
+  return copy_checked(dst, src, n, gen);
 }
 
 // The caller's data as a vector (iov copied to `v`, at most kMaxIov).
@@ -843,14 +870,8 @@ struct Src {
   size_t total = 0;
 };
 
-// Inlined into wb_try (its only hot caller).
-inline __attribute__((always_inline)) bool load_src(const Op& op, Src* s) noexcept {
-  if (!op.iov) {
-    s->v[0] = {op.buf, op.len};
-    s->n = 1;
-    s->total = op.len;
-    return true;
-  }
+// A vector op's iovecs, read checked (a plain buffer needs no Src).
+inline bool load_src(const Op& op, Src* s) noexcept {
   if (op.iovcnt <= 0 || op.iovcnt > kMaxIov) return false;
   if (!safe_copy(s->v, op.iov, sizeof(struct iovec) * static_cast<size_t>(op.iovcnt))) return false;
   s->n = op.iovcnt;
@@ -863,7 +884,7 @@ inline __attribute__((always_inline)) bool load_src(const Op& op, Src* s) noexce
   return true;
 }
 
-bool copy_in(const Src& s, char* dst) noexcept {
+inline bool copy_in(const Src& s, char* dst) noexcept {
   for (int i = 0; i < s.n; ++i) {
     if (!safe_copy(dst, s.v[i].iov_base, s.v[i].iov_len)) return false;
     dst += s.v[i].iov_len;
@@ -970,9 +991,11 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
   if (opted_out(fi.dev, fi.ino) || is_stderr_file(fi)) return kNotTaken;
   const size_t cap = dev_chunk_size(op.fd, fi.dev);
   if (cap == 0) return kNotTaken;
+  // A plain buffer is copied as it is; a vector is read (checked) first.
   Src src;
-  if (!load_src(op, &src)) return kNotTaken;
-  const size_t n = src.total;
+  if (op.iov && !load_src(op, &src)) return kNotTaken;
+  const size_t n = op.iov ? src.total : op.len;
+  auto copy_to = [&](char* dst) { return op.iov ? copy_in(src, dst) : safe_copy(dst, op.buf, n); };
   if (n == 0 || n > cap) return kNotTaken;
   WbFile& f = entry_of(fi.dev, fi.ino);
   int64_t off = op.positioned() ? op.off : -1;
@@ -1026,7 +1049,7 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
               return kNotTaken;
             }
           }
-          if (!copy_in(src, c->data + c->used)) {
+          if (!copy_to(c->data + c->used)) {
             unlock(f);
             return kNotTaken;  // EFAULT, the plain way
           }
@@ -1051,6 +1074,11 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
         continue;
       }
       uint32_t idx;
+      if (queued(f) >= kFileChunks) {
+        unlock(f);
+        wait_until([&f] { return queued(f) < kFileChunks; });
+        continue;
+      }
       if (!reserve(cap)) {
         // Backpressure: wait for chunks to be written out.
         unlock(f);
@@ -1086,7 +1114,7 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
       c->nseg = 1;
       c->segs[0] = Seg{op.fd, off, 0, static_cast<uint32_t>(n)};
       c->closed.store(0, std::memory_order_relaxed);
-      if (!copy_in(src, c->data)) {
+      if (!copy_to(c->data)) {
         space->charged.fetch_sub(resv, std::memory_order_seq_cst);
         w.reserved.fetch_sub(cap, std::memory_order_acq_rel);
         w.free_list->push(idx);
@@ -1138,7 +1166,9 @@ void WbSpaceUse::begin(const FdInfo& fi, const Op* op, int64_t n) noexcept {
   if (!s) return;  // nothing was ever taken behind there: the first refresh sees this write
   if (op) {        // a write: its length (a vector that cannot be read: as long as anything)
     Src src;
-    n = load_src(*op, &src) ? static_cast<int64_t>(src.total) : kUnlimited;
+    n = !op->iov ? static_cast<int64_t>(op->len)
+        : load_src(*op, &src) ? static_cast<int64_t>(src.total)
+                              : kUnlimited;
   }
   const int64_t cost = std::min(n, kUnlimited) + 2 * s->bsize.load(std::memory_order_relaxed);
   // When it may not fit with what is pending there, that lands first: the

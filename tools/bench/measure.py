@@ -24,6 +24,15 @@ Subcommands:
       call, nearest-rank p99 over runs of the run's slowest batch, median CPU
       ns per call; one raw row each (kind latency).
   skip    --raw F --workload W --system S --kind K --why TEXT
+  pair    --name W --reps R [--warmup] [--clean DIR] [--timeout SEC] [--env K=V]...
+          [--base-env K=V]... -- CMD...
+      Runs CMD plain (or with the --base-env pairs: another build, say) and
+      with the --env pairs (e.g. LD_PRELOAD=... IOWQ_WRITE_BEHIND=1)
+      alternately, R times each (the order
+      swapped every round, DIR emptied before every run), and prints one line:
+        W plain <ms> wb <ms> ratio <x> cpu_plain <ms> cpu_wb <ms> cpu_ratio <x>
+      medians of wall and CPU (user+sys of the process and its children) time;
+      ratio = median over rounds of plain / wb (> 1: the second is faster).
 """
 import argparse
 import json
@@ -218,6 +227,28 @@ def cmd_percall(a):
     return 0
 
 
+def cmd_pair(a):
+    envs = {"plain": child_env(a.base_env), "wb": child_env(a.env)}
+    res = {"plain": [], "wb": []}
+    for rnd in range(-1 if a.warmup else 0, a.reps):
+        order = ["plain", "wb"] if rnd % 2 == 0 else ["wb", "plain"]
+        for name in order:
+            empty_dir(a.clean)
+            wall, cpu, rc = run_once(a.cmd, envs[name], a.timeout)
+            if rc != 0:
+                print("%s failed (%s exit %d)" % (a.name, name, rc))
+                return 1
+            if rnd >= 0:
+                res[name].append((wall, cpu))
+    ratio = median([p[0] / q[0] for p, q in zip(res["plain"], res["wb"])])
+    cpu_ratio = median([p[1] / max(q[1], 1) for p, q in zip(res["plain"], res["wb"])])
+    wall = {k: median([x[0] for x in v]) / 1e6 for k, v in res.items()}
+    cpu = {k: median([x[1] for x in v]) / 1e6 for k, v in res.items()}
+    print("%-16s plain %9.2f ms  wb %9.2f ms  ratio %5.2f   cpu: plain %9.2f ms  wb %9.2f ms  ratio %5.2f"
+          % (a.name, wall["plain"], wall["wb"], ratio, cpu["plain"], cpu["wb"], cpu_ratio))
+    return 0
+
+
 def cmd_skip(a):
     append_row(a.raw, [a.workload, a.system, a.kind, "NA", "NA", "NA", 0, a.why])
     return 0
@@ -226,6 +257,15 @@ def cmd_skip(a):
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="sub", required=True)
+    p = sub.add_parser("pair")
+    p.add_argument("--name", required=True)
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--warmup", action="store_true")
+    p.add_argument("--clean")
+    p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--env", action="append", default=[])
+    p.add_argument("--base-env", action="append", default=[])
+    p.add_argument("cmd", nargs=argparse.REMAINDER)
     for name in ("process", "stall", "percall", "skip"):
         p = sub.add_parser(name)
         p.add_argument("--raw", required=True)
@@ -257,7 +297,8 @@ def main():
             a.cmd = a.cmd[1:]
         if not a.cmd:
             ap.error("missing command")
-    return {"process": cmd_process, "stall": cmd_stall, "percall": cmd_percall, "skip": cmd_skip}[a.sub](a)
+    return {"process": cmd_process, "stall": cmd_stall, "percall": cmd_percall, "skip": cmd_skip,
+            "pair": cmd_pair}[a.sub](a)
 
 
 if __name__ == "__main__":
