@@ -23,15 +23,10 @@ void* const kDfl = reinterpret_cast<void*>(SIG_DFL);
 void* const kIgn = reinterpret_cast<void*>(SIG_IGN);
 
 // The program's disposition, as the kernel would hold it.
-struct AppAction {
-  void* handler = nullptr;  // SIG_DFL (0); nullptr keeps g_app constant-initialised
-  unsigned long flags = 0;
-  void* restorer = nullptr;
-  uint64_t mask = 0;
-};
+using AppAction = sys::KSigaction;
 
 std::atomic<int> g_state{0};  // 0 the program's, 1 being taken, 2 the shim's
-constinit AppAction g_app;    // under g_lock once taken
+constinit AppAction g_app{};  // SIG_DFL; under g_lock once taken
 std::atomic<bool> g_lock{false};
 // What libc's sigaction adds to an action (SA_RESTORER and its restorer on
 // x86-64), learnt from the shim's own install: the program reads it back.
@@ -98,17 +93,6 @@ void install_locked(const AppAction& a) noexcept {
   sigemptyset(&sa.sa_mask);
   if (has_handler) memcpy(&sa.sa_mask, &a.mask, sizeof a.mask);
   real::sigaction(g.sig, &sa, nullptr);
-}
-
-void app_to_user(const AppAction& a, struct sigaction* out) noexcept {
-  memset(out, 0, sizeof *out);
-  out->sa_handler = reinterpret_cast<sighandler_t>(a.handler);
-  out->sa_flags = static_cast<int>(a.flags);
-#ifdef SA_RESTORER
-  out->sa_restorer = reinterpret_cast<void (*)()>(a.restorer);
-#endif
-  sigemptyset(&out->sa_mask);
-  memcpy(&out->sa_mask, &a.mask, sizeof a.mask);
 }
 
 AppAction app_from_user(const struct sigaction& in) noexcept {
@@ -208,12 +192,7 @@ bool cancel_signal_take() noexcept {
       // The kernel's view now is the program's, however it got there (libc,
       // raw rt_sigaction, SIG_IGN inherited across exec).
       sys::KSigaction k;
-      if (sys::rt_sigaction(g.sig, nullptr, &k) == 0) {
-        g_app.handler = k.handler;
-        g_app.flags = k.flags;
-        g_app.restorer = k.restorer;
-        g_app.mask = k.mask;
-      }
+      if (sys::rt_sigaction(g.sig, nullptr, &k) == 0) g_app = k;
       install_locked(g_app);
       sys::KSigaction mine;
       if (sys::rt_sigaction(g.sig, nullptr, &mine) == 0) {
@@ -294,7 +273,7 @@ IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction
       prev = g_app;
     }
     if (act && real::sigaction(sig, act, nullptr) != 0) return -1;
-    if (old) app_to_user(prev, old);
+    if (old) sys::from_kernel(prev, old);
     return 0;
   }
   if (!tl.depth && wb_sig_owned(sig)) return wb_sigaction(sig, act, old);  // write-behind's fatal signals
@@ -308,7 +287,7 @@ IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction
       install_locked(g_app);
     }
   }
-  if (old) app_to_user(prev, old);
+  if (old) sys::from_kernel(prev, old);
   return 0;
 }
 

@@ -492,25 +492,19 @@ int net_sigaction(int sig, const struct sigaction* act, struct sigaction* old) n
     errno = EINVAL;
     return -1;
   }
+  return libc_sigaction(ksigaction, sig, act, old);
+}
+
+int libc_sigaction(int64_t (*kfn)(int, const sys::KSigaction*, sys::KSigaction*), int sig,
+                   const struct sigaction* act, struct sigaction* old) noexcept {
   sys::KSigaction k, o;
-  if (act) {
-    k.handler = reinterpret_cast<void*>(act->sa_handler);
-    k.flags = static_cast<unsigned long>(static_cast<unsigned>(act->sa_flags));
-    k.restorer = nullptr;
-    memcpy(&k.mask, &act->sa_mask, sizeof k.mask);
-  }
-  int64_t r = ksigaction(sig, act ? &k : nullptr, old ? &o : nullptr);
+  if (act) k = sys::to_kernel(*act);
+  int64_t r = kfn(sig, act ? &k : nullptr, old ? &o : nullptr);
   if (r < 0) {
     errno = static_cast<int>(-r);
     return -1;
   }
-  if (old) {
-    memset(old, 0, sizeof *old);
-    old->sa_handler = reinterpret_cast<sighandler_t>(o.handler);
-    old->sa_flags = static_cast<int>(o.flags);
-    old->sa_restorer = reinterpret_cast<void (*)()>(o.restorer);
-    memcpy(&old->sa_mask, &o.mask, sizeof o.mask);
-  }
+  if (old) sys::from_kernel(o, old);
   return 0;
 }
 

@@ -13,6 +13,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "sys/libc.hpp"
+
 namespace iowq::shim {
 
 // wb_init, on the main thread: installs the SIGSYS handler and enables the
@@ -39,6 +41,9 @@ void net_after_append() noexcept;
 // rt_sigreturn outside the shim's text would trap), and SIGSYS never enters
 // a handler's mask (a trap with SIGSYS blocked kills the process).
 int net_sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept;
+// libc's sigaction (-1/errno) over a kernel-form one (-errno).
+int libc_sigaction(int64_t (*kfn)(int, const sys::KSigaction*, sys::KSigaction*), int sig,
+                   const struct sigaction* act, struct sigaction* old) noexcept;
 // sigprocmask/pthread_sigmask: the set the kernel gets (SIGSYS removed).
 const sigset_t* net_mask(const sigset_t* set, sigset_t* copy) noexcept;
 
