@@ -276,7 +276,10 @@ int64_t emulate_sigprocmask(ucontext_t* uc, const long* a) noexcept {
   return r;
 }
 
-int64_t emulate_sigaction(const long* a) noexcept {
+// A trapped raw rt_sigaction: write-behind's fatal signals read and set the
+// program's view, as its libc sigaction does; from inside the shim, the
+// kernel's.
+int64_t emulate_sigaction(const long* a, bool inside) noexcept {
   if (a[3] != 8) return -EINVAL;
   sys::KSigaction act, old;
   if (a[1] && sys::vm_read(g.pid, &act, reinterpret_cast<const void*>(a[1]), sizeof act) != sizeof act)
@@ -285,7 +288,12 @@ int64_t emulate_sigaction(const long* a) noexcept {
     int64_t r = sys::syscall6(SYS_rt_sigaction, a[0], 0, a[2], 8, 0, 0);
     if (r < 0) return r;
   }
-  int64_t r = ksigaction(static_cast<int>(a[0]), a[1] ? &act : nullptr, a[2] ? &old : nullptr);
+  const int sig = static_cast<int>(a[0]);
+  int64_t r;
+  if (!inside && wb_sig_owned(sig))
+    r = wb_ksigaction(sig, a[1] ? &act : nullptr, a[2] ? &old : nullptr);
+  else
+    r = ksigaction(sig, a[1] ? &act : nullptr, a[2] ? &old : nullptr);
   if (r == 0 && a[2]) memcpy(reinterpret_cast<void*>(a[2]), &old, sizeof old);
   return r;
 }
@@ -382,7 +390,7 @@ void sigsys_handler(int sig, siginfo_t* si, void* ucv) {
   if (nr == SYS_rt_sigprocmask) {
     res = emulate_sigprocmask(uc, a);
   } else if (nr == SYS_rt_sigaction) {
-    res = emulate_sigaction(a);
+    res = emulate_sigaction(a, inside);
   } else {
     int64_t err = 0;
     if (!inside && w != Wait::None) {
@@ -506,6 +514,16 @@ int libc_sigaction(int64_t (*kfn)(int, const sys::KSigaction*, sys::KSigaction*)
   }
   if (old) sys::from_kernel(o, old);
   return 0;
+}
+
+int64_t net_ksigaction(int sig, const sys::KSigaction* act, sys::KSigaction* old) noexcept {
+  return ksigaction(sig, act, old);
+}
+
+sys::KSigaction net_kernel_form(const sys::KSigaction& a) noexcept {
+  sys::KSigaction k = kernel_action(a);
+  k.mask &= ~((uint64_t{1} << (SIGKILL - 1)) | (uint64_t{1} << (SIGSTOP - 1)));  // as the kernel stores it
+  return k;
 }
 
 const sigset_t* net_mask(const sigset_t* set, sigset_t* copy) noexcept {

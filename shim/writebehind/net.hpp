@@ -44,6 +44,10 @@ int net_sigaction(int sig, const struct sigaction* act, struct sigaction* old) n
 // libc's sigaction (-1/errno) over a kernel-form one (-errno).
 int libc_sigaction(int64_t (*kfn)(int, const sys::KSigaction*, sys::KSigaction*), int sig,
                    const struct sigaction* act, struct sigaction* old) noexcept;
+// The same in kernel form (-errno): the shim's own installs of a program's action.
+int64_t net_ksigaction(int sig, const sys::KSigaction* act, sys::KSigaction* old) noexcept;
+// The action the kernel would hold after net_ksigaction(act).
+sys::KSigaction net_kernel_form(const sys::KSigaction& act) noexcept;
 // sigprocmask/pthread_sigmask: the set the kernel gets (SIGSYS removed).
 const sigset_t* net_mask(const sigset_t* set, sigset_t* copy) noexcept;
 
