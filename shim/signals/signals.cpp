@@ -247,6 +247,52 @@ void cancel_signal_exec(bool before) noexcept {
 
 void cancel_signal_in_call(bool in) noexcept { tl_in_call = in; }
 
+namespace {
+// Under the lock: the kernel holds something else than the shim's handler,
+// so the program set it behind the shim's back: it is the program's.
+void resync_locked() noexcept {
+  sys::KSigaction k;
+  if (sys::rt_sigaction(g.sig, nullptr, &k) != 0 || k.handler == reinterpret_cast<void*>(cancel_handler))
+    return;
+  g_app = k;
+  install_locked(g_app);
+}
+
+// The program's disposition becomes `act` (when set); returns the previous one.
+AppAction swap_app(const AppAction* act) noexcept {
+  Locked l;
+  resync_locked();
+  AppAction prev = g_app;
+  if (act) {
+    g_app = *act;
+    install_locked(g_app);
+  }
+  return prev;
+}
+}  // namespace
+
+void cancel_signal_resync() noexcept {
+  // A vfork child has its own dispositions but the parent's memory.
+  if (g_state.load(std::memory_order_acquire) != 2 || tl.sandboxed || in_vfork_child()) return;
+  Locked l;
+  resync_locked();
+}
+
+bool cancel_signal_owned(int sig) noexcept {
+  return sig == g.sig && g.sig != 0 && g_state.load(std::memory_order_acquire) == 2 && !in_vfork_child();
+}
+
+int64_t cancel_ksigaction(const sys::KSigaction* act, sys::KSigaction* old) noexcept {
+  AppAction a;
+  if (act) {
+    a = *act;
+    a.mask &= ~((uint64_t{1} << (SIGKILL - 1)) | (uint64_t{1} << (SIGSTOP - 1)));  // as the kernel stores it
+  }
+  AppAction prev = swap_app(act ? &a : nullptr);
+  if (old) *old = prev;
+  return 0;
+}
+
 }  // namespace iowq::shim
 
 using namespace iowq::shim;
@@ -278,15 +324,9 @@ IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction
   }
   if (!tl.depth && wb_sig_owned(sig)) return wb_sigaction(sig, act, old);  // write-behind's fatal signals
   if (!mine || tl.depth) return real::sigaction(sig, act, old);
-  AppAction prev;
-  {
-    Locked l;
-    prev = g_app;
-    if (act) {
-      g_app = app_from_user(*act);
-      install_locked(g_app);
-    }
-  }
+  AppAction a;
+  if (act) a = app_from_user(*act);
+  AppAction prev = swap_app(act ? &a : nullptr);
   if (old) sys::from_kernel(prev, old);
   return 0;
 }

@@ -28,6 +28,7 @@
 
 #include "process/state.hpp"
 #include "report/counters.hpp"
+#include "signals/signals.hpp"
 #include "sys/libc.hpp"
 #include "writebehind.hpp"
 
@@ -276,9 +277,9 @@ int64_t emulate_sigprocmask(ucontext_t* uc, const long* a) noexcept {
   return r;
 }
 
-// A trapped raw rt_sigaction: write-behind's fatal signals read and set the
-// program's view, as its libc sigaction does; from inside the shim, the
-// kernel's.
+// A trapped raw rt_sigaction: the virtualised signals (write-behind's fatal
+// ones, the cancel signal) read and set the program's view, as its libc
+// sigaction does; from inside the shim, the kernel's.
 int64_t emulate_sigaction(const long* a, bool inside) noexcept {
   if (a[3] != 8) return -EINVAL;
   sys::KSigaction act, old;
@@ -292,6 +293,8 @@ int64_t emulate_sigaction(const long* a, bool inside) noexcept {
   int64_t r;
   if (!inside && wb_sig_owned(sig))
     r = wb_ksigaction(sig, a[1] ? &act : nullptr, a[2] ? &old : nullptr);
+  else if (!inside && cancel_signal_owned(sig))
+    r = cancel_ksigaction(a[1] ? &act : nullptr, a[2] ? &old : nullptr);
   else
     r = ksigaction(sig, a[1] ? &act : nullptr, a[2] ? &old : nullptr);
   if (r == 0 && a[2]) memcpy(reinterpret_cast<void*>(a[2]), &old, sizeof old);

@@ -17,7 +17,9 @@
  *   wb      SIGUSR1; the steps run twice under write-behind: after fsync
  *           (nothing in flight: the raw call reaches the kernel) and right
  *           after a burst of writes (in flight: the net traps it).
- *   cancel  SIGRTMIN+3; a blocked pipe read (pool, or stall deadline) first.
+ *   cancel  SIGRTMIN+3; a blocked pipe read (pool, or stall deadline) first,
+ *           then a burst of writes (under write-behind the net traps the
+ *           raw calls).
  *   expect-stall (cancel, run with IOWQ_STALL_MS=200): a raw handler set
  *           after the take-over never sees the stall signal of a silent recv,
  *           which ends with -1/ETIMEDOUT.
@@ -176,26 +178,28 @@ int main(int argc, char** argv) {
     ct_fail("usage: sig_raw_view wb|cancel [expect-stall]");
   const int wb = !strcmp(argv[1], "wb");
   const int expect_stall = argc > 2 && !strcmp(argv[2], "expect-stall");
+  const char* dir = getenv("CONTRACT_TMPDIR");
+  char path[512];
+  snprintf(path, sizeof path, "%s/sig_raw_view.out", dir ? dir : "/tmp");
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  CT_CHECK(fd >= 0, "open %s: %s", path, strerror(errno));
   if (wb) {
     sig = SIGUSR1;
-    const char* dir = getenv("CONTRACT_TMPDIR");
-    char path[512];
-    snprintf(path, sizeof path, "%s/sig_raw_view.out", dir ? dir : "/tmp");
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    CT_CHECK(fd >= 0, "open %s: %s", path, strerror(errno));
     ct_step = "take-over: pending writes";
     burst(fd, 64);
     CT_CHECK(fsync(fd) == 0, "fsync");
     steps("drained");
     burst(fd, 256);
     steps("in flight");
-    close(fd);
-    unlink(path);
-    return 0;
+  } else {
+    sig = SIGRTMIN + 3;
+    take_cancel();
+    burst(fd, 256);
+    steps("cancel");
   }
-  sig = SIGRTMIN + 3;
-  take_cancel();
-  steps("cancel");
+  close(fd);
+  unlink(path);
+  if (wb) return 0;
   if (expect_stall) {
     ct_step = "a raw handler never sees the stall signal";
     raw_set((void*)on_sig, 0);
