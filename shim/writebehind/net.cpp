@@ -103,6 +103,8 @@ sys::KSigaction kernel_action(const sys::KSigaction& a) noexcept {
   return k;
 }
 
+void reclaim_sigsys() noexcept;
+
 // rt_sigaction as the program sees it (SIGSYS virtualised). -errno.
 int64_t ksigaction(int sig, const sys::KSigaction* act, sys::KSigaction* old) noexcept {
   if (sig != SIGSYS) {
@@ -110,6 +112,7 @@ int64_t ksigaction(int sig, const sys::KSigaction* act, sys::KSigaction* old) no
     if (act) k = kernel_action(*act);
     return sys::rt_sigaction(sig, act ? &k : nullptr, old);
   }
+  reclaim_sigsys();  // a set behind the shim's back since the last arming is the program's
   sys::SigMask m;
   sys::block_all_signals(&m, true);
   spin(g_app_lock);

@@ -13,10 +13,11 @@
  *  4. SA_RESETHAND through libc, then raw: after one delivery libc reads
  *     SIG_DFL, and the signal ends a process.
  *
- * Usage: sig_raw_view wb|cancel [expect-stall]
+ * Usage: sig_raw_view wb|sigsys|cancel [expect-stall]
  *   wb      SIGUSR1; the steps run twice under write-behind: after fsync
  *           (nothing in flight: the raw call reaches the kernel) and right
  *           after a burst of writes (in flight: the net traps it).
+ *   sigsys  the same with SIGSYS, which the write-behind net virtualises.
  *   cancel  SIGRTMIN+3; a blocked pipe read (pool, or stall deadline) first,
  *           then a burst of writes (under write-behind the net traps the
  *           raw calls).
@@ -26,6 +27,7 @@
  */
 #include "contract.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -174,9 +176,11 @@ static void burst(int fd, int n) {
 int main(int argc, char** argv) {
   ct_name = "sig_raw_view";
   ct_start_watchdog(40);
-  if (argc < 2 || (strcmp(argv[1], "wb") && strcmp(argv[1], "cancel")))
-    ct_fail("usage: sig_raw_view wb|cancel [expect-stall]");
-  const int wb = !strcmp(argv[1], "wb");
+  if (argc < 2 || (strcmp(argv[1], "wb") && strcmp(argv[1], "sigsys") && strcmp(argv[1], "cancel")))
+    ct_fail("usage: sig_raw_view wb|sigsys|cancel [expect-stall]");
+  const int wb = strcmp(argv[1], "cancel") != 0;
+  struct rlimit no_core = {0, 0}; /* children dying of SIGSYS */
+  setrlimit(RLIMIT_CORE, &no_core);
   const int expect_stall = argc > 2 && !strcmp(argv[2], "expect-stall");
   const char* dir = getenv("CONTRACT_TMPDIR");
   char path[512];
@@ -184,7 +188,7 @@ int main(int argc, char** argv) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   CT_CHECK(fd >= 0, "open %s: %s", path, strerror(errno));
   if (wb) {
-    sig = SIGUSR1;
+    sig = !strcmp(argv[1], "sigsys") ? SIGSYS : SIGUSR1;
     ct_step = "take-over: pending writes";
     burst(fd, 64);
     CT_CHECK(fsync(fd) == 0, "fsync");
