@@ -331,6 +331,15 @@ IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction
   return 0;
 }
 
+// siginterrupt(sig, 1) was called (glibc's own record, _sigintr, which its
+// signal() reads, is private): signal() installs handlers without SA_RESTART.
+static std::atomic<uint64_t> g_sigintr{0};
+
+static int bsd_flags(int sig) noexcept {
+  const bool intr = sig > 0 && sig <= 64 && (g_sigintr.load(std::memory_order_relaxed) >> (sig - 1)) & 1;
+  return intr ? 0 : SA_RESTART;  // BSD semantics, as glibc's signal()
+}
+
 IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
   if (!tl.depth && wb_sig_owned(sig) &&
       !in_vfork_child()) {  // write-behind's fatal signals: the program's view
@@ -338,7 +347,7 @@ IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
     act.sa_handler = h;
     sigemptyset(&act.sa_mask);
     sigaddset(&act.sa_mask, sig);
-    act.sa_flags = SA_RESTART;
+    act.sa_flags = bsd_flags(sig);
     if (wb_sigaction(sig, &act, &old) != 0) return SIG_ERR;
     return old.sa_handler;
   }
@@ -353,9 +362,92 @@ IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
   act.sa_handler = h;
   sigemptyset(&act.sa_mask);
   sigaddset(&act.sa_mask, sig);
-  act.sa_flags = SA_RESTART;  // BSD semantics, as glibc's signal()
+  act.sa_flags = bsd_flags(sig);
   if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
   return old.sa_handler;
+}
+
+// ============================================================================
+// glibc's other ways to set a disposition — sysv_signal (what signal() is in
+// strict ISO C), bsd_signal, ssignal, sigset, sigignore, siginterrupt — call
+// its internal sigaction, which no interposer sees: on a signal the shim has
+// taken they returned the shim's handler and replaced it behind its back.
+// Rebuilt here on the shim's sigaction, as glibc writes them (sysdeps/posix).
+// ============================================================================
+
+IOWQ_EXPORT sighandler_t bsd_signal(int sig, sighandler_t h) { return signal(sig, h); }
+IOWQ_EXPORT sighandler_t ssignal(int sig, sighandler_t h) { return signal(sig, h); }
+
+static bool bad_signal(int sig, sighandler_t h) noexcept {
+  if (h != SIG_ERR && sig >= 1 && sig < NSIG) return false;
+  errno = EINVAL;
+  return true;
+}
+
+static sighandler_t sysv(int sig, sighandler_t h) {
+  if (bad_signal(sig, h)) return SIG_ERR;
+  struct sigaction act = {}, old = {};
+  act.sa_handler = h;
+  sigemptyset(&act.sa_mask);
+  act.sa_flags = SA_RESETHAND | SA_NODEFER | SA_INTERRUPT;
+  if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
+  return old.sa_handler;
+}
+IOWQ_EXPORT sighandler_t sysv_signal(int sig, sighandler_t h) { return sysv(sig, h); }
+IOWQ_EXPORT sighandler_t __sysv_signal(int sig, sighandler_t h) { return sysv(sig, h); }
+
+IOWQ_EXPORT sighandler_t sigset(int sig, sighandler_t disp) {
+  if (bad_signal(sig, disp)) return SIG_ERR;
+  sigset_t set, oset;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  struct sigaction act = {}, old = {};
+  if (disp == SIG_HOLD) {
+    if (sigprocmask(SIG_BLOCK, &set, &oset) < 0) return SIG_ERR;
+    if (sigismember(&oset, sig)) return SIG_HOLD;
+    if (sigaction(sig, nullptr, &old) < 0) return SIG_ERR;
+    return old.sa_handler;
+  }
+  act.sa_handler = disp;
+  sigemptyset(&act.sa_mask);
+  if (sigaction(sig, &act, &old) < 0) return SIG_ERR;
+  if (sigprocmask(SIG_UNBLOCK, &set, &oset) < 0) return SIG_ERR;
+  return sigismember(&oset, sig) ? SIG_HOLD : old.sa_handler;
+}
+
+IOWQ_EXPORT int sigignore(int sig) {
+  struct sigaction act = {};
+  act.sa_handler = SIG_IGN;
+  sigemptyset(&act.sa_mask);
+  return sigaction(sig, &act, nullptr);
+}
+
+IOWQ_EXPORT int siginterrupt(int sig, int interrupt) {
+  if (bad_signal(sig, SIG_DFL)) return -1;
+  using fn_t = int(int, int);
+  static fn_t* real_ = nullptr;
+  const uint64_t bit = uint64_t{1} << (sig - 1);
+  int r;
+  if (!net_on() && (tl.depth || (!wb_sig_owned(sig) && !cancel_signal_owned(sig)))) {
+    r = real::next_fn(real_, "siginterrupt")(sig, interrupt);  // libc's record too, for its signal()
+  } else {
+    struct sigaction a;
+    r = sigaction(sig, nullptr, &a);
+    if (r == 0) {
+      if (interrupt)
+        a.sa_flags &= ~SA_RESTART;
+      else
+        a.sa_flags |= SA_RESTART;
+      r = sigaction(sig, &a, nullptr);
+    }
+  }
+  if (r == 0) {
+    if (interrupt)
+      g_sigintr.fetch_or(bit, std::memory_order_relaxed);
+    else
+      g_sigintr.fetch_and(~bit, std::memory_order_relaxed);
+  }
+  return r;
 }
 
 // Under the write-behind net SIGSYS is never blocked: a trap with SIGSYS

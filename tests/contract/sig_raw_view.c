@@ -11,7 +11,10 @@
  *  2. libc SIG_DFL after it: the old action is the raw handler; it is gone;
  *  3. raw SIG_IGN: libc reads SIG_IGN; raise does nothing;
  *  4. SA_RESETHAND through libc, then raw: after one delivery libc reads
- *     SIG_DFL, and the signal ends a process.
+ *     SIG_DFL, and the signal ends a process;
+ *  5. glibc's other entry points, which set it through its internal
+ *     sigaction: sysv_signal (SA_RESETHAND), sigset, sigignore, bsd_signal,
+ *     siginterrupt return and leave what they do without the shim.
  *
  * Usage: sig_raw_view wb|sigsys|cancel [expect-stall]
  *   wb      SIGUSR1; the steps run twice under write-behind: after fsync
@@ -96,6 +99,50 @@ static void child_dies(void) {
            sig);
 }
 
+__sighandler_t bsd_signal(int, __sighandler_t);            /* not declared under _GNU_SOURCE */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* sigignore, sigset, siginterrupt */
+
+static void other_entry_points(void) {
+  void (*prev)(int) = sysv_signal(sig, on_sig);
+  CT_CHECK(prev == SIG_DFL, "sysv_signal returned %s, want SIG_DFL", name(prev));
+  struct sigaction q = libc_read();
+  CT_CHECK(q.sa_handler == on_sig && (q.sa_flags & SA_RESETHAND),
+           "after sysv_signal libc reads %s (flags 0x%x)", name(q.sa_handler), (unsigned)q.sa_flags);
+  hits = 0;
+  CT_CHECK(raise(sig) == 0 && hits == 1, "the sysv_signal handler ran %d times, want 1", (int)hits);
+  q = libc_read();
+  CT_CHECK(q.sa_handler == SIG_DFL, "after one delivery libc reads %s, want SIG_DFL", name(q.sa_handler));
+  child_dies();
+
+  prev = sigset(sig, on_sig);
+  CT_CHECK(prev == SIG_DFL, "sigset returned %s, want SIG_DFL", name(prev));
+  q = libc_read();
+  CT_CHECK(q.sa_handler == on_sig, "after sigset libc reads %s", name(q.sa_handler));
+  prev = sigset(sig, SIG_DFL);
+  CT_CHECK(prev == on_sig, "sigset(SIG_DFL) returned %s, want on_sig", name(prev));
+  child_dies();
+
+  CT_CHECK(sigignore(sig) == 0, "sigignore: %s", strerror(errno));
+  prev = bsd_signal(sig, on_sig);
+  CT_CHECK(prev == SIG_IGN, "bsd_signal after sigignore returned %s, want SIG_IGN", name(prev));
+  q = libc_read();
+  CT_CHECK(q.sa_handler == on_sig && (q.sa_flags & SA_RESTART), "after bsd_signal libc reads %s%s",
+           name(q.sa_handler), (q.sa_flags & SA_RESTART) ? ",SA_RESTART" : "");
+  CT_CHECK(siginterrupt(sig, 1) == 0, "siginterrupt: %s", strerror(errno));
+  q = libc_read();
+  CT_CHECK(q.sa_handler == on_sig && !(q.sa_flags & SA_RESTART), "after siginterrupt(1) libc reads %s%s",
+           name(q.sa_handler), (q.sa_flags & SA_RESTART) ? ",SA_RESTART" : "");
+  prev = signal(sig, on_sig); /* glibc's signal() follows siginterrupt */
+  q = libc_read();
+  CT_CHECK(prev == on_sig && !(q.sa_flags & SA_RESTART), "signal() after siginterrupt(1) set%s",
+           (q.sa_flags & SA_RESTART) ? " SA_RESTART" : " no SA_RESTART, but returned another handler");
+  CT_CHECK(siginterrupt(sig, 0) == 0, "siginterrupt: %s", strerror(errno));
+  q = libc_read();
+  CT_CHECK(q.sa_handler == on_sig && (q.sa_flags & SA_RESTART), "after siginterrupt(0) libc reads %s%s",
+           name(q.sa_handler), (q.sa_flags & SA_RESTART) ? ",SA_RESTART" : "");
+  libc_set(SIG_DFL, 0, NULL);
+}
+
 static void steps(const char* round) {
   char buf[96];
   snprintf(buf, sizeof buf, "%s 1: raw set, libc read", round);
@@ -140,6 +187,9 @@ static void steps(const char* round) {
   q = libc_read();
   CT_CHECK(q.sa_handler == SIG_DFL, "after one delivery libc reads %s, want SIG_DFL", name(q.sa_handler));
   child_dies();
+
+  snprintf(buf, sizeof buf, "%s 5: sysv_signal, sigset, sigignore, bsd_signal, siginterrupt", round);
+  other_entry_points();
 }
 
 /* ---- cancel: a thread blocked in a pipe read makes the shim take the signal */
