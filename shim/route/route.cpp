@@ -84,10 +84,7 @@ struct WaitGuard {
   iowq::Work* work;
   ~WaitGuard() {
     if (work) {
-      if (!work->finished()) {
-        cancel_signal_resync();  // the signal a running item gets must be the shim's
-        g.pool->cancel(work);
-      }
+      if (!work->finished()) g.pool->cancel(work);
       g.pool->wait(work, false);
     }
   }
@@ -152,7 +149,6 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
       // A handler without SA_RESTART interrupted the caller: interrupt the
       // work too. Bytes already moved are returned, as the kernel would.
       // Report counters (default order; they publish nothing).
-      cancel_signal_resync();
       if (g.pool->cancel(&work) == iowq::CancelResult::Running)
         g_counters.cancel_running.fetch_add(1);
       else
@@ -539,7 +535,6 @@ void abandon_call(bool mask_restored) noexcept {
   iowq::Work& work = tl.work;
   const uint32_t st = work.state.load(std::memory_order_acquire);
   if (g.pool && st != 0 && !(st & iowq::Work::kReleased)) {
-    cancel_signal_resync();
     if (g.pool->cancel(&work) == iowq::CancelResult::Running)
       g_counters.cancel_running.fetch_add(1);
     else

@@ -44,9 +44,8 @@ void cancel_signal_after_fork() noexcept;
 // back (raw rt_sigaction, libc's internal sigaction in sigset & co.) has
 // replaced the shim's handler. Re-reads the kernel: anything but the shim's
 // handler becomes the program's disposition, and the shim's handler goes
-// back. Called before the shim sends the signal (a stall deadline, a pool
-// cancel) and by every sigaction on it; not async-signal-safe to call from
-// a handler of the cancel signal itself.
+// back. Called before the shim sends the signal (the stall thread; the
+// pool's before_cancel_signal hook) and by every sigaction on it.
 void cancel_signal_resync() noexcept;
 
 // True once the shim owns `sig` (the cancel signal, taken over).
