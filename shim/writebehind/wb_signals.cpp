@@ -151,6 +151,12 @@ void wb_arm_fatal_signals() noexcept {
   }
 }
 
+void wb_signals_after_fork() noexcept {
+  // That thread is gone: the lock is free. What it was changing, the kernel
+  // (copied before the memory) tells at the next answer.
+  if (g_sig_lock.load(std::memory_order_relaxed)) g_sig_lock.store(0, std::memory_order_relaxed);
+}
+
 bool wb_sig_owned(int sig) noexcept {
   return sig > 0 && sig < 64 && g_armed.load(std::memory_order_relaxed) && fatal(sig);
 }

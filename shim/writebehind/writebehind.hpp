@@ -88,5 +88,7 @@ void wb_arm_fatal_signals() noexcept;
 bool wb_sig_owned(int sig) noexcept;
 int wb_sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept;
 int64_t wb_ksigaction(int sig, const sys::KSigaction* act, sys::KSigaction* old) noexcept;
+// In a fork child: a parent thread that was inside sigaction held the lock.
+void wb_signals_after_fork() noexcept;
 
 }  // namespace iowq::shim
