@@ -120,19 +120,27 @@ void adopt(int sig, const sys::KSigaction& k) noexcept {
 
 // The program's SA_RESETHAND handler: SIG_DFL from now on, as the kernel's
 // reset (the handler only; flags and mask stay), taken by the shim; then
-// the program's handler runs.
+// the program's handler runs. A delivery that finds the reset done (another
+// thread's came first, or the program has set another action since) is one
+// the kernel would have given SIG_DFL: it ends the process, data written.
 void reset_handler(int sig, siginfo_t* si, void* uc) {
   const int e = errno;
-  sys::KSigaction a;
+  sys::KSigaction a, k;
   {
     SigLock l;
-    a = g_view[sig];
-    sys::KSigaction d = a;
-    d.handler = kDfl;
-    take(sig, d);
+    if (sys::rt_sigaction(sig, nullptr, &k) != 0 || k.handler != reinterpret_cast<void*>(reset_handler)) {
+      a.handler = kDfl;
+    } else {
+      a = g_view[sig];
+      sys::KSigaction d = a;
+      d.handler = kDfl;
+      take(sig, d);
+    }
   }
   errno = e;
-  if (a.flags & SA_SIGINFO)
+  if (a.handler == kDfl)
+    fatal_handler(sig, si, uc);
+  else if (a.flags & SA_SIGINFO)
     reinterpret_cast<void (*)(int, siginfo_t*, void*)>(a.handler)(sig, si, uc);
   else
     reinterpret_cast<void (*)(int)>(a.handler)(sig);
