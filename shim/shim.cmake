@@ -16,6 +16,7 @@ add_library(iowq SHARED
   ${CMAKE_CURRENT_LIST_DIR}/interpose/interpose.cpp
   ${CMAKE_CURRENT_LIST_DIR}/process/lifecycle.cpp
   ${CMAKE_CURRENT_LIST_DIR}/process/threads.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/process/libc_threads.cpp
   ${CMAKE_CURRENT_LIST_DIR}/interpose/fdcalls.cpp
   ${CMAKE_CURRENT_LIST_DIR}/signals/signals.cpp
   ${CMAKE_CURRENT_LIST_DIR}/interpose/longjmp.cpp

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include "process/state.hpp"
 #include "report/callsites.hpp"
@@ -45,7 +46,7 @@ int file_sync_point(int fd, bool report) noexcept {
     return 0;
   }
   if (report) return wb_sync_file(fd, fi, true);  // the fsync family: errseq
-  wb_wait_file(fi);  // the error stays for a call that can return it
+  wb_wait_file(fi);                               // the error stays for a call that can return it
   return 0;
 }
 
@@ -87,6 +88,14 @@ int64_t file_call(const Op& op, int fd, int other) {
   const FdInfo fi = fd_info(fd);
   // A pipe or socket end may wait forever, which bound work must not: libc.
   const bool files = fi.bound() && (other < 0 || fd_info(other).bound());
+  // What it may take on fd's filesystem, which pending writes were counted
+  // on (docs/design.md §5 "A full disk").
+  WbSpaceUse room;
+  if (g.cfg.write_behind && fi.kind == FdKind::File) {
+    if (op.kind == OpKind::Fallocate) room.begin(fi, nullptr, op.off2);
+    if (op.kind == OpKind::CopyFileRange || op.kind == OpKind::Sendfile)
+      room.begin(fi, nullptr, static_cast<int64_t>(std::min<size_t>(op.len, INT64_MAX / 4)));
+  }
   const Where where = files ? decide(fi.kind, fi.nonblock) : Where::Libc;
   const uint64_t t0 = sys::now_ns();
   int64_t r = kNotTaken;

@@ -134,9 +134,10 @@ IOWQ_EXPORT __attribute__((noreturn)) void pthread_exit(void* ret) {
 // first. The shim's own threads (created inside the shim, or by a pool
 // worker or the manager) never get it. Around the real call the net is off
 // on the creating thread: glibc blocks every signal, SIGSYS included, around
-// clone, and a trap then would kill the process. Threads made by raw clone
-// or C11 thrd_create (glibc calls its internal pthread_create) are not
-// covered (docs/design.md §5 "The net").
+// clone, and a trap then would kill the process. The threads glibc makes
+// with its internal pthread_create and libc's clone() are covered in
+// libc_threads.cpp; raw clone/clone3 system calls are not (docs/design.md
+// §5 "The net").
 // ============================================================================
 
 namespace {
@@ -144,28 +145,12 @@ struct Start {
   void* (*fn)(void*);
   void* arg;
 };
-// glibc blocks every signal, SIGSYS included, while a thread ends (after its
-// start routine, by return, pthread_exit or cancellation: all unwind through
-// here): the net goes off first, or a trap there would kill the process.
-struct NetOffAtEnd {
-  ~NetOffAtEnd() { net_thread_pause(); }
-};
 void* net_start(void* p) {
   Start s = *static_cast<Start*>(p);
   free(p);
   net_thread_enable();
   NetOffAtEnd off;
   return s.fn(s.arg);
-}
-
-// Runs `call` with the net off on this thread: glibc's signal senders block
-// every signal around their syscalls (a trap there would be fatal).
-template <typename F>
-auto net_paused(F call) {
-  const bool paused = net_thread_pause();
-  auto r = call();
-  if (paused) net_thread_resume();
-  return r;
 }
 }  // namespace
 

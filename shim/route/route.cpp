@@ -419,32 +419,9 @@ bool same_file(const FdInfo& a, const FdInfo& b) noexcept {
   return a.kind == b.kind && a.dev == b.dev && a.ino == b.ino && a.nonblock == b.nonblock;
 }
 
-// Returns a count or -errno (errno is route()'s to restore).
-int64_t route_call(const Op& op, const FdInfo& fi) {
-  const bool sock_op = op.kind >= OpKind::Send && op.kind <= OpKind::Recvmmsg;  // incl. connect, accept
-  const bool msg_flags = sock_op && op.kind != OpKind::Connect && op.kind != OpKind::Accept;
-  // Write-behind: a write or send to anything else (pipe, socket, tty...)
-  // may tell another process that the data is there: it lands first.
-  if (g.cfg.write_behind && fi.kind != FdKind::File && (op.is_write() || op.kind == OpKind::Connect))
-    wb_before_talk(fi.kind);
-  if (fi.kind == FdKind::File && g.cfg.write_behind && sock_op) {
-    // A socket call on a regular file fails in the kernel (ENOTSOCK): never
-    // taken as a write; it waits for the file's data but leaves its error.
-    wb_wait_file(fi);
-  } else if (fi.kind == FdKind::File && g.cfg.write_behind) {
-    // Write-behind: take the write, or make this call a sync point of its file.
-    if (op.is_write()) {
-      const int64_t r = wb_try(op, fi);
-      if (r != kNotTaken) {
-        count(op.sym, Ran::Pool);
-        return r;
-      }
-    }
-    if (int e = wb_sync_file(op.fd, fi)) {
-      count(op.sym, Ran::Passthrough);
-      return e;
-    }
-  }
+// route_call's plain, inline and pool paths.
+inline __attribute__((always_inline)) int64_t route_run(const Op& op, const FdInfo& fi, bool sock_op,
+                                                        bool msg_flags) {
   // Anything the plain call would reject or not block on goes to libc as is,
   // so errors and nonblocking semantics are libc's own (the fd's kind and
   // O_NONBLOCK are decide()'s).
@@ -471,6 +448,42 @@ int64_t route_call(const Op& op, const FdInfo& fi) {
     case Where::CallerStall: count(op.sym, Ran::Inline); return in_caller(op, fi);
     default: return fi.bound() ? pool_bound(op, fi) : pool_unbound(op, fi);
   }
+}
+
+// Returns a count or -errno (errno is route()'s to restore).
+int64_t route_call(const Op& op, const FdInfo& fi) {
+  const bool sock_op = op.kind >= OpKind::Send && op.kind <= OpKind::Recvmmsg;  // incl. connect, accept
+  const bool msg_flags = sock_op && op.kind != OpKind::Connect && op.kind != OpKind::Accept;
+  // Write-behind: a write or send to anything else (pipe, socket, tty...)
+  // may tell another process that the data is there: it lands first.
+  if (g.cfg.write_behind && fi.kind != FdKind::File && (op.is_write() || op.kind == OpKind::Connect))
+    wb_before_talk(fi.kind);
+  if (fi.kind == FdKind::File && g.cfg.write_behind && sock_op) {
+    // A socket call on a regular file fails in the kernel (ENOTSOCK): never
+    // taken as a write; it waits for the file's data but leaves its error.
+    wb_wait_file(fi);
+  } else if (fi.kind == FdKind::File && g.cfg.write_behind) {
+    // Write-behind: take the write, or make this call a sync point of its file.
+    if (op.is_write()) {
+      const int64_t r = wb_try(op, fi);
+      if (r != kNotTaken) {
+        count(op.sym, Ran::Pool);
+        return r;
+      }
+    }
+    if (int e = wb_sync_file(op.fd, fi)) {
+      count(op.sym, Ran::Passthrough);
+      return e;
+    }
+    if (op.is_write()) {
+      // Not taken behind, it runs now and takes room on the filesystem that
+      // writes pending there were counted on (docs/design.md §5 "A full disk").
+      WbSpaceUse room;
+      room.begin(fi, &op, 0);
+      return route_run(op, fi, sock_op, msg_flags);
+    }
+  }
+  return route_run(op, fi, sock_op, msg_flags);
 }
 
 // A routed call failed. If the error is one its cached kind cannot explain

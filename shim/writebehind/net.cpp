@@ -51,6 +51,9 @@ volatile char g_selector = kAllow;  // read by the kernel at every syscall
 std::atomic<uint32_t> g_sel_lock{0};
 uintptr_t g_text_lo = 0, g_text_len = 0;
 thread_local bool tl_enabled __attribute__((tls_model("initial-exec"))) = false;
+// The task whose thread-local block this is: a clone() child made without
+// CLONE_SETTLS runs on its creator's, and must not touch it (see the handler).
+thread_local int tl_owner __attribute__((tls_model("initial-exec"))) = 0;
 // The net was taken off this thread inside an append (see the handler).
 thread_local bool tl_resume __attribute__((tls_model("initial-exec"))) = false;
 
@@ -173,8 +176,9 @@ bool is_file(long fd) noexcept {
 // once; reads and writes on a regular file wait for that file (as their
 // interposers do); calls that cannot run inside a handler wait until
 // nothing is pending and run again untrapped; everything else waits for
-// every pending write.
-Wait classify(long nr, const long* a) noexcept {
+// every pending write. Without `fds_known` (a task whose fd table may not be
+// the one the shim's cache describes) a read of any fd counts as a file's.
+Wait classify(long nr, const long* a, bool fds_known = true) noexcept {
   switch (nr) {
     // identity, time, scheduling, memory of this process, signals of this thread
     case SYS_getpid:
@@ -240,7 +244,7 @@ Wait classify(long nr, const long* a) noexcept {
     case SYS_preadv2:
     case SYS_recvfrom:
     case SYS_recvmsg:
-    case SYS_recvmmsg: return is_file(a[0]) ? Wait::File : Wait::None;
+    case SYS_recvmmsg: return !fds_known || is_file(a[0]) ? Wait::File : Wait::None;
     case SYS_write:
     case SYS_pwrite64:
     case SYS_writev:
@@ -360,17 +364,44 @@ ssize_t net_writev(int fd, const struct iovec* v, int n) {
   return raw_ret(sys::writev(fd, v, n));
 }
 
+// A trap in a task running on another task's thread-local block (a clone()
+// child without CLONE_SETTLS): the shim's per-thread state and errno are its
+// creator's, so nothing here touches them. A call that observes nothing runs
+// at once; any other waits until nothing at all is in flight (everything
+// queued before it landed: a superset of what it could observe) and runs
+// from our text, or, for the calls that cannot run in a handler, again
+// untrapped.
+void borrowed_tls_trap(long nr, const long* a, ucontext_t* uc) noexcept {
+  greg_t* r = uc->uc_mcontext.gregs;
+  const Wait w = classify(nr, a, false);  // a clone() child may have its own fd table
+  while (w != Wait::None && wb_inflight()) sys::sched_yield();
+  if (w == Wait::Idle) {
+    r[REG_RAX] = nr;
+    r[REG_RIP] -= 2;
+  } else if (nr == SYS_rt_sigprocmask) {
+    r[REG_RAX] = emulate_sigprocmask(uc, a);
+  } else if (nr == SYS_rt_sigaction) {
+    r[REG_RAX] = emulate_sigaction(a, true);  // the kernel's: its signal table may be its own
+  } else {
+    r[REG_RAX] = sys::syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+  }
+}
+
 void sigsys_handler(int sig, siginfo_t* si, void* ucv) {
   if (!si || si->si_code != SYS_USER_DISPATCH) {
     forward(sig, si, ucv);
     return;
   }
-  const int saved_errno = errno;
   auto* uc = static_cast<ucontext_t*>(ucv);
   greg_t* r = uc->uc_mcontext.gregs;
   const long nr = si->si_syscall;
   const long a[6] = {r[REG_RDI], r[REG_RSI], r[REG_RDX], r[REG_R10], r[REG_R8], r[REG_R9]};
   g_counters.wb_net_traps.fetch_add(1, std::memory_order_relaxed);
+  if (__builtin_expect(tl_owner != sys::gettid(), 0)) {
+    borrowed_tls_trap(nr, a, uc);
+    return;
+  }
+  const int saved_errno = errno;
   // Inside the shim (its own libc calls), on a sandboxed thread, in an
   // append: the call runs as it is, no wait.
   const bool inside =
@@ -438,6 +469,7 @@ bool net_init() noexcept {
   }
   g_app_sys = prev;
   tl_enabled = true;
+  tl_owner = sys::gettid();
   g_on = true;
   // Every handler the shim or the program installs from now on returns
   // through the shim's restorer, and SIGSYS stays the net's.
@@ -470,7 +502,22 @@ void net_update(const std::atomic<int64_t>& inflight) noexcept {
 
 void net_thread_enable() noexcept {
   if (!g_on || tl_enabled) return;
+  tl_owner = sys::gettid();
   if (prctl_dispatch(true) == 0) tl_enabled = true;
+}
+
+void net_program_thread_begins() noexcept {
+  if (!g_on || tl_enabled) return;
+  // glibc starts its helpers' threads with every signal blocked: SIGSYS
+  // blocked at a trap would kill the process.
+  sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
+  net_thread_enable();
+}
+
+void net_task_enable() noexcept {
+  if (!g_on) return;
+  sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
+  prctl_dispatch(true);
 }
 
 bool net_thread_pause() noexcept {
@@ -497,7 +544,7 @@ void net_after_fork_child() noexcept {
   // The forking thread is the child's only one; dispatch is per task and
   // does not follow fork.
   tl_enabled = false;
-  net_thread_enable();
+  net_thread_enable();  // and the thread-local block is this task's now
 }
 
 int net_sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept {

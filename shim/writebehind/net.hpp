@@ -27,6 +27,13 @@ bool net_on() noexcept;
 void net_update(const std::atomic<int64_t>& inflight) noexcept;
 // A new program thread (pthread_create's start) and the fork child's thread.
 void net_thread_enable() noexcept;
+// A thread libc made for the program's code (a SIGEV_THREAD callback, a C11
+// thread): SIGSYS unblocked (glibc's helpers block every signal), then the
+// net on, as net_thread_enable.
+void net_program_thread_begins() noexcept;
+// A clone() child sharing our memory: the net on for the calling task only,
+// touching no thread-local state (it may be running on its creator's).
+void net_task_enable() noexcept;
 // Around a call that must not trap on this thread (glibc's pthread_create
 // blocks every signal around clone): true when the net was paused here.
 bool net_thread_pause() noexcept;
@@ -35,6 +42,23 @@ void net_after_fork_child() noexcept;
 // An append ended (its file lock released): puts back the net if a trap
 // inside the append had to take it off this thread (net.cpp).
 void net_after_append() noexcept;
+// glibc blocks every signal, SIGSYS included, while a thread ends (after its
+// start routine, by return, pthread_exit or cancellation: all unwind through
+// the wrapped start routine holding this): the net goes off first, or a trap
+// there would kill the process.
+struct NetOffAtEnd {
+  ~NetOffAtEnd() { net_thread_pause(); }
+};
+// Runs `call` with the net off on this thread: glibc functions that block
+// every signal around a syscall (signal senders, thread creation; a trap
+// there would be fatal).
+template <typename F>
+auto net_paused(F call) {
+  const bool paused = net_thread_pause();
+  auto r = call();
+  if (paused) net_thread_resume();
+  return r;
+}
 // The program's sigaction while the net is on: SIGSYS is virtualised (the
 // net's handler stays; the program's is called for any SIGSYS that is not a
 // net trap), every handler returns through the shim's restorer (an

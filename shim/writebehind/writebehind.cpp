@@ -54,6 +54,7 @@
 #include <boost/lockfree/stack.hpp>
 
 #include <linux/futex.h>
+#include <algorithm>
 #include <atomic>
 #include <climits>
 
@@ -75,6 +76,7 @@ struct Seg {
 };
 
 struct WbFile;
+struct Space;
 
 struct Chunk {
   iowq::Work work;
@@ -87,6 +89,12 @@ struct Chunk {
   std::atomic<uint32_t> closed{0};  // set by the worker: no more appends
   Seg segs[kMaxSegs];
   char* data;
+  // Room on its filesystem (see "Room" below); next to `data`, which every
+  // append reads too.
+  uint32_t lim;    // `used` may grow to this: resv less each segment's slack
+  uint32_t slack;  // charged per segment beyond its bytes: two blocks
+  int64_t resv;    // bytes of room charged for it
+  Space* space;
 };
 
 struct WbFile {
@@ -248,6 +256,177 @@ bool reserve(uint64_t cap) noexcept {
   return true;
 }
 
+// ---- Room on the filesystem (docs/design.md §5 "A full disk") -------------------
+//
+// Plain, a write to a full filesystem returns short or -1/ENOSPC at the call
+// (the kernel's page cache charges the space at write time: tmpfs, ext4 and
+// xfs delalloc), so a write is taken behind only when its filesystem
+// certainly has room for it and everything still pending there. Per
+// filesystem (st_dev), every byte taken behind and every byte the shim sees
+// written plain is *charged*, counted conservatively: a write that starts a
+// segment is charged its length plus two blocks (the partial blocks at its
+// ends), one merged into a segment its length (contiguous bytes), overwrites
+// and holes as new data. A refresh reads fstatfs:
+//     base = f_bavail * f_frsize - margin + (charges released before it)
+// and charges may total up to `base`: what was released before the fstatfs
+// is in its free count, everything else is counted as not yet written.
+// Charges are taken per chunk, with headroom (an eighth of the room left,
+// at most a chunk), so a 64-byte append only compares two chunk fields.
+// A charge that does not fit drains every pending write (so the plain write
+// comes after them, as in program order), refreshes and tries again; if it
+// still does not fit, the write runs plain in the caller and its short count
+// or ENOSPC is the kernel's own. A refresh also comes once half of the room
+// it found is charged. Between refreshes, space another process (or a write
+// this shim cannot see) takes is not known: a deferred write can then still
+// fail, and is reported as any deferred error (the residual; docs/design.md §5).
+constexpr int kSpaces = 64;
+constexpr int64_t kUnlimited = INT64_MAX / 4;
+
+struct alignas(64) Space {
+  std::atomic<uint64_t> dev1{0};       // st_dev + 1; 0: a free slot
+  std::atomic<int64_t> base{0};        // charges may total up to this
+  std::atomic<int64_t> refresh_at{0};  // refresh once `charged` passes it
+  std::atomic<int64_t> bsize{4096};    // bytes per block (the per-segment slack)
+  std::atomic<uint32_t> refreshing{0};
+  std::atomic<uint32_t> full{0};                 // the last refresh found no room
+  std::atomic<uint32_t> declines{0};             // writes run plain since
+  alignas(64) std::atomic<int64_t> charged{0};   // writers (monotonic but for undone tries)
+  alignas(64) std::atomic<int64_t> released{0};  // charges written or given back
+};
+Space g_space[kSpaces];
+
+// The room entry of `dev`, claimed when `claim`; nullptr when none (or, to
+// claim, all taken: the write then runs plain).
+Space* space_of(uint64_t dev, bool claim) noexcept {
+  for (Space& s : g_space) {
+    uint64_t v = s.dev1.load(std::memory_order_acquire);
+    if (v == dev + 1) return &s;
+    if (v == 0) {
+      if (!claim) return nullptr;
+      if (s.dev1.compare_exchange_strong(v, dev + 1, std::memory_order_acq_rel) || v == dev + 1) return &s;
+    }
+  }
+  return nullptr;
+}
+
+bool space_outstanding(const Space& s) noexcept {
+  return s.charged.load(std::memory_order_seq_cst) != s.released.load(std::memory_order_seq_cst);
+}
+
+// Takes n bytes of room; false (nothing taken) when they may not be there.
+bool space_charge(Space& s, int64_t n) noexcept {
+  int64_t c = s.charged.fetch_add(n, std::memory_order_seq_cst) + n;
+  if (c <= s.base.load(std::memory_order_seq_cst)) return true;
+  s.charged.fetch_sub(n, std::memory_order_seq_cst);
+  return false;
+}
+
+// Bytes to charge beyond what a write needs: an eighth of the room left, at
+// most a chunk.
+int64_t space_headroom(const Space& s, size_t cap) noexcept {
+  int64_t room = s.base.load(std::memory_order_relaxed) - s.charged.load(std::memory_order_relaxed);
+  return room <= 0 ? 0 : std::min(room / 8, static_cast<int64_t>(cap));
+}
+
+// What must stay free beyond the charges: filesystem metadata the data may
+// need (extent and b-tree blocks), and slack where free space is an estimate.
+int64_t space_margin(const struct statfs& sf, int64_t blk, int64_t total) noexcept {
+  switch (static_cast<unsigned long>(sf.f_type) & 0xffffffffu) {
+    case 0x01021994:  // tmpfs: pages only, charged at write time
+    case 0x858458f6:  // ramfs
+      return 0;
+    case 0x9123683e:  // btrfs: copy-on-write, metadata reserved per write, free space estimated
+    case 0xca451a4e:  // bcachefs
+    case 0x2fc12fc1:  // zfs
+      return 64 * blk + total / 16 + (int64_t{64} << 20);
+    default: return 16 * blk + total / 256;
+  }
+}
+
+// Reads the filesystem's free space again (fd is open on it).
+void space_refresh(Space& s, int fd) noexcept {
+  uint32_t z = 0;
+  if (!s.refreshing.compare_exchange_strong(z, 1, std::memory_order_acq_rel)) {
+    for (unsigned i = 0; i < 4096 && s.refreshing.load(std::memory_order_acquire); ++i) sys::sched_yield();
+    return;  // another thread's refresh: its result is as good
+  }
+  const int64_t rel = s.released.load(std::memory_order_seq_cst);  // before the fstatfs
+  struct statfs sf;
+  int64_t base = 0;  // fstatfs failed: no room known, writes run plain
+  if (sys::fstatfs(fd, &sf) == 0) {
+    const int64_t frag = sf.f_frsize > 0 ? sf.f_frsize : sf.f_bsize;
+    const int64_t blk = std::max<int64_t>({frag, sf.f_bsize, 512});
+    s.bsize.store(std::min<int64_t>(blk, 1 << 20), std::memory_order_relaxed);
+    if (sf.f_blocks == 0 || frag <= 0) {
+      // The filesystem accounts no space (ramfs, some FUSE servers): there
+      // is nothing to go by; written behind as everywhere else.
+      base = kUnlimited;
+    } else {
+      auto bytes = [frag](uint64_t blocks) {
+        return blocks > static_cast<uint64_t>(kUnlimited / frag) ? kUnlimited
+                                                                 : static_cast<int64_t>(blocks) * frag;
+      };
+      base = bytes(sf.f_bavail) - space_margin(sf, blk, bytes(sf.f_blocks));
+      base = base < 0 ? rel : std::min(base, kUnlimited) + rel;
+    }
+  }
+  s.base.store(base, std::memory_order_seq_cst);
+  const int64_t ch = s.charged.load(std::memory_order_seq_cst);
+  s.refresh_at.store(base >= kUnlimited ? INT64_MAX : ch + std::max<int64_t>((base - ch) / 2, 0),
+                     std::memory_order_relaxed);
+  s.refreshing.store(0, std::memory_order_release);
+}
+
+// Waits until nothing charged on `s` is pending: every chunk written, and
+// the charges another thread took but has not queued yet (it holds its
+// file's lock for that moment) queued and written too. Bounded: a plain
+// write of another thread still running after that is concurrent anyway.
+void space_settle(Space& s) noexcept {
+  for (int i = 0; i < 1000 && space_outstanding(s); ++i) {
+    wb_sync_all();
+    if (space_outstanding(s)) sys::sched_yield();
+  }
+}
+
+// A charge of `cost` did not fit: every pending write lands first (this
+// write comes after them), then the room is read again. True when the
+// charge may now fit. Near a full disk the refresh runs at most once every
+// 32 writes that went plain, not for each.
+bool space_make_room(Space& s, int fd, int64_t cost) noexcept {
+  space_settle(s);
+  if (!s.full.load(std::memory_order_relaxed) ||
+      s.declines.fetch_add(1, std::memory_order_relaxed) % 32 == 31)
+    space_refresh(s, fd);
+  bool fits = s.charged.load(std::memory_order_seq_cst) + cost <= s.base.load(std::memory_order_seq_cst);
+  s.full.store(!fits, std::memory_order_relaxed);
+  return fits;
+}
+
+// The cost of writing n bytes as a new segment (see above).
+int64_t seg_cost(const Space& s, size_t n) noexcept {
+  return static_cast<int64_t>(n) + 2 * s.bsize.load(std::memory_order_relaxed);
+}
+
+// A write's charge of `cost` did not fit (the file's lock is let go): true
+// when it may fit now (try again), false when the write runs plain — its
+// short count or ENOSPC is then the kernel's.
+__attribute__((noinline)) bool room_again(Space& s, int fd, int64_t cost, int& tries) noexcept {
+  if (tries++ < 2 && space_make_room(s, fd, cost)) return true;
+  g_counters.wb_space_plain.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+// A chunk's charge is used up: `need` more bytes of room (and headroom).
+// Out of line: the 64-byte append path only compares `used` with `lim`.
+__attribute__((noinline)) bool chunk_grow(Chunk& c, uint32_t need) noexcept {
+  Space& s = *c.space;
+  int64_t more = need + space_headroom(s, c.cap);
+  if (!space_charge(s, more) && !space_charge(s, more = need)) return false;
+  c.resv += more;
+  c.lim += static_cast<uint32_t>(more);
+  return true;
+}
+
 // stderr's file is never written behind, whichever fd reaches it: the
 // program's diagnostics go there through libc-internal writes.
 bool is_stderr_file(const FdInfo& fi) noexcept {
@@ -282,10 +461,11 @@ uint32_t my_tid() noexcept {
 //       close_and_drain / wb_off_shared:  w.closed or w.shared_off = true ;
 //                                         wait_all_locks_free()
 //       wb_try:                           lock(f) ; loads w.closed, w.shared_off
-//     In both 1 and 2 the appender's side is lock()'s CAS, which is acquire
-//     only: on x86-64 every locked RMW is a full fence, so the pair holds; the
-//     C++ model (and aarch64) would need it seq_cst. Left as it is (no
-//     behaviour change in a comment pass); noted for the write-behind owners.
+//     In both 1 and 2 the appender's side is lock()'s CAS, seq_cst: a
+//     store-load pair needs both sides seq_cst (an acquire-only CAS holds on
+//     x86-64, where every locked RMW is a full fence, but not on aarch64,
+//     where its load could be satisfied before the other side's store is
+//     seen). On x86-64 it is the same instruction.
 //  3. Completion vs a waiter (store-load handshake around the futex):
 //       chunk_done:  f.done += 1 ; w.inflight -= 1 ; w.seq += 1 ; load w.waiters -> wake
 //       wait_until:  load w.seq ; cond() ; w.waiters += 1 ; cond() ; futex_wait(w.seq)
@@ -299,12 +479,16 @@ uint32_t my_tid() noexcept {
 //  5. Deferred errors: f.err is one self-contained word (generation, told
 //     bit, owner fd, errno), changed only by CAS or RMW.
 //       take_error (caller, under f's lock):  quiet_until = enq ; err |= kTold
-//       record_error (worker):                load quiet_until ; CAS err
+//       record_error (worker):                load err ; load quiet_until ; CAS err
 //     A failure of a chunk queued before the tell is counted, not reported
-//     again; one after it starts a new generation. (The worker reads
-//     quiet_until before err: a tell that lands between its two loads lets
-//     such a chunk start a new generation. Noted, not changed here.)
+//     again; one after it starts a new generation. The worker reads err
+//     first: when it sees kTold, the quiet_until stored before it is seen
+//     too (a CAS that fails on a newer err reads quiet_until again).
 //     wb_fds_closing() CASes a new owner into the same word.
+//  6. Room (Space): space_refresh loads `released` before its fstatfs and
+//     `charged` after storing `base`; a charge (fetch_add `charged`, then
+//     load `base`) or a plain call's check may see either base, the one
+//     before a refresh or after it: both are bounds (the old one only staler).
 //  Default-ordered (seq_cst) operations outside these pairs are counters
 //  and self-contained words (w.errors, f.raise_sig, the opt-out table,
 //  done/enq compared for equality under the file's lock): they publish
@@ -330,7 +514,8 @@ void lock(WbFile& f) noexcept {
   std::atomic_signal_fence(std::memory_order_seq_cst);
   for (unsigned i = 0;; ++i) {
     uint32_t expect = 0;
-    if (f.lock.compare_exchange_weak(expect, me, std::memory_order_acquire)) break;
+    // seq_cst: one side of the store-load pairs 1 and 2 above.
+    if (f.lock.compare_exchange_weak(expect, me, std::memory_order_seq_cst)) break;
     if ((i & 63) == 63) sys::sched_yield();
   }
 }
@@ -405,11 +590,16 @@ uint64_t with_owner(uint64_t v, int fd) noexcept {
 
 void record_error(WbFile& f, const Chunk& c, int fd, int e) noexcept {
   g_counters.wb_deferred_errors.fetch_add(1, std::memory_order_relaxed);
-  if (c.seq <= f.quiet_until.load(std::memory_order_seq_cst)) return;
-  // A new generation, unless nobody was told of the current one yet (the
-  // first error is the one reported, as the kernel's errseq keeps one).
+  // err first, then quiet_until (pair 5 above): take_error stores
+  // quiet_until before it sets kTold, so a told bit seen here comes with the
+  // quiet_until of that tell. Read the other way round, a tell landing
+  // between the two loads made a chunk queued before it start a new
+  // generation: the program was told of the same failure twice.
   uint64_t v = f.err.load(std::memory_order_seq_cst);
   do {
+    if (c.seq <= f.quiet_until.load(std::memory_order_seq_cst)) return;  // the same episode
+    // A new generation, unless nobody was told of the current one yet (the
+    // first error is the one reported, as the kernel's errseq keeps one).
     if (err_no(v) && !err_told(v)) return;
   } while (!f.err.compare_exchange_weak(
       v, with_owner((uint64_t{(err_gen(v) + 1) & 0xffffff} << 40) | (static_cast<uint64_t>(e) & 0xfff), fd),
@@ -476,6 +666,8 @@ void release_chunk(Chunk* c) noexcept {
   g_counters.wb_writes.fetch_add(c->nwrites, std::memory_order_relaxed);
   g_counters.wb_bytes.fetch_add(c->used, std::memory_order_relaxed);
   w.reserved.fetch_sub(c->cap, std::memory_order_acq_rel);
+  // Written (or failed): the next refresh's fstatfs counts what it took.
+  c->space->released.fetch_add(c->resv, std::memory_order_seq_cst);
   w.free_list->push(static_cast<uint32_t>(c - w.chunks));
   f.done.fetch_add(1, std::memory_order_seq_cst);
   if (w.inflight.fetch_sub(1, std::memory_order_seq_cst) == 1) net_update(w.inflight);
@@ -505,7 +697,7 @@ bool take_back(WbFile& f, uint64_t target) noexcept {
   // held a handler off as long.)
   sys::SigMask mask;
   sys::block_all_signals(&mask, /*caller=*/true);  // SIGSYS stays open: the net
-  lock(f);  // while held, f.open cannot be written out and reused
+  lock(f);                                         // while held, f.open cannot be written out and reused
   Chunk* c = f.open.load(std::memory_order_seq_cst);
   bool taken = c && c->seq == target && f.done.load(std::memory_order_seq_cst) + 1 == target &&
                g.pool->cancel(&c->work) == iowq::CancelResult::Ok;
@@ -651,7 +843,8 @@ struct Src {
   size_t total = 0;
 };
 
-bool load_src(const Op& op, Src* s) noexcept {
+// Inlined into wb_try (its only hot caller).
+inline __attribute__((always_inline)) bool load_src(const Op& op, Src* s) noexcept {
   if (!op.iov) {
     s->v[0] = {op.buf, op.len};
     s->n = 1;
@@ -785,7 +978,9 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
   int64_t off = op.positioned() ? op.off : -1;
   static std::atomic<bool> s_armed{false};
   bool armed = s_armed.load(std::memory_order_relaxed);
-  for (;;) {
+  // Room on the filesystem (see "Room" above): set when a charge was taken.
+  Space* space = nullptr;
+  for (int room_tries = 0;;) {
     if (armed) s_armed.store(true, std::memory_order_relaxed);
     lock(f);
     // Exit/exec under way, or shared memory: run it now (checked under the
@@ -821,14 +1016,26 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
         bool merge = last.fd == op.fd &&
                      ((off < 0 && last.off < 0) || (off >= 0 && last.off >= 0 && last.off + last.len == off));
         if (c->used + n <= c->cap && (merge || c->nseg < kMaxSegs)) {
+          const uint32_t need = static_cast<uint32_t>(n) + (merge ? 0 : c->slack);
+          if (__builtin_expect(c->used + need > c->lim, 0)) {
+            // The chunk's charge is used up: charge more, or find room first.
+            space = c->space;
+            if (!chunk_grow(*c, need)) {
+              unlock(f);
+              if (room_again(*space, op.fd, need, room_tries)) continue;
+              return kNotTaken;
+            }
+          }
           if (!copy_in(src, c->data + c->used)) {
             unlock(f);
             return kNotTaken;  // EFAULT, the plain way
           }
-          if (merge)
+          if (merge) {
             last.len += static_cast<uint32_t>(n);
-          else
+          } else {
             c->segs[c->nseg++] = Seg{op.fd, off, c->used, static_cast<uint32_t>(n)};
+            c->lim -= c->slack;
+          }
           c->used += static_cast<uint32_t>(n);
           c->nwrites++;
           taken = true;
@@ -856,8 +1063,23 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
         wait_until([] { return !w.free_list->empty(); });
         continue;
       }
+      // A new chunk: charge its first write and some headroom.
+      if (!space) space = space_of(fi.dev, true);
+      const int64_t cost = space ? seg_cost(*space, n) : 0;
+      int64_t resv = space ? cost + space_headroom(*space, cap) : 0;
+      if (!space || !(space_charge(*space, resv) || space_charge(*space, resv = cost))) {
+        w.reserved.fetch_sub(cap, std::memory_order_acq_rel);
+        w.free_list->push(idx);
+        unlock(f);
+        if (space && room_again(*space, op.fd, cost, room_tries)) continue;
+        return kNotTaken;  // (no entry: more filesystems than entries)
+      }
       Chunk* c = &w.chunks[idx];
       c->file = &f;
+      c->space = space;
+      c->resv = resv;
+      c->slack = static_cast<uint32_t>(cost) - static_cast<uint32_t>(n);
+      c->lim = static_cast<uint32_t>(resv) - c->slack;
       c->cap = static_cast<uint32_t>(cap);
       c->used = static_cast<uint32_t>(n);
       c->nwrites = 1;
@@ -865,6 +1087,7 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
       c->segs[0] = Seg{op.fd, off, 0, static_cast<uint32_t>(n)};
       c->closed.store(0, std::memory_order_relaxed);
       if (!copy_in(src, c->data)) {
+        space->charged.fetch_sub(resv, std::memory_order_seq_cst);
         w.reserved.fetch_sub(cap, std::memory_order_acq_rel);
         w.free_list->push(idx);
         unlock(f);
@@ -885,6 +1108,7 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
       f.open.store(c, std::memory_order_seq_cst);
       if (!ensure_pool() || g.pool->submit(&wk) != 0) {
         f.open.store(nullptr);
+        space->charged.fetch_sub(resv, std::memory_order_seq_cst);
         w.reserved.fetch_sub(cap, std::memory_order_acq_rel);
         w.free_list->push(idx);
         unlock(f);
@@ -901,7 +1125,35 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
     unlock(f);
     break;
   }
+  // Half the room the last refresh found is charged: read it again.
+  if (__builtin_expect(space != nullptr, 0) &&
+      space->charged.load(std::memory_order_relaxed) >= space->refresh_at.load(std::memory_order_relaxed))
+    space_refresh(*space, op.fd);
   return static_cast<int64_t>(n);
+}
+
+void WbSpaceUse::begin(const FdInfo& fi, const Op* op, int64_t n) noexcept {
+  if (!on() || fi.kind != FdKind::File) return;
+  Space* s = space_of(fi.dev, false);
+  if (!s) return;  // nothing was ever taken behind there: the first refresh sees this write
+  if (op) {        // a write: its length (a vector that cannot be read: as long as anything)
+    Src src;
+    n = load_src(*op, &src) ? static_cast<int64_t>(src.total) : kUnlimited;
+  }
+  const int64_t cost = std::min(n, kUnlimited) + 2 * s->bsize.load(std::memory_order_relaxed);
+  // When it may not fit with what is pending there, that lands first: the
+  // plain call then meets the disk as it would in program order.
+  if (space_outstanding(*s) &&
+      s->charged.load(std::memory_order_seq_cst) + cost > s->base.load(std::memory_order_seq_cst))
+    space_settle(*s);
+  s->charged.fetch_add(cost, std::memory_order_seq_cst);
+  space = s;
+  charge = cost;
+}
+
+void WbSpaceUse::end() noexcept {
+  static_cast<Space*>(space)->released.fetch_add(charge, std::memory_order_seq_cst);
+  space = nullptr;
 }
 
 // The entry of `fi` when it is this file's; nullptr otherwise.
@@ -1119,6 +1371,10 @@ void wb_after_fork_child() noexcept {
     f.quiet_until.store(0);
   }
   for (auto& a : w.active) a.store(0);
+  // Nothing is outstanding here (plain writes of the parent's other threads
+  // were cut short by the fork).
+  for (auto& sp : g_space)
+    if (sp.dev1.load()) sp.released.store(sp.charged.load());
   w.inflight.store(0);
   w.reserved.store(0);
   w.errors.store(0);

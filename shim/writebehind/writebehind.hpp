@@ -20,6 +20,26 @@
 namespace iowq::shim {
 
 void wb_init() noexcept;
+
+// A call the shim runs plain that may take room on a regular file's
+// filesystem (a write write-behind did not take, fallocate,
+// copy_file_range...): charged against the room write-behind counts on
+// (docs/design.md §5 "A full disk"), from begin() until the end of the
+// scope. When it may not fit with what is pending there, everything pending
+// lands first. `op`: a write, whose length is read from it; else `n` bytes.
+struct WbSpaceUse {
+  void* space = nullptr;
+  int64_t charge = 0;
+  void begin(const FdInfo& fi, const Op* op, int64_t n) noexcept;
+  void end() noexcept;
+  WbSpaceUse() = default;
+  WbSpaceUse(const WbSpaceUse&) = delete;
+  WbSpaceUse& operator=(const WbSpaceUse&) = delete;
+  ~WbSpaceUse() {
+    if (space) end();
+  }
+};
+
 // Tries to take `op` behind. Returns the count taken, or -errno (the file's
 // deferred error, which this write reports instead of writing), or kNotTaken.
 int64_t wb_try(const Op& op, const FdInfo& fi) noexcept;

@@ -17,11 +17,16 @@
  * current directory. Every blocking op is bounded (timed joins, receive
  * timeouts, sigtimedwait), so a plain run never hangs.
  */
+#include <aio.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <linux/seccomp.h>
+#include <mqueue.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -42,6 +47,7 @@
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <threads.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1244,6 +1250,126 @@ static void op_thread_after_write(int fd, int tag, size_t len) {
   logf_("%d thread_after_write %ld size=%ld got=%s w=%ld", step, w, t.size, t.got, t.w);
 }
 
+/* libc_thread_check KIND S TAG LEN (v5): a thread made by KIND (thrd:
+ * C11 thrd_create; timer: a timer_create SIGEV_THREAD callback; mq: an
+ * mq_notify SIGEV_THREAD callback; clone: libc's clone() with CLONE_VM and
+ * CLONE_THREAD, no CLONE_SETTLS) waits for "go"; LEN bytes are written to
+ * S; the thread then sends "check" to the peer with the raw write system
+ * call, and the peer's answer is logged. */
+static sem_t ltc_go, ltc_told;
+static long ltc_r = -9;
+static int ltc_clone_go;
+static pid_t ltc_clone_tid;
+static void ltc_tell(void) { ltc_r = syscall(SYS_write, peer_cmd_pipe, "c", 1); }
+static void ltc_notify(union sigval v) {
+  (void)v;
+  while (sem_wait(&ltc_go) != 0) {
+  }
+  ltc_tell();
+  sem_post(&ltc_told);
+}
+static int ltc_thrd(void* arg) {
+  ltc_notify((union sigval){.sival_ptr = arg});
+  return 0;
+}
+static int ltc_clone(void* arg) {
+  (void)arg;
+  while (__atomic_load_n(&ltc_clone_go, __ATOMIC_ACQUIRE) == 0)
+    syscall(SYS_futex, &ltc_clone_go, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+  ltc_tell();
+  return 0;
+}
+static void op_libc_thread_check(const char* kind, int fd, int tag, size_t len) {
+  static char stack[256 << 10] __attribute__((aligned(16)));
+  int ok = sem_init(&ltc_go, 0, 0) == 0 && sem_init(&ltc_told, 0, 0) == 0;
+  ltc_r = -9;
+  thrd_t th;
+  timer_t tm;
+  mqd_t q = (mqd_t)-1;
+  struct sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_THREAD;
+  sev.sigev_notify_function = ltc_notify;
+  if (!strcmp(kind, "thrd")) {
+    ok = ok && thrd_create(&th, ltc_thrd, NULL) == thrd_success;
+  } else if (!strcmp(kind, "timer")) {
+    struct itimerspec its = {{0, 0}, {0, 1000000}};
+    ok = ok && timer_create(CLOCK_MONOTONIC, &sev, &tm) == 0 && timer_settime(tm, 0, &its, NULL) == 0;
+  } else if (!strcmp(kind, "mq")) {
+    char name[64];
+    struct mq_attr at = {0, 1, 8, 0, {0}};
+    snprintf(name, sizeof name, "/iowq-conf-%d", (int)getpid());
+    q = mq_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &at);
+    if (q != (mqd_t)-1) mq_unlink(name);
+    ok = ok && q != (mqd_t)-1 && mq_notify(q, &sev) == 0 && mq_send(q, "x", 1, 0) == 0;
+  } else {
+    ltc_clone_go = 0;
+    ltc_clone_tid = 1;
+    int fl = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+             CLONE_CHILD_CLEARTID;
+    ok = ok && clone(ltc_clone, stack + sizeof stack, fl, NULL, NULL, NULL, &ltc_clone_tid) > 0;
+  }
+  fill(tag, len);
+  long w = write(fd, data, len);
+  if (!ok) {
+    logf_("%d libc_thread_check %ld nothread", step, w);
+    return;
+  }
+  if (!strcmp(kind, "clone")) {
+    __atomic_store_n(&ltc_clone_go, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &ltc_clone_go, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    /* CLONE_CHILD_CLEARTID: zeroed and woken (shared futex) at its exit */
+    for (pid_t v; (v = __atomic_load_n(&ltc_clone_tid, __ATOMIC_ACQUIRE)) != 0;)
+      syscall(SYS_futex, &ltc_clone_tid, FUTEX_WAIT, v, NULL, NULL, 0);
+  } else {
+    sem_post(&ltc_go);
+    while (sem_wait(&ltc_told) != 0) {
+    }
+    if (!strcmp(kind, "thrd")) thrd_join(th, NULL);
+    if (!strcmp(kind, "timer")) timer_delete(tm);
+  }
+  if (q != (mqd_t)-1) mq_close(q);
+  long tot = read_peer_line(500);
+  logf_("%d libc_thread_check %ld %ld %s", step, w, ltc_r, tot > 0 ? (char*)buf : "NO-REPLY");
+}
+
+/* aio S TAG LEN OFF read|write (v5): glibc's AIO helper is made by a first
+ * request (aio_read of 0 bytes) and idles; LEN bytes are written to S; then
+ * an aio_read of 200 bytes at OFF, or an aio_write of 64 bytes at OFF, is
+ * polled to its end (aio_error) and logged with what it read. */
+static void op_aio(int fd, int tag, size_t len, long off, const char* how) {
+  struct aiocb cb;
+  memset(&cb, 0, sizeof cb);
+  cb.aio_fildes = fd;
+  cb.aio_sigevent.sigev_notify = SIGEV_NONE;
+  cb.aio_buf = buf;
+  cb.aio_nbytes = 0;
+  int first = aio_read(&cb);
+  for (long g = 0; first == 0 && aio_error(&cb) == EINPROGRESS && g < 100000000; g++) sched_yield();
+  if (first == 0) aio_return(&cb);
+  fill(tag, len);
+  long w = write(fd, data, len);
+  int rd = !strcmp(how, "read");
+  static unsigned char mine[64];
+  memset(mine, 'A' + tag % 26, sizeof mine);
+  memset(&cb, 0, sizeof cb);
+  cb.aio_fildes = fd;
+  cb.aio_sigevent.sigev_notify = SIGEV_NONE;
+  cb.aio_buf = rd ? buf : mine;
+  cb.aio_nbytes = rd ? 200 : sizeof mine;
+  cb.aio_offset = off;
+  errno = SENTINEL;
+  int r = rd ? aio_read(&cb) : aio_write(&cb);
+  int e = errno;
+  long ret = -9;
+  int err = -9;
+  if (r == 0) {
+    for (long g = 0; (err = aio_error(&cb)) == EINPROGRESS && g < 100000000; g++) sched_yield();
+    ret = aio_return(&cb);
+  }
+  logf_("%d aio %ld %d %d %d %ld %s", step, w, r, r ? e : 0, err, ret, rd ? desc(buf, ret) : "-");
+}
+
 /* sendfile_peer S LEN HOW: sendfile or splice from slot S's file (offset 0,
  * the fd's own offset untouched) into a pipe a forked child drains and
  * reports. */
@@ -1468,6 +1594,8 @@ static int is_write_op(const char* op) {
                             "spawn_fa",
                             "thread_after_write",
                             "trunc_race",
+                            "libc_thread_check",
+                            "aio",
                             NULL};
   for (int i = 0; w[i]; i++)
     if (!strcmp(op, w[i])) return 1;
@@ -1963,6 +2091,10 @@ static void run_op(char* line) {
     op_spawn_fa(a[1], a[2]);
   } else if (IS("thread_after_write")) {
     op_thread_after_write(FD(a[1]), atoi(a[2]), (size_t)atol(a[3]));
+  } else if (IS("libc_thread_check")) {
+    op_libc_thread_check(a[1], FD(a[2]), atoi(a[3]), (size_t)atol(a[4]));
+  } else if (IS("aio")) {
+    op_aio(FD(a[1]), atoi(a[2]), (size_t)atol(a[3]), atol(a[4]), a[5]);
   } else if (IS("sendfile_peer")) {
     op_sendfile_peer(FD(a[1]), (size_t)atol(a[2]), a[3]);
   } else if (IS("trunc_race")) {

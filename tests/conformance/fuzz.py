@@ -386,7 +386,7 @@ def op_name(line):
     return p[0]
 
 
-GEN_VERSION = 4
+GEN_VERSION = 5
 
 
 def extras_v2(seed, ops):
@@ -522,6 +522,37 @@ def extras_v4(seed, ops):
     return body + tail
 
 
+V5_OPS = ["libc_thread_check", "aio"]
+
+
+def extras_v5(seed, ops):
+    """Generator v5: threads the interposed pthread_create does not make (C11
+    thrd_create, timer_create/mq_notify SIGEV_THREAD callbacks, libc's clone())
+    telling the peer "check" with a raw write after a write, and POSIX AIO
+    requests after a write (own random stream, as v2)."""
+    r = random.Random(seed * 7919 + 5)
+    body, tail = ops[:-1], ops[-1:]
+    faulty = any(o.startswith(("# fault", "rlimit_fsize")) for o in ops)
+    # glibc's timer and mq_notify listener threads never end: after main's
+    # pthread_exit the plain process would wait for them forever
+    kinds = ["thrd", "clone"] if tail == ["end pthread_exit"] else ["thrd", "timer", "mq", "clone"]
+    for _ in range(r.choice([0, 0, 1, 1, 2])):
+        k = r.choice(V5_OPS)
+        at = r.randrange(len(body) + 1)
+        slots = file_slots(body[:at])
+        if not slots or faulty:  # both write inside the op (see extras_v4)
+            continue
+        slot = r.choice(slots)
+        if k == "libc_thread_check":
+            line = (f"libc_thread_check {r.choice(kinds)} {slot} "
+                    f"{r.randrange(50)} {r.choice([10, 5000, 70000])}")
+        else:
+            line = (f"aio {slot} {r.randrange(50)} {r.choice([10, 5000, 70000])} "
+                    f"{r.choice([0, 100, 4990, 69990])} {r.choice(['read', 'write'])}")
+        body.insert(at, line)
+    return body + tail
+
+
 def gen_script(seed, exclude=(), version=None):
     """The seed's script; excluded ops are dropped afterwards (an excluded
     ending becomes 'end exit'), so a seed means the same script whatever is
@@ -533,6 +564,8 @@ def gen_script(seed, exclude=(), version=None):
         ops = extras_v3(seed, ops)
     if (version or GEN_VERSION) >= 4:
         ops = extras_v4(seed, ops)
+    if (version or GEN_VERSION) >= 5:
+        ops = extras_v5(seed, ops)
     if not exclude:
         return ops
     exclude = set(exclude)

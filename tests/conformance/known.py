@@ -63,3 +63,49 @@ def excluded_ops(mode):
         if mode in c["modes"]:
             ex |= c["ops"]
     return ex
+
+
+# The README's table of classes is generated from the regress headers (one
+# source): `known.py --table` prints it, `known.py --check README.md` fails
+# when the README's copy (between the markers) is stale.
+BEGIN, END = "<!-- classes:begin -->", "<!-- classes:end -->"
+
+
+def _cell(s):
+    return s.replace("|", "\\|")
+
+
+def table():
+    rows = ["| issue | class (`regress/…`) | status | modes | found by |", "|---|---|---|---|---|"]
+    scripts = regress_scripts()
+    scripts.sort(key=lambda t: (t[1].get("status") != "open", int(t[1].get("issue", 0)), t[1].get("class", "")))
+    for path, m, _ in scripts:
+        st = m.get("status", "?")
+        rows.append("| {} | {} (`{}`) | {} | {} | {} |".format(
+            m.get("issue", "?"), _cell(m.get("class", m["name"])), os.path.basename(path),
+            "**open**" if st == "open" else st, _cell(m.get("modes", "all")), _cell(m.get("found", ""))))
+    return "\n".join(rows) + "\n"
+
+
+def _main(argv):
+    if argv[1:2] == ["--table"]:
+        print(table(), end="")
+        return 0
+    if argv[1:2] == ["--check"] and len(argv) == 3:
+        text = open(argv[2]).read()
+        if BEGIN not in text or END not in text:
+            print(f"known.py: {argv[2]} has no {BEGIN} ... {END} block")
+            return 1
+        have = text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n") + "\n"
+        if have != table():
+            print(f"known.py: the table of classes in {argv[2]} is stale: regenerate it with "
+                  f"`python3 tests/conformance/known.py --table`")
+            return 1
+        return 0
+    print("usage: known.py --table | --check README.md")
+    return 2
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(_main(sys.argv))

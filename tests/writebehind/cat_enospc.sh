@@ -1,10 +1,11 @@
 #!/bin/sh
 # cat_enospc.sh DIR — `... | cat > DIR/f` on a full filesystem (DIR from
 # with_small_fs.sh) fails the same way with and without the shim: exit 1
-# and "No space left on device" on stderr. Under write-behind the error of a
-# deferred write must reach cat (at a later write, or at the fclose of
-# stdout in its exit path), never be dropped. The reference run removes
-# LD_PRELOAD; under run_contract.py's .iowq runs the second one has it.
+# and "No space left on device" on stderr, and the file holds the same
+# bytes: under write-behind the write that meets the full disk is short and
+# the next fails at the call, as plain (docs/design.md §5 "A full disk").
+# The reference run removes LD_PRELOAD; under run_contract.py's .iowq runs
+# the second one has it.
 set -u
 dir=$1
 tmp=${CONTRACT_TMPDIR:?}
@@ -18,6 +19,7 @@ run() { # run LABEL [env -u LD_PRELOAD]: cat, record status and stderr
     # which write-behind never takes; from a pipe it read()s and write()s
     env -u LD_PRELOAD cat "$tmp/big" | "$@" cat >"$dir/f" 2>"$tmp/$label.err"
     echo $? >"$tmp/$label.rc"
+    env -u LD_PRELOAD cp "$dir/f" "$tmp/$label.f" || exit 1
 }
 run ref env -u LD_PRELOAD
 run out env
@@ -28,6 +30,11 @@ for l in ref out; do
         exit 1
     fi
 done
+if ! env -u LD_PRELOAD cmp "$tmp/ref.f" "$tmp/out.f" >&2; then
+    echo "cat_enospc: FAIL: the file differs from the plain run's ($(wc -c <"$tmp/ref.f") bytes plain," \
+        "$(wc -c <"$tmp/out.f") under test)" >&2
+    exit 1
+fi
 # cat reports its error from close_stdout and leaves by _exit, which writes
 # no shim report: one more cat with room to spare shows from its report that
 # write-behind takes cat's writes on this filesystem.

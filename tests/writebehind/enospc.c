@@ -2,11 +2,13 @@
  * (docs/design.md §5 "Errors are never lost").
  *
  * Usage: enospc DIR fsync|close|pread|waits — DIR is a tiny filesystem (see
- * with_small_fs.sh). The program writes twice its free space to DIR/data in
- * 1..1500-byte writes, stopping at the first error, then calls the sync
- * point the mode names. The error may come at either place:
- *   at a write    (no shim; or write-behind already knew): -1/ENOSPC there,
- *                 and the sync point then succeeds;
+ * with_small_fs.sh). Another process fills it between two writes to
+ * DIR/data (wb_fill_behind_back: write-behind takes a write only when the
+ * filesystem has room, and does not see that fill: the residual of
+ * docs/design.md §5 "A full disk"), then the program calls the sync point
+ * the mode names. The error may come at either place:
+ *   at a write    (no shim; or write-behind already knew): short, then
+ *                 -1/ENOSPC there, and the sync point then succeeds;
  *   at the sync point (write-behind): every write returned its full count
  *                 and fsync / close / pread returns -1/ENOSPC.
  * waits: lseek, fstat, dup, fcntl(F_GETFL) and mmap come first — they wait
@@ -51,7 +53,7 @@ int main(int argc, char** argv) {
 
   ct_step = "writes";
   size_t accepted;
-  int err_at_write = wb_write_until_enospc(fd, stream, total, &accepted);
+  int err_at_write = wb_fill_behind_back(dir, fd, stream, &accepted);
   errors_seen += err_at_write;
   CT_CHECK(accepted < total || !err_at_write, "impossible");
 

@@ -4,9 +4,12 @@
  *
  * Usage: ofd_errors DIR MODE — DIR is a tiny filesystem (with_small_fs.sh).
  * A = open(DIR/data), C = dup(A) (one description), B = open(DIR/data) (a
- * second one). A fills the filesystem: 1..1500-byte writes until one fails
- * (plain: at once, ENOSPC; write-behind: maybe later). "Deferred" below:
- * no write on A failed, so the error is still to come.
+ * second one). Another process fills the filesystem between two writes on
+ * A (wb_fill_behind_back: plain, the second is short and the rest fails
+ * with ENOSPC; write-behind, which takes a write only when the filesystem
+ * has room, does not see that fill and takes it whole — the residual of
+ * docs/design.md §5 "A full disk"). "Deferred" below: no write on A
+ * failed, so the error is still to come.
  *   two_opens   lseek/fstat/ioctl(FIONREAD)/fcntl on A take nothing; fsync(C)
  *               reports ENOSPC iff deferred, fsync(A) then 0 (C's
  *               description); fsync(B) ENOSPC once under write-behind (its
@@ -102,7 +105,7 @@ int main(int argc, char** argv) {
   }
   ct_step = "fill";
   size_t accepted;
-  int err_at_write = wb_write_until_enospc(a, stream, total, &accepted);
+  int err_at_write = wb_fill_behind_back(dir, a, stream, &accepted);
   const int deferred = !err_at_write;
   ct_step = mode;
   if (!strcmp(mode, "two_opens")) {

@@ -18,6 +18,17 @@
  *   sigsys   the program has its own SIGSYS handler and a seccomp filter
  *            that traps getppid (SECCOMP_RET_TRAP): its handler still sees
  *            that SIGSYS and sets the result; then syscall(SYS_write).
+ * and from threads the interposed pthread_create does not make, each
+ * syscall(SYS_write) on the pipe:
+ *   thrd     a C11 thrd_create thread;
+ *   timer    a timer_create SIGEV_THREAD callback;
+ *   mq       an mq_notify SIGEV_THREAD callback;
+ * each made before the data is pending (a thread made while it is pending
+ * is made after it landed: glibc's clone traps) and waiting for a semaphore
+ * posted after it;
+ *   clone    a libc clone() child (CLONE_VM|CLONE_THREAD, no CLONE_SETTLS:
+ *            it shares main's thread-local block), made before the data, told
+ *            to go by a futex.
  * In the raw modes the child then waits for "bye" in a raw read(2), with a
  * SA_RESTART handler for SIGWINCH that the parent sends first: the read is
  * restarted, never EINTR.
@@ -28,13 +39,19 @@
 #include "wb.h"
 
 #include <linux/filter.h>
+#include <linux/futex.h>
 #include <linux/seccomp.h>
+#include <mqueue.h>
 #include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <threads.h>
+#include <time.h>
 #include <ucontext.h>
 
 #define WRITES 20000
@@ -54,6 +71,84 @@ static void* thread_done(void* r) {
   *(int*)r = raw_done();
   return NULL;
 }
+
+/* thrd, timer, mq: the thread waits for "go", tells, posts "told". */
+static sem_t g_go, g_told;
+static int g_result = -1;
+static void notify_done(union sigval v) {
+  (void)v;
+  while (sem_wait(&g_go) != 0) {
+  }
+  g_result = raw_done();
+  sem_post(&g_told);
+}
+static int thrd_done(void* arg) {
+  notify_done((union sigval){.sival_ptr = arg});
+  return 0;
+}
+static thrd_t g_thrd;
+
+/* clone: raw futexes only (the child runs on main's thread-local block). */
+static int g_clone_go;
+static pid_t g_clone_tid = 1;
+static int clone_done(void* arg) {
+  (void)arg;
+  while (__atomic_load_n(&g_clone_go, __ATOMIC_ACQUIRE) == 0)
+    syscall(SYS_futex, &g_clone_go, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+  g_result = raw_done();
+  return 0;
+}
+
+/* Sets up the mode's thread (before any data is pending). 0 or -1. */
+static int prepare(const char* mode) {
+  if (!strcmp(mode, "thrd") || !strcmp(mode, "timer") || !strcmp(mode, "mq")) {
+    if (sem_init(&g_go, 0, 0) != 0 || sem_init(&g_told, 0, 0) != 0) return -1;
+    if (!strcmp(mode, "thrd")) return thrd_create(&g_thrd, thrd_done, NULL) == thrd_success ? 0 : -1;
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD;
+    sev.sigev_notify_function = notify_done;
+    if (!strcmp(mode, "timer")) {
+      timer_t t;
+      struct itimerspec its = {{0, 0}, {0, 1000000}};
+      return timer_create(CLOCK_MONOTONIC, &sev, &t) == 0 && timer_settime(t, 0, &its, NULL) == 0 ? 0 : -1;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "/iowq-talk-%d", (int)getpid());
+    struct mq_attr at = {0, 1, 8, 0, {0}};
+    mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &at);
+    if (q == (mqd_t)-1) return -1;
+    mq_unlink(name);
+    return mq_notify(q, &sev) == 0 && mq_send(q, "x", 1, 0) == 0 ? 0 : -1;
+  }
+  if (!strcmp(mode, "clone")) {
+    size_t sz = 256 << 10;
+    char* stack = malloc(sz);
+    if (!stack) return -1;
+    int fl = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+             CLONE_CHILD_CLEARTID;
+    return clone(clone_done, stack + sz, fl, NULL, NULL, NULL, &g_clone_tid) > 0 ? 0 : -1;
+  }
+  return 0;
+}
+
+/* The mode's thread tells; 0 or -1 (its result). */
+static int tell_from_thread(const char* mode) {
+  if (!strcmp(mode, "clone")) {
+    __atomic_store_n(&g_clone_go, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &g_clone_go, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    /* CLONE_CHILD_CLEARTID: the kernel zeroes it and wakes (shared) at exit */
+    for (pid_t v; (v = __atomic_load_n(&g_clone_tid, __ATOMIC_ACQUIRE)) != 0;)
+      syscall(SYS_futex, &g_clone_tid, FUTEX_WAIT, v, NULL, NULL, 0);
+    return g_result;
+  }
+  sem_post(&g_go);
+  while (sem_wait(&g_told) != 0) {
+  }
+  if (!strcmp(mode, "thrd") && thrd_join(g_thrd, NULL) != thrd_success) _exit(6);
+  return g_result;
+}
+
 static void on_usr2(int sig) {
   (void)sig;
   if (raw_done() != 0) _exit(4);
@@ -96,10 +191,21 @@ static size_t stream_len(void) {
 
 int main(int argc, char** argv) {
   ct_name = "talk_done";
-  CT_CHECK(argc == 2, "usage: talk_done pipe|socket|kill|fprintf|raw|thread|handler|sigsys");
+  CT_CHECK(argc == 2,
+           "usage: talk_done pipe|socket|kill|fprintf|raw|thread|handler|sigsys|thrd|timer|mq|clone");
   const char* mode = argv[1];
-  const int raw =
-      !strcmp(mode, "raw") || !strcmp(mode, "thread") || !strcmp(mode, "handler") || !strcmp(mode, "sigsys");
+  const int other_thread =
+      !strcmp(mode, "thrd") || !strcmp(mode, "timer") || !strcmp(mode, "mq") || !strcmp(mode, "clone");
+  const int raw = other_thread || !strcmp(mode, "raw") || !strcmp(mode, "thread") ||
+                  !strcmp(mode, "handler") || !strcmp(mode, "sigsys");
+  if (!strcmp(mode, "mq")) { /* message queues may be missing (kernel config, sandbox) */
+    char name[64];
+    snprintf(name, sizeof name, "/iowq-talk-probe-%d", (int)getpid());
+    mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, NULL);
+    if (q == (mqd_t)-1) ct_skip("mq_open: %s", strerror(errno));
+    mq_close(q);
+    mq_unlink(name);
+  }
   ct_start_watchdog(50);
   char path[256];
   int fd = ct_tmpfile(path, "talk");
@@ -131,6 +237,7 @@ int main(int argc, char** argv) {
       sa.sa_handler = on_usr2;
       if (sigaction(SIGUSR2, &sa, NULL) != 0) _exit(2);
       if (!strcmp(mode, "sigsys") && trap_getppid() != 0) _exit(2);
+      if (prepare(mode) != 0) _exit(2);
     }
     int w = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
     if (w < 0) _exit(2);
@@ -171,6 +278,8 @@ int main(int argc, char** argv) {
       if (pthread_create(&t, NULL, thread_done, &r) != 0 || pthread_join(t, NULL) != 0) _exit(6);
     } else if (!strcmp(mode, "handler")) {
       r = raise(SIGUSR2); /* the handler tells; then it returns here */
+    } else if (other_thread) {
+      r = tell_from_thread(mode);
     } else if (!strcmp(mode, "sigsys")) {
       long pp = syscall(SYS_getppid);
       if (pp != 4242 || g_sigsys != 1) _exit(7);

@@ -10,14 +10,20 @@
  *                                drains (each a trap: getppid waits for
  *                                nothing). Compare the report's
  *                                write_behind.net_traps with N.
+ *   iowq-bench-netcost pthread N  N pthread_create + pthread_join of a thread
+ *   iowq-bench-netcost thrd N     (or thrd_create + thrd_join) that returns at
+ *                                once: what wrapping the start routine (the
+ *                                net turned on in the new thread) costs.
  * Prints "<mode> <ns per call>".
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <threads.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,12 +33,31 @@ static double now(void) {
   return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+static void* nothing(void* a) { return a; }
+static int nothing_c11(void* a) { return a != NULL; }
+
 int main(int argc, char** argv) {
   if (argc != 3) {
-    fprintf(stderr, "usage: iowq-bench-netcost idle|armed N\n");
+    fprintf(stderr, "usage: iowq-bench-netcost idle|armed|pthread|thrd N\n");
     return 2;
   }
   long n = atol(argv[2]);
+  if (!strcmp(argv[1], "pthread") || !strcmp(argv[1], "thrd")) {
+    const int c11 = !strcmp(argv[1], "thrd");
+    double t0 = now();
+    for (long i = 0; i < n; i++) {
+      if (c11) {
+        thrd_t t;
+        if (thrd_create(&t, nothing_c11, NULL) != thrd_success || thrd_join(t, NULL) != thrd_success)
+          return 1;
+      } else {
+        pthread_t t;
+        if (pthread_create(&t, NULL, nothing, NULL) != 0 || pthread_join(t, NULL) != 0) return 1;
+      }
+    }
+    printf("%s %.1f\n", argv[1], (now() - t0) / (double)n);
+    return 0;
+  }
   int fds[16];
   char paths[16][512];
   const int armed = !strcmp(argv[1], "armed");
