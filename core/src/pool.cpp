@@ -597,6 +597,7 @@ bool Pool::Impl::cancel_running_locked(Worker* wk, Work* w, uint32_t extra_flags
 
 void Pool::Impl::signal_worker(Worker* wk) noexcept {
   if (wk && wk->tid > 0) {
+    if (opts.before_cancel_signal) opts.before_cancel_signal();
     sys::tgkill(sys::getpid(), wk->tid, sig);
     signals_sent.fetch_add(1, std::memory_order_relaxed);
   }

@@ -115,6 +115,7 @@ iowq::Pool* make_pool() {
     if (g.cfg.cpu_mask[c / 64] & (1ull << (c % 64))) o.cpus.push_back(c);
   o.cancel_signal = g.sig;
   o.install_cancel_handler = false;
+  o.before_cancel_signal = cancel_signal_resync;
   return new iowq::Pool(o);
 }
 

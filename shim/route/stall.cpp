@@ -87,6 +87,9 @@ void* stall_main(void*) {
         // thread's handler: the count is stored before the tgkill syscall
         // that raises the signal, so the handler it runs finds it. seq_cst is
         // stronger than needed (the syscall orders it), kept.
+        // A disposition the program set behind the shim's back would get
+        // this signal: the shim's handler goes back first.
+        cancel_signal_resync();
         s.owed->fetch_add(1, std::memory_order_seq_cst);
         if (sys::tgkill(g.pid, s.tid.load(std::memory_order_relaxed), g.sig) != 0)
           s.owed->fetch_sub(1, std::memory_order_relaxed);

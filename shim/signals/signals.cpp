@@ -23,15 +23,10 @@ void* const kDfl = reinterpret_cast<void*>(SIG_DFL);
 void* const kIgn = reinterpret_cast<void*>(SIG_IGN);
 
 // The program's disposition, as the kernel would hold it.
-struct AppAction {
-  void* handler = nullptr;  // SIG_DFL (0); nullptr keeps g_app constant-initialised
-  unsigned long flags = 0;
-  void* restorer = nullptr;
-  uint64_t mask = 0;
-};
+using AppAction = sys::KSigaction;
 
 std::atomic<int> g_state{0};  // 0 the program's, 1 being taken, 2 the shim's
-constinit AppAction g_app;    // under g_lock once taken
+constinit AppAction g_app{};  // SIG_DFL; under g_lock once taken
 std::atomic<bool> g_lock{false};
 // What libc's sigaction adds to an action (SA_RESTORER and its restorer on
 // x86-64), learnt from the shim's own install: the program reads it back.
@@ -98,17 +93,6 @@ void install_locked(const AppAction& a) noexcept {
   sigemptyset(&sa.sa_mask);
   if (has_handler) memcpy(&sa.sa_mask, &a.mask, sizeof a.mask);
   real::sigaction(g.sig, &sa, nullptr);
-}
-
-void app_to_user(const AppAction& a, struct sigaction* out) noexcept {
-  memset(out, 0, sizeof *out);
-  out->sa_handler = reinterpret_cast<sighandler_t>(a.handler);
-  out->sa_flags = static_cast<int>(a.flags);
-#ifdef SA_RESTORER
-  out->sa_restorer = reinterpret_cast<void (*)()>(a.restorer);
-#endif
-  sigemptyset(&out->sa_mask);
-  memcpy(&out->sa_mask, &a.mask, sizeof a.mask);
 }
 
 AppAction app_from_user(const struct sigaction& in) noexcept {
@@ -208,12 +192,7 @@ bool cancel_signal_take() noexcept {
       // The kernel's view now is the program's, however it got there (libc,
       // raw rt_sigaction, SIG_IGN inherited across exec).
       sys::KSigaction k;
-      if (sys::rt_sigaction(g.sig, nullptr, &k) == 0) {
-        g_app.handler = k.handler;
-        g_app.flags = k.flags;
-        g_app.restorer = k.restorer;
-        g_app.mask = k.mask;
-      }
+      if (sys::rt_sigaction(g.sig, nullptr, &k) == 0) g_app = k;
       install_locked(g_app);
       sys::KSigaction mine;
       if (sys::rt_sigaction(g.sig, nullptr, &mine) == 0) {
@@ -268,6 +247,52 @@ void cancel_signal_exec(bool before) noexcept {
 
 void cancel_signal_in_call(bool in) noexcept { tl_in_call = in; }
 
+namespace {
+// Under the lock: the kernel holds something else than the shim's handler,
+// so the program set it behind the shim's back: it is the program's.
+void resync_locked() noexcept {
+  sys::KSigaction k;
+  if (sys::rt_sigaction(g.sig, nullptr, &k) != 0 || k.handler == reinterpret_cast<void*>(cancel_handler))
+    return;
+  g_app = k;
+  install_locked(g_app);
+}
+
+// The program's disposition becomes `act` (when set); returns the previous one.
+AppAction swap_app(const AppAction* act) noexcept {
+  Locked l;
+  resync_locked();
+  AppAction prev = g_app;
+  if (act) {
+    g_app = *act;
+    install_locked(g_app);
+  }
+  return prev;
+}
+}  // namespace
+
+void cancel_signal_resync() noexcept {
+  // A vfork child has its own dispositions but the parent's memory.
+  if (g_state.load(std::memory_order_acquire) != 2 || tl.sandboxed || in_vfork_child()) return;
+  Locked l;
+  resync_locked();
+}
+
+bool cancel_signal_owned(int sig) noexcept {
+  return sig == g.sig && g.sig != 0 && g_state.load(std::memory_order_acquire) == 2 && !in_vfork_child();
+}
+
+int64_t cancel_ksigaction(const sys::KSigaction* act, sys::KSigaction* old) noexcept {
+  AppAction a;
+  if (act) {
+    a = *act;
+    a.mask &= ~((uint64_t{1} << (SIGKILL - 1)) | (uint64_t{1} << (SIGSTOP - 1)));  // as the kernel stores it
+  }
+  AppAction prev = swap_app(act ? &a : nullptr);
+  if (old) *old = prev;
+  return 0;
+}
+
 }  // namespace iowq::shim
 
 using namespace iowq::shim;
@@ -294,22 +319,25 @@ IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction
       prev = g_app;
     }
     if (act && real::sigaction(sig, act, nullptr) != 0) return -1;
-    if (old) app_to_user(prev, old);
+    if (old) sys::from_kernel(prev, old);
     return 0;
   }
   if (!tl.depth && wb_sig_owned(sig)) return wb_sigaction(sig, act, old);  // write-behind's fatal signals
   if (!mine || tl.depth) return real::sigaction(sig, act, old);
-  AppAction prev;
-  {
-    Locked l;
-    prev = g_app;
-    if (act) {
-      g_app = app_from_user(*act);
-      install_locked(g_app);
-    }
-  }
-  if (old) app_to_user(prev, old);
+  AppAction a;
+  if (act) a = app_from_user(*act);
+  AppAction prev = swap_app(act ? &a : nullptr);
+  if (old) sys::from_kernel(prev, old);
   return 0;
+}
+
+// siginterrupt(sig, 1) was called (glibc's own record, _sigintr, which its
+// signal() reads, is private): signal() installs handlers without SA_RESTART.
+static std::atomic<uint64_t> g_sigintr{0};
+
+static int bsd_flags(int sig) noexcept {
+  const bool intr = sig > 0 && sig <= 64 && (g_sigintr.load(std::memory_order_relaxed) >> (sig - 1)) & 1;
+  return intr ? 0 : SA_RESTART;  // BSD semantics, as glibc's signal()
 }
 
 IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
@@ -319,7 +347,7 @@ IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
     act.sa_handler = h;
     sigemptyset(&act.sa_mask);
     sigaddset(&act.sa_mask, sig);
-    act.sa_flags = SA_RESTART;
+    act.sa_flags = bsd_flags(sig);
     if (wb_sigaction(sig, &act, &old) != 0) return SIG_ERR;
     return old.sa_handler;
   }
@@ -334,9 +362,92 @@ IOWQ_EXPORT sighandler_t signal(int sig, sighandler_t h) {
   act.sa_handler = h;
   sigemptyset(&act.sa_mask);
   sigaddset(&act.sa_mask, sig);
-  act.sa_flags = SA_RESTART;  // BSD semantics, as glibc's signal()
+  act.sa_flags = bsd_flags(sig);
   if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
   return old.sa_handler;
+}
+
+// ============================================================================
+// glibc's other ways to set a disposition — sysv_signal (what signal() is in
+// strict ISO C), bsd_signal, ssignal, sigset, sigignore, siginterrupt — call
+// its internal sigaction, which no interposer sees: on a signal the shim has
+// taken they returned the shim's handler and replaced it behind its back.
+// Rebuilt here on the shim's sigaction, as glibc writes them (sysdeps/posix).
+// ============================================================================
+
+IOWQ_EXPORT sighandler_t bsd_signal(int sig, sighandler_t h) { return signal(sig, h); }
+IOWQ_EXPORT sighandler_t ssignal(int sig, sighandler_t h) { return signal(sig, h); }
+
+static bool bad_signal(int sig, sighandler_t h) noexcept {
+  if (h != SIG_ERR && sig >= 1 && sig < NSIG) return false;
+  errno = EINVAL;
+  return true;
+}
+
+static sighandler_t sysv(int sig, sighandler_t h) {
+  if (bad_signal(sig, h)) return SIG_ERR;
+  struct sigaction act = {}, old = {};
+  act.sa_handler = h;
+  sigemptyset(&act.sa_mask);
+  act.sa_flags = SA_RESETHAND | SA_NODEFER | SA_INTERRUPT;
+  if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
+  return old.sa_handler;
+}
+IOWQ_EXPORT sighandler_t sysv_signal(int sig, sighandler_t h) { return sysv(sig, h); }
+IOWQ_EXPORT sighandler_t __sysv_signal(int sig, sighandler_t h) { return sysv(sig, h); }
+
+IOWQ_EXPORT sighandler_t sigset(int sig, sighandler_t disp) {
+  if (bad_signal(sig, disp)) return SIG_ERR;
+  sigset_t set, oset;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  struct sigaction act = {}, old = {};
+  if (disp == SIG_HOLD) {
+    if (sigprocmask(SIG_BLOCK, &set, &oset) < 0) return SIG_ERR;
+    if (sigismember(&oset, sig)) return SIG_HOLD;
+    if (sigaction(sig, nullptr, &old) < 0) return SIG_ERR;
+    return old.sa_handler;
+  }
+  act.sa_handler = disp;
+  sigemptyset(&act.sa_mask);
+  if (sigaction(sig, &act, &old) < 0) return SIG_ERR;
+  if (sigprocmask(SIG_UNBLOCK, &set, &oset) < 0) return SIG_ERR;
+  return sigismember(&oset, sig) ? SIG_HOLD : old.sa_handler;
+}
+
+IOWQ_EXPORT int sigignore(int sig) {
+  struct sigaction act = {};
+  act.sa_handler = SIG_IGN;
+  sigemptyset(&act.sa_mask);
+  return sigaction(sig, &act, nullptr);
+}
+
+IOWQ_EXPORT int siginterrupt(int sig, int interrupt) {
+  if (bad_signal(sig, SIG_DFL)) return -1;
+  using fn_t = int(int, int);
+  static fn_t* real_ = nullptr;
+  const uint64_t bit = uint64_t{1} << (sig - 1);
+  int r;
+  if (!net_on() && (tl.depth || (!wb_sig_owned(sig) && !cancel_signal_owned(sig)))) {
+    r = real::next_fn(real_, "siginterrupt")(sig, interrupt);  // libc's record too, for its signal()
+  } else {
+    struct sigaction a;
+    r = sigaction(sig, nullptr, &a);
+    if (r == 0) {
+      if (interrupt)
+        a.sa_flags &= ~SA_RESTART;
+      else
+        a.sa_flags |= SA_RESTART;
+      r = sigaction(sig, &a, nullptr);
+    }
+  }
+  if (r == 0) {
+    if (interrupt)
+      g_sigintr.fetch_or(bit, std::memory_order_relaxed);
+    else
+      g_sigintr.fetch_and(~bit, std::memory_order_relaxed);
+  }
+  return r;
 }
 
 // Under the write-behind net SIGSYS is never blocked: a trap with SIGSYS

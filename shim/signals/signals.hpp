@@ -20,6 +20,8 @@
 
 #include <signal.h>
 
+#include "sys/libc.hpp"
+
 namespace iowq::shim {
 
 // Takes the signal over if not done yet. Async-signal-safe. False when it
@@ -37,6 +39,20 @@ void cancel_signal_exec(bool before) noexcept;
 // disposition before the memory, so the two may disagree. Trusts the
 // kernel's disposition.
 void cancel_signal_after_fork() noexcept;
+
+// The kernel is the truth: a disposition the program set behind the shim's
+// back (raw rt_sigaction, libc's internal sigaction in sigset & co.) has
+// replaced the shim's handler. Re-reads the kernel: anything but the shim's
+// handler becomes the program's disposition, and the shim's handler goes
+// back. Called before the shim sends the signal (the stall thread; the
+// pool's before_cancel_signal hook) and by every sigaction on it.
+void cancel_signal_resync() noexcept;
+
+// True once the shim owns `sig` (the cancel signal, taken over).
+bool cancel_signal_owned(int sig) noexcept;
+// The program's rt_sigaction on the taken cancel signal, kernel form
+// (-errno): what the net's trapped raw call reads and sets.
+int64_t cancel_ksigaction(const sys::KSigaction* act, sys::KSigaction* old) noexcept;
 
 // A pool worker is inside the syscall of its unbound call (the handler may
 // turn a restart into EINTR only there).

@@ -189,6 +189,23 @@ bool take_pending(int sig) noexcept {
 int64_t rt_sigaction(int sig, const KSigaction* act, KSigaction* old) noexcept {
   return raw(SYS_rt_sigaction, sig, L(act), L(old), 8);
 }
+KSigaction to_kernel(const struct sigaction& a) noexcept {
+  KSigaction k;
+  k.handler = reinterpret_cast<void*>(a.sa_handler);
+  k.flags = static_cast<unsigned long>(static_cast<unsigned>(a.sa_flags));
+  k.restorer = nullptr;
+  memcpy(&k.mask, &a.sa_mask, sizeof k.mask);
+  return k;
+}
+void from_kernel(const KSigaction& k, struct sigaction* out) noexcept {
+  memset(out, 0, sizeof *out);
+  out->sa_handler = reinterpret_cast<sighandler_t>(k.handler);
+  out->sa_flags = static_cast<int>(k.flags);
+#ifdef SA_RESTORER
+  out->sa_restorer = reinterpret_cast<void (*)()>(k.restorer);
+#endif
+  memcpy(&out->sa_mask, &k.mask, sizeof k.mask);
+}
 int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept {
   return raw(SYS_rt_sigqueueinfo, pid, sig, L(info));
 }

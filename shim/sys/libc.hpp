@@ -188,6 +188,10 @@ struct KSigaction {
   uint64_t mask;
 };
 int64_t rt_sigaction(int sig, const KSigaction* act, KSigaction* old) noexcept;
+// libc's struct sigaction as the kernel's (restorer none: the installer sets
+// it) and back (the first 64 signals of the mask).
+KSigaction to_kernel(const struct sigaction& a) noexcept;
+void from_kernel(const KSigaction& k, struct sigaction* out) noexcept;
 int64_t rt_sigqueueinfo(int pid, int sig, siginfo_t* info) noexcept;
 int64_t rt_tgsigqueueinfo(int pid, int tid, int sig, siginfo_t* info) noexcept;
 // Shared with the core, one copy (core/sys/iowq/sys.hpp): process and thread

@@ -28,6 +28,7 @@
 
 #include "process/state.hpp"
 #include "report/counters.hpp"
+#include "signals/signals.hpp"
 #include "sys/libc.hpp"
 #include "writebehind.hpp"
 
@@ -111,6 +112,8 @@ sys::KSigaction kernel_action(const sys::KSigaction& a) noexcept {
   return k;
 }
 
+void reclaim_sigsys() noexcept;
+
 // rt_sigaction as the program sees it (SIGSYS virtualised). -errno.
 int64_t ksigaction(int sig, const sys::KSigaction* act, sys::KSigaction* old) noexcept {
   if (sig != SIGSYS) {
@@ -118,6 +121,7 @@ int64_t ksigaction(int sig, const sys::KSigaction* act, sys::KSigaction* old) no
     if (act) k = kernel_action(*act);
     return sys::rt_sigaction(sig, act ? &k : nullptr, old);
   }
+  reclaim_sigsys();  // a set behind the shim's back since the last arming is the program's
   sys::SigMask m;
   sys::block_all_signals(&m, true);
   spin(g_app_lock);
@@ -286,7 +290,10 @@ int64_t emulate_sigprocmask(ucontext_t* uc, const long* a) noexcept {
   return r;
 }
 
-int64_t emulate_sigaction(const long* a) noexcept {
+// A trapped raw rt_sigaction: the virtualised signals (write-behind's fatal
+// ones, the cancel signal) read and set the program's view, as its libc
+// sigaction does; from inside the shim, the kernel's.
+int64_t emulate_sigaction(const long* a, bool inside) noexcept {
   if (a[3] != 8) return -EINVAL;
   sys::KSigaction act, old;
   if (a[1] && sys::vm_read(g.pid, &act, reinterpret_cast<const void*>(a[1]), sizeof act) != sizeof act)
@@ -295,7 +302,14 @@ int64_t emulate_sigaction(const long* a) noexcept {
     int64_t r = sys::syscall6(SYS_rt_sigaction, a[0], 0, a[2], 8, 0, 0);
     if (r < 0) return r;
   }
-  int64_t r = ksigaction(static_cast<int>(a[0]), a[1] ? &act : nullptr, a[2] ? &old : nullptr);
+  const int sig = static_cast<int>(a[0]);
+  int64_t r;
+  if (!inside && wb_sig_owned(sig))
+    r = wb_ksigaction(sig, a[1] ? &act : nullptr, a[2] ? &old : nullptr);
+  else if (!inside && cancel_signal_owned(sig))
+    r = cancel_ksigaction(a[1] ? &act : nullptr, a[2] ? &old : nullptr);
+  else
+    r = ksigaction(sig, a[1] ? &act : nullptr, a[2] ? &old : nullptr);
   if (r == 0 && a[2]) memcpy(reinterpret_cast<void*>(a[2]), &old, sizeof old);
   return r;
 }
@@ -373,7 +387,7 @@ void borrowed_tls_trap(long nr, const long* a, ucontext_t* uc) noexcept {
   } else if (nr == SYS_rt_sigprocmask) {
     r[REG_RAX] = emulate_sigprocmask(uc, a);
   } else if (nr == SYS_rt_sigaction) {
-    r[REG_RAX] = emulate_sigaction(a);
+    r[REG_RAX] = emulate_sigaction(a, true);  // the kernel's: its signal table may be its own
   } else {
     r[REG_RAX] = sys::syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
   }
@@ -419,7 +433,7 @@ void sigsys_handler(int sig, siginfo_t* si, void* ucv) {
   if (nr == SYS_rt_sigprocmask) {
     res = emulate_sigprocmask(uc, a);
   } else if (nr == SYS_rt_sigaction) {
-    res = emulate_sigaction(a);
+    res = emulate_sigaction(a, inside);
   } else {
     int64_t err = 0;
     if (!inside && w != Wait::None) {
@@ -550,26 +564,30 @@ int net_sigaction(int sig, const struct sigaction* act, struct sigaction* old) n
     errno = EINVAL;
     return -1;
   }
+  return libc_sigaction(ksigaction, sig, act, old);
+}
+
+int libc_sigaction(int64_t (*kfn)(int, const sys::KSigaction*, sys::KSigaction*), int sig,
+                   const struct sigaction* act, struct sigaction* old) noexcept {
   sys::KSigaction k, o;
-  if (act) {
-    k.handler = reinterpret_cast<void*>(act->sa_handler);
-    k.flags = static_cast<unsigned long>(static_cast<unsigned>(act->sa_flags));
-    k.restorer = nullptr;
-    memcpy(&k.mask, &act->sa_mask, sizeof k.mask);
-  }
-  int64_t r = ksigaction(sig, act ? &k : nullptr, old ? &o : nullptr);
+  if (act) k = sys::to_kernel(*act);
+  int64_t r = kfn(sig, act ? &k : nullptr, old ? &o : nullptr);
   if (r < 0) {
     errno = static_cast<int>(-r);
     return -1;
   }
-  if (old) {
-    memset(old, 0, sizeof *old);
-    old->sa_handler = reinterpret_cast<sighandler_t>(o.handler);
-    old->sa_flags = static_cast<int>(o.flags);
-    old->sa_restorer = reinterpret_cast<void (*)()>(o.restorer);
-    memcpy(&old->sa_mask, &o.mask, sizeof o.mask);
-  }
+  if (old) sys::from_kernel(o, old);
   return 0;
+}
+
+int64_t net_ksigaction(int sig, const sys::KSigaction* act, sys::KSigaction* old) noexcept {
+  return ksigaction(sig, act, old);
+}
+
+sys::KSigaction net_kernel_form(const sys::KSigaction& a) noexcept {
+  sys::KSigaction k = kernel_action(a);
+  k.mask &= ~((uint64_t{1} << (SIGKILL - 1)) | (uint64_t{1} << (SIGSTOP - 1)));  // as the kernel stores it
+  return k;
 }
 
 const sigset_t* net_mask(const sigset_t* set, sigset_t* copy) noexcept {

@@ -13,6 +13,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "sys/libc.hpp"
+
 namespace iowq::shim {
 
 // wb_init, on the main thread: installs the SIGSYS handler and enables the
@@ -68,6 +70,13 @@ auto net_paused(F call) {
 // rt_sigreturn outside the shim's text would trap), and SIGSYS never enters
 // a handler's mask (a trap with SIGSYS blocked kills the process).
 int net_sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept;
+// libc's sigaction (-1/errno) over a kernel-form one (-errno).
+int libc_sigaction(int64_t (*kfn)(int, const sys::KSigaction*, sys::KSigaction*), int sig,
+                   const struct sigaction* act, struct sigaction* old) noexcept;
+// The same in kernel form (-errno): the shim's own installs of a program's action.
+int64_t net_ksigaction(int sig, const sys::KSigaction* act, sys::KSigaction* old) noexcept;
+// The action the kernel would hold after net_ksigaction(act).
+sys::KSigaction net_kernel_form(const sys::KSigaction& act) noexcept;
 // sigprocmask/pthread_sigmask: the set the kernel gets (SIGSYS removed).
 const sigset_t* net_mask(const sigset_t* set, sigset_t* copy) noexcept;
 

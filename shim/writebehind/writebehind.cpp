@@ -1411,6 +1411,7 @@ void wb_after_fork_child() noexcept {
   w.waiters.store(0);
   tl_held = nullptr;
   tl_tid = 0;  // the forking thread's copy held the parent's tid
+  wb_signals_after_fork();
   net_after_fork_child();
 }
 

@@ -15,6 +15,7 @@
 
 #include "route/fdtable.hpp"
 #include "route/route.hpp"
+#include "sys/libc.hpp"
 
 namespace iowq::shim {
 
@@ -97,11 +98,17 @@ void wb_memory_changed() noexcept;
 
 // Fatal signals (wb_signals.cpp): when data first becomes pending, the
 // signals whose default action ends the process and whose disposition is
-// SIG_DFL get a handler that writes everything, then dies the same way.
-// The sigaction/signal interposers answer for those signals through
-// wb_sigaction (the program keeps seeing SIG_DFL).
+// SIG_DFL get a handler that writes everything, then dies the same way
+// (a handler with SA_RESETHAND: a wrapper that leaves that handler behind).
+// Once armed (wb_sig_owned), the sigaction/signal interposers answer for
+// those signals through wb_sigaction, the net's trapped rt_sigaction through
+// wb_ksigaction (kernel form, -errno): the program sees its own dispositions,
+// whatever the kernel holds is re-read first (a raw set is the program's).
 void wb_arm_fatal_signals() noexcept;
 bool wb_sig_owned(int sig) noexcept;
 int wb_sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept;
+int64_t wb_ksigaction(int sig, const sys::KSigaction* act, sys::KSigaction* old) noexcept;
+// In a fork child: a parent thread that was inside sigaction held the lock.
+void wb_signals_after_fork() noexcept;
 
 }  // namespace iowq::shim

@@ -13,7 +13,12 @@
  *                 exit(0); every 32 writes each reports its count on a
  *                 pipe (a write that returned must be in the file);
  *   sigterm       raise(SIGTERM) with the default action: the child dies of
- *                 SIGTERM (same status as plain) with everything written.
+ *                 SIGTERM (same status as plain) with everything written;
+ *   resethand     a SIGTERM handler with SA_RESETHAND, installed before the
+ *                 first write, runs once (raise): SIGTERM is SIG_DFL again,
+ *                 and the second raise ends the child, everything written;
+ *   resethand_late  the same, the handler installed once write-behind has
+ *                 data pending (it took the SIG_DFL signals then).
  */
 #include "wb.h"
 
@@ -23,6 +28,7 @@
 #define PIECE 48
 
 static const char* mode;
+static const char* paths0;
 static int report_fd = -1;
 static volatile long done_writes; /* writes of the main thread that returned */
 static pthread_t main_thread;
@@ -74,6 +80,30 @@ static int open_out(const char* p) {
   return fd;
 }
 
+static volatile sig_atomic_t once;
+static void on_once(int sig) {
+  (void)sig;
+  once++;
+}
+
+static void resethand(int late) {
+  int fd = open_out(paths0);
+  struct sigaction sa = {.sa_handler = on_once, .sa_flags = SA_RESETHAND};
+  sigemptyset(&sa.sa_mask);
+  char buf[PIECE];
+  for (long i = 0; i < 20000; i++) {
+    if (i == (late ? 100 : 0) && sigaction(SIGTERM, &sa, NULL) != 0) _exit(10);
+    wb_fill(buf, 1, (uint64_t)i * PIECE, PIECE);
+    if (write(fd, buf, PIECE) != PIECE) _exit(3);
+  }
+  raise(SIGTERM);
+  if (once != 1) _exit(11);
+  struct sigaction now;
+  if (sigaction(SIGTERM, NULL, &now) != 0 || now.sa_handler != SIG_DFL) _exit(12);
+  raise(SIGTERM);
+  _exit(6);
+}
+
 static void child(char paths[3][256], int pipes[3][2]) {
   alarm(30);
   main_thread = pthread_self();
@@ -96,6 +126,8 @@ static void child(char paths[3][256], int pipes[3][2]) {
     raise(SIGTERM);
     _exit(6);
   }
+  paths0 = paths[0];
+  if (!strncmp(mode, "resethand", 9)) resethand(!strcmp(mode, "resethand_late"));
   if (!strcmp(mode, "handler_exit")) {
     report_fd = pipes[0][1];
     struct sigaction sa = {.sa_handler = on_term};
@@ -144,7 +176,8 @@ static void expect_prefix(const char* path, unsigned seed, long min) {
 
 int main(int argc, char** argv) {
   ct_name = "exit_more";
-  CT_CHECK(argc == 2, "usage: exit_more quick_exit|execveat|handler_exit|threads|sigterm");
+  CT_CHECK(argc == 2,
+           "usage: exit_more quick_exit|execveat|handler_exit|threads|sigterm|resethand|resethand_late");
   mode = argv[1];
   ct_start_watchdog(55);
   {
@@ -177,7 +210,7 @@ int main(int argc, char** argv) {
     for (int k = 0; k < 3; k++) counts[k] = last_count(pipes[k][0]);
     int st;
     CT_CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
-    if (!strcmp(mode, "sigterm")) {
+    if (!strcmp(mode, "sigterm") || !strncmp(mode, "resethand", 9)) {
       if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGTERM)
         ct_fail("child status 0x%x, want killed by SIGTERM", st);
     } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {

@@ -69,6 +69,10 @@ struct Options {
   // dispositions (the LD_PRELOAD shim) installs its own handler instead; it
   // must not use SA_RESTART.
   bool install_cancel_handler = true;
+  // Called before each cancel signal goes to a worker (the canceller's or
+  // the manager's thread, under a pool lock: it must not call the pool).
+  // The shim puts its handler back there if the program replaced it.
+  void (*before_cancel_signal)() noexcept = nullptr;
   // Bounded spinning before sleeping: caller in wait(), worker before idling.
   // Adaptive: spinning stops when it keeps failing or when the waiter and the
   // worker share a CPU. 0 disables spinning.
