@@ -208,7 +208,11 @@ IOWQ_EXPORT int aio_fsync64(int op, struct aiocb64* cb) {
 
 IOWQ_EXPORT int lio_listio(int mode, struct aiocb* const list[], int n, struct sigevent* sev) {
   REAL(int(int, struct aiocb* const[], int, struct sigevent*), "lio_listio");
-  for (int i = 0; list && i < n; ++i)
+  // <aio.h> declares `list` nonnull, so the compiler may drop a plain check;
+  // a program can still pass NULL (glibc's own call then fails): keep it.
+  const void* given = list;
+  __asm__("" : "+r"(given));
+  for (int i = 0; given && i < n; ++i)
     if (list[i] && list[i]->aio_lio_opcode != LIO_NOP) aio_submitting(list[i]);
   if (!net_on()) return rf(mode, list, n, sev);
   return net_paused([&] { return rf(mode, list, n, sev); });
