@@ -268,6 +268,23 @@ void cancel_signal_exec(bool before) noexcept {
 
 void cancel_signal_in_call(bool in) noexcept { tl_in_call = in; }
 
+Disposition program_disposition(int sig) noexcept {
+  void* handler = kDfl;
+  unsigned long flags = 0;
+  if (sig == g.sig && g_state.load(std::memory_order_acquire) == 2) {
+    Locked l;
+    handler = g_app.handler;
+    flags = g_app.flags;
+  } else {
+    sys::KSigaction k;
+    if (sys::rt_sigaction(sig, nullptr, &k) != 0) return Disposition::kNoHandler;
+    handler = k.handler;
+    flags = k.flags;
+  }
+  if (handler == kDfl || handler == kIgn) return Disposition::kNoHandler;
+  return (flags & SA_RESTART) ? Disposition::kHandlerRestart : Disposition::kHandlerNoRestart;
+}
+
 }  // namespace iowq::shim
 
 using namespace iowq::shim;
