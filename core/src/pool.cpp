@@ -532,7 +532,10 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
     // A waiter in wait_or_signal that saw kSigWaiter still set waits for
     // this wake before it returns, so the item (and waiter_tid, published by
     // its CAS) is still its wait's here.
-    if (old & Work::kSigWaiter) sys::tgkill(sys::getpid(), w->waiter_tid, sig);
+    // With the user's queue of real-time signals full (RLIMIT_SIGPENDING)
+    // the wake is refused: the waiter polls for kWakeLost instead.
+    if ((old & Work::kSigWaiter) && sys::tgkill(sys::getpid(), w->waiter_tid, sig) != 0)
+      w->state.fetch_or(Work::kWakeLost, std::memory_order_release);
   }
 }
 
@@ -597,6 +600,10 @@ bool is_wake(const siginfo_t& si, int sig) noexcept {
   return si.si_signo == sig && si.si_code == SI_TKILL && si.si_pid == sys::getpid();
 }
 
+// How often a waiter in wait_or_signal looks for a wake the pool could not
+// send (kWakeLost): a sleeping waiter wakes this often, a lost wake costs this much.
+constexpr uint64_t kLostWakePollNs = 1000000000ull;
+
 // wait_or_signal's arming: while kSigWaiter is set, completion sends a wake.
 // disarm() clears it; if the completion already took it, the wake is on its
 // way and is taken here. Program cancel signals taken meanwhile are queued
@@ -621,8 +628,9 @@ struct SigArm {
     int n = 0;
     const uint64_t bit = uint64_t{1} << (sig - 1);
     for (;;) {
+      if (w->state.load(std::memory_order_acquire) & Work::kWakeLost) break;
       siginfo_t si;
-      if (sys::take_signal(bit, &si) != sig) continue;
+      if (sys::take_signal(bit, &si, kLostWakePollNs) != sig) continue;
       if (is_wake(si, sig)) break;
       if (n < 4) other[n++] = si;
     }
@@ -650,8 +658,8 @@ int Pool::wait_or_signal(Work* w, uint64_t set, siginfo_t* info) {
       arm.armed = true;
     }
     siginfo_t si;
-    const int r = sys::take_signal(wait_set, &si);
-    if (r <= 0) continue;  // a handler outside the set ran (EINTR)
+    const int r = sys::take_signal(wait_set, &si, kLostWakePollNs);
+    if (r <= 0) continue;  // timeout (a lost wake?) or a handler outside the set ran (EINTR)
     // The one wake of the completion; a program's tgkill of the same signal
     // looks the same, and counts as the wake only once the item is released
     // (one of the two is left pending, and they cannot be told apart).

@@ -62,9 +62,12 @@ int futex_wake(std::atomic<uint32_t>* word, int n) noexcept {
   return static_cast<int>(raw_syscall(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAKE_PRIVATE, n));
 }
 
-int take_signal(uint64_t set, siginfo_t* info) {
+int take_signal(uint64_t set, siginfo_t* info, uint64_t timeout_ns) {
+  struct timespec ts;
+  ts.tv_sec = static_cast<time_t>(timeout_ns / 1000000000ull);
+  ts.tv_nsec = static_cast<long>(timeout_ns % 1000000000ull);
   return static_cast<int>(raw_syscall(SYS_rt_sigtimedwait, reinterpret_cast<long>(&set),
-                                      reinterpret_cast<long>(info), 0, sizeof set));
+                                      reinterpret_cast<long>(info), reinterpret_cast<long>(&ts), sizeof set));
 }
 
 int requeue_to_self(int sig, const siginfo_t& info) noexcept {

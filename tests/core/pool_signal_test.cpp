@@ -7,8 +7,11 @@
 // for a handler with SA_RESTART; drain()/drain_key() return only after every
 // earlier item (of the pool / of the key's bucket) completed.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
+#include <fstream>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "test_util.hpp"
@@ -282,6 +285,47 @@ TEST(PoolSignal, WaitOrSignalLeavesNoWakeBehind) {
   }
   EXPECT_EQ(bad, 0);
   EXPECT_EQ(left, 0) << "wakes left pending after the wait returned";
+}
+
+// The state letter of thread `tid` (R, S, D...) from /proc, 0 if unreadable.
+char thread_state(int tid) {
+  std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string line;
+  std::getline(f, line);
+  const size_t p = line.rfind(')');
+  return p != std::string::npos && p + 2 < line.size() ? line[p + 2] : 0;
+}
+
+// With the user's queue of real-time signals full the pool's wake is
+// refused: the waiter still returns (it polls for the lost wake).
+TEST(PoolSignal, WaitOrSignalSurvivesALostWake) {
+  Watchdog wd(30, "PoolSignal.WaitOrSignalSurvivesALostWake");
+  BlockingItem b(Class::Unbound);
+  iowq::Pool pool(make_opts(1, 1));
+  HangupOnExit guard{&b.sp};
+  ASSERT_EQ(pool.start(), 0);
+  const int cancel_sig = iowq::Options::default_cancel_signal();
+  BlockForWait blocked(cancel_sig);
+  struct rlimit old_rl, none = {0, 0};
+  ASSERT_EQ(getrlimit(RLIMIT_SIGPENDING, &old_rl), 0);
+  none.rlim_max = old_rl.rlim_max;
+  ASSERT_EQ(setrlimit(RLIMIT_SIGPENDING, &none), 0);
+  ASSERT_EQ(pool.submit(&b.w), 0);
+  ASSERT_TRUE(b.wait_started());
+  const int me = int(::gettid());
+  std::thread releaser([&] {
+    // Once the waiter sleeps (armed: its wake is the one refused).
+    poll_until([me] { return thread_state(me) == 'S'; }, 5000);
+    b.release();
+  });
+  siginfo_t si;
+  const int r = pool.wait_or_signal(&b.w, 0, &si);
+  releaser.join();
+  setrlimit(RLIMIT_SIGPENDING, &old_rl);
+  EXPECT_EQ(r, 0);
+  EXPECT_TRUE(b.w.finished());
+  EXPECT_EQ(b.w.result, 1);
+  EXPECT_EQ(pending_bits() & (uint64_t{1} << (cancel_sig - 1)), 0u);
 }
 
 // ---- Drain ----------------------------------------------------------------------

@@ -110,6 +110,7 @@ struct Work {
   static constexpr uint32_t kRunning = 8u;     // state: a worker runs it
   static constexpr uint32_t kReleased = 16u;   // state: the pool is done with it
   static constexpr uint32_t kSigWaiter = 32u;  // state: a waiter sleeps in sigtimedwait (wait_or_signal)
+  static constexpr uint32_t kWakeLost = 64u;   // state: its wake could not be sent (signal queue full)
   static constexpr uint32_t kCancel = 1u;      // flags
   static constexpr uint32_t kTimedOut = 2u;    // flags
   static constexpr uint32_t kHandedBack = 8u;  // flags

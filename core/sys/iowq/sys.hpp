@@ -39,10 +39,10 @@ int futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_
 int futex_wake(std::atomic<uint32_t>* word, int n) noexcept;
 
 // rt_sigtimedwait for the signals of `set` (kernel sigset bits, blocked by
-// the caller), forever: the signal number taken (siginfo in *info), or -EINTR
-// when a handler of a signal outside `set` ran. Not noexcept (pthread
-// cancellation).
-int take_signal(uint64_t set, siginfo_t* info);
+// the caller) for at most `timeout_ns`: the signal number taken (siginfo in
+// *info), -EAGAIN on timeout, or -EINTR when a handler of a signal outside
+// `set` ran. Not noexcept (pthread cancellation).
+int take_signal(uint64_t set, siginfo_t* info, uint64_t timeout_ns);
 // Queues a signal taken by take_signal to the calling thread again, with its
 // siginfo. The kernel lets only the main thread re-send a kernel or kill()
 // code: elsewhere it goes as SI_QUEUE (else it would be lost). Returns 0 or
