@@ -199,9 +199,33 @@ void cancel_handler(int sig, siginfo_t* si, void* uc) {
 
 }  // namespace
 
+// A program's raw rt_sigaction on the signal once the shim owns it replaces
+// the shim's handler behind its back: the kernel's action is then the
+// program's (read back by sigaction as without the shim, and deciding what
+// a signal does to a waiting call), and the shim's handler goes back in
+// before the pool signals a worker (a program SIG_DFL there would end the
+// process, a handler would run on the worker).
+static void adopt_raw_action() noexcept {
+  if (tl.sandboxed) return;  // no syscall of the shim's own
+  sys::KSigaction k;
+  if (sys::rt_sigaction(g.sig, nullptr, &k) != 0 || k.handler == reinterpret_cast<void*>(cancel_handler))
+    return;
+  Locked l;
+  if (sys::rt_sigaction(g.sig, nullptr, &k) != 0 || k.handler == reinterpret_cast<void*>(cancel_handler))
+    return;
+  g_app.handler = k.handler;
+  g_app.flags = k.flags;
+  g_app.restorer = k.restorer;
+  g_app.mask = k.mask;
+  install_locked(g_app);
+}
+
 bool cancel_signal_take() noexcept {
   int s = g_state.load(std::memory_order_acquire);
-  if (s == 2) return true;
+  if (s == 2) {
+    adopt_raw_action();
+    return true;
+  }
   if (s == 0 && g_state.compare_exchange_strong(s, 1)) {
     {
       Locked l;
@@ -272,6 +296,7 @@ Disposition program_disposition(int sig) noexcept {
   void* handler = kDfl;
   unsigned long flags = 0;
   if (sig == g.sig && g_state.load(std::memory_order_acquire) == 2) {
+    adopt_raw_action();
     Locked l;
     handler = g_app.handler;
     flags = g_app.flags;
@@ -316,6 +341,7 @@ IOWQ_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction
   }
   if (!tl.depth && wb_sig_owned(sig)) return wb_sigaction(sig, act, old);  // write-behind's fatal signals
   if (!mine || tl.depth) return real::sigaction(sig, act, old);
+  adopt_raw_action();
   AppAction prev;
   {
     Locked l;
