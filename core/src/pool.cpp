@@ -545,13 +545,13 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
 
 namespace {
 
-bool is_released(const Work* w) noexcept {
-  return (w->state.load(std::memory_order_acquire) & Work::kReleased) != 0;
-}
+// Neither this nor the spin is noexcept: a waiter in asynchronous
+// cancellation mode may be unwound from anywhere in them.
+bool is_released(const Work* w) { return (w->state.load(std::memory_order_acquire) & Work::kReleased) != 0; }
 
 // Bounded, adaptive spin before sleeping: only useful when the worker runs on
 // another CPU. True when the item was released meanwhile.
-bool spin_until_released(const Options& opts, const Work* w) noexcept {
+bool spin_until_released(const Options& opts, const Work* w) {
   WaitSpin& sp = tl_spin;
   if (!opts.spin_us || w->cpu.load(std::memory_order_relaxed) == sys::current_cpu()) return false;
   if (sp.skip) {
@@ -596,9 +596,15 @@ namespace {
 // The pool's wake for wait_or_signal: its cancel signal by tgkill from this
 // process (a program's kill or sigqueue has another si_code; its tgkill does
 // not, see wait_or_signal).
-bool is_wake(const siginfo_t& si, int sig) noexcept {
-  return si.si_signo == sig && si.si_code == SI_TKILL && si.si_pid == sys::getpid();
+// (Syscalls here and in wait_or_signal through raw_syscall, which is not
+// noexcept: asynchronous cancellation may unwind from any of them.)
+bool is_wake(const siginfo_t& si, int sig) {
+  return si.si_signo == sig && si.si_code == SI_TKILL && si.si_pid == sys::raw_syscall(SYS_getpid);
 }
+
+// Wakes this thread may still get for waits it was unwound out of (pthread
+// cancellation): dropped where they arrive (take_stray_wake()).
+thread_local int tl_stray_wakes __attribute__((tls_model("initial-exec"))) = 0;
 
 // How often a waiter in wait_or_signal looks for a wake the pool could not
 // send (kWakeLost): a sleeping waiter wakes this often, a lost wake costs this much.
@@ -637,10 +643,25 @@ struct SigArm {
     armed = false;
     for (int i = 0; i < n; ++i) sys::requeue_to_self(sig, other[i]);
   }
-  ~SigArm() { disarm(); }
+  // Only does something when cancellation unwinds the wait: the wake may
+  // be on its way or taken already (just before the unwinding began), so
+  // it is not waited for; one that comes is a stray wake.
+  ~SigArm() {
+    if (!armed) return;
+    uint32_t s = w->state.load(std::memory_order_acquire);
+    while (!(s & Work::kReleased))
+      if (w->state.compare_exchange_weak(s, s & ~Work::kSigWaiter, std::memory_order_acq_rel)) return;
+    if (!(s & Work::kWakeLost)) ++tl_stray_wakes;
+  }
 };
 
 }  // namespace
+
+bool Pool::take_stray_wake() noexcept {
+  if (tl_stray_wakes <= 0) return false;
+  --tl_stray_wakes;
+  return true;
+}
 
 int Pool::wait_or_signal(Work* w, uint64_t set, siginfo_t* info) {
   Impl& p = *impl_;
@@ -649,7 +670,7 @@ int Pool::wait_or_signal(Work* w, uint64_t set, siginfo_t* info) {
   if (released() || spin_until_released(p.opts, w)) return 0;
   const uint64_t wait_set = set | (uint64_t{1} << (p.sig - 1));
   SigArm arm{w, p.sig};
-  w->waiter_tid = sys::gettid();
+  w->waiter_tid = static_cast<int32_t>(sys::raw_syscall(SYS_gettid));
   for (;;) {
     uint32_t s = w->state.load(std::memory_order_acquire);
     if (s & Work::kReleased) break;
@@ -658,14 +679,25 @@ int Pool::wait_or_signal(Work* w, uint64_t set, siginfo_t* info) {
       arm.armed = true;
     }
     siginfo_t si;
+    // A cancellation point, as glibc makes its blocking calls one: pthread
+    // cancellation acts in the sleep only (asynchronous just around it).
+    int type;
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &type);
     const int r = sys::take_signal(wait_set, &si, kLostWakePollNs);
+    pthread_setcanceltype(type, nullptr);
     if (r <= 0) continue;  // timeout (a lost wake?) or a handler outside the set ran (EINTR)
     // The one wake of the completion; a program's tgkill of the same signal
     // looks the same, and counts as the wake only once the item is released
     // (one of the two is left pending, and they cannot be told apart).
-    if (r == p.sig && is_wake(si, p.sig) && released()) {
-      arm.armed = false;
-      return 0;
+    if (r == p.sig && is_wake(si, p.sig)) {
+      if (released()) {
+        arm.armed = false;
+        return 0;
+      }
+      if (tl_stray_wakes > 0) {  // for a wait left earlier
+        --tl_stray_wakes;
+        continue;
+      }
     }
     arm.disarm();
     *info = si;

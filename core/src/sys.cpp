@@ -122,6 +122,10 @@ void restore_signals(const SigMask& old) noexcept {
   raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&old.bits), 0, sizeof old.bits);
 }
 
+void set_signal_mask(uint64_t mask) {
+  raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&mask), 0, sizeof mask);
+}
+
 namespace {
 thread_local bool tl_own_start = false;
 }  // namespace

@@ -141,17 +141,20 @@ struct Intercept {
     on = true;
   }
   // Lets `sig`, queued again, reach the program now: the mask is the
-  // program's while its handler runs, as after a plain delivery.
-  void deliver_now() noexcept {
-    sys::thread_sigmask(SIG_SETMASK, &old, nullptr);
-    const uint64_t block = ~kNeverTaken;
-    sys::thread_sigmask(SIG_BLOCK, &block, nullptr);
+  // program's while its handler runs, as after a plain delivery. (Not
+  // noexcept, nor end(): the handler may be left by pthread cancellation.)
+  void deliver_now() {
+    sys::set_signal_mask(old);
+    sys::set_signal_mask(old | ~kNeverTaken);
   }
-  void end() noexcept {
-    if (on) sys::thread_sigmask(SIG_SETMASK, &old, nullptr);
+  void end() {
+    if (!on) return;
     on = false;
+    sys::set_signal_mask(old);
   }
-  ~Intercept() { end(); }
+  ~Intercept() {
+    if (on) sys::restore_signals(sys::SigMask{old});  // unwinding: no handler may leave here
+  }
 };
 
 // Would `sig` have ended the plain call with EINTR? A handler without
@@ -171,6 +174,8 @@ bool interrupts_call(int sig, const Op& op) noexcept {
 // signals: with the program's mask back, it waits as a plain futex wait
 // does (a handler without SA_RESTART that runs ends it).
 int wait_program_blocked(iowq::Work& work, siginfo_t& si, Intercept& icp, bool cut) {
+  int type;
+  pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &type);  // as in wait_unbound
   const int tid = sys::gettid();
   const bool to_thread = si.si_code == SI_TKILL;
   if ((si.si_code >= 0 || si.si_code == SI_TKILL) && tid != g.pid) si.si_code = SI_QUEUE;
@@ -178,6 +183,7 @@ int wait_program_blocked(iowq::Work& work, siginfo_t& si, Intercept& icp, bool c
     sys::rt_tgsigqueueinfo(g.pid, tid, g.sig, &si);
   else
     sys::rt_sigqueueinfo(g.pid, g.sig, &si);
+  pthread_setcanceltype(type, nullptr);
   icp.end();
   if (!cut && g.pool->wait(&work, true) == -EINTR) {
     if (g.pool->cancel(&work) == iowq::CancelResult::Running)
@@ -188,6 +194,15 @@ int wait_program_blocked(iowq::Work& work, siginfo_t& si, Intercept& icp, bool c
   }
   g.pool->wait(&work, false);
   return cut ? -EINTR : 0;
+}
+
+// Queues the signals held back during a cancelled call to the thread again
+// (with deferred cancellation: the calls are noexcept).
+void requeue_held(const int* sig, const siginfo_t* info, int n) {
+  int type;
+  pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &type);
+  for (int i = 0; i < n; ++i) sys::requeue_to_self(sig[i], info[i]);
+  pthread_setcanceltype(type, nullptr);
 }
 
 // Waits for unbound work, taking the program's signals first (above).
@@ -202,10 +217,16 @@ int wait_unbound(iowq::Work& work, const Op& op, Intercept& icp) {
     const int s = g.pool->wait_or_signal(&work, cut ? 0 : icp.set, &si);
     if (s == 0) break;
     if (s == g.sig && (icp.old & sig_bit(g.sig))) {
-      for (int i = 0; i < nheld; ++i) sys::requeue_to_self(held_sig[i], held[i]);
+      requeue_held(held_sig, held, nheld);
       return wait_program_blocked(work, si, icp, cut);
     }
-    if (cut || interrupts_call(s, op)) {
+    // Deciding runs with deferred cancellation (the calls below are not
+    // cancellation points, and some are noexcept); a cancel that came
+    // meanwhile acts when the type is set back.
+    int type;
+    pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &type);
+    const bool interrupts = cut || interrupts_call(s, op);
+    if (interrupts) {
       if (!cut) {
         if (g.pool->cancel(&work) == iowq::CancelResult::Running)
           g_counters.cancel_running.fetch_add(1);
@@ -217,13 +238,14 @@ int wait_unbound(iowq::Work& work, const Op& op, Intercept& icp) {
         held[nheld] = si;
         held_sig[nheld++] = s;
       }
-      continue;
+    } else {
+      // Restarted (or not handled): the handler runs now, the call goes on.
+      sys::requeue_to_self(s, si);
     }
-    // Restarted (or not handled): the handler runs now, the call goes on.
-    sys::requeue_to_self(s, si);
-    icp.deliver_now();
+    pthread_setcanceltype(type, nullptr);
+    if (!interrupts) icp.deliver_now();
   }
-  for (int i = 0; i < nheld; ++i) sys::requeue_to_self(held_sig[i], held[i]);
+  requeue_held(held_sig, held, nheld);
   return cut ? -EINTR : 0;
 }
 
@@ -260,12 +282,16 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
   int r;
   {
     WaitGuard guard{&work};
-    int oldtype;
-    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &oldtype);
-    tl.async_cancel = oldtype != PTHREAD_CANCEL_ASYNCHRONOUS;
-    r = cls == iowq::Class::Unbound ? wait_unbound(work, op, icp) : g.pool->wait(&work, false);
-    tl.async_cancel = false;
-    pthread_setcanceltype(oldtype, nullptr);
+    if (cls == iowq::Class::Unbound) {
+      r = wait_unbound(work, op, icp);  // cancellable in its sleep (Pool::wait_or_signal)
+    } else {
+      int oldtype;
+      pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &oldtype);
+      tl.async_cancel = oldtype != PTHREAD_CANCEL_ASYNCHRONOUS;
+      r = g.pool->wait(&work, false);
+      tl.async_cancel = false;
+      pthread_setcanceltype(oldtype, nullptr);
+    }
     // Interrupted: bytes already moved are returned, as the kernel would.
     if (r == -EINTR && (work.result == -ECANCELED || (work.result == -EINTR && !work.timed_out())))
       work.result = -EINTR;

@@ -141,6 +141,11 @@ void cancel_handler(int sig, siginfo_t* si, void* uc) {
     errno = saved_errno;
     return;
   }
+  // A wake of the pool for a wait this thread was unwound out of.
+  if (si && si->si_code == SI_TKILL && si->si_pid == g.pid && iowq::Pool::take_stray_wake()) {
+    errno = saved_errno;
+    return;
+  }
   bool in_call = false;
   if (stall_signal_ours(&in_call)) {
     // A stall deadline interrupting this thread's own call: it must end

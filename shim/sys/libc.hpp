@@ -186,6 +186,7 @@ using iowq::sys::gettid;
 using iowq::sys::now_ns;
 using iowq::sys::requeue_to_self;
 using iowq::sys::restore_signals;
+using iowq::sys::set_signal_mask;
 using iowq::sys::SigMask;
 using iowq::sys::start_thread;
 using iowq::sys::starting_own_thread;

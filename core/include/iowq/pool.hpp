@@ -118,10 +118,16 @@ class Pool {
   // tgkill from this process; any other cancel signal taken is returned
   // like a signal of `set`). Returns 0 when the item finished, or the
   // number of the signal taken (its siginfo in *info). Either way no wake of
-  // the pool is left pending on the thread. Async-signal-safe. Not noexcept
-  // (pthread cancellation, see wait()); left that way, the item is disarmed:
-  // no wake is sent for it later.
+  // the pool is left pending on the thread. Async-signal-safe. A pthread
+  // cancellation point: cancellation acts while it sleeps (see wait() for
+  // the cleanup); left that way, the item is disarmed (a wake already on its
+  // way is dropped: take_stray_wake()).
   int wait_or_signal(Work* w, uint64_t set, siginfo_t* info);
+  // A wait_or_signal left by pthread cancellation may leave one wake to
+  // come on its thread: true (once) for a cancel signal (SI_TKILL from this
+  // process) that is such a stray wake, for the embedder's handler to drop.
+  // Async-signal-safe.
+  static bool take_stray_wake() noexcept;
 
   // Cancels one item; see CancelResult. Running unbound work is interrupted by
   // signalling its worker, re-signalled until the item completes (so a signal

@@ -76,6 +76,10 @@ struct SigMask {
 };
 void block_all_signals(SigMask* old, bool caller = false) noexcept;
 void restore_signals(const SigMask& old) noexcept;
+// Sets the calling thread's mask to `mask`. Not noexcept: a handler of a
+// pending signal it unblocks runs inside it and may be left by pthread
+// cancellation.
+void set_signal_mask(uint64_t mask);
 
 // A thread iowq starts for itself (the core's manager and workers, the shim's
 // stall and exit-watch threads). It starts with every signal blocked but
