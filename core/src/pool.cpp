@@ -529,6 +529,13 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
   if (!callback) {
     uint32_t old = w->state.exchange(Work::kDone | Work::kReleased, std::memory_order_acq_rel);
     if (old & Work::kWaiter) sys::futex_wake(&w->state, INT_MAX);
+    // A waiter in wait_or_signal that saw kSigWaiter still set waits for
+    // this wake before it returns, so the item (and waiter_tid, published by
+    // its CAS) is still its wait's here.
+    // With the user's queue of real-time signals full (RLIMIT_SIGPENDING)
+    // the wake is refused: the waiter polls for kWakeLost instead.
+    if ((old & Work::kSigWaiter) && sys::tgkill(sys::getpid(), w->waiter_tid, sig) != 0)
+      w->state.fetch_or(Work::kWakeLost, std::memory_order_release);
   }
 }
 
@@ -536,31 +543,43 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
 // Waiting
 // ============================================================================
 
+namespace {
+
+// Neither this nor the spin is noexcept: a waiter in asynchronous
+// cancellation mode may be unwound from anywhere in them.
+bool is_released(const Work* w) { return (w->state.load(std::memory_order_acquire) & Work::kReleased) != 0; }
+
+// Bounded, adaptive spin before sleeping: only useful when the worker runs on
+// another CPU. True when the item was released meanwhile.
+bool spin_until_released(const Options& opts, const Work* w) {
+  WaitSpin& sp = tl_spin;
+  if (!opts.spin_us || w->cpu.load(std::memory_order_relaxed) == sys::current_cpu()) return false;
+  if (sp.skip) {
+    --sp.skip;
+    return false;
+  }
+  uint64_t end = sys::now_ns() + opts.spin_us * 1000ull;
+  for (unsigned i = 1;; ++i) {
+    if (is_released(w)) {
+      sp.fail = 0;
+      return true;
+    }
+    sys::cpu_relax();
+    if ((i & 31) == 0 && sys::now_ns() > end) break;
+  }
+  if (++sp.fail >= kSpinFailLimit) {
+    sp.fail = 0;
+    sp.skip = kSpinSkip;
+  }
+  return false;
+}
+
+}  // namespace
+
 int Pool::wait(Work* w, bool interruptible) {
   Impl& p = *impl_;
-  auto released = [w] { return (w->state.load(std::memory_order_acquire) & Work::kReleased) != 0; };
-  if (released()) return 0;
-  // Bounded, adaptive spin: only useful when the worker runs on another CPU.
-  WaitSpin& sp = tl_spin;
-  if (p.opts.spin_us && w->cpu.load(std::memory_order_relaxed) != sys::current_cpu()) {
-    if (sp.skip) {
-      --sp.skip;
-    } else {
-      uint64_t end = sys::now_ns() + p.opts.spin_us * 1000ull;
-      for (unsigned i = 1;; ++i) {
-        if (released()) {
-          sp.fail = 0;
-          return 0;
-        }
-        sys::cpu_relax();
-        if ((i & 31) == 0 && sys::now_ns() > end) break;
-      }
-      if (++sp.fail >= kSpinFailLimit) {
-        sp.fail = 0;
-        sp.skip = kSpinSkip;
-      }
-    }
-  }
+  auto released = [w] { return is_released(w); };
+  if (released() || spin_until_released(p.opts, w)) return 0;
   for (;;) {
     uint32_t s = w->state.load(std::memory_order_acquire);
     if (s & Work::kReleased) return 0;
@@ -570,6 +589,122 @@ int Pool::wait(Work* w, bool interruptible) {
     int r = sys::futex_wait(&w->state, s | Work::kWaiter);
     if (r == -EINTR && interruptible && !released()) return -EINTR;
   }
+}
+
+namespace {
+
+// The pool's wake for wait_or_signal: its cancel signal by tgkill from this
+// process (a program's kill or sigqueue has another si_code; its tgkill does
+// not, see wait_or_signal).
+// (Syscalls here and in wait_or_signal through raw_syscall, which is not
+// noexcept: asynchronous cancellation may unwind from any of them.)
+bool is_wake(const siginfo_t& si, int sig) {
+  return si.si_signo == sig && si.si_code == SI_TKILL && si.si_pid == sys::raw_syscall(SYS_getpid);
+}
+
+// Wakes this thread may still get for waits it was unwound out of (pthread
+// cancellation): dropped where they arrive (take_stray_wake()).
+thread_local int tl_stray_wakes __attribute__((tls_model("initial-exec"))) = 0;
+
+// How often a waiter in wait_or_signal looks for a wake the pool could not
+// send (kWakeLost): a sleeping waiter wakes this often, a lost wake costs this much.
+constexpr uint64_t kLostWakePollNs = 1000000000ull;
+
+// wait_or_signal's arming: while kSigWaiter is set, completion sends a wake.
+// disarm() clears it; if the completion already took it, the wake is on its
+// way and is taken here. Program cancel signals taken meanwhile are queued
+// to the thread again (after the wake, so they are not taken twice).
+struct SigArm {
+  Work* w;
+  int sig;
+  bool armed = false;
+  // Not noexcept: the owner may be in asynchronous cancellation mode (the
+  // destructor then finishes the job; a thread being cancelled is not
+  // cancelled again).
+  void disarm() {
+    if (!armed) return;
+    uint32_t s = w->state.load(std::memory_order_acquire);
+    while (!(s & Work::kReleased)) {
+      if (w->state.compare_exchange_weak(s, s & ~Work::kSigWaiter, std::memory_order_acq_rel)) {
+        armed = false;
+        return;
+      }
+    }
+    siginfo_t other[4];
+    int n = 0;
+    const uint64_t bit = uint64_t{1} << (sig - 1);
+    for (;;) {
+      if (w->state.load(std::memory_order_acquire) & Work::kWakeLost) break;
+      siginfo_t si;
+      if (sys::take_signal(bit, &si, kLostWakePollNs) != sig) continue;
+      if (is_wake(si, sig)) break;
+      if (n < 4) other[n++] = si;
+    }
+    armed = false;
+    for (int i = 0; i < n; ++i) sys::requeue_to_self(sig, other[i]);
+  }
+  // Only does something when cancellation unwinds the wait: the wake may
+  // be on its way or taken already (just before the unwinding began), so
+  // it is not waited for; one that comes is a stray wake.
+  ~SigArm() {
+    if (!armed) return;
+    uint32_t s = w->state.load(std::memory_order_acquire);
+    while (!(s & Work::kReleased))
+      if (w->state.compare_exchange_weak(s, s & ~Work::kSigWaiter, std::memory_order_acq_rel)) return;
+    if (!(s & Work::kWakeLost)) ++tl_stray_wakes;
+  }
+};
+
+}  // namespace
+
+bool Pool::take_stray_wake() noexcept {
+  if (tl_stray_wakes <= 0) return false;
+  --tl_stray_wakes;
+  return true;
+}
+
+int Pool::wait_or_signal(Work* w, uint64_t set, siginfo_t* info) {
+  Impl& p = *impl_;
+  auto released = [w] { return is_released(w); };
+  // A signal during the spin stays pending (blocked) for the sleep below.
+  if (released() || spin_until_released(p.opts, w)) return 0;
+  const uint64_t wait_set = set | (uint64_t{1} << (p.sig - 1));
+  SigArm arm{w, p.sig};
+  w->waiter_tid = static_cast<int32_t>(sys::raw_syscall(SYS_gettid));
+  for (;;) {
+    uint32_t s = w->state.load(std::memory_order_acquire);
+    if (s & Work::kReleased) break;
+    if (!(s & Work::kSigWaiter)) {
+      if (!w->state.compare_exchange_weak(s, s | Work::kSigWaiter, std::memory_order_acq_rel)) continue;
+      arm.armed = true;
+    }
+    siginfo_t si;
+    // A cancellation point, as glibc makes its blocking calls one: pthread
+    // cancellation acts in the sleep only (asynchronous just around it).
+    int type;
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &type);
+    const int r = sys::take_signal(wait_set, &si, kLostWakePollNs);
+    pthread_setcanceltype(type, nullptr);
+    if (r <= 0) continue;  // timeout (a lost wake?) or a handler outside the set ran (EINTR)
+    // The one wake of the completion; a program's tgkill of the same signal
+    // looks the same, and counts as the wake only once the item is released
+    // (one of the two is left pending, and they cannot be told apart).
+    if (r == p.sig && is_wake(si, p.sig)) {
+      if (released()) {
+        arm.armed = false;
+        return 0;
+      }
+      if (tl_stray_wakes > 0) {  // for a wait left earlier
+        --tl_stray_wakes;
+        continue;
+      }
+    }
+    arm.disarm();
+    *info = si;
+    return r;
+  }
+  arm.disarm();  // released: the wake may still be on its way
+  return 0;
 }
 
 // ============================================================================

@@ -62,6 +62,25 @@ int futex_wake(std::atomic<uint32_t>* word, int n) noexcept {
   return static_cast<int>(raw_syscall(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAKE_PRIVATE, n));
 }
 
+int take_signal(uint64_t set, siginfo_t* info, uint64_t timeout_ns) {
+  struct timespec ts;
+  ts.tv_sec = static_cast<time_t>(timeout_ns / 1000000000ull);
+  ts.tv_nsec = static_cast<long>(timeout_ns % 1000000000ull);
+  return static_cast<int>(raw_syscall(SYS_rt_sigtimedwait, reinterpret_cast<long>(&set),
+                                      reinterpret_cast<long>(info), reinterpret_cast<long>(&ts), sizeof set));
+}
+
+int requeue_to_self(int sig, const siginfo_t& info) noexcept {
+  siginfo_t si = info;
+  const int pid = getpid(), tid = gettid();
+  if ((si.si_code >= 0 || si.si_code == SI_TKILL) && tid != pid) si.si_code = SI_QUEUE;
+  int r = static_cast<int>(raw_syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, reinterpret_cast<long>(&si)));
+  // Out of queue entries (RLIMIT_SIGPENDING): a plain tgkill still delivers
+  // the signal, without its siginfo.
+  if (r == -EAGAIN) r = tgkill(pid, tid, sig);
+  return r;
+}
+
 int gettid() noexcept { return static_cast<int>(raw_syscall(SYS_gettid)); }
 int getpid() noexcept { return static_cast<int>(raw_syscall(SYS_getpid)); }
 int tgkill(int tgid, int tid, int sig) noexcept {
@@ -101,6 +120,10 @@ void block_all_signals(SigMask* old, bool caller) noexcept {
 
 void restore_signals(const SigMask& old) noexcept {
   raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&old.bits), 0, sizeof old.bits);
+}
+
+void set_signal_mask(uint64_t mask) {
+  raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&mask), 0, sizeof mask);
 }
 
 namespace {

@@ -108,6 +108,147 @@ void warn_stall(const Op& op, int64_t returned) noexcept {
            where);
 }
 
+// ----------------------------------------------------------------------------
+// A signal while the caller waits for unbound work (docs/design.md §4 "Same
+// signal behaviour"). The plain call is interrupted before the program's
+// handler runs, and a handler may act on what the call waits for (write the
+// byte a read waits for). So the caller takes the signals it has open itself
+// while it waits (Pool::wait_or_signal), blocked from before the submit:
+// if the program's disposition (the kernel's) would have ended the plain
+// call, the worker's call is cancelled first and the signal is delivered
+// once it ended; otherwise it is delivered at once and the wait goes on.
+// ----------------------------------------------------------------------------
+
+constexpr uint64_t sig_bit(int sig) noexcept { return uint64_t{1} << (sig - 1); }
+
+// Never taken: what cannot be blocked, faults (waiting raises none), SIGSYS
+// (the write-behind net traps with it), glibc's SIGCANCEL and SIGSETXID
+// (pthread_cancel must unwind the wait; setuid() must reach the thread).
+constexpr uint64_t kNeverTaken = sig_bit(SIGKILL) | sig_bit(SIGSTOP) | sig_bit(SIGSEGV) | sig_bit(SIGBUS) |
+                                 sig_bit(SIGILL) | sig_bit(SIGFPE) | sig_bit(SIGTRAP) | sig_bit(SIGSYS) |
+                                 sig_bit(32) | sig_bit(33);
+
+// The signals taken while waiting stay blocked from before the submit to the
+// end of the wait; the program's mask comes back on every way out.
+struct Intercept {
+  uint64_t old = 0;
+  uint64_t set = 0;  // the program's open signals, taken by the wait
+  bool on = false;
+  void begin() noexcept {
+    const uint64_t block = ~kNeverTaken;  // the pool's signal included: its wake
+    sys::thread_sigmask(SIG_BLOCK, &block, &old);
+    set = ~old & ~kNeverTaken & ~sig_bit(g.sig);
+    on = true;
+  }
+  // Lets `sig`, queued again, reach the program now: the mask is the
+  // program's while its handler runs, as after a plain delivery. (Not
+  // noexcept, nor end(): the handler may be left by pthread cancellation.)
+  void deliver_now() {
+    sys::set_signal_mask(old);
+    sys::set_signal_mask(old | ~kNeverTaken);
+  }
+  void end() {
+    if (!on) return;
+    on = false;
+    sys::set_signal_mask(old);
+  }
+  ~Intercept() {
+    if (on) sys::restore_signals(sys::SigMask{old});  // unwinding: no handler may leave here
+  }
+};
+
+// Would `sig` have ended the plain call with EINTR? A handler without
+// SA_RESTART; any handler on a socket call with a timeout, which is never
+// restarted (man 7 signal), nor recvmmsg with a timeout argument.
+bool interrupts_call(int sig, const Op& op) noexcept {
+  const Disposition d = program_disposition(sig);
+  if (d == Disposition::kNoHandler) return false;
+  if (d == Disposition::kHandlerNoRestart) return true;
+  if (op.kind == OpKind::Recvmmsg && op.timeout) return true;
+  return sys::sock_timeout_set(op.fd, op.is_write() || op.kind == OpKind::Connect);
+}
+
+// The pool's signal, sent by the program, taken while the program blocks it
+// on this thread (the wait takes it for its wake): it goes back where it was
+// sent, a thread (tgkill) or the process, and this wait takes no more
+// signals: with the program's mask back, it waits as a plain futex wait
+// does (a handler without SA_RESTART that runs ends it).
+int wait_program_blocked(iowq::Work& work, siginfo_t& si, Intercept& icp, bool cut) {
+  int type;
+  pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &type);  // as in wait_unbound
+  const int tid = sys::gettid();
+  const bool to_thread = si.si_code == SI_TKILL;
+  if ((si.si_code >= 0 || si.si_code == SI_TKILL) && tid != g.pid) si.si_code = SI_QUEUE;
+  if (to_thread)
+    sys::rt_tgsigqueueinfo(g.pid, tid, g.sig, &si);
+  else
+    sys::rt_sigqueueinfo(g.pid, g.sig, &si);
+  pthread_setcanceltype(type, nullptr);
+  icp.end();
+  if (!cut && g.pool->wait(&work, true) == -EINTR) {
+    if (g.pool->cancel(&work) == iowq::CancelResult::Running)
+      g_counters.cancel_running.fetch_add(1);
+    else
+      g_counters.cancel_pending.fetch_add(1);
+    cut = true;
+  }
+  g.pool->wait(&work, false);
+  return cut ? -EINTR : 0;
+}
+
+// Queues the signals held back during a cancelled call to the thread again
+// (with deferred cancellation: the calls are noexcept).
+void requeue_held(const int* sig, const siginfo_t* info, int n) {
+  int type;
+  pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &type);
+  for (int i = 0; i < n; ++i) sys::requeue_to_self(sig[i], info[i]);
+  pthread_setcanceltype(type, nullptr);
+}
+
+// Waits for unbound work, taking the program's signals first (above).
+// Returns -EINTR when one interrupted the call (the work was cancelled and
+// has ended), else 0.
+int wait_unbound(iowq::Work& work, const Op& op, Intercept& icp) {
+  bool cut = false;
+  siginfo_t held[8];  // delivered once the cancelled call ended
+  int held_sig[8], nheld = 0;
+  for (;;) {
+    siginfo_t si;
+    const int s = g.pool->wait_or_signal(&work, cut ? 0 : icp.set, &si);
+    if (s == 0) break;
+    if (s == g.sig && (icp.old & sig_bit(g.sig))) {
+      requeue_held(held_sig, held, nheld);
+      return wait_program_blocked(work, si, icp, cut);
+    }
+    // Deciding runs with deferred cancellation (the calls below are not
+    // cancellation points, and some are noexcept); a cancel that came
+    // meanwhile acts when the type is set back.
+    int type;
+    pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &type);
+    const bool interrupts = cut || interrupts_call(s, op);
+    if (interrupts) {
+      if (!cut) {
+        if (g.pool->cancel(&work) == iowq::CancelResult::Running)
+          g_counters.cancel_running.fetch_add(1);
+        else
+          g_counters.cancel_pending.fetch_add(1);
+        cut = true;
+      }
+      if (nheld < 8) {
+        held[nheld] = si;
+        held_sig[nheld++] = s;
+      }
+    } else {
+      // Restarted (or not handled): the handler runs now, the call goes on.
+      sys::requeue_to_self(s, si);
+    }
+    pthread_setcanceltype(type, nullptr);
+    if (!interrupts) icp.deliver_now();
+  }
+  requeue_held(held_sig, held, nheld);
+  return cut ? -EINTR : 0;
+}
+
 // Runs `op` on the pool and waits as the plain call would have.
 // Returns the result as -errno/count, or kNotTaken (the caller runs it
 // inline).
@@ -119,6 +260,8 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
   // Unbound work may need cancelling: the pool needs its signal from now on.
   if (cls == iowq::Class::Unbound && !cancel_signal_take()) return kNotTaken;
   pthread_testcancel();  // read/write are cancellation points
+  Intercept icp;
+  if (cls == iowq::Class::Unbound) icp.begin();
   iowq::Work& work = tl.work;
   work.rearm();
   work.fn = worker_fn;
@@ -139,25 +282,23 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
   int r;
   {
     WaitGuard guard{&work};
-    int oldtype;
-    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &oldtype);
-    tl.async_cancel = oldtype != PTHREAD_CANCEL_ASYNCHRONOUS;
-    r = g.pool->wait(&work, cls == iowq::Class::Unbound);
-    tl.async_cancel = false;
-    pthread_setcanceltype(oldtype, nullptr);
-    if (r == -EINTR) {
-      // A handler without SA_RESTART interrupted the caller: interrupt the
-      // work too. Bytes already moved are returned, as the kernel would.
-      // Report counters (default order; they publish nothing).
-      if (g.pool->cancel(&work) == iowq::CancelResult::Running)
-        g_counters.cancel_running.fetch_add(1);
-      else
-        g_counters.cancel_pending.fetch_add(1);
-      g.pool->wait(&work, false);
-      if (work.result == -ECANCELED || (work.result == -EINTR && !work.timed_out())) work.result = -EINTR;
+    if (cls == iowq::Class::Unbound) {
+      r = wait_unbound(work, op, icp);  // cancellable in its sleep (Pool::wait_or_signal)
+    } else {
+      int oldtype;
+      pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &oldtype);
+      tl.async_cancel = oldtype != PTHREAD_CANCEL_ASYNCHRONOUS;
+      r = g.pool->wait(&work, false);
+      tl.async_cancel = false;
+      pthread_setcanceltype(oldtype, nullptr);
     }
+    // Interrupted: bytes already moved are returned, as the kernel would.
+    if (r == -EINTR && (work.result == -ECANCELED || (work.result == -EINTR && !work.timed_out())))
+      work.result = -EINTR;
     guard.work = nullptr;
   }
+  // The program's handler of an interrupting signal runs here, after the call ended.
+  icp.end();
   // No worker could be created for it: the caller runs it.
   if (work.handed_back()) return kNotTaken;
   int64_t res = work.result;

@@ -125,6 +125,11 @@ void cancel_handler(int sig, siginfo_t* si, void* uc) {
     errno = saved_errno;
     return;
   }
+  // A wake of the pool for a wait this thread was unwound out of.
+  if (si && si->si_code == SI_TKILL && si->si_pid == g.pid && iowq::Pool::take_stray_wake()) {
+    errno = saved_errno;
+    return;
+  }
   bool in_call = false;
   if (stall_signal_ours(&in_call)) {
     // A stall deadline interrupting this thread's own call: it must end
@@ -185,7 +190,10 @@ void cancel_handler(int sig, siginfo_t* si, void* uc) {
 
 bool cancel_signal_take() noexcept {
   int s = g_state.load(std::memory_order_acquire);
-  if (s == 2) return true;
+  if (s == 2) {
+    cancel_signal_resync();
+    return true;
+  }
   if (s == 0 && g_state.compare_exchange_strong(s, 1)) {
     {
       Locked l;
@@ -271,9 +279,20 @@ AppAction swap_app(const AppAction* act) noexcept {
 }
 }  // namespace
 
+// A program's raw rt_sigaction on the signal once the shim owns it replaces
+// the shim's handler behind its back: the kernel's action is then the
+// program's (read back by sigaction as without the shim, and deciding what
+// a signal does to a waiting call), and the shim's handler goes back in
+// before the pool signals a worker (a program SIG_DFL there would end the
+// process, a handler would run on the worker).
 void cancel_signal_resync() noexcept {
   // A vfork child has its own dispositions but the parent's memory.
   if (g_state.load(std::memory_order_acquire) != 2 || tl.sandboxed || in_vfork_child()) return;
+  // The usual case, the shim's handler in place, takes no lock (whose signal
+  // mask costs two more system calls): the call before each pooled call.
+  sys::KSigaction k;
+  if (sys::rt_sigaction(g.sig, nullptr, &k) != 0 || k.handler == reinterpret_cast<void*>(cancel_handler))
+    return;
   Locked l;
   resync_locked();
 }
@@ -291,6 +310,24 @@ int64_t cancel_ksigaction(const sys::KSigaction* act, sys::KSigaction* old) noex
   AppAction prev = swap_app(act ? &a : nullptr);
   if (old) *old = prev;
   return 0;
+}
+
+Disposition program_disposition(int sig) noexcept {
+  void* handler = kDfl;
+  unsigned long flags = 0;
+  if (sig == g.sig && g_state.load(std::memory_order_acquire) == 2) {
+    cancel_signal_resync();
+    Locked l;
+    handler = g_app.handler;
+    flags = g_app.flags;
+  } else {
+    sys::KSigaction k;
+    if (sys::rt_sigaction(sig, nullptr, &k) != 0) return Disposition::kNoHandler;
+    handler = k.handler;
+    flags = k.flags;
+  }
+  if (handler == kDfl || handler == kIgn) return Disposition::kNoHandler;
+  return (flags & SA_RESTART) ? Disposition::kHandlerRestart : Disposition::kHandlerNoRestart;
 }
 
 }  // namespace iowq::shim

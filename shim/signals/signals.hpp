@@ -58,4 +58,12 @@ int64_t cancel_ksigaction(const sys::KSigaction* act, sys::KSigaction* old) noex
 // turn a restart into EINTR only there).
 void cancel_signal_in_call(bool in) noexcept;
 
+// What the program's disposition of `sig` does to a blocking call it
+// interrupts: kHandlerNoRestart (the call ends with EINTR), kHandlerRestart,
+// or kNoHandler (SIG_DFL, SIG_IGN: the call goes on, or the process stops or
+// ends). Read from the kernel, so dispositions set by raw rt_sigaction count;
+// the cancel signal's is the program's view once the shim owns it.
+enum class Disposition { kNoHandler, kHandlerRestart, kHandlerNoRestart };
+Disposition program_disposition(int sig) noexcept;
+
 }  // namespace iowq::shim

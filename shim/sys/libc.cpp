@@ -132,6 +132,13 @@ int64_t sock_type(int fd) noexcept {
   int64_t r = raw(SYS_getsockopt, fd, SOL_SOCKET, SO_TYPE, L(&type), L(&len));
   return r < 0 ? r : type;
 }
+bool sock_timeout_set(int fd, bool send) noexcept {
+  struct timeval tv = {};
+  socklen_t len = sizeof tv;
+  if (raw(SYS_getsockopt, fd, SOL_SOCKET, send ? SO_SNDTIMEO : SO_RCVTIMEO, L(&tv), L(&len)) < 0)
+    return false;
+  return tv.tv_sec != 0 || tv.tv_usec != 0;
+}
 int64_t fstat(int fd, struct stat* st) noexcept { return raw(SYS_fstat, fd, L(st)); }
 int64_t fstatfs(int fd, struct statfs* st) noexcept { return raw(SYS_fstatfs, fd, L(st)); }
 int64_t open_ro(const char* path, int extra) noexcept {

@@ -152,6 +152,9 @@ int64_t wait_connected(int fd) noexcept;
 int64_t disconnect(int fd) noexcept;
 // The socket's type (SOCK_STREAM, SOCK_DGRAM...), or -errno.
 int64_t sock_type(int fd) noexcept;
+// True when the socket has a receive (SO_RCVTIMEO) or send (SO_SNDTIMEO)
+// timeout set; false for anything else.
+bool sock_timeout_set(int fd, bool send) noexcept;
 int64_t fstat(int fd, struct stat* st) noexcept;
 int64_t fstatfs(int fd, struct statfs* st) noexcept;
 int64_t open_ro(const char* path, int extra_flags) noexcept;  // O_RDONLY|O_CLOEXEC|extra
@@ -204,7 +207,9 @@ using iowq::sys::futex_wake;
 using iowq::sys::getpid;
 using iowq::sys::gettid;
 using iowq::sys::now_ns;
+using iowq::sys::requeue_to_self;
 using iowq::sys::restore_signals;
+using iowq::sys::set_signal_mask;
 using iowq::sys::SigMask;
 using iowq::sys::start_thread;
 using iowq::sys::starting_own_thread;

@@ -7,8 +7,11 @@
 // for a handler with SA_RESTART; drain()/drain_key() return only after every
 // earlier item (of the pool / of the key's bucket) completed.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
+#include <fstream>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "test_util.hpp"
@@ -193,6 +196,136 @@ TEST(PoolSignal, InterruptibleWaitObeysSaRestart) {
   EXPECT_EQ(sent.load(), 20);
   EXPECT_TRUE(b.w.finished());
   EXPECT_EQ(b.w.result, 1);
+}
+
+// ---- wait_or_signal ------------------------------------------------------------
+
+// The calling thread's pending signals (kernel bits), thread and process.
+uint64_t pending_bits() {
+  sigset_t p;
+  sigpending(&p);
+  uint64_t bits = 0;
+  for (int s = 1; s <= 64; ++s)
+    if (sigismember(&p, s) == 1) bits |= uint64_t{1} << (s - 1);
+  return bits;
+}
+
+// Blocks SIGUSR2 and the pool's signal on this thread for the test's scope.
+struct BlockForWait {
+  sigset_t old;
+  explicit BlockForWait(int cancel_sig) {
+    sigset_t b;
+    sigemptyset(&b);
+    sigaddset(&b, SIGUSR2);
+    sigaddset(&b, cancel_sig);
+    pthread_sigmask(SIG_BLOCK, &b, &old);
+  }
+  ~BlockForWait() { pthread_sigmask(SIG_SETMASK, &old, nullptr); }
+};
+
+TEST(PoolSignal, WaitOrSignalTakesTheSignalBeforeAnyHandler) {
+  Watchdog wd(30, "PoolSignal.WaitOrSignalTakesTheSignalBeforeAnyHandler");
+  BlockingItem b(Class::Unbound);
+  iowq::Pool pool(make_opts(1, 1));
+  HangupOnExit guard{&b.sp};
+  ASSERT_EQ(pool.start(), 0);
+  struct sigaction old;
+  install_usr2(0, &old);
+  g_usr2 = 0;
+  const int cancel_sig = iowq::Options::default_cancel_signal();
+  {
+    BlockForWait blocked(cancel_sig);
+    ASSERT_EQ(pool.submit(&b.w), 0);
+    ASSERT_TRUE(b.wait_started());
+    const pthread_t me = pthread_self();
+    std::thread sender([&] { pthread_kill(me, SIGUSR2); });
+    siginfo_t si = {};
+    int r = pool.wait_or_signal(&b.w, uint64_t{1} << (SIGUSR2 - 1), &si);
+    sender.join();
+    EXPECT_EQ(r, SIGUSR2);
+    EXPECT_EQ(si.si_signo, SIGUSR2);
+    EXPECT_EQ(g_usr2.load(), 0) << "the handler ran before the waiter decided";
+    EXPECT_FALSE(b.w.finished()) << "the item is still owned by the pool";
+    ASSERT_TRUE(b.release());
+    EXPECT_EQ(pool.wait_or_signal(&b.w, uint64_t{1} << (SIGUSR2 - 1), &si), 0);
+    EXPECT_TRUE(b.w.finished());
+    EXPECT_EQ(b.w.result, 1);
+    EXPECT_EQ(pending_bits() & (uint64_t{1} << (cancel_sig - 1)), 0u) << "a wake was left pending";
+  }
+  sigaction(SIGUSR2, &old, nullptr);
+}
+
+// Fast items race the waiter's arming against the completion's wake: every
+// wake sent is taken by its own wait, none is left for the next or the program.
+TEST(PoolSignal, WaitOrSignalLeavesNoWakeBehind) {
+  Watchdog wd(60, "PoolSignal.WaitOrSignalLeavesNoWakeBehind");
+  iowq::Options o = make_opts(1, 2);
+  o.spin_us = 0;  // sleep at once: arm as often as possible
+  iowq::Pool pool(o);
+  ASSERT_EQ(pool.start(), 0);
+  const int cancel_sig = iowq::Options::default_cancel_signal();
+  BlockForWait blocked(cancel_sig);
+  Work w;
+  w.fn = fn_77;
+  w.cls = Class::Unbound;
+  int bad = 0, left = 0;
+  for (int i = 0; i < 3000; ++i) {
+    w.rearm();
+    ASSERT_EQ(pool.submit(&w), 0);
+    siginfo_t si;
+    if (pool.wait_or_signal(&w, 0, &si) != 0 || !w.finished() || w.result != 77) ++bad;
+    if (pending_bits() & (uint64_t{1} << (cancel_sig - 1))) {
+      ++left;
+      struct timespec zero = {0, 0};
+      sigset_t c;
+      sigemptyset(&c);
+      sigaddset(&c, cancel_sig);
+      sigtimedwait(&c, &si, &zero);
+    }
+  }
+  EXPECT_EQ(bad, 0);
+  EXPECT_EQ(left, 0) << "wakes left pending after the wait returned";
+}
+
+// The state letter of thread `tid` (R, S, D...) from /proc, 0 if unreadable.
+char thread_state(int tid) {
+  std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string line;
+  std::getline(f, line);
+  const size_t p = line.rfind(')');
+  return p != std::string::npos && p + 2 < line.size() ? line[p + 2] : 0;
+}
+
+// With the user's queue of real-time signals full the pool's wake is
+// refused: the waiter still returns (it polls for the lost wake).
+TEST(PoolSignal, WaitOrSignalSurvivesALostWake) {
+  Watchdog wd(30, "PoolSignal.WaitOrSignalSurvivesALostWake");
+  BlockingItem b(Class::Unbound);
+  iowq::Pool pool(make_opts(1, 1));
+  HangupOnExit guard{&b.sp};
+  ASSERT_EQ(pool.start(), 0);
+  const int cancel_sig = iowq::Options::default_cancel_signal();
+  BlockForWait blocked(cancel_sig);
+  struct rlimit old_rl, none = {0, 0};
+  ASSERT_EQ(getrlimit(RLIMIT_SIGPENDING, &old_rl), 0);
+  none.rlim_max = old_rl.rlim_max;
+  ASSERT_EQ(setrlimit(RLIMIT_SIGPENDING, &none), 0);
+  ASSERT_EQ(pool.submit(&b.w), 0);
+  ASSERT_TRUE(b.wait_started());
+  const int me = int(::gettid());
+  std::thread releaser([&] {
+    // Once the waiter sleeps (armed: its wake is the one refused).
+    poll_until([me] { return thread_state(me) == 'S'; }, 5000);
+    b.release();
+  });
+  siginfo_t si;
+  const int r = pool.wait_or_signal(&b.w, 0, &si);
+  releaser.join();
+  setrlimit(RLIMIT_SIGPENDING, &old_rl);
+  EXPECT_EQ(r, 0);
+  EXPECT_TRUE(b.w.finished());
+  EXPECT_EQ(b.w.result, 1);
+  EXPECT_EQ(pending_bits() & (uint64_t{1} << (cancel_sig - 1)), 0u);
 }
 
 // ---- Drain ----------------------------------------------------------------------

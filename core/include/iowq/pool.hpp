@@ -33,6 +33,7 @@
 // from slightly different moments.
 #pragma once
 
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -111,6 +112,26 @@ class Pool {
   // pthread cancellation may be unwound out of the wait (clean up the item in
   // a destructor: cancel it and wait again).
   int wait(Work* w, bool interruptible = false);
+
+  // Waits for `w` like wait(), but a signal of `set` (kernel sigset bits:
+  // bit n-1 for signal n) arriving first is taken before any handler of the
+  // program runs: the caller decides what it means for the item (cancel it
+  // or not) and then delivers the signal itself. The caller must have every
+  // signal of `set` and the cancel signal blocked: the waiter sleeps in
+  // rt_sigtimedwait and the pool wakes it with the cancel signal (a
+  // tgkill from this process; any other cancel signal taken is returned
+  // like a signal of `set`). Returns 0 when the item finished, or the
+  // number of the signal taken (its siginfo in *info). Either way no wake of
+  // the pool is left pending on the thread. Async-signal-safe. A pthread
+  // cancellation point: cancellation acts while it sleeps (see wait() for
+  // the cleanup); left that way, the item is disarmed (a wake already on its
+  // way is dropped: take_stray_wake()).
+  int wait_or_signal(Work* w, uint64_t set, siginfo_t* info);
+  // A wait_or_signal left by pthread cancellation may leave one wake to
+  // come on its thread: true (once) for a cancel signal (SI_TKILL from this
+  // process) that is such a stray wake, for the embedder's handler to drop.
+  // Async-signal-safe.
+  static bool take_stray_wake() noexcept;
 
   // Cancels one item; see CancelResult. Running unbound work is interrupted by
   // signalling its worker, re-signalled until the item completes (so a signal

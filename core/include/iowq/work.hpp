@@ -109,6 +109,8 @@ struct Work {
   static constexpr uint32_t kQueued = 4u;      // state: owned by the pool
   static constexpr uint32_t kRunning = 8u;     // state: a worker runs it
   static constexpr uint32_t kReleased = 16u;   // state: the pool is done with it
+  static constexpr uint32_t kSigWaiter = 32u;  // state: a waiter sleeps in sigtimedwait (wait_or_signal)
+  static constexpr uint32_t kWakeLost = 64u;   // state: its wake could not be sent (signal queue full)
   static constexpr uint32_t kCancel = 1u;      // flags
   static constexpr uint32_t kTimedOut = 2u;    // flags
   static constexpr uint32_t kHandedBack = 8u;  // flags
@@ -121,6 +123,7 @@ struct Work {
   uint64_t t_submit = 0;         // ns, CLOCK_MONOTONIC
   uint32_t node = 0;             // node pool it was queued on
   std::atomic<int32_t> cpu{-1};  // CPU its worker started it on (spin hint)
+  int32_t waiter_tid = 0;        // wait_or_signal's thread: written before kSigWaiter is set
 };
 
 }  // namespace iowq

@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 
 #include <atomic>
 #include <cstddef>
@@ -36,6 +37,17 @@ long raw_syscall(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e
 int futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_ns = 0);
 // Wakes up to `n` waiters. Returns how many were woken, or -errno.
 int futex_wake(std::atomic<uint32_t>* word, int n) noexcept;
+
+// rt_sigtimedwait for the signals of `set` (kernel sigset bits, blocked by
+// the caller) for at most `timeout_ns`: the signal number taken (siginfo in
+// *info), -EAGAIN on timeout, or -EINTR when a handler of a signal outside
+// `set` ran. Not noexcept (pthread cancellation).
+int take_signal(uint64_t set, siginfo_t* info, uint64_t timeout_ns);
+// Queues a signal taken by take_signal to the calling thread again, with its
+// siginfo. The kernel lets only the main thread re-send a kernel or kill()
+// code: elsewhere it goes as SI_QUEUE (else it would be lost). Returns 0 or
+// -errno.
+int requeue_to_self(int sig, const siginfo_t& info) noexcept;
 
 int gettid() noexcept;
 int getpid() noexcept;
@@ -64,6 +76,10 @@ struct SigMask {
 };
 void block_all_signals(SigMask* old, bool caller = false) noexcept;
 void restore_signals(const SigMask& old) noexcept;
+// Sets the calling thread's mask to `mask`. Not noexcept: a handler of a
+// pending signal it unblocks runs inside it and may be left by pthread
+// cancellation.
+void set_signal_mask(uint64_t mask);
 
 // A thread iowq starts for itself (the core's manager and workers, the shim's
 // stall and exit-watch threads). It starts with every signal blocked but
