@@ -534,7 +534,8 @@ void Pool::Impl::complete(Work* w, int64_t result) noexcept {
     // its CAS) is still its wait's here.
     // With the user's queue of real-time signals full (RLIMIT_SIGPENDING)
     // the wake is refused: the waiter polls for kWakeLost instead.
-    if ((old & Work::kSigWaiter) && sys::tgkill(sys::getpid(), w->waiter_tid, sig) != 0)
+    if ((old & Work::kSigWaiter) &&
+        sys::tgkill(sys::getpid(), w->waiter_tid.load(std::memory_order_relaxed), sig) != 0)
       w->state.fetch_or(Work::kWakeLost, std::memory_order_release);
   }
 }
@@ -670,7 +671,7 @@ int Pool::wait_or_signal(Work* w, uint64_t set, siginfo_t* info) {
   if (released() || spin_until_released(p.opts, w)) return 0;
   const uint64_t wait_set = set | (uint64_t{1} << (p.sig - 1));
   SigArm arm{w, p.sig};
-  w->waiter_tid = static_cast<int32_t>(sys::raw_syscall(SYS_gettid));
+  w->waiter_tid.store(static_cast<int32_t>(sys::raw_syscall(SYS_gettid)), std::memory_order_relaxed);
   for (;;) {
     uint32_t s = w->state.load(std::memory_order_acquire);
     if (s & Work::kReleased) break;

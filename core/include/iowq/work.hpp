@@ -123,7 +123,11 @@ struct Work {
   uint64_t t_submit = 0;         // ns, CLOCK_MONOTONIC
   uint32_t node = 0;             // node pool it was queued on
   std::atomic<int32_t> cpu{-1};  // CPU its worker started it on (spin hint)
-  int32_t waiter_tid = 0;        // wait_or_signal's thread: written before kSigWaiter is set
+  // wait_or_signal's thread: written before kSigWaiter is set (the CAS
+  // publishes it). Atomic (relaxed) because the completion that read it for
+  // its wake and the same item's next wait are ordered only by that wake, a
+  // signal, which TSan cannot see.
+  std::atomic<int32_t> waiter_tid{0};
 };
 
 }  // namespace iowq
