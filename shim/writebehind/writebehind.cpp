@@ -649,17 +649,23 @@ constexpr uint64_t kFillMaxNs = 2'000'000;
 void let_fill(Chunk& c) noexcept {
   WbFile& f = *c.file;
   const uint64_t start = sys::now_ns();
+  const uint32_t half = c.cap / 2, u0 = __atomic_load_n(&c.used, __ATOMIC_RELAXED);
   w.fillers.fetch_add(1, std::memory_order_seq_cst);  // pair 7 above
-  for (uint32_t u = __atomic_load_n(&c.used, __ATOMIC_RELAXED);;) {
+  uint64_t slice = kFillQuietNs;
+  for (uint32_t u = u0;;) {
     // Half full, or full (the writer opened the next chunk): it goes.
-    if (u >= c.cap / 2 || f.open.load(std::memory_order_relaxed) != &c) break;
+    if (u >= half || f.open.load(std::memory_order_relaxed) != &c) break;
     const uint32_t s = w.fill_seq.load(std::memory_order_seq_cst);
     if (w.waiters.load(std::memory_order_seq_cst) != 0) break;
     const uint64_t spent = sys::now_ns() - start;
     if (spent >= kFillMaxNs) break;
-    sys::futex_wait(&w.fill_seq, s, std::min(kFillQuietNs, kFillMaxNs - spent));
+    sys::futex_wait(&w.fill_seq, s, std::min(slice, kFillMaxNs - spent));
     const uint32_t v = __atomic_load_n(&c.used, __ATOMIC_RELAXED);
     if (v == u) break;  // the writer paused (a waiter that woke us is seen above next time)
+    // At the writer's pace so far, sleep until about half full: a wake-up
+    // or two per chunk rather than one per slice (each may take the CPU
+    // from the writer on a busy machine).
+    if (v < half) slice = std::max(kFillQuietNs, (sys::now_ns() - start) * (half - v) / (v - u0));
     u = v;
   }
   w.fillers.fetch_sub(1, std::memory_order_relaxed);
@@ -1198,7 +1204,7 @@ void WbSpaceUse::begin(const FdInfo& fi, const Op* op, int64_t n) noexcept {
   if (!s) return;  // nothing was ever taken behind there: the first refresh sees this write
   if (op) {        // a write: its length (a vector that cannot be read: as long as anything)
     Src src;
-    n = !op->iov ? static_cast<int64_t>(op->len)
+    n = !op->iov              ? static_cast<int64_t>(op->len)
         : load_src(*op, &src) ? static_cast<int64_t>(src.total)
                               : kUnlimited;
   }
