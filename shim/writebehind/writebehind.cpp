@@ -641,15 +641,21 @@ void record_error(WbFile& f, const Chunk& c, int fd, int e) noexcept {
 // writes (a read of /dev/zero between them), took chunks of ~50 writes, and
 // each one cost a wake-up, an arming of the net and a syscall (1,000-11,000
 // chunks for 100,000 writes, 1.2-2.6x the CPU of 30 chunks). A waiter (a
-// sync, the exit's drain) cuts the sleep short: wait_until wakes fillers.
-// Bounded: kFillMaxNs after the worker took the chunk, it goes.
+// sync, the exit's drain) cuts the sleep short: wait_until wakes fillers;
+// so does the append that fills it to half. Bounded: kFillMaxNs after the
+// worker took the chunk, it goes.
 constexpr uint64_t kFillQuietNs = 100'000;
 constexpr uint64_t kFillMaxNs = 2'000'000;
+constexpr uint32_t kFillLargeWrite = 1024;  // bytes per write, on average
 
 void let_fill(Chunk& c) noexcept {
   WbFile& f = *c.file;
-  const uint64_t start = sys::now_ns();
   const uint32_t half = c.cap / 2, u0 = __atomic_load_n(&c.used, __ATOMIC_RELAXED);
+  // Large writes gain little from merging (the copy costs more than the
+  // syscall) and are often followed by a close or futimens that would wait
+  // for this worker to wake (tar, cp, git): the chunk goes at once.
+  if (u0 >= kFillLargeWrite * __atomic_load_n(&c.nwrites, __ATOMIC_RELAXED)) return;
+  const uint64_t start = sys::now_ns();
   w.fillers.fetch_add(1, std::memory_order_seq_cst);  // pair 7 above
   uint64_t slice = kFillQuietNs;
   for (uint32_t u = u0;;) {
@@ -1041,6 +1047,7 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
   bool armed = s_armed.load(std::memory_order_relaxed);
   // Room on the filesystem (see "Room" above): set when a charge was taken.
   Space* space = nullptr;
+  bool half = false;
   for (int room_tries = 0;;) {
     if (armed) s_armed.store(true, std::memory_order_relaxed);
     lock(f);
@@ -1097,6 +1104,8 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
             c->segs[c->nseg++] = Seg{op.fd, off, c->used, static_cast<uint32_t>(n)};
             c->lim -= c->slack;
           }
+          // Half full: a worker letting it fill takes it now (after unlock).
+          half = c->used < c->cap / 2 && c->used + n >= c->cap / 2;
           c->used += static_cast<uint32_t>(n);
           c->nwrites++;
           taken = true;
@@ -1191,6 +1200,7 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
     unlock(f);
     break;
   }
+  if (__builtin_expect(half, 0)) wb_hurry();
   // Half the room the last refresh found is charged: read it again.
   if (__builtin_expect(space != nullptr, 0) &&
       space->charged.load(std::memory_order_relaxed) >= space->refresh_at.load(std::memory_order_relaxed))
