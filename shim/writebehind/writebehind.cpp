@@ -1464,6 +1464,7 @@ void wb_after_fork_child() noexcept {
   w.reserved.store(0);
   w.errors.store(0);
   w.waiters.store(0);
+  w.fillers.store(0);  // a worker letting a chunk fill is the parent's
   tl_held = nullptr;
   tl_tid = 0;  // the forking thread's copy held the parent's tid
   wb_signals_after_fork();
