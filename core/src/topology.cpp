@@ -3,9 +3,11 @@
 
 #include "iowq/sys.hpp"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <numa.h>
 #include <sched.h>
+#include <string.h>
 
 #include <algorithm>
 #include <type_traits>
@@ -49,8 +51,23 @@ bool load_numa(Numa* n) {
          get(n->isbitset, "numa_bitmask_isbitset") && get(n->free_cpumask, "numa_free_cpumask");
 }
 
+// Nodes listed in /sys (node0, node1...); -1 when it cannot be read.
+int sys_node_count() {
+  DIR* d = opendir("/sys/devices/system/node");
+  if (!d) return -1;
+  int n = 0;
+  while (const struct dirent* e = readdir(d))
+    if (strncmp(e->d_name, "node", 4) == 0 && e->d_name[4] >= '0' && e->d_name[4] <= '9') ++n;
+  closedir(d);
+  return n;
+}
+
 std::vector<std::vector<int>> real_nodes(const std::vector<int>& allowed) {
   std::vector<std::vector<int>> nodes;
+  // One node (most machines): all allowed CPUs are its, as libnuma would
+  // say; loading it (open, six mmaps, its constructor reading /sys and
+  // /proc) cost every write-behind process ~0.3 ms of CPU at start-up.
+  if (sys_node_count() == 1) return nodes;
   Numa numa;
   if (!load_numa(&numa) || numa.available() < 0) return nodes;
   int max = numa.max_node();

@@ -380,7 +380,10 @@ ssize_t net_writev(int fd, const struct iovec* v, int n) {
 void borrowed_tls_trap(long nr, const long* a, ucontext_t* uc) noexcept {
   greg_t* r = uc->uc_mcontext.gregs;
   const Wait w = classify(nr, a, false);  // a clone() child may have its own fd table
-  while (w != Wait::None && wb_inflight()) sys::sched_yield();
+  while (w != Wait::None && wb_inflight()) {
+    wb_hurry();
+    sys::sched_yield();
+  }
   if (w == Wait::Idle) {
     r[REG_RAX] = nr;
     r[REG_RIP] -= 2;

@@ -80,6 +80,11 @@ void wb_exec_failed() noexcept;
 bool wb_pending() noexcept;
 // True while chunks are queued and not written (the net is armed).
 bool wb_inflight() noexcept;
+// A worker letting a chunk fill while the program appends to it (it sleeps
+// up to 2 ms for more) writes it now. wait_until does this for every wait;
+// a call that waits without it (the net's spin for a task on borrowed
+// thread-local storage) says so here. Globals only.
+void wb_hurry() noexcept;
 // True while this thread is inside an append (holds a file's lock).
 bool wb_in_append() noexcept;
 void wb_after_fork_child() noexcept;
