@@ -189,14 +189,7 @@ int main(void) {
     } else {
       struct timespec ts = {5, 0};
       siginfo_t si;
-      /* Known limit (docs/design.md §4, "The cancel signal"): a worker with
-       * the cancel signal open may take the one the kernel woke main for
-       * (it hands it back to the process), and main's wait ends with EINTR,
-       * about once in 6,000 rounds. Lost or fatal it must never be. */
-      for (int tries = 0;
-           (got = sigtimedwait(&one, &si, &ts)) < 0 && errno == EINTR && sig == SIGRTMIN + 3 && tries < 100;
-           tries++) {
-      }
+      got = sigtimedwait(&one, &si, &ts);
       CT_CHECK(got > 0, "round %d: signal %d not taken by sigtimedwait in 5 s: %s", round, sig,
                strerror(errno));
       from = si.si_pid;
