@@ -138,19 +138,25 @@ int start_thread(pthread_t* t, void* (*fn)(void*), void* arg, const ThreadSpec& 
   if (spec.detached) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, spec.stack_size);
   if (spec.cpus) pthread_attr_setaffinity_np(&attr, sizeof(cpu_set_t), spec.cpus);
-  // The new thread inherits the creator's mask: all blocked for the moment of
-  // the start, then the creator's own mask back. Through pthread_sigmask, not
-  // block_all_signals(): glibc keeps its internal signals open, and a thread
-  // that blocked SIGSETXID would make every setuid()/setgid() of the program
-  // wait for it forever (tests/contract/setxid_threads.c).
-  sigset_t all, old;
+  // Every signal blocked but glibc's internal ones: a thread that blocked
+  // SIGSETXID would make every setuid()/setgid() of the program wait for it
+  // forever (tests/contract/setxid_threads.c). glibc sets the mask of the
+  // attribute as the thread starts (leaving those two open); a mask
+  // inherited from the creator is not enough: the host's pthread_sigmask may
+  // keep a signal open on a thread (the shim's, SIGSYS under the write-behind
+  // net), and a process-directed SIGSYS the program blocks then landed on the
+  // thread (tests/contract/sigsys_blocked.c).
+  sigset_t all;
   sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
+  rc = pthread_attr_setsigmask_np(&attr, &all);  // glibc 2.32
+  if (rc != 0) {
+    pthread_attr_destroy(&attr);
+    return -rc;
+  }
   pthread_t tid;
   tl_own_start = true;
   rc = pthread_create(&tid, &attr, fn, arg);
   tl_own_start = false;
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   pthread_attr_destroy(&attr);
   if (rc != 0) return -rc;
   if (spec.name) pthread_setname_np(tid, spec.name);

@@ -202,8 +202,13 @@ bool stall_arm(uint64_t deadline_ns) noexcept {
   uint64_t cur = 0, bit = 1ull << (g.sig - 1);
   tl_unblocked = false;
   if (sys::thread_sigmask(SIG_BLOCK, nullptr, &cur) == 0 && (cur & bit)) {
-    sys::thread_sigmask(SIG_UNBLOCK, &bit, nullptr);
+    // Set first: a copy the program sent to the process, pending, is
+    // delivered here as the unblock returns, and the handler must see that
+    // the program blocks it on this thread (it queues it back), not run the
+    // program's default action (the process died of it).
     tl_unblocked = true;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    sys::thread_sigmask(SIG_UNBLOCK, &bit, nullptr);
   }
   // Publishes the slot (pairs with stall_main()'s acquire load of state),
   // then the store-load handshake with stall_main(): bump g_seq (pairs with

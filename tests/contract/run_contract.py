@@ -149,7 +149,11 @@ def main():
         proc.wait()
         fail(f"program still running after {PROG_TIMEOUT} s (hang; killed)")
     if rc < 0:
-        fail(f"program killed by signal {-rc} ({signal.Signals(-rc).name})")
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:  # real-time signals have no name in the enum
+            name = f"SIGRTMIN+{-rc - signal.SIGRTMIN}"
+        fail(f"program killed by signal {-rc} ({name})")
     if rc == 77:
         print("run_contract: program skipped (77)", file=sys.stderr)
         sys.exit(77)
