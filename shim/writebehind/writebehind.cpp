@@ -180,8 +180,12 @@ size_t optout_slot(uint64_t dev, uint64_t ino) noexcept {
   return ((dev * 0x9E3779B97F4A7C15ull) ^ (ino * 0xC2B2AE3D27D4EB4Full)) >> 54;
 }
 
-bool opted_out(uint64_t dev, uint64_t ino) noexcept {
-  if (g_optout_count.load(std::memory_order_relaxed) == 0) return false;
+bool opted_out_slow(uint64_t dev, uint64_t ino) noexcept;
+// Inline: on every write taken behind, and the set is almost always empty.
+inline bool opted_out(uint64_t dev, uint64_t ino) noexcept {
+  return g_optout_count.load(std::memory_order_relaxed) != 0 && opted_out_slow(dev, ino);
+}
+bool opted_out_slow(uint64_t dev, uint64_t ino) noexcept {
   if (g_optout_full.load(std::memory_order_relaxed)) return true;
   for (size_t i = 0, s = optout_slot(dev, ino); i < kOptOutSlots; ++i, s = (s + 1) % kOptOutSlots) {
     uint64_t in = g_optout[s].ino.load(std::memory_order_acquire);
@@ -1031,7 +1035,8 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
   // Under RLIMIT_FSIZE a write's partial count and SIGXFSZ must come at once.
   if (w.fsize_limited.load(std::memory_order_relaxed) || w.shared_off.load(std::memory_order_relaxed))
     return kNotTaken;
-  if (op.positioned() && op.off < 0) return kNotTaken;  // EINVAL, the plain way
+  const bool positioned = op.positioned();
+  if (positioned && op.off < 0) return kNotTaken;  // EINVAL, the plain way
   if (opted_out(fi.dev, fi.ino) || is_stderr_file(fi)) return kNotTaken;
   const size_t cap = dev_chunk_size(op.fd, fi.dev);
   if (cap == 0) return kNotTaken;
@@ -1039,10 +1044,13 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
   Src src;
   if (op.iov && !load_src(op, &src)) return kNotTaken;
   const size_t n = op.iov ? src.total : op.len;
-  auto copy_to = [&](char* dst) { return op.iov ? copy_in(src, dst) : safe_copy(dst, op.buf, n); };
+  // Inlined: the 64 B write's copy is a handful of instructions around memcpy.
+  auto copy_to = [&](char* dst) __attribute__((always_inline)) {
+    return op.iov ? copy_in(src, dst) : safe_copy(dst, op.buf, n);
+  };
   if (n == 0 || n > cap) return kNotTaken;
   WbFile& f = entry_of(fi.dev, fi.ino);
-  int64_t off = op.positioned() ? op.off : -1;
+  int64_t off = positioned ? op.off : -1;
   static std::atomic<bool> s_armed{false};
   bool armed = s_armed.load(std::memory_order_relaxed);
   // Room on the filesystem (see "Room" above): set when a charge was taken.
