@@ -919,7 +919,8 @@ struct Src {
 };
 
 // A vector op's iovecs, read checked (a plain buffer needs no Src).
-inline bool load_src(const Op& op, Src* s) noexcept {
+template <class O>
+inline bool load_src(const O& op, Src* s) noexcept {
   if (op.iovcnt <= 0 || op.iovcnt > kMaxIov) return false;
   if (!safe_copy(s->v, op.iov, sizeof(struct iovec) * static_cast<size_t>(op.iovcnt))) return false;
   s->n = op.iovcnt;
@@ -1029,7 +1030,26 @@ void wb_init() noexcept {
   w.on = true;
 }
 
-int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
+namespace {
+// write(fd, buf, len) as wb_take() reads an Op: what a plain write does not
+// have is a compile-time constant, so its checks fold away and no Op (152
+// bytes, zeroed) is built for the common case (route_write, route.cpp).
+struct PlainWrite {
+  int fd;
+  const void* buf;
+  size_t len;
+  static constexpr OpKind kind = OpKind::Write;
+  static constexpr int flags = 0;
+  static constexpr off_t off = -1;
+  static constexpr const struct iovec* iov = nullptr;
+  static constexpr int iovcnt = 0;
+  static constexpr bool positioned() noexcept { return false; }
+};
+}  // namespace
+
+// wb_try's body, for an Op or a PlainWrite.
+template <class O>
+__attribute__((always_inline)) static inline int64_t wb_take(const O& op, const FdInfo& fi) noexcept {
   if (!on() || tl_held || fi.kind != FdKind::File || fi.sync_io || !fi.writable) return kNotTaken;
   if (op.kind == OpKind::Pwritev && op.flags != 0) return kNotTaken;  // RWF_SYNC & co: as asked
   // Under RLIMIT_FSIZE a write's partial count and SIGXFSZ must come at once.
@@ -1214,6 +1234,12 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
       space->charged.load(std::memory_order_relaxed) >= space->refresh_at.load(std::memory_order_relaxed))
     space_refresh(*space, op.fd);
   return static_cast<int64_t>(n);
+}
+
+int64_t wb_try(const Op& op, const FdInfo& fi) noexcept { return wb_take(op, fi); }
+
+int64_t wb_try_write(int fd, const void* buf, size_t n, const FdInfo& fi) noexcept {
+  return wb_take(PlainWrite{fd, buf, n}, fi);
 }
 
 void WbSpaceUse::begin(const FdInfo& fi, const Op* op, int64_t n) noexcept {
