@@ -247,14 +247,17 @@ bool far_fs(long magic) noexcept {
 
 // The chunk size for files of device `dev` (fd open on one of them); 0 when
 // they are never written behind.
-size_t dev_chunk_size(int fd, uint64_t dev) noexcept {
+int dev_learn(int fd, uint64_t dev) noexcept {
+  struct statfs sf;
+  if (sys::fstatfs(fd, &sf) != 0) return -1;
+  const int v = static_cast<int>((far_fs(sf.f_type) ? kDevFar : 0) | (control_fs(sf.f_type) ? 0 : kDevOk));
+  g_dev_ok.remember(dev, static_cast<unsigned>(v));
+  return v;
+}
+// Inline: asked on every write taken behind; the device is known but once.
+inline size_t dev_chunk_size(int fd, uint64_t dev) noexcept {
   int v = g_dev_ok.find(dev);
-  if (v < 0) {
-    struct statfs sf;
-    if (sys::fstatfs(fd, &sf) != 0) return 0;
-    v = static_cast<int>((far_fs(sf.f_type) ? kDevFar : 0) | (control_fs(sf.f_type) ? 0 : kDevOk));
-    g_dev_ok.remember(dev, static_cast<unsigned>(v));
-  }
+  if (__builtin_expect(v < 0, 0) && (v = dev_learn(fd, dev)) < 0) return 0;
   if (!(v & kDevOk)) return 0;
   return (v & kDevFar) ? w.far_size : w.chunk_size;
 }
@@ -441,7 +444,7 @@ __attribute__((noinline)) bool chunk_grow(Chunk& c, uint32_t need) noexcept {
 
 // stderr's file is never written behind, whichever fd reaches it: the
 // program's diagnostics go there through libc-internal writes.
-bool is_stderr_file(const FdInfo& fi) noexcept {
+inline bool is_stderr_file(const FdInfo& fi) noexcept {
   const FdEntry& e = g_fdtab[2];
   uint8_t k = e.kind.load(std::memory_order_acquire);
   if (k == 0) {
