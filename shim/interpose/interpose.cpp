@@ -90,7 +90,7 @@ inline Op vec_op(OpKind k, Sym s, int fd, const struct iovec* v, int n, off_t of
 IOWQ_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
   if (bypass()) return real::write(fd, buf, n);
   FAST_WRITE(Sym::Write, real::write(fd, buf, n))
-  return to_libc(route(buf_op(OpKind::Write, Sym::Write, fd, buf, n, p_write)));
+  return to_libc(route_write(fd, buf, n, Sym::Write, p_write));
 }
 
 IOWQ_EXPORT ssize_t read(int fd, void* buf, size_t n) {

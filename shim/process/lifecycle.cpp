@@ -113,6 +113,13 @@ iowq::Pool* make_pool() {
   o.numa_nodes = g.cfg.numa;
   for (int c = 0; c < 1024; ++c)
     if (g.cfg.cpu_mask[c / 64] & (1ull << (c % 64))) o.cpus.push_back(c);
+  // In auto mode the pool serves write-behind's chunks (at most
+  // IOWQ_WB_MAX_BYTES / chunk size, 256 by default, each queued once) and
+  // the few calls that wait for their own item: 4,096 intake slots per class
+  // cost ~1.2 M instructions and ~128 page faults at start-up, paid by every
+  // short-lived write-behind process. A full intake is never wrong: submit
+  // says -EAGAIN and the caller runs the call itself.
+  if (g.cfg.mode != Mode::Pool) o.queue_capacity = 512;
   o.cancel_signal = g.sig;
   o.install_cancel_handler = false;
   o.before_cancel_signal = cancel_signal_resync;

@@ -72,8 +72,8 @@ void fd_forget(int fd) noexcept;
 void fd_forget_range(unsigned lo, unsigned hi) noexcept;
 // Route bit (RouteBits) of a kind; 0 for kinds never routed.
 inline unsigned route_bit(FdKind k) noexcept {
-  constexpr unsigned bits[] = {0, 1 /*File*/, 1 /*Block*/, 2 /*Socket*/, 4 /*Pipe*/, 8 /*Tty*/, 16 /*Chr*/,
-                               0, 0};
+  static constexpr unsigned bits[] = {
+      0, 1 /*File*/, 1 /*Block*/, 2 /*Socket*/, 4 /*Pipe*/, 8 /*Tty*/, 16 /*Chr*/, 0, 0};
   return bits[static_cast<unsigned>(k)];
 }
 

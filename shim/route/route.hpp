@@ -97,6 +97,9 @@ struct Op {
 
 // Not noexcept: pthread cancellation unwinds through it.
 int64_t route(const Op& op);
+// route() of write(fd, buf, n) (symbol `sym`, `plain` its libc call): the
+// same, without building an Op when write-behind takes it (the dd bs=64 path).
+int64_t route_write(int fd, const void* buf, size_t n, Sym sym, ssize_t (*plain)(const Op&));
 
 // The exported functions' end: -errno becomes -1 with errno set.
 inline ssize_t to_libc(int64_t r) noexcept {

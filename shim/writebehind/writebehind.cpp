@@ -180,8 +180,12 @@ size_t optout_slot(uint64_t dev, uint64_t ino) noexcept {
   return ((dev * 0x9E3779B97F4A7C15ull) ^ (ino * 0xC2B2AE3D27D4EB4Full)) >> 54;
 }
 
-bool opted_out(uint64_t dev, uint64_t ino) noexcept {
-  if (g_optout_count.load(std::memory_order_relaxed) == 0) return false;
+bool opted_out_slow(uint64_t dev, uint64_t ino) noexcept;
+// Inline: on every write taken behind, and the set is almost always empty.
+inline bool opted_out(uint64_t dev, uint64_t ino) noexcept {
+  return g_optout_count.load(std::memory_order_relaxed) != 0 && opted_out_slow(dev, ino);
+}
+bool opted_out_slow(uint64_t dev, uint64_t ino) noexcept {
   if (g_optout_full.load(std::memory_order_relaxed)) return true;
   for (size_t i = 0, s = optout_slot(dev, ino); i < kOptOutSlots; ++i, s = (s + 1) % kOptOutSlots) {
     uint64_t in = g_optout[s].ino.load(std::memory_order_acquire);
@@ -243,14 +247,17 @@ bool far_fs(long magic) noexcept {
 
 // The chunk size for files of device `dev` (fd open on one of them); 0 when
 // they are never written behind.
-size_t dev_chunk_size(int fd, uint64_t dev) noexcept {
+int dev_learn(int fd, uint64_t dev) noexcept {
+  struct statfs sf;
+  if (sys::fstatfs(fd, &sf) != 0) return -1;
+  const int v = static_cast<int>((far_fs(sf.f_type) ? kDevFar : 0) | (control_fs(sf.f_type) ? 0 : kDevOk));
+  g_dev_ok.remember(dev, static_cast<unsigned>(v));
+  return v;
+}
+// Inline: asked on every write taken behind; the device is known but once.
+inline size_t dev_chunk_size(int fd, uint64_t dev) noexcept {
   int v = g_dev_ok.find(dev);
-  if (v < 0) {
-    struct statfs sf;
-    if (sys::fstatfs(fd, &sf) != 0) return 0;
-    v = static_cast<int>((far_fs(sf.f_type) ? kDevFar : 0) | (control_fs(sf.f_type) ? 0 : kDevOk));
-    g_dev_ok.remember(dev, static_cast<unsigned>(v));
-  }
+  if (__builtin_expect(v < 0, 0) && (v = dev_learn(fd, dev)) < 0) return 0;
   if (!(v & kDevOk)) return 0;
   return (v & kDevFar) ? w.far_size : w.chunk_size;
 }
@@ -437,7 +444,7 @@ __attribute__((noinline)) bool chunk_grow(Chunk& c, uint32_t need) noexcept {
 
 // stderr's file is never written behind, whichever fd reaches it: the
 // program's diagnostics go there through libc-internal writes.
-bool is_stderr_file(const FdInfo& fi) noexcept {
+inline bool is_stderr_file(const FdInfo& fi) noexcept {
   const FdEntry& e = g_fdtab[2];
   uint8_t k = e.kind.load(std::memory_order_acquire);
   if (k == 0) {
@@ -915,7 +922,8 @@ struct Src {
 };
 
 // A vector op's iovecs, read checked (a plain buffer needs no Src).
-inline bool load_src(const Op& op, Src* s) noexcept {
+template <class O>
+inline bool load_src(const O& op, Src* s) noexcept {
   if (op.iovcnt <= 0 || op.iovcnt > kMaxIov) return false;
   if (!safe_copy(s->v, op.iov, sizeof(struct iovec) * static_cast<size_t>(op.iovcnt))) return false;
   s->n = op.iovcnt;
@@ -1025,13 +1033,33 @@ void wb_init() noexcept {
   w.on = true;
 }
 
-int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
+namespace {
+// write(fd, buf, len) as wb_take() reads an Op: what a plain write does not
+// have is a compile-time constant, so its checks fold away and no Op (152
+// bytes, zeroed) is built for the common case (route_write, route.cpp).
+struct PlainWrite {
+  int fd;
+  const void* buf;
+  size_t len;
+  static constexpr OpKind kind = OpKind::Write;
+  static constexpr int flags = 0;
+  static constexpr off_t off = -1;
+  static constexpr const struct iovec* iov = nullptr;
+  static constexpr int iovcnt = 0;
+  static constexpr bool positioned() noexcept { return false; }
+};
+}  // namespace
+
+// wb_try's body, for an Op or a PlainWrite.
+template <class O>
+__attribute__((always_inline)) static inline int64_t wb_take(const O& op, const FdInfo& fi) noexcept {
   if (!on() || tl_held || fi.kind != FdKind::File || fi.sync_io || !fi.writable) return kNotTaken;
   if (op.kind == OpKind::Pwritev && op.flags != 0) return kNotTaken;  // RWF_SYNC & co: as asked
   // Under RLIMIT_FSIZE a write's partial count and SIGXFSZ must come at once.
   if (w.fsize_limited.load(std::memory_order_relaxed) || w.shared_off.load(std::memory_order_relaxed))
     return kNotTaken;
-  if (op.positioned() && op.off < 0) return kNotTaken;  // EINVAL, the plain way
+  const bool positioned = op.positioned();
+  if (positioned && op.off < 0) return kNotTaken;  // EINVAL, the plain way
   if (opted_out(fi.dev, fi.ino) || is_stderr_file(fi)) return kNotTaken;
   const size_t cap = dev_chunk_size(op.fd, fi.dev);
   if (cap == 0) return kNotTaken;
@@ -1039,10 +1067,13 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
   Src src;
   if (op.iov && !load_src(op, &src)) return kNotTaken;
   const size_t n = op.iov ? src.total : op.len;
-  auto copy_to = [&](char* dst) { return op.iov ? copy_in(src, dst) : safe_copy(dst, op.buf, n); };
+  // Inlined: the 64 B write's copy is a handful of instructions around memcpy.
+  auto copy_to = [&](char* dst) __attribute__((always_inline)) {
+    return op.iov ? copy_in(src, dst) : safe_copy(dst, op.buf, n);
+  };
   if (n == 0 || n > cap) return kNotTaken;
   WbFile& f = entry_of(fi.dev, fi.ino);
-  int64_t off = op.positioned() ? op.off : -1;
+  int64_t off = positioned ? op.off : -1;
   static std::atomic<bool> s_armed{false};
   bool armed = s_armed.load(std::memory_order_relaxed);
   // Room on the filesystem (see "Room" above): set when a charge was taken.
@@ -1206,6 +1237,12 @@ int64_t wb_try(const Op& op, const FdInfo& fi) noexcept {
       space->charged.load(std::memory_order_relaxed) >= space->refresh_at.load(std::memory_order_relaxed))
     space_refresh(*space, op.fd);
   return static_cast<int64_t>(n);
+}
+
+int64_t wb_try(const Op& op, const FdInfo& fi) noexcept { return wb_take(op, fi); }
+
+int64_t wb_try_write(int fd, const void* buf, size_t n, const FdInfo& fi) noexcept {
+  return wb_take(PlainWrite{fd, buf, n}, fi);
 }
 
 void WbSpaceUse::begin(const FdInfo& fi, const Op* op, int64_t n) noexcept {
