@@ -488,9 +488,13 @@ uint32_t my_tid() noexcept {
 //     completer sees waiters > 0 and wakes it, or the seq bump makes the
 //     futex compare fail. wait_entry()'s enq/done loads are cond()'s loads.
 //  4. The active bitmap (which files wb_sync_all must visit):
-//       wb_try:       set the file's active bit ; f.open = c ; f.enq = seq ; w.inflight += 1
+//       wb_try:       f.open = c ; f.enq = seq ; set the file's active bit ; w.inflight += 1
 //       wb_sync_all:  load inflight, active bits ; done == enq ? clear bit ; recheck, re-set
-//     A chunk queued while the bit is being cleared is seen by the recheck.
+//     A chunk queued while the bit is being cleared is seen by the recheck,
+//     or its bit is set after the clear. (The bit used to be set before
+//     enq: a clear between the two, with a recheck before enq moved, left a
+//     queued chunk unmarked, and every later sync, the exit's drain too,
+//     skipped its file: tell_race.c.)
 //  5. Deferred errors: f.err is one self-contained word (generation, told
 //     bit, owner fd, errno), changed only by CAS or RMW.
 //       take_error (caller, under f's lock):  quiet_until = enq ; err |= kTold
@@ -1210,7 +1214,6 @@ __attribute__((always_inline)) static inline int64_t wb_take(const O& op, const 
       wk.deadline_ns = 0;
       size_t ix = static_cast<size_t>(&f - w.files);
       c->seq = f.enq.load(std::memory_order_relaxed) + 1;  // enq changes only under the lock
-      w.active[ix / 64].fetch_or(uint64_t{1} << (ix % 64), std::memory_order_seq_cst);
       f.open.store(c, std::memory_order_seq_cst);
       if (!ensure_pool() || g.pool->submit(&wk) != 0) {
         f.open.store(nullptr);
@@ -1225,6 +1228,10 @@ __attribute__((always_inline)) static inline int64_t wb_take(const O& op, const 
       // handler that ends the process never leaves a count that no chunk
       // will finish (the chunk may finish first: waits compare done >= enq).
       f.enq.store(c->seq, std::memory_order_seq_cst);
+      // Marked active after the count (pair 4): a sync that finds the file
+      // quiet and clears its bit meanwhile either sees this chunk on its
+      // recheck or has its clear undone here.
+      w.active[ix / 64].fetch_or(uint64_t{1} << (ix % 64), std::memory_order_seq_cst);
       // The first chunk in flight arms the net (before the write returns).
       if (w.inflight.fetch_add(1, std::memory_order_seq_cst) == 0) net_update(w.inflight);
     }
