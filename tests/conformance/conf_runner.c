@@ -2016,11 +2016,11 @@ static void run_op(char* line) {
   } else if (IS("sigwait_rt")) {
     op_sigwait(a[1], SIGRTMIN + 3, "sigwait_rt");
   } else if (IS("sigwait_sig")) {
-    const char* n = a[1];
-    int sig = !strcmp(n, "sys")    ? SIGSYS
-              : !strcmp(n, "usr1") ? SIGUSR1
-              : !strcmp(n, "term") ? SIGTERM
-                                   : SIGRTMIN + 3;
+    const char* which = a[1];
+    int sig = !strcmp(which, "sys")    ? SIGSYS
+              : !strcmp(which, "usr1") ? SIGUSR1
+              : !strcmp(which, "term") ? SIGTERM
+                                       : SIGRTMIN + 3;
     op_sigwait(a[2], sig, "sigwait_sig");
   } else if (IS("cancel_read")) {
     op_cancel_read(a[1]);
