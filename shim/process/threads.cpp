@@ -54,7 +54,8 @@ namespace {
 struct Start {
   void* (*fn)(void*);
   void* arg;
-  bool net;  // a program thread made while the net was on
+  bool net;          // a program thread made while the net was on
+  bool sys_blocked;  // its creator's SIGSYS bit as the program sees it
 };
 // What a thread does at its very end (its start routine returned, or
 // pthread_exit or cancellation unwinds through here). glibc blocks every
@@ -69,7 +70,7 @@ struct ProgramEnd {
 void* program_start(void* p) {
   Start s = *static_cast<Start*>(p);
   free(p);
-  if (s.net) net_thread_enable();
+  if (s.net) net_thread_starts(s.sys_blocked);
   process::program_thread_begin();
   ProgramEnd end;
   return s.fn(s.arg);
@@ -149,7 +150,11 @@ IOWQ_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (
   }
   int r;
   if (s) {
-    *s = Start{fn, arg, paused};
+    // A mask of the attribute's (pthread_attr_setsigmask_np) is the new
+    // thread's real one: net_thread_starts reads SIGSYS from it.
+    sigset_t am;
+    const bool attr_mask = attr && pthread_attr_getsigmask_np(attr, &am) == 0;
+    *s = Start{fn, arg, paused, paused && !attr_mask && net_sys_blocked()};
     const unsigned before = own ? process::own_thread_creating() : 0;
     r = rf(t, attr, own ? own_start : program_start, s);
     if (r != 0) free(s);

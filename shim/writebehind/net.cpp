@@ -56,6 +56,16 @@ thread_local bool tl_enabled __attribute__((tls_model("initial-exec"))) = false;
 thread_local int tl_owner __attribute__((tls_model("initial-exec"))) = 0;
 // The net was taken off this thread inside an append (see the handler).
 thread_local bool tl_resume __attribute__((tls_model("initial-exec"))) = false;
+// SIGSYS in this thread's mask as the program sees it: under the net the
+// real mask keeps it open (a trap with SIGSYS blocked kills the process).
+thread_local bool tl_sys_blocked __attribute__((tls_model("initial-exec"))) = false;
+// This thread left the net for good (a SIGSYS it blocks arrived, or it
+// blocked SIGSYS once write-behind was off for good): its real mask is the
+// program's, SIGSYS included.
+thread_local bool tl_out __attribute__((tls_model("initial-exec"))) = false;
+// Inside net_sigmask: libc's rt_sigprocmask trapping there is the shim's
+// (the program's bit is net_sigmask's to keep).
+thread_local bool tl_in_sigmask __attribute__((tls_model("initial-exec"))) = false;
 
 // The program's SIGSYS disposition (the kernel holds the net's).
 sys::KSigaction g_app_sys = {reinterpret_cast<void*>(SIG_DFL), 0, nullptr, 0};
@@ -145,6 +155,15 @@ void reclaim_sigsys() noexcept {
   sys::rt_sigaction(SIGSYS, &ours, nullptr);
 }
 
+// SIGSYS's default action, pending data written first: the process ends
+// when the handler returns.
+void die_default() noexcept {
+  if (!tl.depth && !tl.sandboxed) wb_exit();  // a fatal signal writes first
+  sys::KSigaction d = {reinterpret_cast<void*>(SIG_DFL), kSaRestorer, sys::restorer(), 0};
+  sys::rt_sigaction(SIGSYS, &d, nullptr);
+  sys::tgkill(sys::getpid(), sys::gettid(), SIGSYS);
+}
+
 // A SIGSYS that is not a net trap (seccomp SECCOMP_RET_TRAP, kill): the
 // program's handler, or its default action.
 void forward(int sig, siginfo_t* si, void* uc) noexcept {
@@ -156,10 +175,7 @@ void forward(int sig, siginfo_t* si, void* uc) noexcept {
   const bool forced = si && si->si_code > 0;  // the kernel's: ignored or not, it ends the process
   if (a.handler == reinterpret_cast<void*>(SIG_IGN) && !forced) return;
   if (a.handler == reinterpret_cast<void*>(SIG_DFL) || a.handler == reinterpret_cast<void*>(SIG_IGN)) {
-    if (!tl.depth && !tl.sandboxed) wb_exit();  // a fatal signal writes first
-    sys::KSigaction d = {reinterpret_cast<void*>(SIG_DFL), kSaRestorer, sys::restorer(), 0};
-    sys::rt_sigaction(SIGSYS, &d, nullptr);
-    sys::tgkill(sys::getpid(), sys::gettid(), SIGSYS);
+    die_default();
     return;
   }
   uint64_t block = a.mask & ~kSigsysBit;
@@ -276,10 +292,31 @@ void wait_idle() noexcept {
   while (wb_inflight()) wb_sync_all();
 }
 
+// The program's SIGSYS bit after a mask change `how` with `set` (nullptr:
+// a read); false with an invalid `how` (the call fails).
+bool sys_bit_after(int how, bool in_set, bool has_set, bool* bit) noexcept {
+  if (!has_set) return true;
+  if (how == SIG_BLOCK)
+    *bit = *bit || in_set;
+  else if (how == SIG_UNBLOCK)
+    *bit = *bit && !in_set;
+  else if (how == SIG_SETMASK)
+    *bit = in_set;
+  else
+    return false;
+  return true;
+}
+
 // rt_sigprocmask on the interrupted thread's mask (the ucontext's, which
-// sigreturn puts back): run against it, SIGSYS kept open.
-int64_t emulate_sigprocmask(ucontext_t* uc, const long* a) noexcept {
-  uint64_t cur, now;
+// sigreturn puts back): run against it, SIGSYS kept open; the program's
+// SIGSYS bit follows (`own`: this thread's thread-local block).
+int64_t emulate_sigprocmask(ucontext_t* uc, const long* a, bool own) noexcept {
+  own = own && !tl_in_sigmask;
+  uint64_t cur, now, set = 0;
+  const bool was = own && tl_sys_blocked;
+  bool bit = was;
+  if (own && a[1] && a[3] == 8 && sys::vm_read(g.pid, &set, reinterpret_cast<const void*>(a[1]), 8) == 8)
+    sys_bit_after(static_cast<int>(a[0]), set & kSigsysBit, true, &bit);
   memcpy(&cur, &uc->uc_sigmask, sizeof cur);
   sys::thread_sigmask(SIG_SETMASK, &cur, nullptr);
   int64_t r = sys::syscall6(SYS_rt_sigprocmask, a[0], a[1], a[2], a[3], 0, 0);
@@ -287,6 +324,13 @@ int64_t emulate_sigprocmask(ucontext_t* uc, const long* a) noexcept {
   now &= ~kSigsysBit;
   sys::thread_sigmask(SIG_SETMASK, &now, nullptr);
   memcpy(&uc->uc_sigmask, &now, sizeof now);
+  if (r == 0 && own) {
+    tl_sys_blocked = bit;
+    if (a[2]) {  // the kernel wrote the old mask there: the program's bit
+      auto* old = reinterpret_cast<uint64_t*>(a[2]);
+      *old = was ? (*old | kSigsysBit) : (*old & ~kSigsysBit);
+    }
+  }
   return r;
 }
 
@@ -388,7 +432,7 @@ void borrowed_tls_trap(long nr, const long* a, ucontext_t* uc) noexcept {
     r[REG_RAX] = nr;
     r[REG_RIP] -= 2;
   } else if (nr == SYS_rt_sigprocmask) {
-    r[REG_RAX] = emulate_sigprocmask(uc, a);
+    r[REG_RAX] = emulate_sigprocmask(uc, a, false);
   } else if (nr == SYS_rt_sigaction) {
     r[REG_RAX] = emulate_sigaction(a, true);  // the kernel's: its signal table may be its own
   } else {
@@ -396,9 +440,57 @@ void borrowed_tls_trap(long nr, const long* a, ucontext_t* uc) noexcept {
   }
 }
 
+// This thread out of the net for good: blocking SIGSYS is safe from now on.
+void leave_net() noexcept {
+  tl_out = true;
+  tl_resume = false;
+  if (tl_enabled) prctl_dispatch(false);
+  tl_enabled = false;
+}
+
+// A SIGSYS the program blocks on this thread reached the net's handler (the
+// real mask keeps it open): plain, it would stay pending for sigwait*,
+// signalfd, sigpending. Write-behind goes off for good, this thread leaves
+// the net, the interrupted context gets SIGSYS blocked for real, and the
+// signal is queued again with its siginfo: pending now, as plain. A
+// process-directed one may land on another thread with SIGSYS open: its
+// handler runs, or that thread does the same (once per thread at most).
+void held(int sig, siginfo_t* si, ucontext_t* uc) noexcept {
+  if (si->si_code > 0) {  // the kernel's (seccomp): blocked, it ends the process
+    die_default();
+    return;
+  }
+  const int saved_errno = errno;
+  // Pending data lands first unless this thread is inside the shim (a lock
+  // it holds may be what the data waits for; docs/design.md §5).
+  const bool inside =
+      tl.depth != 0 || tl.worker || tl.sandboxed || wb_in_append() || iowq::Pool::on_worker_thread();
+  {
+    Nest nest;
+    wb_off_sigsys(!inside);
+  }
+  leave_net();
+  sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);  // SA_NODEFER: open in here until now
+  sigaddset(&uc->uc_sigmask, SIGSYS);
+  const long pid = sys::getpid(), tid = sys::gettid();
+  const long info = reinterpret_cast<long>(si);
+  if (si->si_code == SI_TKILL) {
+    sys::syscall6(SYS_rt_tgsigqueueinfo, pid, tid, sig, info, 0, 0);
+  } else if (sys::syscall6(SYS_rt_sigqueueinfo, pid, sig, info, 0, 0, 0) == -EPERM) {
+    // kill()'s si_code (>= 0) is accepted from the main thread only (the
+    // kernel compares the target with the caller's thread id): the same
+    // signal from this process, its sender and uid now ours.
+    sys::syscall6(SYS_kill, pid, sig, 0, 0, 0, 0);
+  }
+  errno = saved_errno;
+}
+
 void sigsys_handler(int sig, siginfo_t* si, void* ucv) {
   if (!si || si->si_code != SYS_USER_DISPATCH) {
-    forward(sig, si, ucv);
+    if (si && tl_sys_blocked && tl_owner == sys::gettid())
+      held(sig, si, static_cast<ucontext_t*>(ucv));
+    else
+      forward(sig, si, ucv);
     return;
   }
   auto* uc = static_cast<ucontext_t*>(ucv);
@@ -434,7 +526,7 @@ void sigsys_handler(int sig, siginfo_t* si, void* ucv) {
   }
   int64_t res;
   if (nr == SYS_rt_sigprocmask) {
-    res = emulate_sigprocmask(uc, a);
+    res = emulate_sigprocmask(uc, a, true);
   } else if (nr == SYS_rt_sigaction) {
     res = emulate_sigaction(a, inside);
   } else {
@@ -497,6 +589,17 @@ bool net_init() noexcept {
 #endif
 }
 
+void net_ready() noexcept {
+  // SIGSYS blocked across exec is the program's view (net_thread_starts);
+  // opened only now, so that a pending one comes to a handler that can turn
+  // write-behind off (nothing was written behind yet: nothing traps before).
+  uint64_t m = 0;
+  sys::thread_sigmask(SIG_BLOCK, nullptr, &m);
+  if (!(m & kSigsysBit)) return;
+  tl_sys_blocked = true;
+  sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
+}
+
 bool net_on() noexcept { return g_on; }
 bool net_armed() noexcept { return armed(); }
 
@@ -514,17 +617,48 @@ void net_update(const std::atomic<int64_t>& inflight) noexcept {
 // written behind any more, so the selector stays "allow" and no thread
 // needs the net; none makes a prctl for it the program did not ask for.
 void net_thread_enable() noexcept {
-  if (!g_on || tl_enabled || g.sealed.load(std::memory_order_relaxed)) return;
+  if (!g_on || tl_enabled || tl_out || g.sealed.load(std::memory_order_relaxed)) return;
   tl_owner = sys::gettid();
   if (prctl_dispatch(true) == 0) tl_enabled = true;
 }
 
-void net_program_thread_begins() noexcept {
+// A thread starting to run program code under the net. SIGSYS really
+// blocked here (inherited across exec, a pthread_attr_setsigmask_np mask,
+// glibc's helper threads, which block every signal) is the program's view,
+// kept in tl_sys_blocked; the real mask opens it (a trap with it blocked
+// kills the process). A SIGSYS already pending then comes to the handler,
+// which holds it (and may take this thread out of the net).
+void net_thread_starts(bool inherited_blocked) noexcept {
   if (!g_on || tl_enabled || g.sealed.load(std::memory_order_relaxed)) return;
-  // glibc starts its helpers' threads with every signal blocked: SIGSYS
-  // blocked at a trap would kill the process.
-  sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
+  tl_owner = sys::gettid();
+  uint64_t m = 0;
+  sys::thread_sigmask(SIG_BLOCK, nullptr, &m);
+  tl_sys_blocked = inherited_blocked || (m & kSigsysBit);
+  if (tl_sys_blocked && wb_drained_for_good()) {  // the net never arms again
+    tl_out = true;
+    if (!(m & kSigsysBit)) sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);
+    return;
+  }
+  if (m & kSigsysBit) sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
   net_thread_enable();
+}
+
+void net_program_thread_begins() noexcept { net_thread_starts(false); }
+
+bool net_sys_blocked() noexcept { return tl_sys_blocked; }
+
+int net_exec_begin() noexcept {
+  if (!g_on || tl_out || !tl_sys_blocked) return 0;
+  const bool paused = net_thread_pause();
+  sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);
+  return paused ? 2 : 1;
+}
+
+void net_exec_end(int began) noexcept {
+  if (!began) return;
+  // A SIGSYS sent meanwhile comes now: held (tl_sys_blocked), as plain.
+  if (!tl_out) sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
+  if (began == 2) net_thread_resume();
 }
 
 void net_task_enable() noexcept {
@@ -593,13 +727,48 @@ sys::KSigaction net_kernel_form(const sys::KSigaction& a) noexcept {
   return k;
 }
 
-const sigset_t* net_mask(const sigset_t* set, sigset_t* copy) noexcept {
-  // Only on a thread the net is on: the shim's own threads (and the ones
-  // they start) keep blocking SIGSYS, so a kill(SIGSYS) never lands there.
-  if (!g_on || !tl_enabled || !set || !sigismember(set, SIGSYS)) return set;
-  *copy = *set;
-  sigdelset(copy, SIGSYS);
-  return copy;
+int net_sigmask(int (*rf)(int, const sigset_t*, sigset_t*), int how, const sigset_t* set,
+                sigset_t* old) noexcept {
+  // Only on a thread the net is on (or that left it for good): the shim's
+  // own threads (and the ones they start) keep blocking SIGSYS, so a
+  // kill(SIGSYS) never lands there.
+  const bool was = tl_sys_blocked;
+  bool want = was;
+  const bool in_set = set && sigismember(set, SIGSYS) == 1;
+  if (!g_on || !(tl_enabled || tl_out) || !sys_bit_after(how, in_set, set, &want)) {
+    const int r = rf(how, set, old);  // the real mask is the program's here
+    if (r == 0) tl_sys_blocked = want;
+    return r;
+  }
+  // Write-behind off for good and drained: the net never arms again, and
+  // blocking SIGSYS is safe once this thread is out of it.
+  if (want && !tl_out && wb_drained_for_good()) leave_net();
+  // Set first: a SIGSYS arriving from now on is held or delivered as the
+  // program now asks.
+  tl_sys_blocked = want;
+  sigset_t copy;
+  const sigset_t* s = set;
+  if (in_set && want && !tl_out) {
+    copy = *set;
+    sigdelset(&copy, SIGSYS);
+    s = &copy;
+  }
+  tl_in_sigmask = true;
+  const int r = rf(how, s, old);
+  tl_in_sigmask = false;
+  if (r != 0) {
+    tl_sys_blocked = was;
+    return r;
+  }
+  // A SIGSYS held meanwhile took this thread out of the net: now it blocks.
+  if (want && tl_out) sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);
+  if (old) {
+    if (was)
+      sigaddset(old, SIGSYS);
+    else
+      sigdelset(old, SIGSYS);
+  }
+  return r;
 }
 
 }  // namespace iowq::shim
