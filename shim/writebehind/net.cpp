@@ -63,9 +63,6 @@ thread_local bool tl_sys_blocked __attribute__((tls_model("initial-exec"))) = fa
 // blocked SIGSYS once write-behind was off for good): its real mask is the
 // program's, SIGSYS included.
 thread_local bool tl_out __attribute__((tls_model("initial-exec"))) = false;
-// Inside net_sigmask: libc's rt_sigprocmask trapping there is the shim's
-// (the program's bit is net_sigmask's to keep).
-thread_local bool tl_in_sigmask __attribute__((tls_model("initial-exec"))) = false;
 
 // The program's SIGSYS disposition (the kernel holds the net's).
 sys::KSigaction g_app_sys = {reinterpret_cast<void*>(SIG_DFL), 0, nullptr, 0};
@@ -308,15 +305,12 @@ bool sys_bit_after(int how, bool in_set, bool has_set, bool* bit) noexcept {
 }
 
 // rt_sigprocmask on the interrupted thread's mask (the ucontext's, which
-// sigreturn puts back): run against it, SIGSYS kept open; the program's
-// SIGSYS bit follows (`own`: this thread's thread-local block).
-int64_t emulate_sigprocmask(ucontext_t* uc, const long* a, bool own) noexcept {
-  own = own && !tl_in_sigmask;
-  uint64_t cur, now, set = 0;
-  const bool was = own && tl_sys_blocked;
-  bool bit = was;
-  if (own && a[1] && a[3] == 8 && sys::vm_read(g.pid, &set, reinterpret_cast<const void*>(a[1]), 8) == 8)
-    sys_bit_after(static_cast<int>(a[0]), set & kSigsysBit, true, &bit);
+// sigreturn puts back): run against it, SIGSYS kept open. The program's
+// SIGSYS bit stays as it is: a raw call made while the net is disarmed is
+// not seen either (sigsetjmp/siglongjmp's own calls among them), and one
+// way for both is more exact than a bit that depends on the timing.
+int64_t emulate_sigprocmask(ucontext_t* uc, const long* a) noexcept {
+  uint64_t cur, now;
   memcpy(&cur, &uc->uc_sigmask, sizeof cur);
   sys::thread_sigmask(SIG_SETMASK, &cur, nullptr);
   int64_t r = sys::syscall6(SYS_rt_sigprocmask, a[0], a[1], a[2], a[3], 0, 0);
@@ -324,13 +318,6 @@ int64_t emulate_sigprocmask(ucontext_t* uc, const long* a, bool own) noexcept {
   now &= ~kSigsysBit;
   sys::thread_sigmask(SIG_SETMASK, &now, nullptr);
   memcpy(&uc->uc_sigmask, &now, sizeof now);
-  if (r == 0 && own) {
-    tl_sys_blocked = bit;
-    if (a[2]) {  // the kernel wrote the old mask there: the program's bit
-      auto* old = reinterpret_cast<uint64_t*>(a[2]);
-      *old = was ? (*old | kSigsysBit) : (*old & ~kSigsysBit);
-    }
-  }
   return r;
 }
 
@@ -432,7 +419,7 @@ void borrowed_tls_trap(long nr, const long* a, ucontext_t* uc) noexcept {
     r[REG_RAX] = nr;
     r[REG_RIP] -= 2;
   } else if (nr == SYS_rt_sigprocmask) {
-    r[REG_RAX] = emulate_sigprocmask(uc, a, false);
+    r[REG_RAX] = emulate_sigprocmask(uc, a);
   } else if (nr == SYS_rt_sigaction) {
     r[REG_RAX] = emulate_sigaction(a, true);  // the kernel's: its signal table may be its own
   } else {
@@ -526,7 +513,7 @@ void sigsys_handler(int sig, siginfo_t* si, void* ucv) {
   }
   int64_t res;
   if (nr == SYS_rt_sigprocmask) {
-    res = emulate_sigprocmask(uc, a, true);
+    res = emulate_sigprocmask(uc, a);
   } else if (nr == SYS_rt_sigaction) {
     res = emulate_sigaction(a, inside);
   } else {
@@ -753,9 +740,7 @@ int net_sigmask(int (*rf)(int, const sigset_t*, sigset_t*), int how, const sigse
     sigdelset(&copy, SIGSYS);
     s = &copy;
   }
-  tl_in_sigmask = true;
   const int r = rf(how, s, old);
-  tl_in_sigmask = false;
   if (r != 0) {
     tl_sys_blocked = was;
     return r;
