@@ -64,6 +64,10 @@ thread_local bool tl_sys_blocked __attribute__((tls_model("initial-exec"))) = fa
 // program's, SIGSYS included.
 thread_local bool tl_out __attribute__((tls_model("initial-exec"))) = false;
 
+// A vfork child that set its own mask (its pid): it runs on its parent's
+// thread-local block, so it keeps no bit there (net_sigmask, net_exec_begin).
+std::atomic<int> g_vfork_masked{0};
+
 // The program's SIGSYS disposition (the kernel holds the net's).
 sys::KSigaction g_app_sys = {reinterpret_cast<void*>(SIG_DFL), 0, nullptr, 0};
 std::atomic<uint32_t> g_app_lock{0};
@@ -636,6 +640,14 @@ bool net_sys_blocked() noexcept { return tl_sys_blocked; }
 
 int net_exec_begin() noexcept {
   if (!g_on || tl_out || !tl_sys_blocked) return 0;
+  // A vfork child runs on its parent's thread-local block and has no net
+  // (dispatch is per task, never inherited): the parent's bit is its mask
+  // unless it set one itself; blocked for real, it stays so if exec fails.
+  if (const int pid = static_cast<int>(sys::getpid()); pid != g.pid) {
+    if (g_vfork_masked.load(std::memory_order_relaxed) != pid)
+      sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);
+    return 0;
+  }
   const bool paused = net_thread_pause();
   sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);
   return paused ? 2 : 1;
@@ -719,6 +731,10 @@ int net_sigmask(int (*rf)(int, const sigset_t*, sigset_t*), int how, const sigse
   // Only on a thread the net is on (or that left it for good): the shim's
   // own threads (and the ones they start) keep blocking SIGSYS, so a
   // kill(SIGSYS) never lands there.
+  if (g_on && in_vfork_child()) {  // no net there, and the bit is the parent's
+    g_vfork_masked.store(static_cast<int>(sys::getpid()), std::memory_order_relaxed);
+    return rf(how, set, old);
+  }
   const bool was = tl_sys_blocked;
   bool want = was;
   const bool in_set = set && sigismember(set, SIGSYS) == 1;

@@ -2,7 +2,8 @@
  * itself stays pending, as plain, under write-behind too (docs/design.md §5
  * "The net"; issues 9 and 12): taken by sigtimedwait, sigwaitinfo, sigwait
  * and signalfd, seen by sigpending, the mask reads back with SIGSYS in it, a
- * new thread inherits it, exec hands mask and pending signal on; a thread
+ * new thread inherits it, exec hands mask and pending signal on (from a
+ * vfork child too, unless it set its own mask); a thread
  * that leaves SIGSYS open runs the program's handler for a process-directed
  * one. Data written before and after is complete at exit.
  *
@@ -25,7 +26,7 @@
 #include <sys/wait.h>
 
 #define HALF (64 * 1024)
-#define NCASES 10
+#define NCASES 12
 #define BLOCK 4096
 
 static const char* self_exe;
@@ -164,7 +165,7 @@ static void run_case(int c) {
   const char* path = data_path[c];
   use_setmask = c & 1;
   write_half(path, 0);  // pending under write-behind when the signal comes
-  sigset_t none;
+  static sigset_t none;
   sigemptyset(&none);
   switch (c) {
     case 0:
@@ -262,6 +263,28 @@ static void run_case(int c) {
       block_sys();
       timer_while_writing(path);
       break;
+    case 10:
+    case 11: {
+      // a vfork child execs with main's mask (10) or with its own, SIGSYS
+      // open (11); main's mask is main's either way
+      block_sys();
+      ct_step = "vfork, exec";
+      char arg[16];
+      snprintf(arg, sizeof arg, "%d", c);
+      pid_t pid = vfork();
+      if (pid == 0) {
+        if (c == 11) pthread_sigmask(SIG_SETMASK, &none, NULL);
+        execl(self_exe, self_exe, "exec", arg, path, (char*)NULL);
+        _exit(126);
+      }
+      CT_CHECK(pid > 0, "vfork: %s", strerror(errno));
+      int st;
+      CT_CHECK(waitpid(pid, &st, 0) == pid, "waitpid: %s", strerror(errno));
+      CT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the exec'ed vfork child failed (status %#x)", st);
+      expect_mask_blocked("after the vfork child");
+      expect_pending(0);
+      return;  // the exec'ed child wrote the second half
+    }
   }
   ct_step = "after";
   expect_mask_blocked("after");
@@ -272,6 +295,13 @@ static void run_case(int c) {
 /* The exec'ed image: the mask (and case 8's pending signal) came along. */
 static int after_exec(int c, const char* path) {
   ct_step = "exec'ed: mask";
+  if (c == 11) {
+    sigset_t cur;
+    CT_CHECK(pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 && sigismember(&cur, SIGSYS) == 0,
+             "after exec: SIGSYS blocked, the vfork child had opened it");
+    write_half(path, 1);
+    return 0;
+  }
   expect_mask_blocked("after exec");
   if (c == 8) {
     expect_pending(1);
