@@ -731,21 +731,26 @@ int net_sigmask(int (*rf)(int, const sigset_t*, sigset_t*), int how, const sigse
   // Only on a thread the net is on (or that left it for good): the shim's
   // own threads (and the ones they start) keep blocking SIGSYS, so a
   // kill(SIGSYS) never lands there.
-  if (g_on && in_vfork_child()) {  // no net there, and the bit is the parent's
-    g_vfork_masked.store(static_cast<int>(sys::getpid()), std::memory_order_relaxed);
-    return rf(how, set, old);
-  }
   const bool was = tl_sys_blocked;
   bool want = was;
   const bool in_set = set && sigismember(set, SIGSYS) == 1;
-  if (!g_on || !(tl_enabled || tl_out) || !sys_bit_after(how, in_set, set, &want)) {
+  const bool valid = sys_bit_after(how, in_set, set, &want);
+  const bool touches = valid && (in_set || want != was);  // a call about SIGSYS
+  // A vfork child has no net, and the bit is its parent's: a change of
+  // SIGSYS goes straight through (getpid only then: a call that leaves
+  // SIGSYS alone reads the same either way).
+  if (g_on && touches && in_vfork_child()) {
+    g_vfork_masked.store(static_cast<int>(sys::getpid()), std::memory_order_relaxed);
+    return rf(how, set, old);
+  }
+  if (!g_on || !(tl_enabled || tl_out) || !valid) {
     const int r = rf(how, set, old);  // the real mask is the program's here
     if (r == 0) tl_sys_blocked = want;
     return r;
   }
   // Write-behind off for good and drained: the net never arms again, and
   // blocking SIGSYS is safe once this thread is out of it.
-  if (want && !tl_out && wb_drained_for_good()) leave_net();
+  if (touches && want && !tl_out && wb_drained_for_good()) leave_net();
   // Set first: a SIGSYS arriving from now on is held or delivered as the
   // program now asks.
   tl_sys_blocked = want;
