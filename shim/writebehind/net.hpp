@@ -47,8 +47,8 @@ bool net_sys_blocked() noexcept;
 int net_exec_begin() noexcept;
 void net_exec_end(int began) noexcept;
 // A thread libc made for the program's code (a SIGEV_THREAD callback, a C11
-// thread): SIGSYS unblocked (glibc's helpers block every signal), then the
-// net on, as net_thread_enable.
+// thread): as net_thread_starts (glibc's helpers block every signal: SIGSYS
+// becomes the thread's bit, the real mask opens it).
 void net_program_thread_begins() noexcept;
 // A clone() child sharing our memory: the net on for the calling task only,
 // touching no thread-local state (it may be running on its creator's).
