@@ -54,8 +54,7 @@ namespace {
 struct Start {
   void* (*fn)(void*);
   void* arg;
-  bool net;          // a program thread made while the net was on
-  bool sys_blocked;  // its creator's SIGSYS bit as the program sees it
+  bool net;  // a program thread made while the net was on
 };
 // What a thread does at its very end (its start routine returned, or
 // pthread_exit or cancellation unwinds through here). glibc blocks every
@@ -70,7 +69,7 @@ struct ProgramEnd {
 void* program_start(void* p) {
   Start s = *static_cast<Start*>(p);
   free(p);
-  if (s.net) net_thread_starts(s.sys_blocked);
+  if (s.net) net_program_thread_begins();
   process::program_thread_begin();
   ProgramEnd end;
   return s.fn(s.arg);
@@ -150,11 +149,10 @@ IOWQ_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (
   }
   int r;
   if (s) {
-    // A mask of the attribute's (pthread_attr_setsigmask_np) is the new
-    // thread's real one: net_thread_starts reads SIGSYS from it.
-    sigset_t am;
-    const bool attr_mask = attr && pthread_attr_getsigmask_np(attr, &am) == 0;
-    *s = Start{fn, arg, paused, paused && !attr_mask && net_sys_blocked()};
+    // The new thread's real mask (ours, SIGSYS blocked for real while
+    // paused if the program blocks it, or the attribute's) tells
+    // net_program_thread_begins the program's SIGSYS bit.
+    *s = Start{fn, arg, paused};
     const unsigned before = own ? process::own_thread_creating() : 0;
     r = rf(t, attr, own ? own_start : program_start, s);
     if (r != 0) free(s);

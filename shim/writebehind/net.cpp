@@ -581,7 +581,8 @@ bool net_init() noexcept {
 }
 
 void net_ready() noexcept {
-  // SIGSYS blocked across exec is the program's view (net_thread_starts);
+  // SIGSYS blocked across exec is the program's view (as in
+  // net_program_thread_begins);
   // opened only now, so that a pending one comes to a handler that can turn
   // write-behind off (nothing was written behind yet: nothing traps before).
   uint64_t m = 0;
@@ -614,29 +615,27 @@ void net_thread_enable() noexcept {
 }
 
 // A thread starting to run program code under the net. SIGSYS really
-// blocked here (inherited across exec, a pthread_attr_setsigmask_np mask,
+// blocked here (its creator's bit, which the creator's pause around
+// pthread_create put in the real mask; a pthread_attr_setsigmask_np mask;
 // glibc's helper threads, which block every signal) is the program's view,
 // kept in tl_sys_blocked; the real mask opens it (a trap with it blocked
 // kills the process). A SIGSYS already pending then comes to the handler,
 // which holds it (and may take this thread out of the net).
-void net_thread_starts(bool inherited_blocked) noexcept {
+void net_program_thread_begins() noexcept {
   if (!g_on || tl_enabled || g.sealed.load(std::memory_order_relaxed)) return;
   tl_owner = sys::gettid();
   uint64_t m = 0;
   sys::thread_sigmask(SIG_BLOCK, nullptr, &m);
-  tl_sys_blocked = inherited_blocked || (m & kSigsysBit);
-  if (tl_sys_blocked && wb_drained_for_good()) {  // the net never arms again
-    tl_out = true;
-    if (!(m & kSigsysBit)) sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);
-    return;
+  tl_sys_blocked = m & kSigsysBit;
+  if (!tl_sys_blocked) {
+    net_thread_enable();
+  } else if (wb_drained_for_good()) {
+    tl_out = true;  // the net never arms again: SIGSYS stays blocked for real
+  } else {
+    sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
+    net_thread_enable();
   }
-  if (m & kSigsysBit) sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
-  net_thread_enable();
 }
-
-void net_program_thread_begins() noexcept { net_thread_starts(false); }
-
-bool net_sys_blocked() noexcept { return tl_sys_blocked; }
 
 int net_exec_begin() noexcept {
   if (!g_on || tl_out || !tl_sys_blocked) return 0;
@@ -648,16 +647,18 @@ int net_exec_begin() noexcept {
       sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);
     return 0;
   }
-  const bool paused = net_thread_pause();
-  sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);
-  return paused ? 2 : 1;
+  if (net_thread_pause()) return 2;                      // which blocks it for real
+  sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);  // paused already (spawn), or sealed
+  return 1;
 }
 
 void net_exec_end(int began) noexcept {
-  if (!began) return;
-  // A SIGSYS sent meanwhile comes now: held (tl_sys_blocked), as plain.
-  if (!tl_out) sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
-  if (began == 2) net_thread_resume();
+  if (began == 2) {
+    net_thread_resume();
+  } else if (began == 1 && !tl_out) {
+    // A SIGSYS sent meanwhile comes now: held (tl_sys_blocked), as plain.
+    sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
+  }
 }
 
 void net_task_enable() noexcept {
@@ -670,10 +671,17 @@ bool net_thread_pause() noexcept {
   if (!tl_enabled || g.sealed.load(std::memory_order_relaxed)) return false;
   prctl_dispatch(false);
   tl_enabled = false;
+  // With the net off the real mask can hold the program's SIGSYS bit: a
+  // thread or program made now inherits it, a sandboxed thread keeps it.
+  if (tl_sys_blocked) sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);
   return true;
 }
 
-void net_thread_resume() noexcept { net_thread_enable(); }
+void net_thread_resume() noexcept {
+  // A SIGSYS sent meanwhile comes now and is held (tl_sys_blocked).
+  if (tl_sys_blocked && !tl_out) sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
+  net_thread_enable();
+}
 
 void net_after_append() noexcept {
   if (__builtin_expect(tl_resume, 0)) {

@@ -33,28 +33,26 @@ bool net_armed() noexcept;
 // The selector follows `inflight` (chunks queued, not finished): armed while
 // it is not zero. Called after each 0 <-> nonzero change of it.
 void net_update(const std::atomic<int64_t>& inflight) noexcept;
-// The fork child's thread, and a thread the net was paused on.
+// The fork child's thread.
 void net_thread_enable() noexcept;
-// A new program thread (pthread_create's start): `inherited_blocked` is its
-// creator's SIGSYS bit as the program sees it (net_sys_blocked()).
-void net_thread_starts(bool inherited_blocked) noexcept;
-// This thread's SIGSYS bit as the program sees it.
-bool net_sys_blocked() noexcept;
 // exec and posix_spawn hand this thread's mask on: the program's SIGSYS bit
 // goes with it, blocked for real around the call with the net off on this
 // thread (after exec's drain, or spawn's pause). net_exec_end(begin's value)
 // after a failed exec or a spawn.
 int net_exec_begin() noexcept;
 void net_exec_end(int began) noexcept;
-// A thread libc made for the program's code (a SIGEV_THREAD callback, a C11
-// thread): as net_thread_starts (glibc's helpers block every signal: SIGSYS
-// becomes the thread's bit, the real mask opens it).
+// A thread starting to run program code (pthread_create's start routine,
+// a SIGEV_THREAD callback, a C11 thread): SIGSYS really blocked (its
+// creator's bit, which the creator's pause put in the real mask; an
+// attribute mask; glibc's helpers, which block every signal) becomes its
+// bit and the real mask opens it; then the net on.
 void net_program_thread_begins() noexcept;
 // A clone() child sharing our memory: the net on for the calling task only,
 // touching no thread-local state (it may be running on its creator's).
 void net_task_enable() noexcept;
 // Around a call that must not trap on this thread (glibc's pthread_create
 // blocks every signal around clone): true when the net was paused here.
+// While paused the real mask holds the program's SIGSYS bit.
 bool net_thread_pause() noexcept;
 void net_thread_resume() noexcept;
 void net_after_fork_child() noexcept;

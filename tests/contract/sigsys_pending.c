@@ -24,9 +24,11 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <threads.h>
 
 #define HALF (64 * 1024)
-#define NCASES 12
+#define NCASES 13
+#define ROUNDS 40
 #define BLOCK 4096
 
 static const char* self_exe;
@@ -161,6 +163,50 @@ static void* waiting_thread(void* arg) {
   return NULL;
 }
 
+/* case 12: threads made by a thread that blocks SIGSYS (pthread_create and
+ * C11 thrd_create) block it from their first instruction: a kill right
+ * after the creation waits for main's sigtimedwait. Each round in a fork
+ * child, where main still has the write-behind net on. */
+static void* starting_thread(void* arg) {
+  (void)arg;
+  expect_mask_blocked("new thread");
+  return NULL;
+}
+static int starting_thrd(void* arg) {
+  starting_thread(arg);
+  return 0;
+}
+static void thread_then_kill(int i) {
+  ct_step = "a thread made, then kill, sigtimedwait";
+  pthread_t t;
+  thrd_t ct;
+  if (i & 1)
+    CT_CHECK(thrd_create(&ct, starting_thrd, NULL) == thrd_success, "thrd_create");
+  else
+    CT_CHECK(pthread_create(&t, NULL, starting_thread, NULL) == 0, "pthread_create");
+  CT_EXPECT_RET(kill(getpid(), SIGSYS), 0, "kill");
+  take_timed(SI_USER);
+  if (i & 1)
+    thrd_join(ct, NULL);
+  else
+    pthread_join(t, NULL);
+}
+static void threads_then_kill(void) {
+  for (int i = 0; i < ROUNDS; i++) {
+    ct_step = "fork (a round)";
+    pid_t pid = fork();
+    CT_CHECK(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+      thread_then_kill(i);
+      exit(0);
+    }
+    int st;
+    CT_CHECK(waitpid(pid, &st, 0) == pid, "waitpid: %s", strerror(errno));
+    CT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "round %d (%s): status %#x", i,
+             i & 1 ? "thrd_create" : "pthread_create", st);
+  }
+}
+
 static void run_case(int c) {
   const char* path = data_path[c];
   use_setmask = c & 1;
@@ -262,6 +308,10 @@ static void run_case(int c) {
     case 9:
       block_sys();
       timer_while_writing(path);
+      break;
+    case 12:
+      block_sys();
+      threads_then_kill();
       break;
     case 10:
     case 11: {
