@@ -191,23 +191,30 @@ static void thread_then_kill(int i) {
   else
     pthread_join(t, NULL);
 }
+/* fn(arg) in a fork child, which then exits (pending data lands, the shim
+ * writes the child's report); fails unless it exits 0. */
+static void in_child(void (*fn)(int), int arg, const char* what) {
+  pid_t pid = fork();
+  CT_CHECK(pid >= 0, "fork: %s", strerror(errno));
+  if (pid == 0) {
+    fn(arg);
+    exit(0);
+  }
+  int st;
+  CT_CHECK(waitpid(pid, &st, 0) == pid, "waitpid: %s", strerror(errno));
+  CT_CHECK(!WIFSIGNALED(st), "%s %d: died of signal %d (SIGSYS is %d)", what, arg, WTERMSIG(st), SIGSYS);
+  CT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s %d failed (status %#x)", what, arg, st);
+}
+
 static void threads_then_kill(void) {
   for (int i = 0; i < ROUNDS; i++) {
-    ct_step = "fork (a round)";
-    pid_t pid = fork();
-    CT_CHECK(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-      thread_then_kill(i);
-      exit(0);
-    }
-    int st;
-    CT_CHECK(waitpid(pid, &st, 0) == pid, "waitpid: %s", strerror(errno));
-    CT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "round %d (%s): status %#x", i,
-             i & 1 ? "thrd_create" : "pthread_create", st);
+    ct_step = "a round (odd: thrd_create)";
+    in_child(thread_then_kill, i, "round");
   }
 }
 
 static void run_case(int c) {
+  ct_name = "sigsys_pending[child]";
   const char* path = data_path[c];
   use_setmask = c & 1;
   write_half(path, 0);  // pending under write-behind when the signal comes
@@ -403,19 +410,8 @@ int main(int argc, char** argv) {
     unlink(data_path[c]);
   }
   for (int c = 0; c < NCASES; c++) {
-    ct_step = "fork";
-    pid_t pid = fork();
-    CT_CHECK(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-      ct_name = c == 9 ? "sigsys_pending[timer]" : "sigsys_pending[child]";
-      run_case(c);
-      exit(0);  // exit: pending data lands, the shim writes the child's report
-    }
-    int st;
-    ct_step = "waitpid";
-    CT_CHECK(waitpid(pid, &st, 0) == pid, "waitpid: %s", strerror(errno));
-    CT_CHECK(!WIFSIGNALED(st), "case %d: died of signal %d (SIGSYS is %d)", c, WTERMSIG(st), SIGSYS);
-    CT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "case %d failed (status %#x)", c, st);
+    ct_step = "a case";
+    in_child(run_case, c, "case");
     check_data(c);
   }
   return 0;
