@@ -259,7 +259,7 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
   if (!ensure_pool()) return kNotTaken;
   // Unbound work may need cancelling: the pool needs its signal from now on.
   if (cls == iowq::Class::Unbound && !cancel_signal_take()) return kNotTaken;
-  pthread_testcancel();  // read/write are cancellation points
+  testcancel();  // read/write are cancellation points
   Intercept icp;
   if (cls == iowq::Class::Unbound) icp.begin();
   iowq::Work& work = tl.work;
@@ -652,7 +652,7 @@ int64_t route(const Op& op) {
   // Every routed symbol is a cancellation point in glibc. The inline tries
   // and write-behind below are raw syscalls, which are not: act on a pending
   // cancel here, as libc's own call would on entry.
-  pthread_testcancel();
+  testcancel();
   // errno is left as it was (the plain calls, nonblocking tries and the
   // shim's own waits may set it on the way): the interposer sets it from an
   // -errno result, so a call that succeeds leaves it untouched.
@@ -672,7 +672,7 @@ int64_t route(const Op& op) {
 int64_t route_write(int fd, const void* buf, size_t n, Sym sym, ssize_t (*plain)(const Op&)) {
   // What route(op) does for the write `op`, in the same order, with the
   // common case (taken behind) first and no Op built for it.
-  pthread_testcancel();
+  testcancel();
   int* const err = &errno;
   const int saved_errno = *err;
   const FdInfo fi = fd_info(fd);
