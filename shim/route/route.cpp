@@ -557,7 +557,7 @@ namespace {
 bool stale_suspect(int e) noexcept { return e == ENOTSOCK || e == ESPIPE || e == EINVAL || e == EOPNOTSUPP; }
 
 bool same_file(const FdInfo& a, const FdInfo& b) noexcept {
-  return a.kind == b.kind && a.dev == b.dev && a.ino == b.ino && a.nonblock == b.nonblock;
+  return a.kind == b.kind && a.dev == b.dev && a.ino == b.ino && a.nonblock() == b.nonblock();
 }
 
 // Write-behind's common case: a write of the read/write family to a regular
@@ -584,7 +584,7 @@ inline __attribute__((always_inline)) int64_t route_run(const Op& op, const FdIn
     count(op.sym, Ran::Passthrough);
     return neg_errno(op.plain(op));
   }
-  const Where where = decide(fi.kind, fi.nonblock);
+  const Where where = decide(fi.kind, fi.nonblock());
   if (where == Where::Libc || where == Where::Caller) {
     // The plain call, outside the shim (so the program's handlers and
     // siglongjmp see nothing of it).

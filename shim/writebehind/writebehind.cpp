@@ -1057,7 +1057,7 @@ struct PlainWrite {
 // wb_try's body, for an Op or a PlainWrite.
 template <class O>
 __attribute__((always_inline)) static inline int64_t wb_take(const O& op, const FdInfo& fi) noexcept {
-  if (!on() || tl_held || fi.kind != FdKind::File || fi.sync_io || !fi.writable) return kNotTaken;
+  if (!on() || tl_held || fi.kind != FdKind::File || fi.sync_io() || !fi.writable()) return kNotTaken;
   if (op.kind == OpKind::Pwritev && op.flags != 0) return kNotTaken;  // RWF_SYNC & co: as asked
   // Under RLIMIT_FSIZE a write's partial count and SIGXFSZ must come at once.
   if (w.fsize_limited.load(std::memory_order_relaxed) || w.shared_off.load(std::memory_order_relaxed))
