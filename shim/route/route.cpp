@@ -669,23 +669,8 @@ int64_t route(const Op& op) {
   return r;
 }
 
-int64_t route_write(int fd, const void* buf, size_t n, Sym sym, ssize_t (*plain)(const Op&)) {
-  // What route(op) does for the write `op`, in the same order, with the
-  // common case (taken behind) first and no Op built for it.
-  testcancel();
-  int* const err = &errno;
-  const int saved_errno = *err;
-  const FdInfo fi = fd_info(fd);
-  const bool wb = fi.kind == FdKind::File && g.cfg.write_behind;  // wb_write() of a Write
-  int64_t r = kNotTaken;
-  if (wb) {
-    r = wb_try_write(fd, buf, n, fi);
-    if (__builtin_expect(r >= 0, 1)) {
-      count(sym, Ran::Pool);
-      *err = saved_errno;
-      return r;
-    }
-  }
+int64_t route_write_rest(int fd, const void* buf, size_t n, Sym sym, ssize_t (*plain)(const Op&),
+                         const FdInfo& fi, bool wb, int64_t r, int saved_errno) {
   Op op{OpKind::Write, sym, fd};
   op.buf = const_cast<void*>(buf);
   op.len = n;
@@ -695,7 +680,7 @@ int64_t route_write(int fd, const void* buf, size_t n, Sym sym, ssize_t (*plain)
   else
     count(sym, Ran::Pool);
   if (__builtin_expect(r < 0, 0)) r = retry_if_stale(op, fi, r);
-  *err = saved_errno;
+  errno = saved_errno;
   return r;
 }
 

@@ -1040,7 +1040,7 @@ void wb_init() noexcept {
 namespace {
 // write(fd, buf, len) as wb_take() reads an Op: what a plain write does not
 // have is a compile-time constant, so its checks fold away and no Op (152
-// bytes, zeroed) is built for the common case (route_write, route.cpp).
+// bytes, zeroed) is built for the common case (route_write, below).
 struct PlainWrite {
   int fd;
   const void* buf;
@@ -1248,8 +1248,25 @@ __attribute__((always_inline)) static inline int64_t wb_take(const O& op, const 
 
 int64_t wb_try(const Op& op, const FdInfo& fi) noexcept { return wb_take(op, fi); }
 
-int64_t wb_try_write(int fd, const void* buf, size_t n, const FdInfo& fi) noexcept {
-  return wb_take(PlainWrite{fd, buf, n}, fi);
+// route.hpp: what route(op) does for the write `op`, in the same order, with
+// the common case (taken behind) first, in this one call (no call into
+// route.cpp, the FdInfo in registers), and no Op built for it.
+int64_t route_write(int fd, const void* buf, size_t n, Sym sym, ssize_t (*plain)(const Op&)) {
+  testcancel();
+  int* const err = &errno;
+  const int saved_errno = *err;
+  const FdInfo fi = fd_info(fd);
+  const bool wb = fi.kind == FdKind::File && g.cfg.write_behind;  // wb_write() of a Write
+  int64_t r = kNotTaken;
+  if (wb) {
+    r = wb_take(PlainWrite{fd, buf, n}, fi);
+    if (__builtin_expect(r >= 0, 1)) {
+      count(sym, Ran::Pool);
+      *err = saved_errno;
+      return r;
+    }
+  }
+  return route_write_rest(fd, buf, n, sym, plain, fi, wb, r, saved_errno);
 }
 
 void WbSpaceUse::begin(const FdInfo& fi, const Op* op, int64_t n) noexcept {
