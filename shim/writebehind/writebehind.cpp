@@ -1054,6 +1054,49 @@ struct PlainWrite {
 };
 }  // namespace
 
+// The last file this thread wrote behind: its chunk size and entry, both
+// functions of (dev, ino) alone once learnt (a device's bits and the chunk
+// sizes never change after wb_init): ~28 instructions a write less for a
+// writer that keeps to one file (dd bs=64: 352 -> 324 a record, callgrind).
+// A signal handler on this thread may write too, between any two of these
+// stores and loads: `gen` changes with every update, so a reader that saw it
+// change, or an update that saw another one run inside it, counts as a miss.
+namespace {
+struct LastFile {
+  uint32_t gen = 0;
+  bool valid = false;
+  uint64_t dev = 0, ino = 0;
+  size_t cap = 0;
+  WbFile* f = nullptr;
+};
+thread_local LastFile tl_last_file __attribute__((tls_model("initial-exec")));
+
+inline bool last_file(uint64_t dev, uint64_t ino, size_t* cap, WbFile** f) noexcept {
+  LastFile& l = tl_last_file;
+  const uint32_t gen = l.gen;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  const bool hit = l.valid && l.dev == dev && l.ino == ino;
+  *cap = l.cap;
+  *f = l.f;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  return hit && l.gen == gen;
+}
+
+void remember_file(uint64_t dev, uint64_t ino, size_t cap, WbFile* f) noexcept {
+  LastFile& l = tl_last_file;
+  const uint32_t gen = ++l.gen;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  l.valid = false;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  l.dev = dev;
+  l.ino = ino;
+  l.cap = cap;
+  l.f = f;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (l.gen == gen) l.valid = true;  // else a handler's update ran inside this one: left invalid
+}
+}  // namespace
+
 // wb_try's body, for an Op or a PlainWrite.
 template <class O>
 __attribute__((always_inline)) static inline int64_t wb_take(const O& op, const FdInfo& fi) noexcept {
@@ -1065,8 +1108,16 @@ __attribute__((always_inline)) static inline int64_t wb_take(const O& op, const 
   const bool positioned = op.positioned();
   if (positioned && op.off < 0) return kNotTaken;  // EINVAL, the plain way
   if (opted_out(fi.dev, fi.ino) || is_stderr_file(fi)) return kNotTaken;
-  const size_t cap = dev_chunk_size(op.fd, fi.dev);
-  if (cap == 0) return kNotTaken;
+  // The file's chunk size and entry, as this thread last found them (a
+  // writer that keeps to one file skips the device lookup and the hash).
+  size_t cap;
+  WbFile* fp;
+  if (!last_file(fi.dev, fi.ino, &cap, &fp)) {
+    cap = dev_chunk_size(op.fd, fi.dev);
+    if (cap == 0) return kNotTaken;
+    fp = &entry_of(fi.dev, fi.ino);
+    remember_file(fi.dev, fi.ino, cap, fp);
+  }
   // A plain buffer is copied as it is; a vector is read (checked) first.
   Src src;
   if (op.iov && !load_src(op, &src)) return kNotTaken;
@@ -1076,7 +1127,7 @@ __attribute__((always_inline)) static inline int64_t wb_take(const O& op, const 
     return op.iov ? copy_in(src, dst) : safe_copy(dst, op.buf, n);
   };
   if (n == 0 || n > cap) return kNotTaken;
-  WbFile& f = entry_of(fi.dev, fi.ino);
+  WbFile& f = *fp;
   int64_t off = positioned ? op.off : -1;
   static std::atomic<bool> s_armed{false};
   bool armed = s_armed.load(std::memory_order_relaxed);
