@@ -19,15 +19,7 @@ namespace iowq::sys {
 // exempts, docs/design.md §5).
 long raw_syscall(long nr, long a, long b, long c, long d, long e, long f) {
 #if defined(__x86_64__)
-  register long r10 __asm__("r10") = d;
-  register long r8 __asm__("r8") = e;
-  register long r9 __asm__("r9") = f;
-  long r;
-  __asm__ volatile("syscall"
-                   : "=a"(r)
-                   : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                   : "rcx", "r11", "memory");
-  return r;
+  return raw_syscall_inline(nr, a, b, c, d, e, f);
 #elif defined(__aarch64__)
   register long x8 __asm__("x8") = nr;
   register long x0 __asm__("x0") = a;

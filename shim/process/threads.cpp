@@ -119,6 +119,7 @@ IOWQ_EXPORT int pthread_cancel(pthread_t t) {
   using fn_t = int(pthread_t);
   static fn_t* real_ = nullptr;
   fn_t* rf = real::next_fn(real_, "pthread_cancel");
+  g.cancel_seen.store(true, std::memory_order_seq_cst);  // before the cancel exists: testcancel()
   if (!net_on()) return rf(t);
   return net_paused([&] { return rf(t); });
 }
