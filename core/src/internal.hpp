@@ -33,7 +33,9 @@
 #include <boost/lockfree/queue.hpp>
 
 #include <atomic>
+#include <cstddef>
 #include <memory>
+#include <memory_resource>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -84,6 +86,7 @@ struct Worker {
   unsigned spin_fail = 0;  // worker-private: adaptive idle spinning
   Worker* next = nullptr;  // ClassPool::workers list, under the node lock
   Worker* prev = nullptr;
+  void* pool = nullptr;  // the Pool::Impl, for worker_main
 };
 
 using Intake = boost::lockfree::queue<Work*, boost::lockfree::fixed_sized<true>>;
@@ -111,8 +114,25 @@ struct ClassPool {
   // (std::bad_alloc), in intake order; later intake items queue behind them
   // so no key is reordered. Retried on every drain.
   WorkList spill;
-  std::unordered_map<uint64_t, KeyState> keys;
+  // The key states live in a fixed block taken with the pool: workers place
+  // and erase keys, and a worker never calls malloc or free (worker_loop()).
+  // When the block is full, place() gets std::bad_alloc: the spill list.
+  static constexpr size_t kKeyMemory = 128 * 1024;
+  std::unique_ptr<std::byte[]> key_mem{new std::byte[kKeyMemory]};
+  std::pmr::monotonic_buffer_resource key_block{key_mem.get(), kKeyMemory, std::pmr::null_memory_resource()};
+  std::pmr::unsynchronized_pool_resource key_pool{&key_block};
+  std::pmr::unordered_map<uint64_t, KeyState> keys{&key_pool};
+  // The key memory anew, the old key states left (fork child).
+  void reset_keys() noexcept {
+    new (&key_block)
+        std::pmr::monotonic_buffer_resource(key_mem.get(), kKeyMemory, std::pmr::null_memory_resource());
+    new (&key_pool) std::pmr::unsynchronized_pool_resource(&key_block);
+    new (&keys) std::pmr::unordered_map<uint64_t, KeyState>(&key_pool);
+  }
   Worker* workers = nullptr;
+  // Workers that ended, linked by `next`, for the manager to delete: a worker
+  // thread never calls malloc or free (worker_loop()).
+  Worker* dead = nullptr;
 };
 
 // IOWQ_DEBUG: checks the dispatch state of `c` (lists, key states, workers,
@@ -180,6 +200,8 @@ struct Pool::Impl {
   // worker.cpp
   void manager_loop();
   void manage_node(detail::NodePool& n, uint64_t now, uint64_t* next_wake);
+  // Deletes a list of ended workers (linked by next; manager thread).
+  static void free_workers(detail::Worker* w) noexcept;
   // False when no thread could be created (resources or memory).
   bool create_worker(detail::ClassPool& c) noexcept;
   // Completes every queued item of `c` no worker can take, without running

@@ -168,6 +168,7 @@ int Pool::start() {
   sys::ThreadSpec spec;
   spec.name = "iowq-manager";
   spec.detached = false;
+  spec.malloc_arena = true;  // its queues and key tables
   int rc = sys::start_thread(&p.mgr, manager_main, &p, spec);
   if (rc != 0) return rc;
   p.mgr_running = true;
@@ -952,7 +953,7 @@ void Pool::reset_after_fork() noexcept {
       c.intake.release();
       c.intake.reset(
           new detail::Intake(p.opts.queue_capacity ? std::min(p.opts.queue_capacity, 65534u) : 4096));
-      new (&c.keys) std::unordered_map<uint64_t, KeyState>();
+      c.reset_keys();
       c.ready = WorkList{};
       c.spill = WorkList{};
       c.workers = nullptr;

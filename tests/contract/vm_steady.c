@@ -21,7 +21,7 @@
 
 #include <sys/wait.h>
 
-enum { kRuns = 40, kThreads = 6, kSamplesPerThread = 3000 };
+enum { kRuns = 30, kThreads = 6, kSamplesPerThread = 2000 };
 
 static long vm_pages(void) {
   char b[128];
