@@ -91,6 +91,10 @@ struct Worker {
 
 using Intake = boost::lockfree::queue<Work*, boost::lockfree::fixed_sized<true>>;
 
+// The heap for the key states past their fixed block, except on a worker:
+// there it throws std::bad_alloc (pool.cpp).
+std::pmr::memory_resource* key_heap() noexcept;
+
 struct ClassPool {
   NodePool* node = nullptr;
   Class cls = Class::Bound;
@@ -116,16 +120,16 @@ struct ClassPool {
   WorkList spill;
   // The key states live in a fixed block taken with the pool: workers place
   // and erase keys, and a worker never calls malloc or free (worker_loop()).
-  // When the block is full, place() gets std::bad_alloc: the spill list.
+  // Past the block, key_heap(): a worker's place() then fails (the spill
+  // list) and the manager places the item on its next drain.
   static constexpr size_t kKeyMemory = 128 * 1024;
   std::unique_ptr<std::byte[]> key_mem{new std::byte[kKeyMemory]};
-  std::pmr::monotonic_buffer_resource key_block{key_mem.get(), kKeyMemory, std::pmr::null_memory_resource()};
+  std::pmr::monotonic_buffer_resource key_block{key_mem.get(), kKeyMemory, key_heap()};
   std::pmr::unsynchronized_pool_resource key_pool{&key_block};
   std::pmr::unordered_map<uint64_t, KeyState> keys{&key_pool};
   // The key memory anew, the old key states left (fork child).
   void reset_keys() noexcept {
-    new (&key_block)
-        std::pmr::monotonic_buffer_resource(key_mem.get(), kKeyMemory, std::pmr::null_memory_resource());
+    new (&key_block) std::pmr::monotonic_buffer_resource(key_mem.get(), kKeyMemory, key_heap());
     new (&key_pool) std::pmr::unsynchronized_pool_resource(&key_block);
     new (&keys) std::pmr::unordered_map<uint64_t, KeyState>(&key_pool);
   }

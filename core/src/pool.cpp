@@ -311,6 +311,27 @@ int Pool::submit(Work* w) noexcept {
 // Dispatch lists (require the node lock)
 // ============================================================================
 
+namespace detail {
+namespace {
+class KeyHeap final : public std::pmr::memory_resource {
+  void* do_allocate(size_t n, size_t align) override {
+    if (Pool::on_worker_thread()) throw std::bad_alloc();  // never malloc on a worker
+    return std::pmr::new_delete_resource()->allocate(n, align);
+  }
+  void do_deallocate(void* p, size_t n, size_t align) override {
+    std::pmr::new_delete_resource()->deallocate(p, n, align);
+  }
+  bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
+};
+}  // namespace
+std::pmr::memory_resource* key_heap() noexcept {
+  // Never destroyed: a pool may be destroyed after static destructors ran.
+  alignas(KeyHeap) static unsigned char storage[sizeof(KeyHeap)];
+  static KeyHeap* heap = new (storage) KeyHeap();
+  return heap;
+}
+}  // namespace detail
+
 bool Pool::Impl::place(ClassPool& c, Work* w) noexcept {
   if (!w->hashed) {
     c.ready.push_back(w);
@@ -954,6 +975,7 @@ void Pool::reset_after_fork() noexcept {
       c.intake.reset(
           new detail::Intake(p.opts.queue_capacity ? std::min(p.opts.queue_capacity, 65534u) : 4096));
       c.reset_keys();
+      c.dead = nullptr;  // a parent's ended workers: left
       c.ready = WorkList{};
       c.spill = WorkList{};
       c.workers = nullptr;
