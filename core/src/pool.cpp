@@ -312,23 +312,31 @@ int Pool::submit(Work* w) noexcept {
 // ============================================================================
 
 namespace detail {
-namespace {
-class KeyHeap final : public std::pmr::memory_resource {
-  void* do_allocate(size_t n, size_t align) override {
-    if (Pool::on_worker_thread()) throw std::bad_alloc();  // never malloc on a worker
-    return std::pmr::new_delete_resource()->allocate(n, align);
+void* KeyArena::allocate(size_t n) {
+  const unsigned k = size_class(n);
+  if (k >= kClasses) throw std::bad_alloc();
+  if (Free* f = free_[k]) {
+    free_[k] = f->next;
+    return f;
   }
-  void do_deallocate(void* p, size_t n, size_t align) override {
-    std::pmr::new_delete_resource()->deallocate(p, n, align);
+  const size_t size = size_t{16} << k;
+  if (kBlock - used_ >= size) {
+    void* p = block_.get() + used_;
+    used_ += size;
+    return p;
   }
-  bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
-};
-}  // namespace
-std::pmr::memory_resource* key_heap() noexcept {
-  // Never destroyed: a pool may be destroyed after static destructors ran.
-  alignas(KeyHeap) static unsigned char storage[sizeof(KeyHeap)];
-  static KeyHeap* heap = new (storage) KeyHeap();
-  return heap;
+  if (Pool::on_worker_thread()) throw std::bad_alloc();  // a worker never calls malloc
+  auto* c = static_cast<Chunk*>(::operator new(sizeof(Chunk) + size));
+  c->next = heap_;
+  heap_ = c;
+  return c + 1;
+}
+
+void KeyArena::free_heap() noexcept {
+  while (Chunk* c = heap_) {
+    heap_ = c->next;
+    ::operator delete(c);
+  }
 }
 }  // namespace detail
 

@@ -194,7 +194,7 @@ TEST(PoolFailure, FrozenPoolStartsNoThread) {
 }
 
 // More keys at once than a class's fixed key block holds
-// (ClassPool::kKeyMemory, 128 KiB: about 2,000 key states): past it the key
+// (KeyArena::kBlock, 128 KiB: about 2,000 key states): past it the key
 // states come from the heap, on the manager (a worker, which never calls
 // malloc, spills the item and the manager places it). No item is handed
 // back, every one runs.
