@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 
 namespace iowq::sys {
 
@@ -120,6 +121,24 @@ void set_signal_mask(uint64_t mask) {
 
 namespace {
 thread_local bool tl_own_start = false;
+
+// ThreadSpec::malloc_arena: the start routine, its argument and "the arena
+// is taken", on the creator's stack (it waits).
+struct ArenaBirth {
+  void* (*fn)(void*);
+  void* arg;
+  std::atomic<uint32_t> done{0};
+};
+void* arena_birth(void* p) {
+  auto* b = static_cast<ArenaBirth*>(p);
+  void* (*fn)(void*) = b->fn;
+  void* arg = b->arg;
+  void* volatile m = malloc(1);  // volatile: the pair is not optimised away
+  free(m);
+  b->done.store(1, std::memory_order_release);
+  futex_wake(&b->done, 1);
+  return fn(arg);
+}
 }  // namespace
 bool starting_own_thread() noexcept { return tl_own_start; }
 
@@ -146,11 +165,15 @@ int start_thread(pthread_t* t, void* (*fn)(void*), void* arg, const ThreadSpec& 
     return -rc;
   }
   pthread_t tid;
+  ArenaBirth birth{fn, arg};
   tl_own_start = true;
-  rc = pthread_create(&tid, &attr, fn, arg);
+  rc = spec.malloc_arena ? pthread_create(&tid, &attr, arena_birth, &birth)
+                         : pthread_create(&tid, &attr, fn, arg);
   tl_own_start = false;
   pthread_attr_destroy(&attr);
   if (rc != 0) return -rc;
+  if (spec.malloc_arena)
+    while (birth.done.load(std::memory_order_acquire) == 0) futex_wait(&birth.done, 0);
   if (spec.name) pthread_setname_np(tid, spec.name);
   if (t) *t = tid;
   return 0;

@@ -118,6 +118,13 @@ struct ThreadSpec {
   // iowq's own loops, nothing deep.
   size_t stack_size = 256 * 1024;
   const cpu_set_t* cpus = nullptr;  // nullptr: the creator's affinity
+  // For a thread that calls malloc or free: it takes its glibc arena first
+  // thing, and start_thread returns only then. A thread's first malloc or
+  // free maps 128 MiB and unmaps the unaligned half of it a moment later; a
+  // thread the shim starts before main does it before the program can see
+  // it (/proc/self/statm, RLIMIT_AS). A thread without it (workers) must
+  // never call malloc or free.
+  bool malloc_arena = false;
 };
 // Returns 0 and the thread in *t (may be nullptr when detached), or -errno
 // (-EAGAIN: RLIMIT_NPROC or no memory for a stack). Not async-signal-safe
