@@ -19,6 +19,7 @@ add_library(iowq SHARED
   ${CMAKE_CURRENT_LIST_DIR}/process/seccomp.cpp
   ${CMAKE_CURRENT_LIST_DIR}/process/libc_threads.cpp
   ${CMAKE_CURRENT_LIST_DIR}/process/exitwatch.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/process/startslot.cpp
   ${CMAKE_CURRENT_LIST_DIR}/interpose/fdcalls.cpp
   ${CMAKE_CURRENT_LIST_DIR}/signals/signals.cpp
   ${CMAKE_CURRENT_LIST_DIR}/interpose/longjmp.cpp

@@ -33,6 +33,7 @@
 #include <boost/lockfree/queue.hpp>
 
 #include <atomic>
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -84,9 +85,75 @@ struct Worker {
   unsigned spin_fail = 0;  // worker-private: adaptive idle spinning
   Worker* next = nullptr;  // ClassPool::workers list, under the node lock
   Worker* prev = nullptr;
+  void* pool = nullptr;  // the Pool::Impl, for worker_main
 };
 
 using Intake = boost::lockfree::queue<Work*, boost::lockfree::fixed_sized<true>>;
+
+// The memory of a class's key states (ClassPool::keys), used under the node
+// lock: size classes of 16 B << k carved from a fixed block taken with the
+// pool and reused through free lists; past the block, the heap, except on a
+// worker, which never calls malloc or free (worker_loop()): there it throws
+// std::bad_alloc, the item spills and the manager places it on its next
+// drain.
+class KeyArena {
+ public:
+  static constexpr size_t kBlock = 128 * 1024;
+  KeyArena() : block_(new std::byte[kBlock]) {}
+  KeyArena(const KeyArena&) = delete;
+  KeyArena& operator=(const KeyArena&) = delete;
+  ~KeyArena() { free_heap(); }
+  void* allocate(size_t n);  // pool.cpp
+  void deallocate(void* p, size_t n) noexcept {
+    auto* f = static_cast<Free*>(p);
+    const unsigned k = size_class(n);
+    f->next = free_[k];
+    free_[k] = f;
+  }
+  // Empty again, what it handed out forgotten (a fork child: the old map is left).
+  void reset() noexcept {
+    used_ = 0;
+    for (Free*& f : free_) f = nullptr;
+    heap_ = nullptr;
+  }
+
+ private:
+  struct Free {
+    Free* next;
+  };
+  struct alignas(16) Chunk {
+    Chunk* next;
+  };
+  static constexpr unsigned kClasses = 20;  // up to 8 MiB (a bucket array of 1 M keys)
+  static unsigned size_class(size_t n) noexcept {
+    unsigned k = 0;
+    while (k < kClasses && (size_t{16} << k) < n) ++k;
+    return k;
+  }
+  void free_heap() noexcept;
+  std::unique_ptr<std::byte[]> block_;
+  size_t used_ = 0;
+  Free* free_[kClasses] = {};
+  Chunk* heap_ = nullptr;
+};
+
+template <class T>
+struct KeyAllocator {
+  using value_type = T;
+  KeyArena* arena;
+  explicit KeyAllocator(KeyArena* a) noexcept : arena(a) {}
+  template <class U>
+  KeyAllocator(const KeyAllocator<U>& o) noexcept : arena(o.arena) {}  // NOLINT: rebinding
+  T* allocate(size_t n) { return static_cast<T*>(arena->allocate(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) noexcept { arena->deallocate(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const KeyAllocator<U>& o) const noexcept {
+    return arena == o.arena;
+  }
+};
+
+using KeyMap = std::unordered_map<uint64_t, KeyState, std::hash<uint64_t>, std::equal_to<uint64_t>,
+                                  KeyAllocator<std::pair<const uint64_t, KeyState>>>;
 
 struct ClassPool {
   NodePool* node = nullptr;
@@ -111,8 +178,18 @@ struct ClassPool {
   // (std::bad_alloc), in intake order; later intake items queue behind them
   // so no key is reordered. Retried on every drain.
   WorkList spill;
-  std::unordered_map<uint64_t, KeyState> keys;
+  // The key states: workers place and erase keys (KeyArena).
+  KeyArena key_arena;
+  KeyMap keys{KeyMap::allocator_type(&key_arena)};
+  // The key memory anew, the old key states left (fork child).
+  void reset_keys() noexcept {
+    key_arena.reset();
+    new (&keys) KeyMap(KeyMap::allocator_type(&key_arena));
+  }
   Worker* workers = nullptr;
+  // Workers that ended, linked by `next`, for the manager to delete: a worker
+  // thread never calls malloc or free (worker_loop()).
+  Worker* dead = nullptr;
 };
 
 // IOWQ_DEBUG: checks the dispatch state of `c` (lists, key states, workers,
@@ -180,6 +257,8 @@ struct Pool::Impl {
   // worker.cpp
   void manager_loop();
   void manage_node(detail::NodePool& n, uint64_t now, uint64_t* next_wake);
+  // Deletes a list of ended workers (linked by next; manager thread).
+  static void free_workers(detail::Worker* w) noexcept;
   // False when no thread could be created (resources or memory).
   bool create_worker(detail::ClassPool& c) noexcept;
   // Completes every queued item of `c` no worker can take, without running

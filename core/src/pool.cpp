@@ -168,6 +168,7 @@ int Pool::start() {
   sys::ThreadSpec spec;
   spec.name = "iowq-manager";
   spec.detached = false;
+  spec.malloc_arena = true;  // its queues and key tables
   int rc = sys::start_thread(&p.mgr, manager_main, &p, spec);
   if (rc != 0) return rc;
   p.mgr_running = true;
@@ -309,6 +310,35 @@ int Pool::submit(Work* w) noexcept {
 // ============================================================================
 // Dispatch lists (require the node lock)
 // ============================================================================
+
+namespace detail {
+void* KeyArena::allocate(size_t n) {
+  const unsigned k = size_class(n);
+  if (k >= kClasses) throw std::bad_alloc();
+  if (Free* f = free_[k]) {
+    free_[k] = f->next;
+    return f;
+  }
+  const size_t size = size_t{16} << k;
+  if (kBlock - used_ >= size) {
+    void* p = block_.get() + used_;
+    used_ += size;
+    return p;
+  }
+  if (Pool::on_worker_thread()) throw std::bad_alloc();  // a worker never calls malloc
+  auto* c = static_cast<Chunk*>(::operator new(sizeof(Chunk) + size));
+  c->next = heap_;
+  heap_ = c;
+  return c + 1;
+}
+
+void KeyArena::free_heap() noexcept {
+  while (Chunk* c = heap_) {
+    heap_ = c->next;
+    ::operator delete(c);
+  }
+}
+}  // namespace detail
 
 bool Pool::Impl::place(ClassPool& c, Work* w) noexcept {
   if (!w->hashed) {
@@ -952,7 +982,8 @@ void Pool::reset_after_fork() noexcept {
       c.intake.release();
       c.intake.reset(
           new detail::Intake(p.opts.queue_capacity ? std::min(p.opts.queue_capacity, 65534u) : 4096));
-      new (&c.keys) std::unordered_map<uint64_t, KeyState>();
+      c.reset_keys();
+      c.dead = nullptr;  // a parent's ended workers: left
       c.ready = WorkList{};
       c.spill = WorkList{};
       c.workers = nullptr;

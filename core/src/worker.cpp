@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstdio>
 #include <new>
+#include <utility>
 
 #include "internal.hpp"
 
@@ -27,18 +28,12 @@ namespace {
 
 constexpr unsigned kIdleSpinFailLimit = 8, kIdleSpinProbe = 64;
 
-struct StartArg {
-  Pool::Impl* pool;
-  Worker* worker;
-};
-
 thread_local bool tl_is_worker __attribute__((tls_model("initial-exec"))) = false;
 
 void* worker_main(void* arg) {
   tl_is_worker = true;
-  StartArg a = *static_cast<StartArg*>(arg);
-  delete static_cast<StartArg*>(arg);
-  a.pool->worker_loop(a.worker);
+  auto* w = static_cast<Worker*>(arg);
+  static_cast<Pool::Impl*>(w->pool)->worker_loop(w);
   return nullptr;
 }
 
@@ -53,19 +48,18 @@ bool Pool::on_worker_thread() noexcept { return tl_is_worker; }
 bool Pool::Impl::create_worker(ClassPool& c) noexcept {
   // Out of memory or threads (RLIMIT_NPROC, RLIMIT_AS): report it, never throw.
   Worker* w = new (std::nothrow) Worker();
-  auto* arg = w ? new (std::nothrow) StartArg{this, w} : nullptr;
   int rc = EAGAIN;
-  if (arg) {
+  if (w) {
     w->cls = &c;
+    w->pool = this;
     w->index = worker_index.fetch_add(1);  // a unique number: atomicity only, no pairing
     // Detached, on the node's CPUs, every signal blocked; it names itself
     // (worker_loop), since an idle worker may have ended before we could.
     sys::ThreadSpec spec;
     spec.cpus = &c.node->mask;
-    rc = -sys::start_thread(nullptr, worker_main, arg, spec);
+    rc = -sys::start_thread(nullptr, worker_main, w, spec);
   }
   if (rc != 0) {
-    delete arg;
     delete w;
     // Default (seq_cst); read by manage_node() under the node lock (the
     // counts' rule at the top of worker_loop()).
@@ -224,8 +218,13 @@ void Pool::Impl::worker_loop(Worker* self) {
   else
     c.workers = self->next;
   if (self->next) self->next->prev = self->prev;
+  // The manager deletes it: a worker never calls malloc or free. Its first
+  // would give the thread a glibc arena (128 MiB mapped, half of it unmapped
+  // a moment later, while the program may be reading its own size:
+  // docs/design.md §4 "Malloc arenas").
+  self->next = c.dead;
+  c.dead = self;
   lk.unlock();
-  delete self;
   // Default (seq_cst) bump; pairs with manager_loop()'s mgr_seq load: the
   // manager rescans (may create a replacement, or see shutdown progress).
   mgr_seq.fetch_add(1);
@@ -240,15 +239,21 @@ void Pool::Impl::worker_loop(Worker* self) {
 // Manager
 // ============================================================================
 
+void Pool::Impl::free_workers(Worker* w) noexcept {
+  while (w) delete std::exchange(w, w->next);
+}
+
 void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
   std::vector<Work*> expired;
   int create[2] = {0, 0};
   bool spilled[2] = {false, false};
   bool frozen_back[2] = {false, false};
+  Worker* dead[2] = {nullptr, nullptr};
   {
     std::lock_guard<std::mutex> g(n.mu);
     for (int k = 0; k < 2; ++k) {
       ClassPool& c = n.cls[k];
+      dead[k] = std::exchange(c.dead, nullptr);
       drain_intake(c);
       spilled[k] = c.spill.head != nullptr;
       // Deadlines (unbound only): pending items expire, running ones are
@@ -315,6 +320,7 @@ void Pool::Impl::manage_node(NodePool& n, uint64_t now, uint64_t* next_wake) {
       }
     }
   }
+  for (Worker* w : dead) free_workers(w);
   for (Work* w : expired) {
     deadline_cancels.fetch_add(1);
     complete(w, -ECANCELED);
@@ -365,7 +371,11 @@ void Pool::Impl::manager_loop() {
       int alive = 0;
       for (auto& n : nodes)
         for (auto& c : n->cls) alive += c.threads.load() + c.starting.load();
-      if (alive == 0 && inflight.load() == 0) break;
+      if (alive == 0 && inflight.load() == 0) {
+        for (auto& n : nodes)
+          for (auto& c : n->cls) free_workers(std::exchange(c.dead, nullptr));  // every worker is gone
+        break;
+      }
       for (auto& n : nodes)
         for (auto& c : n->cls) {
           // Pairs with an idle worker's wake_seq load (futex compare).

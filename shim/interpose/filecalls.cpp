@@ -96,7 +96,7 @@ int64_t file_call(const Op& op, int fd, int other) {
     if (op.kind == OpKind::CopyFileRange || op.kind == OpKind::Sendfile)
       room.begin(fi, nullptr, static_cast<int64_t>(std::min<size_t>(op.len, INT64_MAX / 4)));
   }
-  const Where where = files ? decide(fi.kind, fi.nonblock) : Where::Libc;
+  const Where where = files ? decide(fi.kind, fi.nonblock()) : Where::Libc;
   const uint64_t t0 = sys::now_ns();
   int64_t r = kNotTaken;
   if (where == Where::Pool) {

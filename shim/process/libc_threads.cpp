@@ -26,6 +26,7 @@
 #include <threads.h>
 #include <time.h>
 
+#include "startslot.hpp"
 #include "state.hpp"
 #include "sys/libc.hpp"
 #include "writebehind/net.hpp"
@@ -93,11 +94,10 @@ struct Start {
   void* arg;
 };
 int thrd_start(void* p) {
-  Start s = *static_cast<Start*>(p);
-  free(p);
+  const process::StartCopy s = process::start_slot_read(static_cast<process::StartSlot*>(p));
   net_program_thread_begins();
   NetOffAtEnd off;
-  return s.fn(s.arg);
+  return process::fn_as<int(void*)>(s.fn)(s.arg);
 }
 
 // clone()'s child: the Start sits on its own stack, just above where it
@@ -115,11 +115,10 @@ int clone_start(void* p) {
 IOWQ_EXPORT int thrd_create(thrd_t* t, thrd_start_t fn, void* arg) {
   REAL(int(thrd_t*, thrd_start_t, void*), "thrd_create");
   if (!net_on()) return rf(t, fn, arg);
-  Start* s = wrap_here() && fn ? static_cast<Start*>(malloc(sizeof(Start))) : nullptr;
+  process::StartSlot* s = wrap_here() && fn ? process::start_slot_take(process::any_fn(fn), arg) : nullptr;
   if (!s) return net_paused([&] { return rf(t, fn, arg); });
-  *s = Start{fn, arg};
   int r = net_paused([&] { return rf(t, thrd_start, s); });
-  if (r != thrd_success) free(s);
+  if (r != thrd_success) process::start_slot_drop(s);
   return r;
 }
 

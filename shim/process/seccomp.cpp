@@ -24,6 +24,7 @@
 
 #include <atomic>
 
+#include "startslot.hpp"
 #include "state.hpp"
 #include "sys/libc.hpp"
 #include "writebehind/net.hpp"
@@ -114,35 +115,13 @@ long enter(Scope scope, unsigned long flags, F call) {
 
 // pthread_create from a sandboxed thread: the start routine and its argument
 // reach the new thread through a slot (malloc and free could map memory in
-// either thread, a syscall the program did not ask for).
-struct Slot {
-  std::atomic<bool> busy{false};
-  void* (*fn)(void*) = nullptr;
-  void* arg = nullptr;
-};
-constexpr int kSlots = 64;
-constinit Slot g_slots[kSlots];
-
-struct HeapStart {
-  void* (*fn)(void*);
-  void* arg;
-};
-
+// either thread, a syscall the program did not ask for; a malloc'ed slot,
+// more than 64 threads being born at once, is left to leak: its free could
+// map memory in the sandboxed new thread).
 void* slot_start(void* p) {
-  auto* s = static_cast<Slot*>(p);
-  void* (*fn)(void*) = s->fn;
-  void* arg = s->arg;
-  s->busy.store(false, std::memory_order_release);
+  const process::StartCopy s = process::start_slot_read(static_cast<process::StartSlot*>(p), false);
   mark_thread();
-  return fn(arg);
-}
-
-// More than kSlots threads being born at once: the block is left to leak
-// (its free could map memory in the sandboxed new thread).
-void* heap_start(void* p) {
-  const HeapStart h = *static_cast<HeapStart*>(p);
-  mark_thread();
-  return h.fn(h.arg);
+  return process::fn_as<void*(void*)>(s.fn)(s.arg);
 }
 
 // The seccomp mode of the thread that started the pool: its manager and
@@ -172,22 +151,10 @@ bool seccomp_may_hand_off(bool starting) noexcept {
 
 int sandboxed_pthread_create(pthread_create_fn* rf, pthread_t* t, const pthread_attr_t* attr,
                              void* (*fn)(void*), void* arg) noexcept {
-  for (Slot& s : g_slots) {
-    bool free_slot = false;
-    if (!s.busy.load(std::memory_order_relaxed) &&
-        s.busy.compare_exchange_strong(free_slot, true, std::memory_order_acquire)) {
-      s.fn = fn;
-      s.arg = arg;
-      const int r = rf(t, attr, slot_start, &s);
-      if (r != 0) s.busy.store(false, std::memory_order_release);
-      return r;
-    }
-  }
-  auto* h = static_cast<HeapStart*>(malloc(sizeof(HeapStart)));
-  if (!h) return EAGAIN;  // what pthread_create says when memory runs out
-  *h = HeapStart{fn, arg};
-  const int r = rf(t, attr, heap_start, h);
-  if (r != 0) free(h);
+  process::StartSlot* s = process::start_slot_take(process::any_fn(fn), arg);
+  if (!s) return EAGAIN;  // what pthread_create says when memory runs out
+  const int r = rf(t, attr, slot_start, s);
+  if (r != 0) process::start_slot_drop(s);
   return r;
 }
 

@@ -6,6 +6,8 @@
 // so static TLS is available and access is a single %fs-relative load).
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
 
 #include "iowq/pool.hpp"
@@ -20,6 +22,7 @@ struct Shim {
   std::atomic<bool> active{false};  // initialised, enabled and selected
   std::atomic<bool> sealed{false};  // a seccomp filter covers every thread: all calls plain (seccomp.cpp)
   std::atomic<int> pool_state{0};   // 0 not started, 1 starting, 2 started, -1 failed
+  std::atomic<bool> cancel_seen{false};  // pthread_cancel was called (testcancel() below); never reset
   iowq::Pool* pool = nullptr;
   int pid = 0;
   unsigned long main_thread = 0;  // pthread_self() of the thread whose tid is pid
@@ -69,6 +72,16 @@ constexpr int kPrivateFdsDepth = 1 << 20;
 inline bool bypass() noexcept {
   if (!g.active.load(std::memory_order_relaxed) || g.sealed.load(std::memory_order_relaxed)) return true;
   return __builtin_expect(tl.depth != 0, 0) && !repair_stale_depth();
+}
+
+// pthread_testcancel() where a cancel may be pending. Only pthread_cancel
+// (interposed, process/threads.cpp, which sets cancel_seen before the real
+// call) makes one pending, so until the process's first one no thread has a
+// cancel to act on and the libc call (a call through the PLT, ~8 instructions,
+// on each interposed read and write) is skipped. Never reset: a fork child's thread
+// keeps a cancel that was pending in its parent.
+inline void testcancel() {
+  if (__builtin_expect(g.cancel_seen.load(std::memory_order_relaxed), 0)) pthread_testcancel();
 }
 
 // RAII depth guard: calls made while it lives pass straight through.

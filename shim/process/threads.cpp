@@ -14,6 +14,7 @@
 
 #include "exitwatch.hpp"
 #include "seccomp.hpp"
+#include "startslot.hpp"
 #include "state.hpp"
 #include "sys/libc.hpp"
 #include "writebehind/net.hpp"
@@ -51,11 +52,7 @@ IOWQ_EXPORT __attribute__((noreturn)) void pthread_exit(void* ret) {
 // ============================================================================
 
 namespace {
-struct Start {
-  void* (*fn)(void*);
-  void* arg;
-  bool net;  // a program thread made while the net was on
-};
+using StartFn = void*(void*);
 // What a thread does at its very end (its start routine returned, or
 // pthread_exit or cancellation unwinds through here). glibc blocks every
 // signal, SIGSYS included, while a thread ends: the net goes off first, or a
@@ -66,22 +63,21 @@ struct ProgramEnd {
     process::program_thread_end();
   }
 };
+// The slot's flag: a program thread made while the net was on.
 void* program_start(void* p) {
-  Start s = *static_cast<Start*>(p);
-  free(p);
-  if (s.net) net_program_thread_begins();
+  const process::StartCopy s = process::start_slot_read(static_cast<process::StartSlot*>(p));
+  if (s.flag) net_program_thread_begins();
   process::program_thread_begin();
   ProgramEnd end;
-  return s.fn(s.arg);
+  return process::fn_as<StartFn>(s.fn)(s.arg);
 }
 struct OwnEnd {
   ~OwnEnd() { process::own_thread_end(); }
 };
 void* own_start(void* p) {
-  Start s = *static_cast<Start*>(p);
-  free(p);
+  const process::StartCopy s = process::start_slot_read(static_cast<process::StartSlot*>(p));
   OwnEnd end;
-  return s.fn(s.arg);
+  return process::fn_as<StartFn>(s.fn)(s.arg);
 }
 }  // namespace
 
@@ -119,6 +115,7 @@ IOWQ_EXPORT int pthread_cancel(pthread_t t) {
   using fn_t = int(pthread_t);
   static fn_t* real_ = nullptr;
   fn_t* rf = real::next_fn(real_, "pthread_cancel");
+  g.cancel_seen.store(true, std::memory_order_seq_cst);  // before the cancel exists: testcancel()
   if (!net_on()) return rf(t);
   return net_paused([&] { return rf(t); });
 }
@@ -142,20 +139,16 @@ IOWQ_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (
   // A program thread has the net on (the main thread from the start, the
   // others from program_start); the shim's threads never do.
   const bool paused = !own && net_on() && net_thread_pause();
-  Start* s = nullptr;
+  process::StartSlot* s = nullptr;
   if (own || (g.active.load(std::memory_order_relaxed) && !tl.depth && !tl.sandboxed)) {
     process::know_glibc();
-    s = static_cast<Start*>(malloc(sizeof(Start)));
+    s = process::start_slot_take(process::any_fn(fn), arg, paused);
   }
   int r;
   if (s) {
-    // The new thread's real mask (ours, SIGSYS blocked for real while
-    // paused if the program blocks it, or the attribute's) tells
-    // net_program_thread_begins the program's SIGSYS bit.
-    *s = Start{fn, arg, paused};
     const unsigned before = own ? process::own_thread_creating() : 0;
     r = rf(t, attr, own ? own_start : program_start, s);
-    if (r != 0) free(s);
+    if (r != 0) process::start_slot_drop(s);
     if (r == 0 && own) {
       process::own_thread_created(before);
       // The shim has a thread now: the process must still end with the program's last.

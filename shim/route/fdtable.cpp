@@ -43,10 +43,11 @@ FdInfo classify(int fd) noexcept {
     return fi;
   }
   int64_t fl = sys::fcntl(fd, F_GETFL, 0);
-  fi.nonblock = fl >= 0 && (fl & O_NONBLOCK);
-  fi.append = fl >= 0 && (fl & O_APPEND);
-  fi.sync_io = fl >= 0 && (fl & (O_DIRECT | O_SYNC | O_DSYNC));
-  fi.writable = fl >= 0 && (fl & O_ACCMODE) != O_RDONLY && !(fl & O_PATH);
+  if (fl >= 0)
+    fi.flags =
+        static_cast<uint8_t>(((fl & O_NONBLOCK) ? kFdNonblock : 0) | ((fl & O_APPEND) ? kFdAppend : 0) |
+                             ((fl & (O_DIRECT | O_SYNC | O_DSYNC)) ? kFdSyncIo : 0) |
+                             ((fl & O_ACCMODE) != O_RDONLY && !(fl & O_PATH) ? kFdWritable : 0));
   fi.dev = st.st_dev;
   fi.ino = st.st_ino;
   switch (st.st_mode & S_IFMT) {
@@ -78,9 +79,7 @@ FdInfo fd_info_slow(int fd) noexcept {
   if (fi.kind != FdKind::Bad && !in_vfork_child()) {
     e.dev.store(fi.dev, std::memory_order_relaxed);
     e.ino.store(fi.ino, std::memory_order_relaxed);
-    e.flags.store(static_cast<uint8_t>((fi.nonblock ? 1 : 0) | (fi.append ? 2 : 0) | (fi.sync_io ? 4 : 0) |
-                                       (fi.writable ? 8 : 0)),
-                  std::memory_order_relaxed);
+    e.flags.store(fi.flags, std::memory_order_relaxed);
     e.kind.store(static_cast<uint8_t>(fi.kind), std::memory_order_release);
   }
   return fi;

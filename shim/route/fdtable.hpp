@@ -21,13 +21,24 @@ namespace iowq::shim {
 
 enum class FdKind : uint8_t { Unknown = 0, File, Block, Socket, Pipe, Tty, Chr, Other, Bad };
 
+// FdEntry::flags' bits (FdInfo keeps the byte as cached: the write-behind
+// path reads an FdInfo on every write, and unpacking it into four bools cost
+// ~16 instructions a call).
+enum FdFlag : uint8_t {
+  kFdNonblock = 1,
+  kFdAppend = 2,
+  kFdSyncIo = 4,    // O_DIRECT, O_SYNC or O_DSYNC: never written behind
+  kFdWritable = 8,  // opened for writing (else write fails with EBADF)
+};
+
 struct FdInfo {
   FdKind kind = FdKind::Unknown;
-  bool nonblock = false;
-  bool append = false;
-  bool sync_io = false;   // O_DIRECT, O_SYNC or O_DSYNC: never written behind
-  bool writable = false;  // opened for writing (else write fails with EBADF)
+  uint8_t flags = 0;  // FdFlag bits
   uint64_t dev = 0, ino = 0;
+  bool nonblock() const noexcept { return flags & kFdNonblock; }
+  bool append() const noexcept { return flags & kFdAppend; }
+  bool sync_io() const noexcept { return flags & kFdSyncIo; }
+  bool writable() const noexcept { return flags & kFdWritable; }
   // Key for hashed work: the file's identity (st_dev, st_ino) mixed into 64 bits.
   uint64_t key() const noexcept { return (dev * 0x9E3779B97F4A7C15ull) ^ ino; }
   bool bound() const noexcept { return kind == FdKind::File || kind == FdKind::Block; }
@@ -36,8 +47,7 @@ struct FdInfo {
 constexpr int kMaxFd = 1 << 16;
 
 // The cache itself, for the interposers' inline fast path (state.hpp). An
-// entry is valid when kind != 0 (acquire); flags: bit 0 nonblock, 1 append,
-// 2 sync_io, 3 writable.
+// entry is valid when kind != 0 (acquire); flags: FdFlag bits.
 struct FdEntry {
   std::atomic<uint8_t> kind{0};
   std::atomic<uint8_t> flags{0};
@@ -56,11 +66,7 @@ inline FdInfo fd_info(int fd) noexcept {
   if (!k) return fd_info_slow(fd);
   FdInfo fi;
   fi.kind = static_cast<FdKind>(k);
-  const uint8_t f = e.flags.load(std::memory_order_relaxed);
-  fi.nonblock = f & 1;
-  fi.append = f & 2;
-  fi.sync_io = f & 4;
-  fi.writable = f & 8;
+  fi.flags = e.flags.load(std::memory_order_relaxed);
   fi.dev = e.dev.load(std::memory_order_relaxed);
   fi.ino = e.ino.load(std::memory_order_relaxed);
   return fi;

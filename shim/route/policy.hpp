@@ -67,7 +67,7 @@ inline Fast fast_path(int fd, bool plain_write) noexcept {
   // Write-behind: its files, and anything while data is pending (a write to
   // a pipe or socket waits for it), take route().
   if (g.cfg.write_behind && (kind == FdKind::File || (plain_write && wb_pending()))) return Fast::Route;
-  const Where where = decide(kind, e.flags.load(std::memory_order_relaxed) & 1);
+  const Where where = decide(kind, e.flags.load(std::memory_order_relaxed) & kFdNonblock);
   if (where == Where::Libc) return Fast::Pass;
   const bool bound = kind == FdKind::File || kind == FdKind::Block;
   return plain_write && bound && where == Where::Caller ? Fast::InlineWrite : Fast::Route;

@@ -259,7 +259,7 @@ int64_t submit_and_wait(const Op& op, iowq::Class cls, bool hashed, uint64_t key
   if (!ensure_pool()) return kNotTaken;
   // Unbound work may need cancelling: the pool needs its signal from now on.
   if (cls == iowq::Class::Unbound && !cancel_signal_take()) return kNotTaken;
-  pthread_testcancel();  // read/write are cancellation points
+  testcancel();  // read/write are cancellation points
   Intercept icp;
   if (cls == iowq::Class::Unbound) icp.begin();
   iowq::Work& work = tl.work;
@@ -557,7 +557,7 @@ namespace {
 bool stale_suspect(int e) noexcept { return e == ENOTSOCK || e == ESPIPE || e == EINVAL || e == EOPNOTSUPP; }
 
 bool same_file(const FdInfo& a, const FdInfo& b) noexcept {
-  return a.kind == b.kind && a.dev == b.dev && a.ino == b.ino && a.nonblock == b.nonblock;
+  return a.kind == b.kind && a.dev == b.dev && a.ino == b.ino && a.nonblock() == b.nonblock();
 }
 
 // Write-behind's common case: a write of the read/write family to a regular
@@ -584,7 +584,7 @@ inline __attribute__((always_inline)) int64_t route_run(const Op& op, const FdIn
     count(op.sym, Ran::Passthrough);
     return neg_errno(op.plain(op));
   }
-  const Where where = decide(fi.kind, fi.nonblock);
+  const Where where = decide(fi.kind, fi.nonblock());
   if (where == Where::Libc || where == Where::Caller) {
     // The plain call, outside the shim (so the program's handlers and
     // siglongjmp see nothing of it).
@@ -652,7 +652,7 @@ int64_t route(const Op& op) {
   // Every routed symbol is a cancellation point in glibc. The inline tries
   // and write-behind below are raw syscalls, which are not: act on a pending
   // cancel here, as libc's own call would on entry.
-  pthread_testcancel();
+  testcancel();
   // errno is left as it was (the plain calls, nonblocking tries and the
   // shim's own waits may set it on the way): the interposer sets it from an
   // -errno result, so a call that succeeds leaves it untouched.
@@ -669,23 +669,8 @@ int64_t route(const Op& op) {
   return r;
 }
 
-int64_t route_write(int fd, const void* buf, size_t n, Sym sym, ssize_t (*plain)(const Op&)) {
-  // What route(op) does for the write `op`, in the same order, with the
-  // common case (taken behind) first and no Op built for it.
-  pthread_testcancel();
-  int* const err = &errno;
-  const int saved_errno = *err;
-  const FdInfo fi = fd_info(fd);
-  const bool wb = fi.kind == FdKind::File && g.cfg.write_behind;  // wb_write() of a Write
-  int64_t r = kNotTaken;
-  if (wb) {
-    r = wb_try_write(fd, buf, n, fi);
-    if (__builtin_expect(r >= 0, 1)) {
-      count(sym, Ran::Pool);
-      *err = saved_errno;
-      return r;
-    }
-  }
+int64_t route_write_rest(int fd, const void* buf, size_t n, Sym sym, ssize_t (*plain)(const Op&),
+                         const FdInfo& fi, bool wb, int64_t r, int saved_errno) {
   Op op{OpKind::Write, sym, fd};
   op.buf = const_cast<void*>(buf);
   op.len = n;
@@ -695,7 +680,7 @@ int64_t route_write(int fd, const void* buf, size_t n, Sym sym, ssize_t (*plain)
   else
     count(sym, Ran::Pool);
   if (__builtin_expect(r < 0, 0)) r = retry_if_stale(op, fi, r);
-  *err = saved_errno;
+  errno = saved_errno;
   return r;
 }
 

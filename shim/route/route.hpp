@@ -99,7 +99,15 @@ struct Op {
 int64_t route(const Op& op);
 // route() of write(fd, buf, n) (symbol `sym`, `plain` its libc call): the
 // same, without building an Op when write-behind takes it (the dd bs=64 path).
+// Defined next to write-behind's append (writebehind.cpp), so that the
+// common case is one call; the rest is route_write_rest().
 int64_t route_write(int fd, const void* buf, size_t n, Sym sym, ssize_t (*plain)(const Op&));
+struct FdInfo;
+// route_write() after write-behind did not take the write (`r` kNotTaken,
+// `wb`: it was offered) or failed it with `r` (-errno): the rest of route()
+// for it. `saved_errno`: errno at the call, put back.
+int64_t route_write_rest(int fd, const void* buf, size_t n, Sym sym, ssize_t (*plain)(const Op&),
+                         const FdInfo& fi, bool wb, int64_t r, int saved_errno);
 
 // The exported functions' end: -errno becomes -1 with errno set.
 inline ssize_t to_libc(int64_t r) noexcept {

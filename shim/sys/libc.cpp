@@ -53,8 +53,14 @@ int64_t sched_yield() noexcept { return syscall6(SYS_sched_yield, 0, 0, 0, 0, 0,
 
 namespace {
 // The core's syscall(2) wrapper: -errno, errno untouched (iowq/sys.hpp).
+// On x86-64 inline (the interposers' own read and write under the
+// write-behind net, net.cpp, and the pool's file calls come through here).
 inline int64_t raw(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) noexcept {
+#if defined(__x86_64__)
+  return iowq::sys::raw_syscall_inline(nr, a, b, c, d, e, f);
+#else
   return iowq::sys::raw_syscall(nr, a, b, c, d, e, f);
+#endif
 }
 #define L(x) ((long)(x))
 }  // namespace

@@ -376,32 +376,32 @@ ssize_t raw_ret(int64_t r) noexcept {
 }
 ssize_t net_read(int fd, void* b, size_t n) {
   if (!armed()) return g_libc.read(fd, b, n);
-  pthread_testcancel();
+  testcancel();
   return raw_ret(sys::read(fd, b, n));
 }
 ssize_t net_write(int fd, const void* b, size_t n) {
   if (!armed()) return g_libc.write(fd, b, n);
-  pthread_testcancel();
+  testcancel();
   return raw_ret(sys::write(fd, b, n));
 }
 ssize_t net_pread(int fd, void* b, size_t n, off_t o) {
   if (!armed()) return g_libc.pread64(fd, b, n, o);
-  pthread_testcancel();
+  testcancel();
   return raw_ret(sys::pread(fd, b, n, o));
 }
 ssize_t net_pwrite(int fd, const void* b, size_t n, off_t o) {
   if (!armed()) return g_libc.pwrite64(fd, b, n, o);
-  pthread_testcancel();
+  testcancel();
   return raw_ret(sys::pwrite(fd, b, n, o));
 }
 ssize_t net_readv(int fd, const struct iovec* v, int n) {
   if (!armed()) return g_libc.readv(fd, v, n);
-  pthread_testcancel();
+  testcancel();
   return raw_ret(sys::readv(fd, v, n));
 }
 ssize_t net_writev(int fd, const struct iovec* v, int n) {
   if (!armed()) return g_libc.writev(fd, v, n);
-  pthread_testcancel();
+  testcancel();
   return raw_ret(sys::writev(fd, v, n));
 }
 

@@ -43,8 +43,7 @@ struct WbSpaceUse {
 // Tries to take `op` behind. Returns the count taken, or -errno (the file's
 // deferred error, which this write reports instead of writing), or kNotTaken.
 int64_t wb_try(const Op& op, const FdInfo& fi) noexcept;
-// The same for write(fd, buf, n) (route_write): no Op needed.
-int64_t wb_try_write(int fd, const void* buf, size_t n, const FdInfo& fi) noexcept;
+// (write(fd, buf, n) is route_write(), route.hpp: defined with wb_try.)
 // The file behind `fd` (classified as `fi`): see above. Return 0 or -errno.
 // The error goes to the open file description whose write failed; with
 // `errseq` (the fsync family) to every description, once each.

@@ -860,7 +860,7 @@ def check_script(args, ops, modes, base, label, minimize=True, stop=True):
     if plain.timeout:
         # the script itself blocks for good (a generator slip): nothing to compare
         print(f"fuzz: {label}: plain run hangs, dropped", file=sys.stderr)
-        return found, "flaky"
+        return found, "hang"
     for mode in modes:
         t0 = time.time()
         shim = run_once(args, ops, mode, base)
@@ -938,7 +938,7 @@ def main():
             found, status = check_script(args, ops, modes, base, label, not args.no_min,
                                          stop=not args.matrix)
             nskip += status == "skipped"
-            nflaky += status == "flaky"
+            nflaky += status in ("flaky", "hang")
             for mode, d, m in found:
                 ndiff += 1
                 report(label, mode, d, ops, m)

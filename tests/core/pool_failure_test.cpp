@@ -15,6 +15,7 @@
 
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 #include "test_util.hpp"
 
@@ -190,6 +191,42 @@ TEST(PoolFailure, FrozenPoolStartsNoThread) {
   });
   if (rc == 77) GTEST_SKIP() << "seccomp TSYNC filters not permitted here";
   EXPECT_EQ(rc, 0) << "child failed at check " << rc << " (>= 1000: killed by signal rc - 1000)";
+}
+
+// More keys at once than a class's fixed key block holds
+// (KeyArena::kBlock, 128 KiB: about 2,000 key states): past it the key
+// states come from the heap, on the manager (a worker, which never calls
+// malloc, spills the item and the manager places it). No item is handed
+// back, every one runs.
+TEST(PoolFailure, KeysPastTheFixedBlockAllRun) {
+  Watchdog wd(60, "KeysPastTheFixedBlockAllRun");
+  Options o = make_opts(1, 1, 0);
+  o.queue_capacity = 8192;
+  Pool pool(o);
+  ASSERT_EQ(pool.start(), 0);
+  BlockingItem blocker;
+  HangupOnExit hu{&blocker.sp};
+  ASSERT_EQ(pool.submit(&blocker.w), 0);
+  ASSERT_TRUE(blocker.wait_started());
+  constexpr int kN = 6000;  // the only worker is busy: all queued at once
+  std::vector<Rec> r(kN);
+  std::vector<Work> w(kN);
+  for (int i = 0; i < kN; ++i) {
+    w[i].fn = rec_fn;
+    w[i].ctx = &r[i];
+    w[i].hashed = true;
+    w[i].key = 1000 + static_cast<uint64_t>(i);
+    ASSERT_EQ(pool.submit(&w[i]), 0) << "item " << i;
+  }
+  ASSERT_TRUE(blocker.release());
+  int handed_back = 0, ran = 0;
+  for (int i = 0; i < kN; ++i) {
+    pool.wait(&w[i]);
+    handed_back += w[i].handed_back();
+    ran += r[i].ran.load() == 1 && w[i].result == 7;
+  }
+  EXPECT_EQ(handed_back, 0);
+  EXPECT_EQ(ran, kN);
 }
 
 // cancel() is noexcept and drains the intake, which allocates a key's state:

@@ -29,6 +29,22 @@ namespace iowq::sys {
 // syscall(2) with up to six arguments; the result or -errno, errno intact.
 // Not noexcept: a futex wait inside it may be left by pthread cancellation.
 long raw_syscall(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0);
+#if defined(__x86_64__)
+// raw_syscall's body, inline, for the paths where a call more counts: the
+// shim's own read of each record under the write-behind net (dd bs=64: the
+// call was ~10 of the read's ~100 instructions).
+inline long raw_syscall_inline(long nr, long a, long b, long c, long d, long e, long f) noexcept {
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  register long r9 __asm__("r9") = f;
+  long r;
+  __asm__ volatile("syscall"
+                   : "=a"(r)
+                   : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                   : "rcx", "r11", "memory");
+  return r;
+}
+#endif
 
 // FUTEX_WAIT_PRIVATE on `word` while it equals `expected`. `timeout_ns` is
 // relative; 0 means wait forever. Returns 0 (woken), -EAGAIN (value differed),
@@ -102,6 +118,13 @@ struct ThreadSpec {
   // iowq's own loops, nothing deep.
   size_t stack_size = 256 * 1024;
   const cpu_set_t* cpus = nullptr;  // nullptr: the creator's affinity
+  // For a thread that calls malloc or free: it takes its glibc arena first
+  // thing, and start_thread returns only then. A thread's first malloc or
+  // free maps 128 MiB and unmaps the unaligned half of it a moment later; a
+  // thread the shim starts before main does it before the program can see
+  // it (/proc/self/statm, RLIMIT_AS). A thread without it (workers) must
+  // never call malloc or free.
+  bool malloc_arena = false;
 };
 // Returns 0 and the thread in *t (may be nullptr when detached), or -errno
 // (-EAGAIN: RLIMIT_NPROC or no memory for a stack). Not async-signal-safe
