@@ -66,7 +66,7 @@ struct ProgramEnd {
 // The slot's flag: a program thread made while the net was on.
 void* program_start(void* p) {
   const process::StartCopy s = process::start_slot_read(static_cast<process::StartSlot*>(p));
-  if (s.flag) net_thread_enable();
+  if (s.flag) net_program_thread_begins();
   process::program_thread_begin();
   ProgramEnd end;
   return process::fn_as<StartFn>(s.fn)(s.arg);

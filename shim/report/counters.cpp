@@ -90,7 +90,7 @@ void reset_counters(Counters& c) noexcept {
     for (auto& r : s) clear(r);
   for (auto* a : {&c.stall_timeouts, &c.cancel_running, &c.cancel_pending, &c.wb_writes, &c.wb_bytes,
                   &c.wb_syscalls, &c.wb_deferred_errors, &c.wb_pending_bytes, &c.wb_peak_pending_bytes,
-                  &c.wb_shared_off, &c.wb_net_traps, &c.wb_space_plain})
+                  &c.wb_shared_off, &c.wb_sigsys_off, &c.wb_net_traps, &c.wb_space_plain})
     clear(*a);
   if (c.caller_ns.count()) c.caller_ns.reset();
   if (c.file_calls_ns.count()) c.file_calls_ns.reset();

@@ -74,7 +74,7 @@ struct Counters {
   std::atomic<uint64_t> calls[kSymCount][kRanCount];
   std::atomic<uint64_t> stall_timeouts, cancel_running, cancel_pending;
   std::atomic<uint64_t> wb_writes, wb_bytes, wb_syscalls, wb_deferred_errors, wb_pending_bytes,
-      wb_peak_pending_bytes, wb_shared_off, wb_net_traps, wb_space_plain;
+      wb_peak_pending_bytes, wb_shared_off, wb_sigsys_off, wb_net_traps, wb_space_plain;
   iowq::Histogram caller_ns;      // caller-observed latency of calls run on the pool
   iowq::Histogram file_calls_ns;  // caller-observed latency of the blocking file calls
 };

@@ -29,7 +29,7 @@ struct Facts {
   uint64_t workers_created = 0, workers_max_alive = 0;
   uint64_t stall_timeouts = 0, cancel_running = 0, cancel_pending = 0;
   uint64_t wb_writes = 0, wb_bytes = 0, wb_syscalls = 0, wb_deferred_errors = 0, wb_peak = 0,
-           wb_shared_off = 0, wb_net_traps = 0, wb_space_plain = 0;
+           wb_shared_off = 0, wb_sigsys_off = 0, wb_net_traps = 0, wb_space_plain = 0;
   Pct queue_wait, service, caller, file_calls;
   std::vector<Callsite> callsites;
 };
@@ -62,6 +62,7 @@ Facts gather(const ReportInput& in) {
     f.wb_deferred_errors = ld(c->wb_deferred_errors);
     f.wb_peak = ld(c->wb_peak_pending_bytes);
     f.wb_shared_off = ld(c->wb_shared_off);
+    f.wb_sigsys_off = ld(c->wb_sigsys_off);
     f.wb_net_traps = ld(c->wb_net_traps);
     f.wb_space_plain = ld(c->wb_space_plain);
     f.caller = {c->caller_ns.percentile(50), c->caller_ns.percentile(99)};
@@ -234,6 +235,7 @@ std::string format_report_json(const ReportInput& in) {
   json_num(o, "deferred_errors", f.wb_deferred_errors);
   json_num(o, "peak_pending_bytes", f.wb_peak);
   json_num(o, "off_shared_memory", f.wb_shared_off);
+  json_num(o, "off_sigsys_blocked", f.wb_sigsys_off);
   json_num(o, "net_traps", f.wb_net_traps);
   json_num(o, "plain_for_room", f.wb_space_plain);
   o += "},\n \"latency_ns\": {";

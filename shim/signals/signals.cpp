@@ -487,12 +487,12 @@ IOWQ_EXPORT int siginterrupt(int sig, int interrupt) {
   return r;
 }
 
-// Under the write-behind net SIGSYS is never blocked: a trap with SIGSYS
-// blocked would kill the process (net.hpp).
+// Under the write-behind net SIGSYS stays open in the real mask (a trap with
+// SIGSYS blocked would kill the process); the program's bit is virtual
+// (net.hpp).
 using mask_fn = int(int, const sigset_t*, sigset_t*);
 static int set_mask(mask_fn*& slot, const char* name, int how, const sigset_t* set, sigset_t* old) {
-  sigset_t copy;
-  return real::next_fn(slot, name)(how, net_mask(set, &copy), old);
+  return net_sigmask(real::next_fn(slot, name), how, set, old);
 }
 
 IOWQ_EXPORT int sigprocmask(int how, const sigset_t* set, sigset_t* old) {

@@ -56,6 +56,17 @@ thread_local bool tl_enabled __attribute__((tls_model("initial-exec"))) = false;
 thread_local int tl_owner __attribute__((tls_model("initial-exec"))) = 0;
 // The net was taken off this thread inside an append (see the handler).
 thread_local bool tl_resume __attribute__((tls_model("initial-exec"))) = false;
+// SIGSYS in this thread's mask as the program sees it: under the net the
+// real mask keeps it open (a trap with SIGSYS blocked kills the process).
+thread_local bool tl_sys_blocked __attribute__((tls_model("initial-exec"))) = false;
+// This thread left the net for good (a SIGSYS it blocks arrived, or it
+// blocked SIGSYS once write-behind was off for good): its real mask is the
+// program's, SIGSYS included.
+thread_local bool tl_out __attribute__((tls_model("initial-exec"))) = false;
+
+// A vfork child that set its own mask (its pid): it runs on its parent's
+// thread-local block, so it keeps no bit there (net_sigmask, net_exec_begin).
+std::atomic<int> g_vfork_masked{0};
 
 // The program's SIGSYS disposition (the kernel holds the net's).
 sys::KSigaction g_app_sys = {reinterpret_cast<void*>(SIG_DFL), 0, nullptr, 0};
@@ -145,6 +156,15 @@ void reclaim_sigsys() noexcept {
   sys::rt_sigaction(SIGSYS, &ours, nullptr);
 }
 
+// SIGSYS's default action, pending data written first: the process ends
+// when the handler returns.
+void die_default() noexcept {
+  if (!tl.depth && !tl.sandboxed) wb_exit();  // a fatal signal writes first
+  sys::KSigaction d = {reinterpret_cast<void*>(SIG_DFL), kSaRestorer, sys::restorer(), 0};
+  sys::rt_sigaction(SIGSYS, &d, nullptr);
+  sys::tgkill(sys::getpid(), sys::gettid(), SIGSYS);
+}
+
 // A SIGSYS that is not a net trap (seccomp SECCOMP_RET_TRAP, kill): the
 // program's handler, or its default action.
 void forward(int sig, siginfo_t* si, void* uc) noexcept {
@@ -156,10 +176,7 @@ void forward(int sig, siginfo_t* si, void* uc) noexcept {
   const bool forced = si && si->si_code > 0;  // the kernel's: ignored or not, it ends the process
   if (a.handler == reinterpret_cast<void*>(SIG_IGN) && !forced) return;
   if (a.handler == reinterpret_cast<void*>(SIG_DFL) || a.handler == reinterpret_cast<void*>(SIG_IGN)) {
-    if (!tl.depth && !tl.sandboxed) wb_exit();  // a fatal signal writes first
-    sys::KSigaction d = {reinterpret_cast<void*>(SIG_DFL), kSaRestorer, sys::restorer(), 0};
-    sys::rt_sigaction(SIGSYS, &d, nullptr);
-    sys::tgkill(sys::getpid(), sys::gettid(), SIGSYS);
+    die_default();
     return;
   }
   uint64_t block = a.mask & ~kSigsysBit;
@@ -276,8 +293,26 @@ void wait_idle() noexcept {
   while (wb_inflight()) wb_sync_all();
 }
 
+// The program's SIGSYS bit after a mask change `how` with `set` (nullptr:
+// a read); false with an invalid `how` (the call fails).
+bool sys_bit_after(int how, bool in_set, bool has_set, bool* bit) noexcept {
+  if (!has_set) return true;
+  if (how == SIG_BLOCK)
+    *bit = *bit || in_set;
+  else if (how == SIG_UNBLOCK)
+    *bit = *bit && !in_set;
+  else if (how == SIG_SETMASK)
+    *bit = in_set;
+  else
+    return false;
+  return true;
+}
+
 // rt_sigprocmask on the interrupted thread's mask (the ucontext's, which
-// sigreturn puts back): run against it, SIGSYS kept open.
+// sigreturn puts back): run against it, SIGSYS kept open. The program's
+// SIGSYS bit stays as it is: a raw call made while the net is disarmed is
+// not seen either (sigsetjmp/siglongjmp's own calls among them), and one
+// way for both is more exact than a bit that depends on the timing.
 int64_t emulate_sigprocmask(ucontext_t* uc, const long* a) noexcept {
   uint64_t cur, now;
   memcpy(&cur, &uc->uc_sigmask, sizeof cur);
@@ -396,9 +431,57 @@ void borrowed_tls_trap(long nr, const long* a, ucontext_t* uc) noexcept {
   }
 }
 
+// This thread out of the net for good: blocking SIGSYS is safe from now on.
+void leave_net() noexcept {
+  tl_out = true;
+  tl_resume = false;
+  if (tl_enabled) prctl_dispatch(false);
+  tl_enabled = false;
+}
+
+// A SIGSYS the program blocks on this thread reached the net's handler (the
+// real mask keeps it open): plain, it would stay pending for sigwait*,
+// signalfd, sigpending. Write-behind goes off for good, this thread leaves
+// the net, the interrupted context gets SIGSYS blocked for real, and the
+// signal is queued again with its siginfo: pending now, as plain. A
+// process-directed one may land on another thread with SIGSYS open: its
+// handler runs, or that thread does the same (once per thread at most).
+void held(int sig, siginfo_t* si, ucontext_t* uc) noexcept {
+  if (si->si_code > 0) {  // the kernel's (seccomp): blocked, it ends the process
+    die_default();
+    return;
+  }
+  const int saved_errno = errno;
+  // Pending data lands first unless this thread is inside the shim (a lock
+  // it holds may be what the data waits for; docs/design.md §5).
+  const bool inside =
+      tl.depth != 0 || tl.worker || tl.sandboxed || wb_in_append() || iowq::Pool::on_worker_thread();
+  {
+    Nest nest;
+    wb_off_sigsys(!inside);
+  }
+  leave_net();
+  sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);  // SA_NODEFER: open in here until now
+  sigaddset(&uc->uc_sigmask, SIGSYS);
+  const long pid = sys::getpid(), tid = sys::gettid();
+  const long info = reinterpret_cast<long>(si);
+  if (si->si_code == SI_TKILL) {
+    sys::syscall6(SYS_rt_tgsigqueueinfo, pid, tid, sig, info, 0, 0);
+  } else if (sys::syscall6(SYS_rt_sigqueueinfo, pid, sig, info, 0, 0, 0) == -EPERM) {
+    // kill()'s si_code (>= 0) is accepted from the main thread only (the
+    // kernel compares the target with the caller's thread id): the same
+    // signal from this process, its sender and uid now ours.
+    sys::syscall6(SYS_kill, pid, sig, 0, 0, 0, 0);
+  }
+  errno = saved_errno;
+}
+
 void sigsys_handler(int sig, siginfo_t* si, void* ucv) {
   if (!si || si->si_code != SYS_USER_DISPATCH) {
-    forward(sig, si, ucv);
+    if (si && tl_sys_blocked && tl_owner == sys::gettid())
+      held(sig, si, static_cast<ucontext_t*>(ucv));
+    else
+      forward(sig, si, ucv);
     return;
   }
   auto* uc = static_cast<ucontext_t*>(ucv);
@@ -497,6 +580,18 @@ bool net_init() noexcept {
 #endif
 }
 
+void net_ready() noexcept {
+  // SIGSYS blocked across exec is the program's view (as in
+  // net_program_thread_begins);
+  // opened only now, so that a pending one comes to a handler that can turn
+  // write-behind off (nothing was written behind yet: nothing traps before).
+  uint64_t m = 0;
+  sys::thread_sigmask(SIG_BLOCK, nullptr, &m);
+  if (!(m & kSigsysBit)) return;
+  tl_sys_blocked = true;
+  sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
+}
+
 bool net_on() noexcept { return g_on; }
 bool net_armed() noexcept { return armed(); }
 
@@ -514,17 +609,56 @@ void net_update(const std::atomic<int64_t>& inflight) noexcept {
 // written behind any more, so the selector stays "allow" and no thread
 // needs the net; none makes a prctl for it the program did not ask for.
 void net_thread_enable() noexcept {
-  if (!g_on || tl_enabled || g.sealed.load(std::memory_order_relaxed)) return;
+  if (!g_on || tl_enabled || tl_out || g.sealed.load(std::memory_order_relaxed)) return;
   tl_owner = sys::gettid();
   if (prctl_dispatch(true) == 0) tl_enabled = true;
 }
 
+// A thread starting to run program code under the net. SIGSYS really
+// blocked here (its creator's bit, which the creator's pause around
+// pthread_create put in the real mask; a pthread_attr_setsigmask_np mask;
+// glibc's helper threads, which block every signal) is the program's view,
+// kept in tl_sys_blocked; the real mask opens it (a trap with it blocked
+// kills the process). A SIGSYS already pending then comes to the handler,
+// which holds it (and may take this thread out of the net).
 void net_program_thread_begins() noexcept {
   if (!g_on || tl_enabled || g.sealed.load(std::memory_order_relaxed)) return;
-  // glibc starts its helpers' threads with every signal blocked: SIGSYS
-  // blocked at a trap would kill the process.
-  sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
-  net_thread_enable();
+  tl_owner = sys::gettid();
+  uint64_t m = 0;
+  sys::thread_sigmask(SIG_BLOCK, nullptr, &m);
+  tl_sys_blocked = m & kSigsysBit;
+  if (!tl_sys_blocked) {
+    net_thread_enable();
+  } else if (wb_drained_for_good()) {
+    tl_out = true;  // the net never arms again: SIGSYS stays blocked for real
+  } else {
+    sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
+    net_thread_enable();
+  }
+}
+
+int net_exec_begin() noexcept {
+  if (!g_on || tl_out || !tl_sys_blocked) return 0;
+  // A vfork child runs on its parent's thread-local block and has no net
+  // (dispatch is per task, never inherited): the parent's bit is its mask
+  // unless it set one itself; blocked for real, it stays so if exec fails.
+  if (const int pid = static_cast<int>(sys::getpid()); pid != g.pid) {
+    if (g_vfork_masked.load(std::memory_order_relaxed) != pid)
+      sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);
+    return 0;
+  }
+  if (net_thread_pause()) return 2;                      // which blocks it for real
+  sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);  // paused already (spawn), or sealed
+  return 1;
+}
+
+void net_exec_end(int began) noexcept {
+  if (began == 2) {
+    net_thread_resume();
+  } else if (began == 1 && !tl_out) {
+    // A SIGSYS sent meanwhile comes now: held (tl_sys_blocked), as plain.
+    sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
+  }
 }
 
 void net_task_enable() noexcept {
@@ -537,10 +671,17 @@ bool net_thread_pause() noexcept {
   if (!tl_enabled || g.sealed.load(std::memory_order_relaxed)) return false;
   prctl_dispatch(false);
   tl_enabled = false;
+  // With the net off the real mask can hold the program's SIGSYS bit: a
+  // thread or program made now inherits it, a sandboxed thread keeps it.
+  if (tl_sys_blocked) sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);
   return true;
 }
 
-void net_thread_resume() noexcept { net_thread_enable(); }
+void net_thread_resume() noexcept {
+  // A SIGSYS sent meanwhile comes now and is held (tl_sys_blocked).
+  if (tl_sys_blocked && !tl_out) sys::thread_sigmask(SIG_UNBLOCK, &kSigsysBit, nullptr);
+  net_thread_enable();
+}
 
 void net_after_append() noexcept {
   if (__builtin_expect(tl_resume, 0)) {
@@ -593,13 +734,55 @@ sys::KSigaction net_kernel_form(const sys::KSigaction& a) noexcept {
   return k;
 }
 
-const sigset_t* net_mask(const sigset_t* set, sigset_t* copy) noexcept {
-  // Only on a thread the net is on: the shim's own threads (and the ones
-  // they start) keep blocking SIGSYS, so a kill(SIGSYS) never lands there.
-  if (!g_on || !tl_enabled || !set || !sigismember(set, SIGSYS)) return set;
-  *copy = *set;
-  sigdelset(copy, SIGSYS);
-  return copy;
+int net_sigmask(int (*rf)(int, const sigset_t*, sigset_t*), int how, const sigset_t* set,
+                sigset_t* old) noexcept {
+  // Only on a thread the net is on (or that left it for good): the shim's
+  // own threads (and the ones they start) keep blocking SIGSYS, so a
+  // kill(SIGSYS) never lands there.
+  const bool was = tl_sys_blocked;
+  bool want = was;
+  const bool in_set = set && sigismember(set, SIGSYS) == 1;
+  const bool valid = sys_bit_after(how, in_set, set, &want);
+  const bool touches = valid && (in_set || want != was);  // a call about SIGSYS
+  // A vfork child has no net, and the bit is its parent's: a change of
+  // SIGSYS goes straight through (getpid only then: a call that leaves
+  // SIGSYS alone reads the same either way).
+  if (g_on && touches && in_vfork_child()) {
+    g_vfork_masked.store(static_cast<int>(sys::getpid()), std::memory_order_relaxed);
+    return rf(how, set, old);
+  }
+  if (!g_on || !(tl_enabled || tl_out) || !valid) {
+    const int r = rf(how, set, old);  // the real mask is the program's here
+    if (r == 0) tl_sys_blocked = want;
+    return r;
+  }
+  // Write-behind off for good and drained: the net never arms again, and
+  // blocking SIGSYS is safe once this thread is out of it.
+  if (touches && want && !tl_out && wb_drained_for_good()) leave_net();
+  // Set first: a SIGSYS arriving from now on is held or delivered as the
+  // program now asks.
+  tl_sys_blocked = want;
+  sigset_t copy;
+  const sigset_t* s = set;
+  if (in_set && want && !tl_out) {
+    copy = *set;
+    sigdelset(&copy, SIGSYS);
+    s = &copy;
+  }
+  const int r = rf(how, s, old);
+  if (r != 0) {
+    tl_sys_blocked = was;
+    return r;
+  }
+  // A SIGSYS held meanwhile took this thread out of the net: now it blocks.
+  if (want && tl_out) sys::thread_sigmask(SIG_BLOCK, &kSigsysBit, nullptr);
+  if (old) {
+    if (was)
+      sigaddset(old, SIGSYS);
+    else
+      sigdelset(old, SIGSYS);
+  }
+  return r;
 }
 
 }  // namespace iowq::shim

@@ -21,6 +21,9 @@ namespace iowq::shim {
 // net on this thread. False (and nothing changed) where the kernel refuses
 // (old kernel, seccomp): write-behind must then stay off.
 bool net_init() noexcept;
+// wb_init, once write-behind is on: the main thread's SIGSYS block (kept
+// across exec) becomes the program's view, the real mask opens it.
+void net_ready() noexcept;
 bool net_on() noexcept;
 // True while the net is armed: a system call made through libc now traps (a
 // SIGSYS round trip, ~10 us on a VM). Interposers that pass a plain system
@@ -30,17 +33,26 @@ bool net_armed() noexcept;
 // The selector follows `inflight` (chunks queued, not finished): armed while
 // it is not zero. Called after each 0 <-> nonzero change of it.
 void net_update(const std::atomic<int64_t>& inflight) noexcept;
-// A new program thread (pthread_create's start) and the fork child's thread.
+// The fork child's thread.
 void net_thread_enable() noexcept;
-// A thread libc made for the program's code (a SIGEV_THREAD callback, a C11
-// thread): SIGSYS unblocked (glibc's helpers block every signal), then the
-// net on, as net_thread_enable.
+// exec and posix_spawn hand this thread's mask on: the program's SIGSYS bit
+// goes with it, blocked for real around the call with the net off on this
+// thread (after exec's drain, or spawn's pause). net_exec_end(begin's value)
+// after a failed exec or a spawn.
+int net_exec_begin() noexcept;
+void net_exec_end(int began) noexcept;
+// A thread starting to run program code (pthread_create's start routine,
+// a SIGEV_THREAD callback, a C11 thread): SIGSYS really blocked (its
+// creator's bit, which the creator's pause put in the real mask; an
+// attribute mask; glibc's helpers, which block every signal) becomes its
+// bit and the real mask opens it; then the net on.
 void net_program_thread_begins() noexcept;
 // A clone() child sharing our memory: the net on for the calling task only,
 // touching no thread-local state (it may be running on its creator's).
 void net_task_enable() noexcept;
 // Around a call that must not trap on this thread (glibc's pthread_create
 // blocks every signal around clone): true when the net was paused here.
+// While paused the real mask holds the program's SIGSYS bit.
 bool net_thread_pause() noexcept;
 void net_thread_resume() noexcept;
 void net_after_fork_child() noexcept;
@@ -77,7 +89,13 @@ int libc_sigaction(int64_t (*kfn)(int, const sys::KSigaction*, sys::KSigaction*)
 int64_t net_ksigaction(int sig, const sys::KSigaction* act, sys::KSigaction* old) noexcept;
 // The action the kernel would hold after net_ksigaction(act).
 sys::KSigaction net_kernel_form(const sys::KSigaction& act) noexcept;
-// sigprocmask/pthread_sigmask: the set the kernel gets (SIGSYS removed).
-const sigset_t* net_mask(const sigset_t* set, sigset_t* copy) noexcept;
+// sigprocmask/pthread_sigmask over libc's `rf`. Under the net SIGSYS stays
+// open in the real mask and the program's bit is kept per thread: reads
+// show it; a SIGSYS arriving while it is set is held (net.cpp: write-behind
+// off for good, the thread out of the net, the signal queued again, pending
+// for real). Once write-behind is off for good and drained, a thread that
+// blocks SIGSYS leaves the net and blocks it for real.
+int net_sigmask(int (*rf)(int, const sigset_t*, sigset_t*), int how, const sigset_t* set,
+                sigset_t* old) noexcept;
 
 }  // namespace iowq::shim

@@ -365,7 +365,9 @@ static inline void exec_end(bool replaces) {
     REAL(ret params, #name);                              \
     exec_begin(replaces);                                 \
     const bool paused_ = !replaces && net_thread_pause(); \
+    const int mask_ = net_exec_begin();                   \
     ret r_ = rf args;                                     \
+    net_exec_end(mask_);                                  \
     if (paused_) net_thread_resume();                     \
     exec_end(replaces);                                   \
     return r_;                                            \
@@ -376,7 +378,9 @@ static inline void exec_end(bool replaces) {
 IOWQ_EXPORT int execve(const char* p, char* const a[], char* const e[]) {
   if (!real::execve) real::resolve();
   exec_begin(true);
+  const int mask = net_exec_begin();
   int r = real::execve(p, a, e);
+  net_exec_end(mask);
   exec_end(true);
   return r;
 }

@@ -144,7 +144,7 @@ struct Wb {
   std::atomic<int> fillers{0};          // workers letting a chunk fill (let_fill)
   std::atomic<uint32_t> fill_seq{0};    // their futex: bumped by a waiter
   std::atomic<bool> closed{false};      // exit/exec: no more writes behind
-  std::atomic<bool> shared_off{false};  // shared memory: off for good
+  std::atomic<bool> shared_off{false};  // shared memory, a held SIGSYS: off for good
   std::atomic<bool> fsize_limited{false};
 };
 Wb w;
@@ -473,7 +473,8 @@ uint32_t my_tid() noexcept {
 //     worker sees the lock held and waits for unlock()'s release, after which
 //     it reads the appended bytes.
 //  2. Exit, exec and shared memory vs an append (the same shape):
-//       close_and_drain / wb_off_shared:  w.closed or w.shared_off = true ;
+//       close_and_drain / wb_off_shared / wb_off_sigsys:
+//                                         w.closed or w.shared_off = true ;
 //                                         wait_all_locks_free()
 //       wb_try:                           lock(f) ; loads w.closed, w.shared_off
 //     In both 1 and 2 the appender's side is lock()'s CAS, seq_cst: a
@@ -1035,6 +1036,7 @@ void wb_init() noexcept {
   }
   wb_limits_changed();
   w.on = true;
+  net_ready();
 }
 
 namespace {
@@ -1527,11 +1529,30 @@ void wb_opt_out(int fd) noexcept {
   g_optout_count.fetch_add(1);
 }
 
+// Off for good (shared memory, a SIGSYS the program blocks): new writes run
+// as without write-behind, after the pending ones.
+static bool off_for_good(std::atomic<uint64_t>& why) noexcept {
+  if (!on()) return false;
+  why.store(1, std::memory_order_relaxed);
+  w.shared_off.store(true, std::memory_order_seq_cst);
+  return true;
+}
+
 void wb_off_shared() noexcept {
   if (!on() || w.shared_off.load(std::memory_order_relaxed)) return;
-  w.shared_off.store(true, std::memory_order_seq_cst);
-  g_counters.wb_shared_off.store(1, std::memory_order_relaxed);
+  off_for_good(g_counters.wb_shared_off);
   // Appends that missed the switch finish; then everything lands.
+  wait_all_locks_free();
+  wb_sync_all();
+}
+
+bool wb_drained_for_good() noexcept {
+  return on() && w.shared_off.load(std::memory_order_seq_cst) &&
+         w.inflight.load(std::memory_order_seq_cst) == 0;
+}
+
+void wb_off_sigsys(bool drain) noexcept {
+  if (!off_for_good(g_counters.wb_sigsys_off) || !drain) return;
   wait_all_locks_free();
   wb_sync_all();
 }

@@ -98,6 +98,11 @@ void wb_opt_out(int fd) noexcept;
 // The process holds memory shared with other processes (a writable shared
 // mapping, shm, memfd): drain and stay off for good (docs/design.md §5).
 void wb_off_shared() noexcept;
+// A SIGSYS the program blocks came to the net's handler (net.cpp): off for
+// good the same way; `drain` when the caller may wait (not inside the shim).
+void wb_off_sigsys(bool drain) noexcept;
+// Off for good and nothing in flight: the net never arms again.
+bool wb_drained_for_good() noexcept;
 // Memory protections may have changed (munmap, mprotect, mremap): forget
 // which buffers were known readable.
 void wb_memory_changed() noexcept;

@@ -386,7 +386,7 @@ def op_name(line):
     return p[0]
 
 
-GEN_VERSION = 5
+GEN_VERSION = 6
 
 
 def extras_v2(seed, ops):
@@ -553,6 +553,18 @@ def extras_v5(seed, ops):
     return body + tail
 
 
+def extras_v6(seed, ops):
+    """Generator v6: SIGSYS blocked, sent to the process and taken by
+    sigtimedwait or signalfd (`sigwait_sig sys`; under write-behind it turns
+    write-behind off for good, so it is drawn in one script of eight; own
+    random stream, as v2)."""
+    r = random.Random(seed * 7919 + 6)
+    body, tail = ops[:-1], ops[-1:]
+    if r.random() < 0.125:
+        body.insert(r.randrange(len(body) + 1), f"sigwait_sig sys {r.choice(['sigwait', 'signalfd'])}")
+    return body + tail
+
+
 def gen_script(seed, exclude=(), version=None):
     """The seed's script; excluded ops are dropped afterwards (an excluded
     ending becomes 'end exit'), so a seed means the same script whatever is
@@ -566,6 +578,8 @@ def gen_script(seed, exclude=(), version=None):
         ops = extras_v4(seed, ops)
     if (version or GEN_VERSION) >= 5:
         ops = extras_v5(seed, ops)
+    if (version or GEN_VERSION) >= 6:
+        ops = extras_v6(seed, ops)
     if not exclude:
         return ops
     exclude = set(exclude)
