@@ -132,7 +132,14 @@ TEST(PoolFailure, NoWorkerCanStartHandsWorkBack) {
     for (int i = 0; i < 3; ++i)
       if (!ww[i].handed_back() || ww[i].result != -EAGAIN || waited[i].ran.load()) return 10 + i;
     if (!wu.handed_back() || wu.result != -EAGAIN || unb.ran.load()) return 20;
-    if (!poll_until([&] { return order.load() == 4; }, 10000)) return 30;
+    // rec_done bumps the shared counter before it stores the record's seq:
+    // wait for the records, not the counter.
+    auto all_done = [&] {
+      for (auto& c : cb)
+        if (c.seq.load() < 0) return false;
+      return true;
+    };
+    if (!poll_until(all_done, 10000) || order.load() != 4) return 30;
     for (int i = 0; i < 4; ++i)
       if (cb[i].seq.load() != i || cb[i].ran.load()) return 40 + i;
     pool.drain();
@@ -264,7 +271,9 @@ TEST(PoolFailure, BadAllocInCancelIsContained) {
   EXPECT_TRUE(w[1].finished());
   ASSERT_TRUE(blocker.release());
   pool.wait(&blocker.w);
-  ASSERT_TRUE(poll_until([&] { return order.load() == 2; }, 10000));
+  // rec_done bumps the counter before it stores seq: wait for both records.
+  ASSERT_TRUE(poll_until([&] { return r[0].seq.load() >= 0 && r[2].seq.load() >= 0; }, 10000));
+  EXPECT_EQ(order.load(), 2);
   EXPECT_EQ(r[0].seq.load(), 0);
   EXPECT_EQ(r[2].seq.load(), 1);
   EXPECT_EQ(r[0].ran.load(), 1);
