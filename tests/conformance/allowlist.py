@@ -72,12 +72,34 @@ def _unreported_at_exit(mode, plain, shim):
     return mode in WB_MODES and "error" in shim
 
 
+def _stall_cut(mode, plain, shim):
+    """IOWQ_STALL_MS: 'a socket or pipe call that moves no byte for that long
+    fails with ETIMEDOUT' (docs/design.md §1, §4 "stall"): a recv from
+    a peer that stalls, which the program's own SO_RCVTIMEO would end later
+    (EAGAIN), ends at the stall deadline instead."""
+    if mode != "stall":
+        return False
+    a, b = _fields(plain), _fields(shim)
+    return bool(a and b and a[0] == b[0] == "stall_peer" and a[1:] == ("-1", "11")
+                and b[1:] == ("-1", "110"))  # EAGAIN, ETIMEDOUT
+
+
+def _stall_line(mode, plain, shim):
+    """...and the cut is told on the shim's log ('the warning line names the
+    fd and what was returned', README, troubleshooting)."""
+    return mode == "stall" and shim.startswith("iowq: stall timeout:")
+
+
 ENTRIES = [
     # (kind, name, predicate, reason)
     ("step", "wb-deferred-device-error", _deferred_write,
      "docs/design.md §5: write-behind defers device errors (ENOSPC/EFBIG/EIO/EDQUOT) to a later call"),
     ("step", "wb-deferred-error-reported", _deferred_report,
      "docs/design.md §5: the deferred error is reported by the next call that can return one"),
+    ("step", "stall-deadline-before-program-timeout", _stall_cut,
+     "docs/design.md §1, §4: with IOWQ_STALL_MS a call that moves no byte for that long fails with ETIMEDOUT"),
+    ("iowq-line", "stall-timeout-line", _stall_line,
+     "README: a stall cut is told by an iowq: warning line naming the fd and what was returned"),
     ("iowq-line", "wb-unreported-error-line", _unreported_at_exit,
      "docs/design.md §5: an error unreported at exit is printed as an iowq: error line"),
 ]

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/fsuid.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -678,6 +679,27 @@ static void op_trickle_recv(void) {
   }
   close(sv[0]);
   close(sv[1]);
+}
+
+/* stall_peer recv|send MS: a peer that stalls: the other end of a fresh
+ * socketpair never writes nor reads. A recv of 100 bytes, or a send of
+ * MAXBUF bytes (more than the socket buffer takes), with SO_RCVTIMEO /
+ * SO_SNDTIMEO of MS milliseconds: -1 EAGAIN, or the part that fit. */
+static void op_stall_peer(const char* how, int ms) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+    logf_("%d stall_peer skip", step);
+    return;
+  }
+  int snd = !strcmp(how, "send");
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  setsockopt(sv[0], SOL_SOCKET, snd ? SO_SNDTIMEO : SO_RCVTIMEO, &tv, sizeof tv);
+  errno = SENTINEL;
+  long r = snd ? send(sv[0], data, MAXBUF, 0) : recv(sv[0], buf, 100, 0);
+  int e = errno;
+  close(sv[0]);
+  close(sv[1]);
+  logf_("%d stall_peer %ld %d", step, r, e);
 }
 
 /* threads N S LEN: N threads pwrite LEN bytes each at offset i*LEN of slot S */
@@ -2089,6 +2111,8 @@ static void run_op(char* line) {
     op_longjmp_recv();
   } else if (IS("many_readers")) {
     op_many_readers(atoi(a[1]), a[2]);
+  } else if (IS("stall_peer")) {
+    op_stall_peer(a[1], atoi(a[2]));
   } else if (IS("trickle_recv")) {
     op_trickle_recv();
   } else if (IS("threads")) {
@@ -2111,6 +2135,22 @@ static void run_op(char* line) {
     rl.rlim_cur = (rlim_t)vm * 4096 + (2u << 20);
     errno = SENTINEL;
     r = vm > 0 ? setrlimit(RLIMIT_AS, &rl) : -1;
+    LOGR(r);
+  } else if (IS("rlimit_nproc")) {
+    /* rlimit_nproc [N]: N tasks at most (0: no new task at all, threads nor processes,
+     * with memory to spare), RLIMIT_NPROC under a real uid that is not root (the kernel does not apply the limit to root
+     * or to a task with CAP_SYS_RESOURCE/CAP_SYS_ADMIN). setresuid reaches every
+     * thread (glibc's setxid broadcast: the shim's threads too). The saved uid stays 0
+     * and the filesystem uid goes back to 0 (this thread only), so the script's files
+     * are reached as before. Under uid 0 outside a namespace only; else logged -1. */
+    rlim_t n = (rlim_t)atol(a[1]); /* a missing argument reads "0" */
+    struct rlimit rl = {n, n};
+    errno = SENTINEL;
+    r = getuid() == 0 ? setrlimit(RLIMIT_NPROC, &rl) : -1;
+    /* a uid of this run's own: the kernel counts the tasks of a uid system-wide */
+    uid_t uid = (uid_t)(1000000 + getpid());
+    if (r == 0) r = setresuid(uid, uid, 0);
+    if (r == 0) setfsuid(0);
     LOGR(r);
   } else if (IS("thread_exit_writes")) {
     int fd = FD(a[1]);

@@ -386,7 +386,7 @@ def op_name(line):
     return p[0]
 
 
-GEN_VERSION = 6
+GEN_VERSION = 7
 
 
 def extras_v2(seed, ops):
@@ -565,6 +565,27 @@ def extras_v6(seed, ops):
     return body + tail
 
 
+def extras_v7(seed, ops):
+    """Generator v7: RLIMIT_NPROC under a real uid that is not root
+    (`rlimit_nproc 0|3`): from there on no thread and no process can be
+    made, or 3 tasks in all, with memory to spare (unlike
+    `rlimit_nothreads`), and the program's
+    setresuid reaches the shim's threads. Anywhere in the script, so the
+    shim may have threads already; one script in ten. And a peer that
+    stalls (`stall_peer`: the other end of a socketpair never reads nor
+    writes; a recv, or a send larger than the socket buffer, under
+    SO_RCVTIMEO/SO_SNDTIMEO of 200 or 800 ms, below and above the stall
+    mode's 500), one script in eight (own random stream, as v2)."""
+    r = random.Random(seed * 7919 + 7)
+    body, tail = ops[:-1], ops[-1:]
+    if r.random() < 0.1:
+        body.insert(r.randrange(len(body) + 1), f"rlimit_nproc {r.choice([0, 3])}")
+    if r.random() < 0.125:
+        body.insert(r.randrange(len(body) + 1),
+                    f"stall_peer {r.choice(['recv', 'send'])} {r.choice([200, 800])}")
+    return body + tail
+
+
 def gen_script(seed, exclude=(), version=None):
     """The seed's script; excluded ops are dropped afterwards (an excluded
     ending becomes 'end exit'), so a seed means the same script whatever is
@@ -580,6 +601,8 @@ def gen_script(seed, exclude=(), version=None):
         ops = extras_v5(seed, ops)
     if (version or GEN_VERSION) >= 6:
         ops = extras_v6(seed, ops)
+    if (version or GEN_VERSION) >= 7:
+        ops = extras_v7(seed, ops)
     if not exclude:
         return ops
     exclude = set(exclude)
@@ -597,6 +620,7 @@ class Result:
     def __init__(self, log, rc, out, err, dump, timeout, skipped=None):
         self.log, self.rc, self.out, self.err, self.dump = log, rc, out, err, dump
         self.timeout, self.skipped = timeout, skipped
+        self.iowq_log = []  # the shim's lines (IOWQ_LOG_FILE)
 
 
 def needs_tmpfs(ops):
@@ -640,6 +664,9 @@ def run_once(args, ops, mode, base):
     if mode is not None:
         env.update(MODES[mode])
         env["CONF_PRELOAD"] = args.lib
+        # the shim's own lines go to a file of their own: with stdout and
+        # stderr redirected onto a script file they would land in its bytes
+        env["IOWQ_LOG_FILE"] = os.path.join(rd, "iowq_log")
     cmd = ["sh", "-c", WRAPPER]
     if needs_tmpfs(ops):
         if not tmpfs_permitted():
@@ -669,6 +696,7 @@ def run_once(args, ops, mode, base):
 
     res = Result(rd_("log").splitlines(), rc, rd_("stdout", True), rd_("stderr", True),
                  rd_("dump"), timeout)
+    res.iowq_log = rd_("iowq_log").splitlines()
     # leftovers of a killed run (a stuck peer): the session is gone with killpg
     if not args.keep:
         shutil.rmtree(rd, ignore_errors=True)
@@ -729,6 +757,7 @@ def compare(plain, shim, mode, ops):
         return ("stdout", plain.out[:200], shim.out[:200])
     pe, _ = split_stderr(plain.err)
     se, iowq_lines = split_stderr(shim.err)
+    iowq_lines += shim.iowq_log
     if pe != se:
         return ("stderr", pe[:200], se[:200])
     pf, sf = final_files(plain), final_files(shim)
