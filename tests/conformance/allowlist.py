@@ -74,14 +74,16 @@ def _unreported_at_exit(mode, plain, shim):
 
 def _stall_cut(mode, plain, shim):
     """IOWQ_STALL_MS: 'a socket or pipe call that moves no byte for that long
-    fails with ETIMEDOUT' (docs/design.md §1, §4 "stall"): a recv from
-    a peer that stalls, which the program's own SO_RCVTIMEO would end later
-    (EAGAIN), ends at the stall deadline instead."""
+    fails with ETIMEDOUT' (docs/design.md §1, §4 "stall"): a call waiting on a
+    peer that stalls (a recv, an accept nobody connects to), which the
+    program's own timeout would end later with EAGAIN, ends at the stall
+    deadline instead; the rest of the step's line is the same."""
     if mode != "stall":
         return False
     a, b = _fields(plain), _fields(shim)
-    return bool(a and b and a[0] == b[0] == "stall_peer" and a[1:] == ("-1", "11")
-                and b[1:] == ("-1", "110"))  # EAGAIN, ETIMEDOUT
+    if not (a and b and a[0] == b[0] and a[1:] == ("-1", "11") and b[1:] == ("-1", "110")):
+        return False  # EAGAIN, ETIMEDOUT
+    return plain.split()[4:] == shim.split()[4:]
 
 
 def _stall_line(mode, plain, shim):
