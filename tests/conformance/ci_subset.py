@@ -63,6 +63,22 @@ def self_check():
     if fuzz.compare(a, a, "auto", []) is not None:
         print("ci_subset: FAIL: self-check: compare() found a difference in equal runs")
         return False
+    # the stall deadline before the program's own timeout: accepted in stall
+    # mode only, and only as EAGAIN -> ETIMEDOUT with the rest of the line equal
+    sp = R(["0 stall_peer -1 11", "1 end exit mt:"], 0, b"", b"", "", False)
+    ss = R(["0 stall_peer -1 110", "1 end exit mt:"], 0, b"", b"", "", False)
+    sx = R(["0 net_check -1 110 st=1", "1 end exit mt:"], 0, b"", b"", "", False)
+    px = R(["0 net_check -1 11 st=0", "1 end exit mt:"], 0, b"", b"", "", False)
+    if (fuzz.compare(sp, ss, "stall", []) is not None or fuzz.compare(sp, ss, "pool", []) is None
+            or fuzz.compare(px, sx, "stall", []) is None):
+        print("ci_subset: FAIL: self-check: the stall allow-list entry is wrong")
+        return False
+    # a shim line in IOWQ_LOG_FILE is checked as one on stderr is
+    lg = R(["0 write 10 7777", "1 end exit mt:"], 0, b"", b"", "f0 size=10 hash=1 mode=644", False)
+    lg.iowq_log = ["iowq: something the allow-list does not know"]
+    if fuzz.compare(a, lg, "auto", []) is None:
+        print("ci_subset: FAIL: self-check: compare() missed a line in the shim's log file")
+        return False
     return True
 
 
