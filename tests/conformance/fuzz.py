@@ -567,9 +567,8 @@ def extras_v6(seed, ops):
 
 def extras_v7(seed, ops):
     """Generator v7: RLIMIT_NPROC under a real uid that is not root
-    (`rlimit_nproc 0|3`): from there on no thread and no process can be
-    made, or 3 tasks in all, with memory to spare (unlike
-    `rlimit_nothreads`), and the program's
+    (`rlimit_nproc 0`): from there on no thread and no process can be
+    made, with memory to spare (unlike `rlimit_nothreads`), and the program's
     setresuid reaches the shim's threads. Anywhere in the script, so the
     shim may have threads already; one script in ten. And a peer that
     stalls (`stall_peer`: the other end of a socketpair never reads nor
@@ -579,7 +578,12 @@ def extras_v7(seed, ops):
     r = random.Random(seed * 7919 + 7)
     body, tail = ops[:-1], ops[-1:]
     if r.random() < 0.1:
-        body.insert(r.randrange(len(body) + 1), f"rlimit_nproc {r.choice([0, 3])}")
+        # 0 only: with a few tasks left, a thread or child that told main it
+        # is done but has not yet been released by the kernel still counts,
+        # and plain runs differ from each other (seeds 20141, 22510, 22565
+        # with 3); the regress scripts use 3 where the count is settled
+        r.choice([0, 3])  # keeps the stream of the draft that drew 3 too
+        body.insert(r.randrange(len(body) + 1), "rlimit_nproc 0")
     if r.random() < 0.125:
         body.insert(r.randrange(len(body) + 1),
                     f"stall_peer {r.choice(['recv', 'send'])} {r.choice([200, 800])}")
