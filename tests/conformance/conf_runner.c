@@ -2143,8 +2143,8 @@ static void run_op(char* line) {
      * thread (glibc's setxid broadcast: the shim's threads too). The saved uid stays 0
      * and the filesystem uid goes back to 0 (this thread only), so the script's files
      * are reached as before. Under uid 0 outside a namespace only; else logged -1. */
-    rlim_t n = (rlim_t)atol(a[1]); /* a missing argument reads "0" */
-    struct rlimit rl = {n, n};
+    rlim_t lim = (rlim_t)atol(a[1]); /* a missing argument reads "0" */
+    struct rlimit rl = {lim, lim};
     errno = SENTINEL;
     r = getuid() == 0 ? setrlimit(RLIMIT_NPROC, &rl) : -1;
     /* a uid of this run's own: the kernel counts the tasks of a uid system-wide */
