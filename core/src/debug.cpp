@@ -88,7 +88,11 @@ void check_class_locked([[maybe_unused]] const ClassPool& c) noexcept {
   // has its key marked running, and no two workers run the same key.
   // Idle and listed workers are counted in `alive`, which never exceeds the
   // cap. (alive only drops under this lock; idle counts are read first.)
-  int idle = c.spinners.load(std::memory_order_relaxed) + c.sleepers.load(std::memory_order_relaxed);
+  // Each idle counter is checked on its own: read one after the other, a
+  // worker moving from spinning to sleeping between the reads is in both,
+  // so their sum may exceed alive by design.
+  int spinners = c.spinners.load(std::memory_order_relaxed);
+  int sleepers = c.sleepers.load(std::memory_order_relaxed);
   int listed = 0;
   for (const Worker* wk = c.workers; wk; wk = wk->next, ++listed) {
     const Work* w = wk->cur;
@@ -103,8 +107,10 @@ void check_class_locked([[maybe_unused]] const ClassPool& c) noexcept {
         IOWQ_CHECK(!o->cur || !o->cur->hashed || o->cur->key != w->key, "a key runs on one worker at a time");
   }
   int alive = c.alive.load(std::memory_order_relaxed);
-  IOWQ_CHECK(idle >= 0 && listed <= alive && idle <= alive && alive <= static_cast<int>(c.cap),
-             "idle <= alive, listed workers <= alive <= cap (under the node lock)");
+  IOWQ_CHECK(spinners >= 0 && sleepers >= 0 && spinners <= alive && sleepers <= alive,
+             "idle workers are alive: each idle count is between 0 and alive (under the node lock)");
+  IOWQ_CHECK(listed <= alive && alive <= static_cast<int>(c.cap),
+             "listed workers <= alive <= cap (under the node lock)");
   IOWQ_CHECK(c.starting.load(std::memory_order_relaxed) >= 0, "starting count is not negative");
 #endif
 }
