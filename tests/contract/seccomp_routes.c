@@ -301,7 +301,9 @@ static void route_passthrough(void) {
   ct_write_all(g_file, page, sizeof page, "first page");
   memset(page, 'b', sizeof page);
   ct_write_all(g_file, page, sizeof page, "second page");
-  const char* m = (const char*)syscall(SYS_mmap, NULL, 4096, PROT_READ, MAP_SHARED, g_file, 4096);
+  /* every argument as a long: the sixth goes on the stack, where an int
+   * leaves the slot's upper half to chance (clang stores 32 bits there) */
+  const char* m = (const char*)syscall(SYS_mmap, NULL, 4096L, (long)PROT_READ, (long)MAP_SHARED, (long)g_file, 4096L);
   CT_CHECK(m != MAP_FAILED, "syscall(SYS_mmap) at offset 4096: %s", strerror(errno));
   CT_CHECK(m[0] == 'b' && m[4095] == 'b', "mmap's sixth argument (offset) lost: got '%c'", m[0]);
   CT_EXPECT_RET(syscall(SYS_munmap, m, 4096), 0, "syscall(SYS_munmap)");
